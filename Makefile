@@ -1,0 +1,25 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+PY := .venv/bin/python
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: bootstrap demo test lint bench clean
+
+bootstrap:
+	@scripts/bootstrap
+
+demo: bootstrap
+	@scripts/demo
+
+test: bootstrap
+	$(PY) -m pytest -q
+
+lint: bootstrap
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
+
+bench: bootstrap
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-out bench/out

@@ -1,0 +1,44 @@
+"""The typer application and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from haprotect.errors import HaprotectError
+
+app = typer.Typer(
+    name="haprotect",
+    help="HA-aware data protection: discover what a cluster makes highly available, "
+    "generate an explained backup policy for it, and keep that policy in step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a HaprotectError as one line plus hint, exit with its code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except HaprotectError as exc:
+            stderr.print(f"haprotect: error: {exc.message}", markup=False)
+            if exc.hint:
+                stderr.print(f"hint: {exc.hint}", markup=False)
+            sys.exit(exc.exit_code)
+
+    return wrapper

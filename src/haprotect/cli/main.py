@@ -1,0 +1,15 @@
+"""Entry point of the ``haprotect`` console script.
+
+Importing a verb module registers its command on :data:`app`.
+"""
+
+from __future__ import annotations
+
+from haprotect.cli import diff, discover, explain, plan, rules, validate
+from haprotect.cli.app import app
+
+VERBS = (discover, plan, validate, explain, diff, rules)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""``haprotect validate``: check a policy file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from haprotect.cli.app import app, reports_errors, stdout
+from haprotect.policy.io import load_policy
+
+
+@app.command("validate")
+@reports_errors
+def validate_command(
+    policy_file: Annotated[
+        Path, typer.Argument(help="Policy file (YAML or JSON).", metavar="POLICY")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"ok": true, ...} instead of a line of text.')
+    ] = False,
+) -> None:
+    """Check a policy file: its format, cron schedules, retention and group orders.
+
+    Exits 0 and prints one line when the policy is valid. Otherwise prints one
+    line naming the file, the line and the field, e.g.
+    `p.yaml:14: spec.items[2].schedule: invalid cron expression '61 * * * *'`,
+    and exits 3.
+    """
+    policy = load_policy(policy_file)
+    counts = {
+        "items": len(policy.items),
+        "groups": len(policy.groups),
+        "excluded": len(policy.excluded),
+    }
+    if as_json:
+        stdout.out(json.dumps({"ok": True, "file": str(policy_file), **counts}))
+        return
+    items, groups = counts["items"], counts["groups"]
+    stdout.print(
+        f"{policy_file}: OK ({items} item{'' if items == 1 else 's'}, "
+        f"{groups} group{'' if groups == 1 else 's'}, {counts['excluded']} excluded)",
+        markup=False,
+    )

@@ -1,0 +1,131 @@
+"""What a cluster makes highly available, as the rest of haprotect sees it.
+
+Terms:
+
+resource
+    One primitive the cluster manager runs (clone instance suffixes such as
+    ``:0`` are stripped). ``parent`` is the group, clone or bundle that holds
+    it; ``placement`` says on which nodes it runs now and in which role.
+data set
+    Data a resource owns: a filesystem, a replicated block device, a database
+    directory. ``location`` uses the agent's own parameter names. ``ha`` is
+    true when the cluster keeps the data available across node failures;
+    ``replication`` says how (``shared`` storage moved between nodes,
+    ``replicated`` to standbys, or ``local`` to one node).
+application, tier
+    A set of resources tied together by the cluster's dependency graph,
+    split into layered tiers (storage, database, application, front end);
+    a tier ``depends_on`` the tiers below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PROMOTED = "promoted"
+    UNPROMOTED = "unpromoted"
+    STARTED = "started"
+
+
+class Replication(StrEnum):
+    SHARED = "shared"
+    REPLICATED = "replicated"
+    LOCAL = "local"
+
+
+class Manager(StrEnum):
+    PACEMAKER = "pacemaker"
+    VCS = "vcs"
+    PATRONI = "patroni"
+    KUBERNETES = "kubernetes"
+    FILE = "file"
+
+
+class Layer(StrEnum):
+    """Tiers of an application, from the bottom up."""
+
+    STORAGE = "storage"
+    DATABASE = "database"
+    APPLICATION = "application"
+    FRONTEND = "frontend"
+
+    @property
+    def rank(self) -> int:
+        return list(Layer).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    id: str
+    agent: str
+    parent: str | None = None
+    placement: dict[str, Role] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DataSet:
+    id: str
+    kind: str
+    resource: str
+    location: dict[str, str]
+    ha: bool
+    replication: Replication
+    primary: str | None = None
+    standbys: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    resources: tuple[str, ...]
+    datasets: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """Tiers are listed bottom-up: every tier comes after those it depends on."""
+
+    name: str
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """``source`` needs ``target``: it starts after it, or runs where it runs."""
+
+    source: str
+    target: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str
+    manager: Manager
+    nodes: tuple[Node, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    datasets: tuple[DataSet, ...] = ()
+    applications: tuple[Application, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+
+    def dataset(self, dataset_id: str) -> DataSet:
+        for ds in self.datasets:
+            if ds.id == dataset_id:
+                return ds
+        raise KeyError(dataset_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    clusters: tuple[Cluster, ...]

@@ -1,0 +1,85 @@
+"""From a topology and rules to a policy: the pure heart of ``haprotect plan``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from haprotect.errors import InputError
+from haprotect.model.policy import (
+    ConsistencyGroup,
+    Excluded,
+    Item,
+    Metadata,
+    Policy,
+    RulesUsed,
+)
+from haprotect.model.topology import Topology
+from haprotect.policy.decide import decide
+from haprotect.policy.fingerprint import topology_fingerprint
+from haprotect.policy.groups import build_groups, memberships
+from haprotect.policy.rules import Rules
+from haprotect.redact import REDACTED
+
+
+def generate(
+    topology: Topology,
+    rules: Rules,
+    *,
+    source: str,
+    now: datetime,
+    generator: str = "haprotect",
+) -> Policy:
+    """The policy ``rules`` give for ``topology``, discovered from ``source``.
+
+    ``now`` is the generation time (second precision, UTC), passed in so that
+    the same inputs always give the same policy.
+    """
+    if not topology.clusters:
+        raise InputError(f"{redact_url(source)}: no cluster found, nothing to protect")
+    items: list[Item] = []
+    excluded: list[Excluded] = []
+    groups: list[ConsistencyGroup] = []
+    for cluster in topology.clusters:
+        owner = memberships(cluster)
+        protected: set[str] = set()
+        for ds in cluster.datasets:
+            outcome = decide(cluster, ds, rules, owner.get(ds.id))
+            if isinstance(outcome, Item):
+                items.append(outcome)
+                protected.add(ds.id)
+            else:
+                excluded.append(outcome)
+        groups.extend(build_groups(cluster, protected))
+    names = tuple(c.name for c in topology.clusters)
+    metadata = Metadata(
+        name="+".join(names),
+        source=redact_url(source),
+        clusters=names,
+        generated_at=now.astimezone(UTC).replace(microsecond=0),
+        topology_fingerprint=topology_fingerprint(topology),
+        generator=generator,
+        rules=RulesUsed(rules.origin, rules.presets),
+    )
+    return Policy(metadata, rules.where, tuple(items), tuple(groups), tuple(excluded))
+
+
+def unused_dataset_rules(topology: Topology, rules: Rules) -> list[str]:
+    """Keys under ``datasets:`` in the rules that match no data set (likely typos)."""
+    known: set[str] = set()
+    for cluster in topology.clusters:
+        for ds in cluster.datasets:
+            known.update((ds.id, f"{cluster.name}/{ds.id}"))
+    return [key for key in rules.datasets if key not in known]
+
+
+def redact_url(url: str) -> str:
+    """``https://user:secret@host/x`` -> ``https://user:<redacted>@host/x``."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    netloc = f"{parts.username}:{REDACTED}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

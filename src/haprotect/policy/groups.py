@@ -1,0 +1,98 @@
+"""Consistency groups: the tiers of one application, protected as one set.
+
+Writes are quiesced top-down (the front end first, so that nothing below it
+sees new work) and data is restored bottom-up (storage first, so that every
+tier starts on top of what it depends on). The restore order is the tiers
+sorted so that each comes after its ``depends_on``, keeping the listed order
+where the dependencies allow; the quiesce order is its reverse.
+"""
+
+from __future__ import annotations
+
+from haprotect.model.policy import ConsistencyGroup, Decision, GroupTier, Reason
+from haprotect.model.topology import Application, Cluster, Tier
+
+
+def memberships(cluster: Cluster) -> dict[str, tuple[Application, Tier]]:
+    """Data set id -> the application and tier that own it (the first, if several)."""
+    found: dict[str, tuple[Application, Tier]] = {}
+    for app in cluster.applications:
+        for tier in app.tiers:
+            for dataset in tier.datasets:
+                found.setdefault(dataset, (app, tier))
+    return found
+
+
+def membership_reason(app: Application, tier: Tier) -> Reason:
+    tiers = ", ".join(t.name for t in app.tiers)
+    return Reason(
+        Decision.GROUP,
+        f"in consistency group app {app.name!r} with tiers {tiers}; this is tier {tier.name}",
+        f"application {app.name}",
+    )
+
+
+def build_groups(cluster: Cluster, protected: set[str]) -> tuple[ConsistencyGroup, ...]:
+    """One group per application that owns at least one protected data set."""
+    owner = memberships(cluster)
+    groups: list[ConsistencyGroup] = []
+    for app in cluster.applications:
+        names = {t.name for t in app.tiers}
+        tiers = tuple(
+            GroupTier(
+                name=t.name,
+                datasets=tuple(d for d in t.datasets if d in protected and owner[d][1] is t),
+                resources=t.resources,
+                depends_on=tuple(d for d in t.depends_on if d in names),
+            )
+            for t in app.tiers
+        )
+        if not any(t.datasets for t in tiers):
+            continue
+        restore = restore_order(tiers)
+        groups.append(
+            ConsistencyGroup(
+                name=app.name,
+                cluster=cluster.name,
+                tiers=tiers,
+                quiesce_order=tuple(reversed(restore)),
+                restore_order=restore,
+                reasons=_reasons(app, tiers),
+            )
+        )
+    return tuple(groups)
+
+
+def restore_order(tiers: tuple[GroupTier, ...]) -> tuple[str, ...]:
+    """Each tier after those it depends on; listed order breaks ties and cycles."""
+    done: list[str] = []
+    pending = list(tiers)
+    while pending:
+        ready = next((t for t in pending if all(d in done for d in t.depends_on)), pending[0])
+        done.append(ready.name)
+        pending.remove(ready)
+    return tuple(done)
+
+
+def _reasons(app: Application, tiers: tuple[GroupTier, ...]) -> tuple[Reason, ...]:
+    source = f"application {app.name}"
+    edges = "; ".join(f"{t.name} on {', '.join(t.depends_on)}" for t in tiers if t.depends_on)
+    depends = f" ({edges})" if edges else ""
+    return (
+        Reason(
+            Decision.GROUP,
+            f"the cluster runs these tiers as application {app.name!r}; they are backed up "
+            "as one consistent set",
+            source,
+        ),
+        Reason(
+            Decision.QUIESCE_ORDER,
+            f"top-down: a tier is quiesced before the tiers it depends on{depends}",
+            source,
+        ),
+        Reason(
+            Decision.RESTORE_ORDER,
+            f"bottom-up: a tier is restored after the tiers it depends on{depends}",
+            source,
+        ),
+    )

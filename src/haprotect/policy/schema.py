@@ -1,0 +1,230 @@
+"""The ``haprotect/v1`` policy document as pydantic models, and its checks.
+
+Field validation (types, cron, unknown keys) is pydantic's; the checks that
+span fields (duplicate items, group orders against ``depends_on``, group
+members that are not items) are :func:`problems`, which returns each with
+the path it concerns so that the caller can name the line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from haprotect.policy.fields import (
+    Cron,
+    FallbackName,
+    Name,
+    NonNegative,
+    Positive,
+    PriorityName,
+    RetentionDoc,
+    Strict,
+    Where,
+)
+from haprotect.yamlsource import Loc
+
+DecisionName = Literal[
+    "include",
+    "exclude",
+    "priority",
+    "schedule",
+    "where",
+    "retention",
+    "copies",
+    "read_from",
+    "group",
+    "quiesce_order",
+    "restore_order",
+]
+
+
+class ReasonDoc(Strict):
+    decision: DecisionName
+    because: Name
+    source: Name
+
+
+class ReadFromDoc(Strict):
+    role: Literal["standby", "primary", "active", "local"]
+    nodes: list[Name] = Field(default_factory=list)
+    max_lag_seconds: NonNegative | None = None
+    fallback: FallbackName | None = None
+
+    @model_validator(mode="after")
+    def _lag_only_for_standby(self) -> ReadFromDoc:
+        standby_only = self.max_lag_seconds is not None or self.fallback is not None
+        if self.role == "standby" and (self.max_lag_seconds is None or self.fallback is None):
+            raise ValueError("a standby read needs max_lag_seconds and fallback")
+        if self.role != "standby" and standby_only:
+            raise ValueError(
+                f"max_lag_seconds and fallback apply to standby reads, not {self.role}"
+            )
+        return self
+
+
+class WhatDoc(Strict):
+    kind: Name
+    resource: Name
+    ha: bool
+    replication: Literal["shared", "replicated", "local"]
+    location: dict[str, str] = Field(default_factory=dict)
+
+
+class ItemDoc(Strict):
+    dataset: Name
+    cluster: Name
+    what: WhatDoc
+    priority: PriorityName
+    schedule: Cron
+    where: Where | None = None
+    retention: RetentionDoc
+    copies: Positive
+    read_from: ReadFromDoc
+    reasons: list[ReasonDoc] = Field(default_factory=list)
+
+
+class TierDoc(Strict):
+    name: Name
+    datasets: list[Name] = Field(default_factory=list)
+    resources: list[Name] = Field(default_factory=list)
+    depends_on: list[Name] = Field(default_factory=list)
+
+
+class GroupDoc(Strict):
+    name: Name
+    cluster: Name
+    tiers: Annotated[list[TierDoc], Field(min_length=1)]
+    quiesce_order: list[Name]
+    restore_order: list[Name]
+    reasons: list[ReasonDoc] = Field(default_factory=list)
+
+
+class ExcludedDoc(Strict):
+    dataset: Name
+    cluster: Name
+    kind: Name
+    because: Name
+    source: Name
+
+
+class RulesUsedDoc(Strict):
+    file: str | None = None
+    presets: list[Name] = Field(default_factory=list)
+
+
+class MetadataDoc(Strict):
+    name: Name
+    source: Name
+    clusters: Annotated[list[Name], Field(min_length=1)]
+    generated_at: Annotated[datetime, Field(strict=False)]
+    topology_fingerprint: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    generator: Name = "haprotect"
+    rules: RulesUsedDoc = RulesUsedDoc()
+
+
+class SpecDoc(Strict):
+    repository: Where
+    items: list[ItemDoc] = Field(default_factory=list)
+    groups: list[GroupDoc] = Field(default_factory=list)
+    excluded: list[ExcludedDoc] = Field(default_factory=list)
+
+
+class PolicyDoc(Strict):
+    apiVersion: Literal["haprotect/v1"]
+    kind: Literal["Policy"]
+    metadata: MetadataDoc
+    spec: SpecDoc
+
+
+def problems(doc: PolicyDoc) -> list[tuple[Loc, str]]:
+    """Cross-field problems, each with the path of the field it concerns."""
+    found: list[tuple[Loc, str]] = []
+    clusters = set(doc.metadata.clusters)
+    items: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(doc.spec.items):
+        key = (item.cluster, item.dataset)
+        if key in items:
+            found.append(
+                (
+                    ("spec", "items", i, "dataset"),
+                    f"dataset {item.dataset!r} of cluster {item.cluster!r} is already "
+                    f"spec.items[{items[key]}]",
+                )
+            )
+        items.setdefault(key, i)
+        if item.cluster not in clusters:
+            found.append((("spec", "items", i, "cluster"), _unknown_cluster(item.cluster, doc)))
+    for i, ex in enumerate(doc.spec.excluded):
+        if (ex.cluster, ex.dataset) in items:
+            found.append(
+                (
+                    ("spec", "excluded", i, "dataset"),
+                    f"dataset {ex.dataset!r} is both excluded and spec.items"
+                    f"[{items[(ex.cluster, ex.dataset)]}]",
+                )
+            )
+    members: dict[tuple[str, str], str] = {}
+    names: set[tuple[str, str]] = set()
+    for g, group in enumerate(doc.spec.groups):
+        loc: Loc = ("spec", "groups", g)
+        if (group.cluster, group.name) in names:
+            found.append(((*loc, "name"), f"group {group.name!r} is defined twice"))
+        names.add((group.cluster, group.name))
+        if group.cluster not in clusters:
+            found.append(((*loc, "cluster"), _unknown_cluster(group.cluster, doc)))
+        found.extend(_group_problems(group, loc))
+        for t, tier in enumerate(group.tiers):
+            for d, dataset in enumerate(tier.datasets):
+                where: Loc = (*loc, "tiers", t, "datasets", d)
+                if (group.cluster, dataset) not in items:
+                    found.append((where, f"dataset {dataset!r} is not an item of the policy"))
+                elif (group.cluster, dataset) in members:
+                    other = members[(group.cluster, dataset)]
+                    found.append((where, f"dataset {dataset!r} is already in {other}"))
+                members[(group.cluster, dataset)] = f"group {group.name!r} tier {tier.name!r}"
+    return found
+
+
+def _unknown_cluster(name: str, doc: PolicyDoc) -> str:
+    return f"cluster {name!r} is not in metadata.clusters ({', '.join(doc.metadata.clusters)})"
+
+
+def _group_problems(group: GroupDoc, loc: Loc) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    tiers = [t.name for t in group.tiers]
+    if len(set(tiers)) != len(tiers):
+        found.append(((*loc, "tiers"), "tier names repeat"))
+    for t, tier in enumerate(group.tiers):
+        for d, dep in enumerate(tier.depends_on):
+            if dep not in tiers:
+                found.append(
+                    ((*loc, "tiers", t, "depends_on", d), f"no tier {dep!r} in this group")
+                )
+    for field, top_down in (("quiesce_order", True), ("restore_order", False)):
+        order: list[str] = getattr(group, field)
+        if sorted(order) != sorted(tiers):
+            found.append(((*loc, field), f"must list each tier once: {', '.join(tiers)}"))
+            continue
+        position = {name: i for i, name in enumerate(order)}
+        for tier in group.tiers:
+            for dep in tier.depends_on:
+                if dep not in position:
+                    continue
+                if top_down and position[tier.name] > position[dep]:
+                    found.append(
+                        (
+                            (*loc, field),
+                            f"{tier.name!r} depends on {dep!r}, so it is quiesced first",
+                        )
+                    )
+                if not top_down and position[tier.name] < position[dep]:
+                    found.append(
+                        (
+                            (*loc, field),
+                            f"{tier.name!r} depends on {dep!r}, so it is restored after it",
+                        )
+                    )
+    return found
