@@ -166,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--groups", type=int, default=1000)
-    parser.add_argument("--per-group", type=int, default=9, help="primitives in each group")
+    parser.add_argument("--per-group", type=int, default=10, help="primitives in each group")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     args.output.write_text(generate(args.groups, args.per_group, args.seed))

@@ -13,7 +13,11 @@ the code; it never shows a traceback for these.
     │   ├── ClusterConfigError                   malformed CIB, main.cf, topology file
     │   └── PolicyError                          policy or rules file fails validation
     ├── ComponentError                  exit 4   a tool or service is missing or failed
-    └── RegistryError                   exit 5   duplicate plug-in, missing extra
+    ├── RegistryError                   exit 5   duplicate plug-in, missing extra
+    └── StorageError (storage/base.py)  exit 6   a blob store failed
+        ├── BlobNotFound
+        ├── TransientStorageError                worth retrying
+        └── PermanentStorageError
 """
 
 from __future__ import annotations

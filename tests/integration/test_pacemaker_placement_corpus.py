@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from haprotect.errors import ClusterConfigError, ComponentError
+from haprotect.model.topology import Role
 from haprotect.sources.pacemaker.crm_mon import run_crm_mon, state_from_crm_mon
 from haprotect.sources.pacemaker.state import ClusterState
 from haprotect.sources.pacemaker.status import state_from_status
@@ -148,3 +149,17 @@ def test_status_reader_matches_pacemakers_own_expected_crm_mon_output(
     got = state_from_status(parse_xml((pacemaker / "cli" / cib).read_bytes(), cib))
     assert got.placement == want.placement
     assert got.nodes == want.nodes
+
+
+@pytest.mark.parametrize(
+    "name", ["crmmon.xml", "crmmon_pacemaker302.xml", "crmmon_pacemaker_future.xml"]
+)
+def test_legacy_crm_mon_documents_are_read(name: str, corpus: Path) -> None:
+    """``<crm_mon version=...>`` output, as SAP HANA tooling collected it."""
+    path = corpus / "pacemaker/other/trento-agent" / name
+    state = state_from_crm_mon(parse_xml(path.read_bytes(), name))
+    assert [n.name for n in state.nodes if n.online] == ["node01", "node02"]
+    assert state.placement["rsc_SAPHana_PRD_HDB00"] == {
+        "node01": Role.PROMOTED,
+        "node02": Role.UNPROMOTED,
+    }

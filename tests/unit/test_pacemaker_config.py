@@ -208,6 +208,7 @@ def test_drbd_backed_filesystem_is_replicated_with_primary_and_standby() -> None
     assert (fs.replication, fs.primary, fs.standbys) == (Replication.REPLICATED, "n1", ("n2",))
     assert (pg.replication, pg.primary, pg.standbys) == (Replication.REPLICATED, "n1", ("n2",))
     assert any("pgdata /srv/pg is on Filesystem fs" in why for why in pg.why)
+    assert (cluster.dataset("drbd0").backing, fs.backing, pg.backing) == (None, "drbd0", "fs")
     [app] = cluster.applications
     assert [t.name for t in app.tiers] == ["storage", "database"]
     assert app.tiers[1].depends_on == ("storage",)
@@ -228,13 +229,56 @@ def test_failover_filesystem_is_shared_and_bans_limit_standbys() -> None:
         "n2",
         ("n1",),
     )
+    assert fs.backing is None
+
+
+def test_filesystem_and_lun_tied_to_drbd_lie_on_its_data_set() -> None:
+    config = config_of(
+        cib(
+            '<master id="ms">'
+            + prim("drbd0", "drbd", nv("drbd_resource", "r0"), "linbit")
+            + "</master>"
+            '<master id="ms1">'
+            + prim("drbd1", "drbd", nv("drbd_resource", "r1"), "linbit")
+            + "</master>"
+            + prim("fs", "Filesystem", nv("device", "/dev/drbd0") + nv("directory", "/srv"))
+            + prim("lun", "iSCSILogicalUnit", nv("path", "/dev/drbd/by-res/r1") + nv("lun", "1")),
+            '<rsc_colocation id="c" score="INFINITY" rsc="fs" with-rsc="ms"'
+            ' with-rsc-role="Master"/>',
+        )
+    )
+    cluster = build_cluster(config, ClusterState(ONLINE, {}), "t")
+    assert cluster.dataset("fs").backing == "drbd0"
+    assert cluster.dataset("lun").backing == "drbd1"
+    assert any("on DRBD resource r1 (drbd1" in why for why in cluster.dataset("lun").why)
+
+
+def test_data_on_a_filesystem_on_a_volume_group_inherits_through_both() -> None:
+    config = config_of(
+        cib(
+            '<group id="g">'
+            + prim("vg", "LVM-activate", nv("vgname", "vg1") + nv("lvname", "lv1"))
+            + prim("fs", "Filesystem", nv("device", "/dev/vg1/lv1") + nv("directory", "/srv"))
+            + prim("db", "mysql", nv("datadir", "/srv/mysql"))
+            + "</group>"
+        )
+    )
+    placement = {r: {"n1": Role.STARTED} for r in ("vg", "fs", "db")}
+    cluster = build_cluster(config, ClusterState(ONLINE, placement), "t")
+    vg, fs, db = (cluster.dataset(d) for d in ("vg", "fs", "db"))
+    assert (vg.backing, fs.backing, db.backing) == (None, "vg", "fs")
+    assert (db.ha, db.replication, db.primary) == (True, Replication.SHARED, "n1")
+    assert db.why[:2] == (
+        "mysql db: datadir /srv/mysql is on Filesystem fs (/srv)",
+        "Filesystem fs: its device is on volume group vg1 (vg)",
+    )
 
 
 def test_database_on_no_cluster_storage_is_local_and_not_ha() -> None:
     config = config_of(cib(prim("db", "mysql", nv("datadir", "/var/lib/mysql"))))
     cluster = build_cluster(config, ClusterState(ONLINE, {"db": {"n1": Role.STARTED}}), "t")
     db = cluster.dataset("db")
-    assert (db.ha, db.replication) == (False, Replication.LOCAL)
+    assert (db.ha, db.replication, db.backing) == (False, Replication.LOCAL, None)
 
 
 def test_bundle_storage_mappings_become_data_sets_but_sockets_do_not() -> None:
@@ -250,6 +294,31 @@ def test_bundle_storage_mappings_become_data_sets_but_sockets_do_not() -> None:
     cluster = build_cluster(config, ClusterState(ONLINE, {}), "t")
     assert [d.id for d in cluster.datasets] == ["web/root"]
     assert cluster.datasets[0].location == {"source-dir": "/srv/html", "target-dir": "/var/www"}
+    assert cluster.datasets[0].backing is None
+
+
+def test_bundle_storage_on_a_filesystem_lies_on_it_not_on_what_is_below() -> None:
+    config = config_of(
+        cib(
+            '<master id="ms">'
+            + prim("drbd0", "drbd", nv("drbd_resource", "r0"), "linbit")
+            + "</master>"
+            + prim(
+                "fs", "Filesystem", nv("device", "/dev/drbd/by-res/r0") + nv("directory", "/srv")
+            )
+            + '<bundle id="web"><docker image="x" replicas="1"/><storage>'
+            '<storage-mapping id="root" source-dir="/srv/html" target-dir="/var/www" options="rw"/>'
+            "</storage>" + prim("httpd", "apache") + "</bundle>"
+        )
+    )
+    cluster = build_cluster(config, ClusterState(ONLINE, {}), "t")
+    root = cluster.dataset("web/root")
+    assert (root.kind, root.backing, root.replication) == (
+        "bundle-storage",
+        "fs",
+        Replication.REPLICATED,
+    )
+    assert cluster.dataset("fs").backing == "drbd0"
 
 
 def test_tags_name_applications() -> None:

@@ -19,6 +19,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 def test_defaults_favour_ha_data() -> None:
     rules = default_rules()
     assert rules.include_non_ha is False
+    assert rules.protect_lower_layers is False
     assert rules.presets == ()
     assert rules.ha.priority is Priority.HIGH and rules.non_ha.priority is Priority.LOW
     assert rules.ha.copies > rules.non_ha.copies
@@ -75,6 +76,18 @@ def test_effective_rules_round_trip_through_the_rules_form() -> None:
     assert rules_to_data(again) == data
 
 
+def test_protect_lower_layers_is_read_reported_and_printed() -> None:
+    rules = parse_rules("protect_lower_layers: true\n", "r.yaml")
+    assert rules.protect_lower_layers is True
+    assert rules.provenance("protect_lower_layers", "true") == (
+        "rule protect_lower_layers is true (from r.yaml)"
+    )
+    data = rules_to_data(rules)
+    assert list(data)[3:5] == ["include_non_ha", "protect_lower_layers"]
+    assert data["protect_lower_layers"] is True
+    assert rules_to_data(default_rules())["protect_lower_layers"] is False
+
+
 def test_load_rules_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("include_non_ha: true\n", encoding="utf-8")
@@ -98,6 +111,10 @@ def test_load_rules_reads_a_file(tmp_path: Path) -> None:
         ("ha:\n  copies: two\n", "r.yaml:2: ha.copies: input should be a valid integer"),
         ("ha:\n  copies: 0\n", "r.yaml:2: ha.copies: input should be greater than or equal to 1"),
         ("include_non_ha: 'yes'\n", "r.yaml:1: include_non_ha: input should be a valid boolean"),
+        (
+            "protect_lower_layers: 1\n",
+            "r.yaml:1: protect_lower_layers: input should be a valid boolean",
+        ),
         (
             "replicated:\n  fallback: retry\n",
             "r.yaml:2: replicated.fallback: input should be 'primary', 'wait' or 'fail'",

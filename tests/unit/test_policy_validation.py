@@ -175,6 +175,20 @@ def test_item_cluster_must_be_in_metadata(text: str) -> None:
     assert "spec.items[0].cluster: cluster 'c9' is not in metadata.clusters (c1)" in error(bad)
 
 
+def test_item_cannot_lie_on_itself(text: str) -> None:
+    bad = replace_nth(
+        text, "        fstype: ext4\n", "        fstype: ext4\n      backing: fs_data\n", 1
+    )
+    line = line_of(bad, "backing: fs_data")
+    assert error(bad) == (
+        f"p.yaml:{line}: spec.items[0].what.backing: dataset 'fs_data' cannot lie on itself"
+    )
+    fine = replace_nth(
+        text, "        fstype: ext4\n", "        fstype: ext4\n      backing: r0\n", 1
+    )
+    assert parse_policy(fine, "p.yaml").item("fs_data").what.backing == "r0"
+
+
 def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy(tmp_path / "missing.yaml")

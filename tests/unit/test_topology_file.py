@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.golden_files import check_golden
 
 from haprotect.errors import ClusterConfigError
 from haprotect.model.topology import Manager, Replication, Role, Topology
@@ -17,21 +15,7 @@ from haprotect.sources.base import DiscoverOptions
 from haprotect.sources.topology_file import TopologyFileSource
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-
 HEADER = "apiVersion: haprotect/v1\nkind: Topology\nclusters:\n"
-
-
-def check_golden(name: str, data: Any) -> None:
-    """Compare ``data`` with tests/golden/``name``; HAPROTECT_UPDATE_GOLDEN=1 rewrites it."""
-    path = GOLDEN / name
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if os.environ.get("HAPROTECT_UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-        return
-    assert path.exists(), f"{path} is missing: run with HAPROTECT_UPDATE_GOLDEN=1"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"{name} differs from the golden file (HAPROTECT_UPDATE_GOLDEN=1)"
 
 
 def discover(url: str) -> Topology:
@@ -528,4 +512,83 @@ def test_tier_depending_on_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """
     assert error_of(tmp_path, monkeypatch, body) == (
         "t.yaml:9: clusters[0].applications[0].tiers[0].depends_on[0]: dependency cycle: web -> web"
+    )
+
+
+# -- layered storage: backing --------------------------------------------------
+
+
+LAYERED = """\
+- name: c
+  nodes: [n1, n2]
+  datasets:
+    - {id: pg, kind: postgresql, location: {pgdata: /srv/pg}, replication: shared, backing: fs}
+    - {id: fs, kind: filesystem, location: {directory: /srv}, replication: shared, backing: vg}
+    - {id: vg, kind: lvm, location: {vgname: vg1}, replication: shared}
+"""
+
+
+def test_backing_names_the_data_set_beneath(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (cluster,) = from_text(tmp_path, monkeypatch, LAYERED).clusters
+    assert [(d.id, d.backing) for d in cluster.datasets] == [
+        ("pg", "fs"),
+        ("fs", "vg"),
+        ("vg", None),
+    ]
+    topology = from_text(tmp_path, monkeypatch, LAYERED)
+    assert topology_from_json(topology_to_json(topology)) == topology
+
+
+def test_json_without_backing_still_loads(shop: Topology) -> None:
+    data = topology_to_json(shop)
+    for dataset in data["clusters"][0]["datasets"]:
+        del dataset["backing"]
+    assert topology_from_json(data) == shop
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("backing: vg}", "backing: nope}"),
+            "t.yaml:8: clusters[0].datasets[1].backing: unknown data set 'nope' "
+            "(data sets: pg, vg)",
+        ),
+        (
+            ("backing: vg}", "backing: fs}"),
+            "t.yaml:8: clusters[0].datasets[1].backing: data set 'fs' cannot lie on itself",
+        ),
+        (
+            ("replication: shared}\n", "replication: shared, backing: pg}\n"),
+            "t.yaml:7: clusters[0].datasets[0].backing: backing cycle: pg -> fs -> vg -> pg "
+            "(each lies on the next)",
+        ),
+    ],
+    ids=["unknown", "itself", "cycle"],
+)
+def test_backing_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str], expected: str
+) -> None:
+    body = LAYERED.replace(*change)
+    assert error_of(tmp_path, monkeypatch, body) == expected
+
+
+def test_backing_in_another_cluster_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = """\
+    - name: a
+      nodes: [n1]
+      datasets:
+        - {id: vg, kind: lvm, location: {vgname: vg1}, replication: shared}
+    - name: b
+      nodes: [n1]
+      datasets:
+        - {id: fs, kind: filesystem, location: {directory: /srv}, replication: shared,
+            backing: vg}
+    """
+    assert error_of(tmp_path, monkeypatch, body) == (
+        "t.yaml:12: clusters[1].datasets[0].backing: unknown data set 'vg' (data sets: none)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -23,6 +24,18 @@ app = typer.Typer(
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
+
+
+class _WarningHandler(logging.Handler):
+    """Warnings from the layers below become ``haprotect: warning: ...`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr.print(f"haprotect: warning: {record.getMessage()}", markup=False)
+
+
+_logger = logging.getLogger("haprotect")
+_logger.addHandler(_WarningHandler(logging.WARNING))
+_logger.propagate = False
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -39,7 +40,7 @@ def discover_command(
     """Query a cluster and show its nodes, HA data sets and applications."""
     topology = discover(source, DiscoverOptions(use_cli=not no_cli, timeout_seconds=timeout))
     if as_json:
-        stdout.print_json(json.dumps(topology_to_json(topology)))
+        sys.stdout.write(json.dumps(topology_to_json(topology), indent=2) + "\n")
         return
     render_topology(topology)
 
@@ -58,8 +59,9 @@ def _render_cluster(cluster: Cluster) -> None:
     )
     if cluster.datasets:
         table = Table(title="Data sets", title_justify="left")
-        for column in ("data set", "kind", "HA", "replication", "primary", "standbys", "location"):
+        for column in ("data set", "kind", "HA", "replication", "primary", "standbys"):
             table.add_column(column)
+        table.add_column("location", overflow="fold")
         for ds in cluster.datasets:
             table.add_row(
                 ds.id,
@@ -68,7 +70,7 @@ def _render_cluster(cluster: Cluster) -> None:
                 ds.replication.value,
                 ds.primary or "-",
                 ", ".join(ds.standbys) or "-",
-                " ".join(f"{k}={v}" for k, v in ds.location.items()),
+                "\n".join(f"{k}={v}" for k, v in ds.location.items()),
             )
         stdout.print(table)
     for application in cluster.applications:

@@ -117,13 +117,19 @@ class ReadFrom:
 
 @dataclass(frozen=True, slots=True)
 class What:
-    """The data set an item protects, as the cluster described it."""
+    """The data set an item protects, as the cluster described it.
+
+    ``backing`` is the data set it lies on (a database directory inside a
+    filesystem, a filesystem on a DRBD device), so that a backup can tell
+    that one item's data is inside another's and not copy it twice.
+    """
 
     kind: str
     resource: str
     ha: bool
     replication: Replication
     location: dict[str, str] = field(default_factory=dict)
+    backing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ data set
     directory. ``location`` uses the agent's own parameter names. ``ha`` is
     true when the cluster keeps the data available across node failures;
     ``replication`` says how (``shared`` storage moved between nodes,
-    ``replicated`` to standbys, or ``local`` to one node).
+    ``replicated`` to standbys, or ``local`` to one node). ``backing`` is the
+    id of the data set this one lies on: the DRBD device under a filesystem,
+    the filesystem holding a database directory, the volume group under a
+    filesystem; ``None`` when it lies on no other data set of the cluster.
 application, tier
     A set of resources tied together by the cluster's dependency graph,
     split into layered tiers (storage, database, application, front end);
@@ -82,6 +85,10 @@ class DataSet:
     primary: str | None = None
     standbys: tuple[str, ...] = ()
     why: tuple[str, ...] = ()
+    #: the id of the data set this one lies on (the DRBD device under a
+    #: filesystem, the filesystem holding a database directory, the volume
+    #: group under a filesystem), or ``None``
+    backing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

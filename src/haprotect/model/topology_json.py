@@ -77,6 +77,7 @@ def _dataset(d: DataSet) -> dict[str, Any]:
         "primary": d.primary,
         "standbys": list(d.standbys),
         "why": list(d.why),
+        "backing": d.backing,
     }
 
 
@@ -112,6 +113,7 @@ def _cluster_from(c: dict[str, Any]) -> Cluster:
                 primary=d["primary"],
                 standbys=tuple(d["standbys"]),
                 why=tuple(d["why"]),
+                backing=d.get("backing"),
             )
             for d in c["datasets"]
         ),

@@ -19,9 +19,10 @@ fingerprint
     metadata, so drift can be detected later.
 
 Modules: ``rules`` and ``rules_file`` (rules and the rules file), ``presets``,
-``decide`` (one data set), ``groups`` (consistency groups), ``generate``
-(the whole topology), ``fingerprint``, ``fields``/``schema``
-(validation; lines come from :mod:`haprotect.yamlsource`), ``document`` (model <-> document), ``io``
+``decide`` (one data set), ``layers`` (data sets lying on others), ``groups``
+(consistency groups), ``generate`` (the whole topology), ``fingerprint``,
+``fields``/``schema`` (validation; lines come from
+:mod:`haprotect.yamlsource`), ``document`` (model <-> document), ``io``
 (files), ``diff``, ``explain``.
 """
 

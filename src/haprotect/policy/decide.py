@@ -7,6 +7,9 @@ rule overrides them, compliance presets on retention, and the node to read
 from, which follows how the cluster keeps the data: replicated data from a
 standby, shared failover storage from the node that has it, local data from
 its one node.
+
+Each data set is decided on its own here; :mod:`haprotect.policy.layers` then
+looks at the data sets that lie on others.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ def decide(
             ha=ds.ha,
             replication=ds.replication,
             location={k: redact_value(k, v) for k, v in ds.location.items()},
+            backing=ds.backing,
         ),
         schedule=schedule,
         where=where,

@@ -110,6 +110,7 @@ def _item_fields(item: Item) -> dict[str, Value]:
         "what.ha": item.what.ha,
         "what.replication": item.what.replication.value,
         "what.location": dict(item.what.location),
+        "what.backing": item.what.backing,
         "priority": item.priority.value,
         "schedule": item.schedule,
         "where": item.where,

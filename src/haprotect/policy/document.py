@@ -5,6 +5,7 @@ JSON); :func:`from_doc` turns a validated :class:`PolicyDoc` back into the
 model. An item's ``where`` is written only when it differs from
 ``spec.repository`` and is read back as the repository when absent, so that
 changing the repository in one place moves every item that follows it.
+``what.backing`` is written only when the data set lies on another.
 """
 
 from __future__ import annotations
@@ -61,13 +62,7 @@ def _item(item: Item, repository: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "dataset": item.dataset,
         "cluster": item.cluster,
-        "what": {
-            "kind": item.what.kind,
-            "resource": item.what.resource,
-            "ha": item.what.ha,
-            "replication": item.what.replication.value,
-            "location": dict(item.what.location),
-        },
+        "what": _what(item.what),
         "priority": item.priority.value,
         "schedule": item.schedule,
     }
@@ -77,6 +72,19 @@ def _item(item: Item, repository: str) -> dict[str, Any]:
     data["copies"] = item.copies
     data["read_from"] = _read_from(item.read_from)
     data["reasons"] = [_reason(r) for r in item.reasons]
+    return data
+
+
+def _what(what: What) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": what.kind,
+        "resource": what.resource,
+        "ha": what.ha,
+        "replication": what.replication.value,
+        "location": dict(what.location),
+    }
+    if what.backing is not None:
+        data["backing"] = what.backing
     return data
 
 
@@ -143,6 +151,7 @@ def from_doc(doc: PolicyDoc) -> Policy:
                 ha=i.what.ha,
                 replication=Replication(i.what.replication),
                 location=dict(i.what.location),
+                backing=i.what.backing,
             ),
             schedule=i.schedule,
             where=i.where if i.where is not None else spec.repository,

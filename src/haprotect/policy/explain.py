@@ -80,9 +80,10 @@ def _count(n: int, noun: str) -> str:
 
 def _item(policy: Policy, item: Item) -> Explained:
     w = item.what
+    on = f"; lies on {w.backing}" if w.backing else ""
     title = (
         f"{w.kind} {item.dataset} (resource {w.resource}; "
-        f"{'HA' if w.ha else 'not HA'}, {w.replication.value})"
+        f"{'HA' if w.ha else 'not HA'}, {w.replication.value}{on})"
     )
     values: list[tuple[Decision, str]] = [
         (Decision.INCLUDE, "protected"),

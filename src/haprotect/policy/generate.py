@@ -18,6 +18,7 @@ from haprotect.model.topology import Topology
 from haprotect.policy.decide import decide
 from haprotect.policy.fingerprint import topology_fingerprint
 from haprotect.policy.groups import build_groups, memberships
+from haprotect.policy.layers import apply_layers
 from haprotect.policy.rules import Rules
 from haprotect.redact import REDACTED
 
@@ -42,12 +43,12 @@ def generate(
     groups: list[ConsistencyGroup] = []
     for cluster in topology.clusters:
         owner = memberships(cluster)
+        own = {ds.id: decide(cluster, ds, rules, owner.get(ds.id)) for ds in cluster.datasets}
         protected: set[str] = set()
-        for ds in cluster.datasets:
-            outcome = decide(cluster, ds, rules, owner.get(ds.id))
+        for ds_id, outcome in apply_layers(cluster, rules, own).items():
             if isinstance(outcome, Item):
                 items.append(outcome)
-                protected.add(ds.id)
+                protected.add(ds_id)
             else:
                 excluded.append(outcome)
         groups.extend(build_groups(cluster, protected))

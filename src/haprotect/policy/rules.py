@@ -55,6 +55,8 @@ class Rules:
     non_ha: ClassRule
     replicated: ReplicatedRule
     datasets: dict[str, DatasetRule] = field(default_factory=dict)
+    #: back up storage layered under other protected data (DRBD, LVM...) too
+    protect_lower_layers: bool = False
     origin: str | None = None
     overridden: frozenset[str] = frozenset()
 

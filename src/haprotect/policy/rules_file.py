@@ -80,6 +80,7 @@ class RulesDoc(Strict):
     kind: Literal["Rules"]
     where: Where
     include_non_ha: bool
+    protect_lower_layers: bool
     presets: list[PresetName]
     ha: ClassRuleDoc
     non_ha: ClassRuleDoc
@@ -135,6 +136,7 @@ def _build(doc: YamlDocument, origin: str | None) -> Rules:
             Fallback(rules.replicated.fallback),
         ),
         datasets={key: _dataset_rule(d) for key, d in rules.datasets.items()},
+        protect_lower_layers=rules.protect_lower_layers,
         origin=origin,
         overridden=frozenset(_leaves(overrides, "")) if origin is not None else frozenset(),
     )
@@ -189,6 +191,7 @@ def rules_to_data(rules: Rules) -> dict[str, Any]:
         "kind": "Rules",
         "where": rules.where,
         "include_non_ha": rules.include_non_ha,
+        "protect_lower_layers": rules.protect_lower_layers,
         "presets": list(rules.presets),
         "ha": _class_data(rules.ha),
         "non_ha": _class_data(rules.non_ha),

@@ -71,6 +71,7 @@ class WhatDoc(Strict):
     ha: bool
     replication: Literal["shared", "replicated", "local"]
     location: dict[str, str] = Field(default_factory=dict)
+    backing: Name | None = None
 
 
 class ItemDoc(Strict):
@@ -155,6 +156,13 @@ def problems(doc: PolicyDoc) -> list[tuple[Loc, str]]:
                 )
             )
         items.setdefault(key, i)
+        if item.what.backing == item.dataset:
+            found.append(
+                (
+                    ("spec", "items", i, "what", "backing"),
+                    f"dataset {item.dataset!r} cannot lie on itself",
+                )
+            )
         if item.cluster not in clusters:
             found.append((("spec", "items", i, "cluster"), _unknown_cluster(item.cluster, doc)))
     for i, ex in enumerate(doc.spec.excluded):

@@ -50,12 +50,16 @@ def url_scheme(url: str) -> str:
 
 
 def url_path(url: str) -> Path:
-    """The local path a ``scheme:///path`` or bare-path URL names."""
+    """The local path a file URL or bare path names.
+
+    ``scheme:///abs/cib.xml`` is absolute; ``scheme://rel/cib.xml`` (no third
+    slash) is taken relative to the working directory, as users type it.
+    """
     if "://" not in url:
         return Path(url)
     parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise UsageError(
-            f"{url}: a file URL names a local path (scheme:///path), not host {parts.netloc!r}"
-        )
-    return Path(unquote(parts.path))
+    if parts.query or parts.fragment:
+        raise UsageError(f"{url}: a file URL takes no ?query or #fragment")
+    if parts.netloc in ("", "localhost"):
+        return Path(unquote(parts.path))
+    return Path(unquote(parts.netloc + parts.path))

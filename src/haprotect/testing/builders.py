@@ -2,7 +2,9 @@
 
 ``web_cluster()`` is the reference example used across the policy tests: a
 replicated filesystem on DRBD, a database on shared storage, a local scratch
-directory, and a three-tier application over them.
+directory, and a three-tier application over them. ``layered_cluster()`` is
+the layered one: a DRBD device, a filesystem on it and a database directory
+inside the filesystem, each a data set lying on the one below.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def replicated(
     resource: str | None = None,
     why: Sequence[str] = (),
     location: dict[str, str] | None = None,
+    backing: str | None = None,
 ) -> DataSet:
     return DataSet(
         id=dataset_id,
@@ -44,6 +47,7 @@ def replicated(
         primary=primary,
         standbys=tuple(standbys),
         why=tuple(why),
+        backing=backing,
     )
 
 
@@ -55,6 +59,7 @@ def shared(
     resource: str | None = None,
     why: Sequence[str] = (),
     location: dict[str, str] | None = None,
+    backing: str | None = None,
 ) -> DataSet:
     return DataSet(
         id=dataset_id,
@@ -65,6 +70,7 @@ def shared(
         replication=Replication.SHARED,
         primary=primary,
         why=tuple(why),
+        backing=backing,
     )
 
 
@@ -76,6 +82,7 @@ def local(
     resource: str | None = None,
     why: Sequence[str] = (),
     location: dict[str, str] | None = None,
+    backing: str | None = None,
 ) -> DataSet:
     return DataSet(
         id=dataset_id,
@@ -86,6 +93,7 @@ def local(
         replication=Replication.LOCAL,
         primary=node,
         why=tuple(why),
+        backing=backing,
     )
 
 
@@ -169,5 +177,33 @@ def web_cluster(name: str = "c1") -> Cluster:
                 tier("database", ["pg_data"], ["pg_db"]),
                 tier("frontend", [], ["web_ip", "apache"]),
             ),
+        ),
+    )
+
+
+def layered_cluster(name: str = "c1") -> Cluster:
+    """DRBD ``drbd_r0`` under Filesystem ``fs_pg`` holding PostgreSQL ``pg``'s pgdata."""
+    drbd_why = "drbd drbd_r0 runs in promotable clone ms_drbd_r0"
+    fs_why = "Filesystem fs_pg is on DRBD resource r0 (drbd_r0)"
+    return cluster(
+        name,
+        datasets=(
+            replicated("drbd_r0", kind="drbd", why=(drbd_why,), location={"drbd_resource": "r0"}),
+            replicated(
+                "fs_pg",
+                why=(fs_why, drbd_why),
+                location={"device": "/dev/drbd0", "directory": "/srv/pg", "fstype": "xfs"},
+                backing="drbd_r0",
+            ),
+            replicated(
+                "pg",
+                kind="postgresql",
+                why=("pgsql pg: pgdata /srv/pg/data is on Filesystem fs_pg (/srv/pg)", fs_why),
+                location={"pgdata": "/srv/pg/data", "pgport": "5432"},
+                backing="fs_pg",
+            ),
+        ),
+        applications=(
+            app("g_pg", tier("storage", ["drbd_r0", "fs_pg"]), tier("database", ["pg"])),
         ),
     )

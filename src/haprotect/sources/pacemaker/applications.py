@@ -5,8 +5,7 @@ and colocation constraints) that holds data worth protecting; a tag that
 names resources makes a named application of them and everything tied to
 them. Its primitives split into layered tiers (storage, database,
 application, front end), listed bottom-up; a tier depends on the lower
-tiers its resources need, or on the next lower tier when no constraint
-says more.
+tiers its resources need through a group, order or colocation.
 """
 
 from __future__ import annotations
@@ -85,27 +84,29 @@ def _application(
     graph: DependencyGraph,
     datasets: list[DataSet],
 ) -> Application:
+    rank = {layer: i for i, layer in enumerate(Layer)}
     layer_of_primitive = {p: layer_of(config.primitives[p].type) for p in primitives}
-    present = sorted(set(layer_of_primitive.values()), key=lambda layer: layer.rank)
+    present = sorted(set(layer_of_primitive.values()), key=rank.__getitem__)
+    datasets_of: dict[str, list[str]] = {}
+    for dataset in datasets:
+        if dataset.resource in layer_of_primitive:
+            datasets_of.setdefault(dataset.resource, []).append(dataset.id)
     tiers: list[Tier] = []
     for layer in present:
         resources = tuple(p for p in primitives if layer_of_primitive[p] is layer)
-        in_tier = set(resources)
         needed = {
-            layer_of_primitive[t]
+            needed_layer
             for r in resources
             for t in graph.needs.get(r, ())
-            if t in layer_of_primitive and layer_of_primitive[t].rank < layer.rank
+            if (needed_layer := layer_of_primitive.get(t)) is not None
+            and rank[needed_layer] < rank[layer]
         }
-        lower = [layer_below for layer_below in present if layer_below.rank < layer.rank]
-        if not needed and lower:
-            needed = {lower[-1]}
         tiers.append(
             Tier(
                 name=layer.value,
                 resources=resources,
-                datasets=tuple(d.id for d in datasets if d.resource in in_tier),
-                depends_on=tuple(n.value for n in sorted(needed, key=lambda x: x.rank)),
+                datasets=tuple(d for r in resources for d in datasets_of.get(r, ())),
+                depends_on=tuple(n.value for n in sorted(needed, key=rank.__getitem__)),
             )
         )
     return Application(name, tuple(tiers))

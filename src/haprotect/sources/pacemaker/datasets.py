@@ -17,6 +17,12 @@ Rules, in the order they are tried for each data-bearing primitive:
    the node that runs it; the other online nodes are standbys.
 7. A database or bundle directory on no cluster-managed storage is *local*
    to each node and not HA.
+
+Rules 2, 3 and 4 (and bundle storage on a Filesystem) also record which data
+set the new one lies on, as its ``backing``: the DRBD primitive's data set
+under a Filesystem or LUN, the Filesystem holding a data directory, the
+volume group under a Filesystem. Filesystems on a volume group are resolved
+before the data inside them, so rule 3 sees them too.
 """
 
 from __future__ import annotations
@@ -67,10 +73,16 @@ def infer_datasets(config: CibConfig, state: ClusterState, graph: DependencyGrap
             first_pass[primitive.id] = dataset
         else:
             pending.append((primitive, agent))
+    # Rule 4 first: a Filesystem on a volume group may itself hold data (rule 3).
     resolved = dict(first_pass)
     for primitive, agent in pending:
-        resolved[primitive.id] = _derived(facts, primitive, agent, first_pass)
-    resolved.update(_bundle_datasets(facts, first_pass))
+        if agent.kind == "filesystem":
+            resolved[primitive.id] = _on_volume_group(facts, primitive, agent, first_pass)
+    storage = dict(resolved)
+    for primitive, agent in pending:
+        if agent.kind != "filesystem":
+            resolved[primitive.id] = _derived(facts, primitive, agent, storage)
+    resolved.update(_bundle_datasets(facts, storage))
     order = {p: i for i, p in enumerate(config.primitives)}
     return sorted(resolved.values(), key=lambda d: (order.get(d.resource, len(order)), d.id))
 
@@ -113,7 +125,8 @@ def _direct(facts: _Facts, primitive: Primitive, agent: DataAgent) -> DataSet | 
         container = facts.config.promotable_parent(drbd.id)
         held = f", a promotable clone ({container.id})" if container else ""
         why = [f"{_describe(primitive)} is on DRBD resource {res} ({drbd.id}{held})"]
-        return _replicated(_base(primitive, agent, why), mounted, standbys)
+        dataset = replace(_base(primitive, agent, why), backing=drbd.id)
+        return _replicated(dataset, mounted, standbys)
     if agent.path_param is not None and agent.kind != "filesystem":
         return None  # rule 3 or 7: decided once filesystems are known
     if agent.kind == "filesystem" and _lvm_backing(facts, primitive) is not None:
@@ -162,20 +175,25 @@ def _shared(facts: _Facts, primitive: Primitive, agent: DataAgent) -> DataSet:
     )
 
 
+def _on_volume_group(
+    facts: _Facts, primitive: Primitive, agent: DataAgent, known: dict[str, DataSet]
+) -> DataSet:
+    """Rule 4: a Filesystem inherits from the volume group its device is on."""
+    lvm = _lvm_backing(facts, primitive)
+    assert lvm is not None
+    return _inherit(
+        primitive,
+        agent,
+        known[lvm.id],
+        f"its device is on volume group "
+        f"{lvm.params.get('volgrpname') or lvm.params.get('vgname')} ({lvm.id})",
+    )
+
+
 def _derived(
     facts: _Facts, primitive: Primitive, agent: DataAgent, known: dict[str, DataSet]
 ) -> DataSet:
-    """Rules 3, 4 and 7: inherit from the storage the data sits on."""
-    if agent.kind == "filesystem":
-        lvm = _lvm_backing(facts, primitive)
-        assert lvm is not None
-        return _inherit(
-            primitive,
-            agent,
-            known[lvm.id],
-            f"its device is on volume group "
-            f"{lvm.params.get('volgrpname') or lvm.params.get('vgname')} ({lvm.id})",
-        )
+    """Rules 3 and 7: inherit from the Filesystem the data sits on, or be local."""
     path = primitive.params.get(agent.path_param or "", "")
     holder = _filesystem_holding(path, known) if path else None
     if holder is not None:
@@ -200,6 +218,7 @@ def _derived(
 
 
 def _inherit(primitive: Primitive, agent: DataAgent, holder: DataSet, reason: str) -> DataSet:
+    """The answer of ``holder``, the data set this one lies on (its ``backing``)."""
     why = [f"{_describe(primitive)}: {reason}", *holder.why]
     return replace(
         _base(primitive, agent, why),
@@ -207,6 +226,7 @@ def _inherit(primitive: Primitive, agent: DataAgent, holder: DataSet, reason: st
         replication=holder.replication,
         primary=holder.primary,
         standbys=holder.standbys,
+        backing=holder.id,
     )
 
 
@@ -284,6 +304,7 @@ def _bundle_datasets(facts: _Facts, known: dict[str, DataSet]) -> dict[str, Data
                     resource=resource,
                     location=location,
                     why=(f"{lead}; it is on Filesystem {holder.id}", *holder.why),
+                    backing=holder.id,
                 )
             else:
                 out[dataset_id] = DataSet(

@@ -9,9 +9,14 @@ otherwise (or always, with ``DiscoverOptions(use_cli=False)``).
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+from pathlib import Path
 
-from haprotect.errors import ClusterConfigError, InputError, UsageError, located
+from lxml import etree
+
+from haprotect.errors import ClusterConfigError, ComponentError, InputError, UsageError, located
 from haprotect.model.topology import Cluster, Manager, Node, Resource, Topology
 from haprotect.sources.base import DiscoverOptions, url_path, url_scheme
 from haprotect.sources.pacemaker.applications import infer_applications
@@ -23,6 +28,8 @@ from haprotect.sources.pacemaker.graph import build_graph
 from haprotect.sources.pacemaker.state import ClusterState
 from haprotect.sources.pacemaker.status import state_from_status
 from haprotect.sources.pacemaker.xml import parse_xml
+
+log = logging.getLogger(__name__)
 
 LIVE = "pacemaker"
 FILE = "pacemaker+file"
@@ -58,7 +65,9 @@ class PacemakerSource:
             state = state_from_crm_mon(
                 parse_xml(run_crm_mon(None, options.timeout_seconds), "crm_mon")
             )
-            return Topology((build_cluster(config, state, fallback_name="pacemaker"),))
+            saved = os.environ.get("CIB_file")  # noqa: SIM112 (Pacemaker spells it so)
+            name = Path(saved).stem if saved else "pacemaker"
+            return Topology((build_cluster(config, state, fallback_name=name),))
         path = url_path(url)
         origin = str(path)
         try:
@@ -67,13 +76,25 @@ class PacemakerSource:
             raise InputError(f"{origin}: cannot read: {exc.strerror or exc}") from None
         cib = parse_xml(data, origin)
         config = read_config(cib, origin)
-        if options.use_cli and shutil.which("crm_mon"):
-            state = state_from_crm_mon(
-                parse_xml(run_crm_mon(path, options.timeout_seconds), f"crm_mon on {origin}")
-            )
-        else:
-            state = state_from_status(cib)
+        state = _saved_state(cib, path, options)
         return Topology((build_cluster(config, state, fallback_name=path.stem),))
+
+
+def _saved_state(cib: etree._Element, path: Path, options: DiscoverOptions) -> ClusterState:
+    """Roles from crm_mon when it is installed and accepts the CIB, else from its status.
+
+    crm_mon refuses CIBs that fail its schema check although their content is
+    readable (old or hand-edited files); their status section is read
+    directly then, and a warning says so.
+    """
+    if not (options.use_cli and shutil.which("crm_mon")):
+        return state_from_status(cib)
+    try:
+        output = run_crm_mon(path, options.timeout_seconds)
+    except ComponentError as exc:
+        log.warning("%s; roles are read from the CIB's status section instead", exc.message)
+        return state_from_status(cib)
+    return state_from_crm_mon(parse_xml(output, f"crm_mon on {path}"))
 
 
 def build_cluster(config: CibConfig, state: ClusterState, fallback_name: str) -> Cluster:

@@ -19,6 +19,10 @@ agrees with ``crm_mon``:
   container) is started, which may take several passes.
 * Actions in flight are shown as crm_mon shows them and map to roles as
   :mod:`~haprotect.sources.pacemaker.crm_mon` documents.
+
+Helpers: ``status_config`` (the configuration facts the replay needs),
+``status_ops`` (operation order and cross-node look-ups), ``status_failures``
+(``on-fail`` and ``failure-timeout``).
 """
 
 from __future__ import annotations

@@ -193,6 +193,7 @@ class Config:
 
 
 def parse_config(cib: etree._Element) -> Config:
+    """Read the configuration facts; anything missing takes Pacemaker's default."""
     conf = cib.find("configuration")
     if conf is None:
         conf = etree.Element("configuration")
@@ -327,7 +328,7 @@ class _Resources:
                 guests.append(name)
                 if self.config.node_named(name) is None:
                     self.config.add_node(ClusterNode(name, name, "remote", conn=name))
-        self.config.bundle_ips[f"{bundle_id}"] = Primitive(
+        self.config.bundle_ips[bundle_id] = Primitive(
             f"{bundle_id}-ip", bundled=True, managed=managed
         )
         if child is not None:

@@ -285,7 +285,7 @@ class Replay:
         history, inst, rid = self.cluster.history, self.inst, self.inst.prim.id
         peer_attr = "migrate_target" if here_attr == "migrate_source" else "migrate_source"
         here, peer = x.get(here_attr), x.get(peer_attr)
-        if not here or not peer or here != self.node.name:
+        if not here or not peer or here.lower() != self.node.name.lower():
             return
         inst.role = STARTED
         peer_op = history.find(rid, peer_task, peer, here, 0)

@@ -68,6 +68,7 @@ class _ClusterBuilder:
         ids = ((self._at("datasets", i, "id"), d.id) for i, d in enumerate(spec.datasets))
         _check_unique(self.doc, ids, "data set")
         datasets = {d.id: self._dataset(i, d) for i, d in enumerate(spec.datasets)}
+        self._check_backing()
         apps = (
             (self._at("applications", i, "name"), a.name) for i, a in enumerate(spec.applications)
         )
@@ -129,6 +130,7 @@ class _ClusterBuilder:
             primary=ds.primary,
             standbys=tuple(ds.standbys),
             why=(self._why(loc, ds, ha),),
+            backing=ds.backing,
         )
 
     def _check_dataset_nodes(self, loc: Loc, ds: DataSetSpec) -> None:
@@ -145,6 +147,31 @@ class _ClusterBuilder:
             if standby in seen:
                 raise self._error(at, f"duplicate standby {standby!r}")
             seen.add(standby)
+
+    def _check_backing(self) -> None:
+        """Each ``backing`` names another data set of the cluster, and none lies on itself."""
+        specs = self.spec.datasets
+        index = {ds.id: i for i, ds in enumerate(specs)}
+        for i, ds in enumerate(specs):
+            if ds.backing is None:
+                continue
+            loc = self._at("datasets", i, "backing")
+            if ds.backing == ds.id:
+                raise self._error(loc, f"data set {ds.id!r} cannot lie on itself")
+            if ds.backing not in index:
+                known = ", ".join(sorted(d.id for d in specs if d.id != ds.id)) or "none"
+                raise self._error(loc, f"unknown data set {ds.backing!r} (data sets: {known})")
+        for i, ds in enumerate(specs):
+            chain = [ds.id]
+            below = ds.backing
+            while below is not None and below not in chain:
+                chain.append(below)
+                below = specs[index[below]].backing
+            if below == ds.id:
+                raise self._error(
+                    self._at("datasets", i, "backing"),
+                    "backing cycle: " + " -> ".join([*chain, ds.id]) + " (each lies on the next)",
+                )
 
     def _derive_resource(self, loc: Loc, ds: DataSetSpec, resource_id: str) -> None:
         placement = _placement(ds)

@@ -58,6 +58,7 @@ class DataSetSpec(_Spec):
     standbys: list[Name] = Field(default_factory=list)
     ha: bool | None = None
     resource: Name | None = None
+    backing: Name | None = None  #: id of the data set of this cluster it lies on
 
     @field_validator("location", mode="before")
     @classmethod

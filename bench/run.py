@@ -1,0 +1,20 @@
+"""Run every benchmark in bench/ (``make bench``); each prints its own table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["cib_scale.py"]
+
+
+def main() -> None:
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]], check=True)
+
+
+if __name__ == "__main__":
+    main()

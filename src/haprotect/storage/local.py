@@ -1,0 +1,225 @@
+"""A blob store in a local directory: ``file:///srv/backup/repo`` or a bare path.
+
+Each key is a relative path under the root; directories are created on
+demand. ``put`` writes a temporary file in the key's directory, fsyncs it,
+renames it over the key and fsyncs the directory, so a reader sees the old
+blob, the new one or none, never a part, even after a crash. Temporary files
+end in ``.tmp~``; ``~`` is not allowed in keys, so ``list`` never shows them
+and a killed writer leaves only such a file behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from haprotect.errors import UsageError
+from haprotect.storage.base import (
+    BlobInfo,
+    BlobNotFound,
+    PermanentStorageError,
+    StorageError,
+    TransientStorageError,
+    check_key,
+    check_prefix,
+)
+
+TEMP_SUFFIX = ".tmp~"
+
+_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+_TRANSIENT = frozenset(
+    {
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ENOLCK,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ECONNRESET,
+        errno.EHOSTDOWN,
+    }
+)
+
+
+def path_from_url(url: str) -> Path:
+    """The directory a ``file:///path`` URL or a bare path names, made absolute."""
+    if "://" not in url:
+        return Path(url).expanduser().absolute()
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise UsageError(f"{url}: not a file:// URL")
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(f"{url}: a file URL names a local path (file:///path), not a host")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{url}: a file URL takes no query or fragment")
+    if not parts.path:
+        raise UsageError(f"{url}: no directory")
+    return Path(unquote(parts.path)).absolute()
+
+
+class LocalStore:
+    """Blobs as files under one root directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = Path(root).absolute()
+
+    @classmethod
+    def from_url(cls, url: str) -> LocalStore:
+        return cls(path_from_url(url))
+
+    @property
+    def url(self) -> str:
+        return self._root.as_uri()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            self._make_dirs(path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise self._classify(exc, key, writing=True) from exc
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise self._classify(exc, key) from exc
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        _check_range(offset, length)
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except OSError as exc:
+            raise self._classify(exc, key) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self._path(key).is_file()
+        except OSError as exc:
+            raise self._classify(exc, key) from exc
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except IsADirectoryError:
+            raise BlobNotFound(f"{self.url}/{key}: no such blob") from None
+        except OSError as exc:
+            if exc.errno == errno.EPERM and path.is_dir():
+                raise BlobNotFound(f"{self.url}/{key}: no such blob") from None
+            raise self._classify(exc, key) from exc
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        check_prefix(prefix)
+        directory, _, _ = prefix.rpartition("/")
+        start = self._root / directory if directory else self._root
+        return self._walk(start, directory + "/" if directory else "", prefix)
+
+    def _walk(self, directory: Path, key_prefix: str, prefix: str) -> Iterator[BlobInfo]:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            if exc.errno in _NOT_FOUND:
+                return
+            raise self._classify(exc, key_prefix) from exc
+        for entry in entries:
+            key = key_prefix + entry.name
+            if entry.name.endswith("~") or not key.startswith(prefix):
+                continue
+            try:
+                if entry.is_dir():
+                    yield from self._walk(Path(entry.path), key + "/", prefix)
+                else:
+                    yield BlobInfo(key, entry.stat().st_size)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise self._classify(exc, key) from exc
+
+    def _path(self, key: str) -> Path:
+        return self._root.joinpath(*check_key(key).split("/"))
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents, each made durable.
+
+        A new directory's entry lives in its parent, so the parent is fsynced
+        too; otherwise a crash could lose a directory holding fsynced blobs.
+        """
+        missing: list[Path] = []
+        current = directory
+        while not current.is_dir() and current.parent != current:
+            missing.append(current)
+            current = current.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            _fsync_dir(path.parent)
+
+    def _classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
+        message = f"{self.url}/{key}: {exc.strerror or exc}"
+        if exc.errno in _NOT_FOUND and not writing:
+            return BlobNotFound(message)
+        if exc.errno in _TRANSIENT:
+            return TransientStorageError(message)
+        hint = None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = f"check that haprotect may write to {self._root}"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f"free space on the filesystem of {self._root}"
+        return PermanentStorageError(message, hint=hint)
+
+
+def _check_range(offset: int, length: int) -> None:
+    if offset < 0 or length < 0:
+        raise ValueError(f"a range needs offset >= 0 and length >= 0, not {offset}, {length}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a directory's entries durable, where the filesystem can.
+
+    Some filesystems (CIFS, some FUSE ones) refuse to fsync a directory;
+    there a rename is as durable as they make it, so that is no error.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        return
