@@ -29,7 +29,11 @@ from haprotect.yamlsource import YamlDocument, parse_yaml, read_yaml
 _FLOW_LIST_MAX = 8
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML was built with it: ten times faster on large policies.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
     def ignore_aliases(self, data: Any) -> bool:
         return True
 

@@ -28,6 +28,7 @@ before the data inside them, so rule 3 sees them too.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from haprotect.model.topology import DataSet, Replication, Role
@@ -45,6 +46,8 @@ class _Facts:
     state: ClusterState
     graph: DependencyGraph
     online: tuple[str, ...]  #: online cluster nodes, in configuration order
+    drbds: tuple[Primitive, ...]
+    volume_groups: tuple[tuple[str, Primitive], ...]  #: (vg name, LVM primitive)
 
     def where(self, primitive_id: str, *roles: Role) -> list[str]:
         placement = self.state.placement.get(primitive_id, {})
@@ -61,7 +64,20 @@ class _Facts:
 def infer_datasets(config: CibConfig, state: ClusterState, graph: DependencyGraph) -> list[DataSet]:
     online_names = {n.name for n in state.nodes if n.online}
     configured = [uname for _, uname in config.nodes]
-    facts = _Facts(config, state, graph, tuple(n for n in configured if n in online_names))
+    primitives = config.primitives.values()
+    facts = _Facts(
+        config,
+        state,
+        graph,
+        online=tuple(n for n in configured if n in online_names),
+        drbds=tuple(p for p in primitives if p.type == "drbd"),
+        volume_groups=tuple(
+            (vg, p)
+            for p in primitives
+            if p.type in ("LVM", "LVM-activate")
+            and (vg := p.params.get("volgrpname") or p.params.get("vgname"))
+        ),
+    )
     first_pass: dict[str, DataSet] = {}
     pending: list[tuple[Primitive, DataAgent]] = []
     for primitive in config.primitives.values():
@@ -78,11 +94,11 @@ def infer_datasets(config: CibConfig, state: ClusterState, graph: DependencyGrap
     for primitive, agent in pending:
         if agent.kind == "filesystem":
             resolved[primitive.id] = _on_volume_group(facts, primitive, agent, first_pass)
-    storage = dict(resolved)
+    mounts = _Mounts(resolved.values())
     for primitive, agent in pending:
         if agent.kind != "filesystem":
-            resolved[primitive.id] = _derived(facts, primitive, agent, storage)
-    resolved.update(_bundle_datasets(facts, storage))
+            resolved[primitive.id] = _derived(facts, primitive, agent, mounts)
+    resolved.update(_bundle_datasets(facts, mounts))
     order = {p: i for i, p in enumerate(config.primitives)}
     return sorted(resolved.values(), key=lambda d: (order.get(d.resource, len(order)), d.id))
 
@@ -190,12 +206,10 @@ def _on_volume_group(
     )
 
 
-def _derived(
-    facts: _Facts, primitive: Primitive, agent: DataAgent, known: dict[str, DataSet]
-) -> DataSet:
+def _derived(facts: _Facts, primitive: Primitive, agent: DataAgent, mounts: _Mounts) -> DataSet:
     """Rules 3 and 7: inherit from the Filesystem the data sits on, or be local."""
     path = primitive.params.get(agent.path_param or "", "")
-    holder = _filesystem_holding(path, known) if path else None
+    holder = mounts.holding(path) if path else None
     if holder is not None:
         return _inherit(
             primitive,
@@ -230,24 +244,33 @@ def _inherit(primitive: Primitive, agent: DataAgent, holder: DataSet, reason: st
     )
 
 
-def _filesystem_holding(path: str, known: dict[str, DataSet]) -> DataSet | None:
-    best: DataSet | None = None
-    norm = posixpath.normpath(path)
-    for dataset in known.values():
-        mount = dataset.location.get("directory") if dataset.kind == "filesystem" else None
-        if not mount:
-            continue
-        mount = posixpath.normpath(mount)
-        inside = norm == mount or norm.startswith(mount.rstrip("/") + "/")
-        if inside and (best is None or len(mount) > len(best.location["directory"])):
-            best = dataset
-    return best
+class _Mounts:
+    """Filesystem data sets by mount directory: which one holds a given path."""
+
+    def __init__(self, known: Iterable[DataSet]) -> None:
+        self._by_directory: dict[str, DataSet] = {}
+        for dataset in known:
+            mount = dataset.location.get("directory") if dataset.kind == "filesystem" else None
+            if mount:
+                self._by_directory.setdefault(posixpath.normpath(mount), dataset)
+
+    def holding(self, path: str) -> DataSet | None:
+        """The filesystem mounted deepest above ``path`` (or at it), if any."""
+        current = posixpath.normpath(path)
+        while True:
+            found = self._by_directory.get(current)
+            if found is not None:
+                return found
+            parent = posixpath.dirname(current)
+            if parent == current:
+                return None
+            current = parent
 
 
 def _drbd_backing(facts: _Facts, primitive: Primitive, agent: DataAgent) -> Primitive | None:
     if agent.device_param is None:
         return None
-    drbds = [p for p in facts.config.primitives.values() if p.type == "drbd"]
+    drbds = facts.drbds
     if not drbds:
         return None
     device = primitive.params.get(agent.device_param, "")
@@ -264,13 +287,8 @@ def _drbd_backing(facts: _Facts, primitive: Primitive, agent: DataAgent) -> Prim
 
 def _lvm_backing(facts: _Facts, primitive: Primitive) -> Primitive | None:
     device = primitive.params.get("device", "")
-    for lvm in facts.config.primitives.values():
-        vg = lvm.params.get("volgrpname") or lvm.params.get("vgname")
-        if (
-            lvm.type in ("LVM", "LVM-activate")
-            and vg
-            and (device.startswith(f"/dev/{vg}/") or device.startswith(f"/dev/mapper/{vg}-"))
-        ):
+    for vg, lvm in facts.volume_groups:
+        if device.startswith((f"/dev/{vg}/", f"/dev/mapper/{vg}-")):
             return lvm
     return None
 
@@ -285,7 +303,7 @@ def _tied(facts: _Facts, primitive_id: str, depth: int = 4) -> set[str]:
     return seen
 
 
-def _bundle_datasets(facts: _Facts, known: dict[str, DataSet]) -> dict[str, DataSet]:
+def _bundle_datasets(facts: _Facts, mounts: _Mounts) -> dict[str, DataSet]:
     out: dict[str, DataSet] = {}
     for bundle in facts.config.containers.values():
         resource = next((m for m in bundle.members if m in facts.config.primitives), bundle.id)
@@ -294,7 +312,7 @@ def _bundle_datasets(facts: _Facts, known: dict[str, DataSet]) -> dict[str, Data
                 continue
             dataset_id = f"{bundle.id}/{mapping.id}"
             location = {"source-dir": mapping.source, "target-dir": mapping.target}
-            holder = _filesystem_holding(mapping.source, known)
+            holder = mounts.holding(mapping.source)
             lead = f"bundle {bundle.id} mounts {mapping.source} read-write at {mapping.target}"
             if holder is not None:
                 out[dataset_id] = replace(
