@@ -1,0 +1,388 @@
+"""The lab: bring it up, ask how it is, fail it over, bring it down.
+
+:class:`Lab` is the API the CLI, the demo and the tests use. Everything it
+starts runs in the background and is found again through the state file and
+pid files, so ``up`` is idempotent (it starts only what is not running) and
+any later process (another command, a test) can drive the same lab.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import pwd
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from haprotect.errors import ComponentError, UsageError
+from haprotect.lab.cib import CibNode, CibSpec, render_cib
+from haprotect.lab.client import HttpFailure, post_json
+from haprotect.lab.pgnode import PgNode, kill_strays
+from haprotect.lab.pgtools import PgBinaries, PgRunner, find_postgres, server_user
+from haprotect.lab.probe import probe_node, probe_tier
+from haprotect.lab.replication import Replication
+from haprotect.lab.report import LabEvent, LabStatus
+from haprotect.lab.state import (
+    DATABASE,
+    NODE_NAMES,
+    LabPaths,
+    LabState,
+    NodeState,
+    lab_paths,
+    load_state,
+    save_state,
+    write_atomic,
+)
+from haprotect.lab.tiers import TIER_NAMES, TIERS, start_tier, stop_tier, tier_pid
+
+if TYPE_CHECKING:
+    from haprotect.lab.load import LoadReport
+
+log = logging.getLogger(__name__)
+
+_MIN_VERSION = 12  #: standby.signal and primary_conninfo in postgresql.conf
+_SOCKET_PATH_MAX = 107
+
+
+class Lab:
+    """A local two-node PostgreSQL cluster with an application and a web tier.
+
+    ``on_event`` receives a :class:`LabEvent` for every step; nothing prints.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        on_event: Callable[[LabEvent], None] | None = None,
+        flush_interval: float = 2.0,
+    ) -> None:
+        self.root = Path(directory).absolute()
+        self.paths: LabPaths = lab_paths(self.root)
+        self.on_event = on_event
+        self.flush_interval = flush_interval
+
+    # -- where things are ---------------------------------------------------
+
+    @property
+    def state(self) -> LabState:
+        state = load_state(self.root)
+        if state is None:
+            raise UsageError(f"no lab in {self.root}", hint=f"haprotect lab up --dir {self.root}")
+        return state
+
+    @property
+    def exists(self) -> bool:
+        return load_state(self.root) is not None
+
+    @property
+    def primary(self) -> str:
+        return self.state.primary
+
+    @property
+    def standby(self) -> str:
+        return self.state.standby_node.name
+
+    def dsn(self, node: str, dbname: str = DATABASE) -> str:
+        return self.state.node(node).dsn(dbname)
+
+    @property
+    def primary_dsn(self) -> str:
+        return self.state.primary_node.dsn()
+
+    @property
+    def standby_dsn(self) -> str:
+        return self.state.standby_node.dsn()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        state = self.state
+        return {
+            **{n.name: n.port for n in state.nodes},
+            "app": state.app_port,
+            "web": state.web_port,
+        }
+
+    @property
+    def data_dirs(self) -> dict[str, Path]:
+        return {n.name: Path(n.pgdata) for n in self.state.nodes}
+
+    @property
+    def app_url(self) -> str:
+        return self.state.app_url
+
+    @property
+    def web_url(self) -> str:
+        return self.state.web_url
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.paths.shared
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.paths.uploads
+
+    @property
+    def cib_path(self) -> Path:
+        return self.paths.cib
+
+    @property
+    def journal_path(self) -> Path:
+        return self.paths.journal
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def up(self) -> LabStatus:
+        """Create what is missing, start what is not running; leave the rest alone."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if load_state(self.root) is None and any(p.name != ".lock" for p in self.root.iterdir()):
+            raise UsageError(
+                f"{self.root} is not empty and holds no lab",
+                hint="choose a new or empty directory for the lab",
+            )
+        with self._locked():
+            self._up()
+        return self.status()
+
+    def _up(self) -> None:
+        state = load_state(self.root)
+        binaries = _binaries(state)
+        runner = self._prepare(binaries)
+        if state is None:
+            state = self._new_state(binaries, runner.run_as)
+            self._emit("create", f"new lab in {self.root} (PostgreSQL {binaries.version})")
+        save_state(state)
+        primary = PgNode(runner, state.primary_node, self.paths)
+        standby = PgNode(runner, state.standby_node, self.paths)
+        pair = self._replication()
+        if not primary.initialized():
+            self._emit("initdb", f"initialising {primary.pgdata}", primary.name)
+            primary.initdb()
+        pair.start_node(primary, None)
+        pair.setup_primary(primary, standby.name)
+        if not standby.initialized():
+            self._emit("basebackup", f"cloning {primary.name} into {standby.pgdata}", standby.name)
+            standby.basebackup_from(primary.node)
+            pair.start_node(standby, primary.node)
+            pair.wait_streaming(primary, standby.name)
+        elif not standby.running():
+            # Rewound (usually a no-op) or cloned afresh: whatever stopped it, it follows.
+            pair.rejoin(standby, primary)
+        else:
+            pair.wait_streaming(primary, standby.name)
+        for tier in TIERS:
+            if start_tier(self.paths, state, tier):
+                self._emit("start", f"started the {TIER_NAMES[tier]} tier")
+        self.write_cib(running=True)
+        self._emit("up", f"lab up: primary {primary.name}, standby {standby.name}")
+
+    def down(self, *, purge: bool = False) -> None:
+        """Stop every lab process (terminate, then kill); ``purge`` also deletes the lab."""
+        if load_state(self.root) is None:
+            self._emit("down", f"no lab in {self.root}: nothing to stop")
+            return
+        with self._locked():
+            self._down(purge)
+
+    def _down(self, purge: bool) -> None:
+        state = self.state
+        for tier in reversed(TIERS):
+            if stop_tier(self.paths, tier):
+                self._emit("stop", f"stopped the {TIER_NAMES[tier]} tier")
+        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        for node_state in (state.standby_node, state.primary_node):
+            node = PgNode(runner, node_state, self.paths)
+            if node.running():
+                self._emit("stop", f"stopping PostgreSQL {node.name}", node.name)
+                node.stop()
+        kill_strays(runner.binaries, [Path(n.pgdata) for n in state.nodes])
+        if purge:
+            shutil.rmtree(self.root)
+            self._emit("down", f"lab stopped and {self.root} removed")
+            return
+        self.write_cib(running=False)
+        self._emit("down", "lab stopped; its data stays for the next 'lab up'")
+
+    def status(self) -> LabStatus:
+        state = self.state
+        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        nodes = tuple(
+            probe_node(
+                PgNode(runner, n, self.paths), "primary" if n.name == state.primary else "standby"
+            )
+            for n in state.nodes
+        )
+        urls = {"app": state.app_url, "web": state.web_url}
+        tiers = tuple(
+            probe_tier(
+                TIER_NAMES[t],
+                urls[t],
+                tier_pid(self.paths, t),
+            )
+            for t in TIERS
+        )
+        return LabStatus(
+            dir=str(self.root),
+            primary=state.primary,
+            standby=state.standby_node.name,
+            nodes=nodes,
+            tiers=tiers,
+            cib=str(self.paths.cib),
+        )
+
+    def failover(self) -> LabStatus:
+        """Promote the standby, make the old primary its standby, rewrite state and CIB."""
+        with self._locked():
+            self._failover()
+        return self.status()
+
+    def _failover(self) -> None:
+        state = self.state
+        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        old = PgNode(runner, state.primary_node, self.paths)
+        new = PgNode(runner, state.standby_node, self.paths)
+        self._replication().switch_over(state, old, new)
+        self.write_cib(running=True)
+        self._emit("failover", f"{new.name} is the primary, {old.name} its standby")
+
+    def flush(self) -> int:
+        """Have the application write its buffer to the database now; rows written."""
+        try:
+            answer = post_json(f"{self.state.app_url}/admin/flush", {}, timeout=30.0)
+        except HttpFailure as exc:
+            raise ComponentError(
+                f"the application tier could not flush: {exc}",
+                hint=f"is the lab up? haprotect lab status --dir {self.root}",
+            ) from None
+        return int(answer["flushed"])
+
+    def load(self, seconds: float = 10.0, rate: float = 10.0, upload_every: int = 5) -> LoadReport:
+        """Send orders and uploads through the web tier for ``seconds``; what was acknowledged."""
+        from haprotect.lab.load import LabLoad
+
+        with LabLoad(self, rate=rate, upload_every=upload_every) as running:
+            running.wait(seconds)
+        return running.report()
+
+    # -- pieces -------------------------------------------------------------
+
+    def write_cib(self, *, running: bool) -> None:
+        """Describe the lab as a Pacemaker CIB: its resources and who runs what now."""
+        state = self.state
+        epoch = state.cib_epoch + 1 if self.paths.cib.exists() else state.cib_epoch
+        spec = CibSpec(
+            nodes=tuple(CibNode(n.name, n.node_id, n.pgdata, n.port) for n in state.nodes),
+            primary=state.primary,
+            bindir=state.bindir,
+            socket_dir=str(self.paths.run),
+            system_user=state.run_as or _current_user(),
+            shared_dir=str(self.paths.shared),
+            python=sys.executable,
+            lab_dir=str(self.root),
+            run_dir=str(self.paths.run),
+            log_dir=str(self.paths.logs),
+            epoch=epoch,
+            running=running,
+            last_change=int(time.time()),
+        )
+        write_atomic(self.paths.cib, render_cib(spec))
+        save_state(replace(state, cib_epoch=epoch))
+
+    def _emit(self, step: str, message: str, node: str | None = None) -> None:
+        log.info("%s", message)
+        if self.on_event is not None:
+            self.on_event(LabEvent(step, message, node))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One lifecycle command at a time per lab (another waits for this one)."""
+        with (self.root / ".lock").open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _replication(self) -> Replication:
+        return Replication(self._emit)
+
+    def _prepare(self, binaries: PgBinaries) -> PgRunner:
+        run_as = server_user()
+        socket_path = len(str(self.paths.run)) + len("/.s.PGSQL.65535")
+        if socket_path > _SOCKET_PATH_MAX:
+            raise UsageError(
+                f"lab directory {self.root} is too long for PostgreSQL's unix sockets",
+                hint="choose a shorter path, such as /tmp/haprotect-lab",
+            )
+        for path in (self.root, self.paths.run, self.paths.logs, self.paths.uploads):
+            path.mkdir(parents=True, exist_ok=True)
+        runner = PgRunner(binaries, run_as, self.root)
+        if run_as is not None:
+            self.root.chmod(self.root.stat().st_mode | 0o711)
+            self.paths.run.chmod(0o755)
+            runner.chown(self.paths.run)
+            if not runner.can_write(self.paths.run):
+                raise ComponentError(
+                    f"the {run_as!r} user cannot reach {self.root}",
+                    hint="put the lab where every parent directory is searchable, "
+                    "such as /tmp/haprotect-lab",
+                )
+        return runner
+
+    def _new_state(self, binaries: PgBinaries, run_as: str | None) -> LabState:
+        ports = _free_ports(len(NODE_NAMES) + 2)
+        nodes = tuple(
+            NodeState(name, str(i + 1), port, str(self.paths.pgdata(name)))
+            for i, (name, port) in enumerate(zip(NODE_NAMES, ports, strict=False))
+        )
+        return LabState(
+            dir=str(self.root),
+            pg_version=binaries.version,
+            bindir=str(binaries.bindir),
+            run_as=run_as,
+            nodes=nodes,
+            primary=NODE_NAMES[0],
+            app_port=ports[-2],
+            web_port=ports[-1],
+            flush_interval=self.flush_interval,
+        )
+
+
+def _binaries(state: LabState | None) -> PgBinaries:
+    """The binaries a lab was made with (its data needs that version), or the newest."""
+    if state is None:
+        found = find_postgres()
+        if found.version < _MIN_VERSION:
+            raise ComponentError(
+                f"PostgreSQL {found.version} is too old for the lab (needs {_MIN_VERSION} or later)"
+            )
+        return found
+    bindir = Path(state.bindir)
+    if not (bindir / "pg_ctl").exists():
+        raise ComponentError(
+            f"the lab was made with PostgreSQL {state.pg_version} in {bindir}, which is gone",
+            hint="reinstall it, or remove the lab with 'haprotect lab down --purge'",
+        )
+    return PgBinaries(state.pg_version, bindir)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 now (held together so none repeats)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _current_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name

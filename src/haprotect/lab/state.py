@@ -1,0 +1,195 @@
+"""The lab's state file, ``<lab>/lab.json``: where everything is and who is primary.
+
+It is the one place every lab process reads: the application tier finds the
+current primary here after a failover, the web tier finds the application,
+the CLI and tests find ports and directories. It is written atomically
+(temporary file, fsync, rename), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from haprotect.errors import InputError
+
+FORMAT = "haprotect.lab/v1"
+STATE_FILE = "lab.json"
+NODE_NAMES = ("node1", "node2")
+DATABASE = "shop"
+SUPERUSER = "postgres"
+REPLICATION_USER = "replicator"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    name: str
+    node_id: str  #: the Pacemaker node id in the lab's CIB
+    port: int
+    pgdata: str
+
+    def dsn(self, dbname: str = DATABASE, user: str = SUPERUSER, timeout: int = 3) -> str:
+        """A libpq connection string for this node over loopback TCP."""
+        return (
+            f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} connect_timeout={timeout}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LabState:
+    dir: str
+    pg_version: int
+    bindir: str
+    run_as: str | None  #: the system user PostgreSQL runs as, None for the current user
+    nodes: tuple[NodeState, ...]
+    primary: str
+    app_port: int
+    web_port: int
+    flush_interval: float = 2.0
+    cib_epoch: int = 1
+    format: str = FORMAT
+
+    @property
+    def root(self) -> Path:
+        return Path(self.dir)
+
+    def node(self, name: str) -> NodeState:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise InputError(f"{self.root / STATE_FILE}: no node {name!r} in the lab")
+
+    @property
+    def primary_node(self) -> NodeState:
+        return self.node(self.primary)
+
+    @property
+    def standby_node(self) -> NodeState:
+        return next(n for n in self.nodes if n.name != self.primary)
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def with_primary(self, name: str) -> LabState:
+        self.node(name)
+        return replace(self, primary=name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: the fields, plus derived paths and URLs for other readers."""
+        data = asdict(self)
+        data["nodes"] = {
+            n.name: {k: v for k, v in asdict(n).items() if k != "name"} for n in self.nodes
+        }
+        data["standby"] = self.standby_node.name
+        data["app_url"] = self.app_url
+        data["web_url"] = self.web_url
+        data["database"] = DATABASE
+        paths = lab_paths(self.root)
+        data["paths"] = {k: str(v) for k, v in asdict(paths).items()}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class LabPaths:
+    """Every file and directory of a lab, derived from its root."""
+
+    root: Path
+    state: Path
+    cib: Path
+    journal: Path
+    run: Path  #: pid files and PostgreSQL's unix sockets
+    logs: Path
+    shared: Path  #: stands for the cluster's shared (HA) filesystem
+    uploads: Path
+
+    def node_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def pgdata(self, name: str) -> Path:
+        return self.root / name / "pgdata"
+
+    def pg_log(self, name: str) -> Path:
+        return self.root / name / "postgresql.log"
+
+    def pid_file(self, process: str) -> Path:
+        return self.run / f"{process}.pid"
+
+    def log_file(self, process: str) -> Path:
+        return self.logs / f"{process}.log"
+
+
+def lab_paths(root: Path) -> LabPaths:
+    shared = root / "shared"
+    return LabPaths(
+        root=root,
+        state=root / STATE_FILE,
+        cib=root / "cib.xml",
+        journal=root / "journal.jsonl",
+        run=root / "run",
+        logs=root / "logs",
+        shared=shared,
+        uploads=shared / "uploads",
+    )
+
+
+def load_state(root: Path) -> LabState | None:
+    """The lab's state, or None when no lab was ever brought up there."""
+    path = root / STATE_FILE
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+        nodes = tuple(
+            NodeState(name, str(n["node_id"]), int(n["port"]), str(n["pgdata"]))
+            for name, n in data["nodes"].items()
+        )
+        return LabState(
+            dir=str(data["dir"]),
+            pg_version=int(data["pg_version"]),
+            bindir=str(data["bindir"]),
+            run_as=data.get("run_as"),
+            nodes=nodes,
+            primary=str(data["primary"]),
+            app_port=int(data["app_port"]),
+            web_port=int(data["web_port"]),
+            flush_interval=float(data.get("flush_interval", 2.0)),
+            cib_epoch=int(data.get("cib_epoch", 1)),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"{path}: not a lab state file ({exc})",
+            hint="remove the lab directory and run 'haprotect lab up' again",
+        ) from None
+
+
+def save_state(state: LabState) -> None:
+    write_atomic(state.root / STATE_FILE, json.dumps(state.to_json(), indent=2).encode() + b"\n")
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never half."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
