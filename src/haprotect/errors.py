@@ -14,10 +14,15 @@ the code; it never shows a traceback for these.
     │   └── PolicyError                          policy or rules file fails validation
     ├── ComponentError                  exit 4   a tool or service is missing or failed
     ├── RegistryError                   exit 5   duplicate plug-in, missing extra
-    └── StorageError (storage/base.py)  exit 6   a blob store failed
-        ├── BlobNotFound
-        ├── TransientStorageError                worth retrying
-        └── PermanentStorageError
+    ├── StorageError (storage/base.py)  exit 6   a blob store failed
+    │   ├── BlobNotFound
+    │   ├── TransientStorageError                worth retrying
+    │   └── PermanentStorageError
+    └── RepositoryError (repo/errors.py) exit 7  the repository refuses or is damaged
+        ├── RepositoryNotFound, RepositoryExists
+        ├── WrongPassphrase, UnsupportedVersion
+        ├── IntegrityError                       authentication or hash mismatch
+        └── SnapshotNotFound, RestoreError
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""Progress of a long repository operation, reported to an optional callback.
+
+``files_total`` and ``bytes_total`` are ``None`` while they are not known yet
+(a backup counts its input in the background while it works).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    BACKUP = "backup"
+    RESTORE = "restore"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    phase: Phase
+    files_done: int
+    bytes_done: int
+    files_total: int | None = None
+    bytes_total: int | None = None
+    current: str | None = None
+    finished: bool = False

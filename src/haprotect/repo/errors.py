@@ -1,0 +1,49 @@
+"""Errors of the repository layer, all one-line messages with a hint.
+
+::
+
+    RepositoryError                     exit 7
+    ├── RepositoryNotFound                       no config blob at the location
+    ├── RepositoryExists                         init over an existing repository
+    ├── WrongPassphrase                          no key file opens with it
+    ├── UnsupportedVersion                       written by a newer haprotect
+    ├── IntegrityError                           authentication or hash failure, bad blob
+    ├── SnapshotNotFound                         no snapshot with that id (prefix)
+    └── RestoreError                             unsafe path, target not usable
+"""
+
+from __future__ import annotations
+
+from haprotect.errors import HaprotectError
+
+
+class RepositoryError(HaprotectError):
+    exit_code = 7
+
+
+class RepositoryNotFound(RepositoryError):
+    pass
+
+
+class RepositoryExists(RepositoryError):
+    pass
+
+
+class WrongPassphrase(RepositoryError):
+    pass
+
+
+class UnsupportedVersion(RepositoryError):
+    pass
+
+
+class IntegrityError(RepositoryError):
+    pass
+
+
+class SnapshotNotFound(RepositoryError):
+    pass
+
+
+class RestoreError(RepositoryError):
+    pass

@@ -1,0 +1,252 @@
+"""The repository: the one entry point to create, open, back up into and restore from.
+
+A repository lives in any :class:`~haprotect.storage.base.BlobStore`::
+
+    config                  plain JSON: format, version, chunker and pack settings
+    keys/<id>               key files: the master key under a passphrase
+    data/<id[:2]>/<id>      packs of encrypted chunks (data or tree)
+    index/<id>              which chunk is where, written after its packs
+    snapshots/<id>          one per backup, written last
+
+The format is specified in docs/design/repository-format.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from haprotect.errors import UsageError
+from haprotect.model.progress import Phase
+from haprotect.model.snapshot import JSONValue, Node, NodeType, RestoreStats, Snapshot
+from haprotect.repo.archiver import Archiver, BackupOptions
+from haprotect.repo.blobreader import BlobReader, prefetch
+from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
+from haprotect.repo.crypto import MasterKey
+from haprotect.repo.errors import RepositoryExists, RepositoryNotFound, WrongPassphrase
+from haprotect.repo.files_cache import FilesCache
+from haprotect.repo.index import Index, load_index
+from haprotect.repo.keys import KEYS_PREFIX, KdfParams, new_key_file, open_key_file
+from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
+from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
+from haprotect.repo.restorer import RestoreOptions, Restorer
+from haprotect.repo.snapshots import (
+    SNAPSHOTS_PREFIX,
+    find_parent,
+    list_snapshots,
+    load_snapshot,
+    resolve_id,
+    write_snapshot,
+)
+from haprotect.repo.tree import decode_stream
+from haprotect.repo.uploader import Uploader
+from haprotect.repo.walker import Walker, normalize_roots
+from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
+
+
+class Repository:
+    def __init__(self, store: BlobStore, config: RepoConfig, key: MasterKey, index: Index) -> None:
+        self.store = store
+        self.config = config
+        self._key = key
+        self._index = index
+        self._reader = BlobReader(store, key, index)
+
+    @classmethod
+    def init(
+        cls,
+        store: BlobStore,
+        passphrase: str,
+        *,
+        kdf: KdfParams | None = None,
+        chunker: ChunkerParams | None = None,
+        pack_size: int = 16 * MiB,
+        compression_level: int = 3,
+    ) -> Repository:
+        """Create a repository in an empty store; the config is written last."""
+        if store.exists(CONFIG_KEY):
+            raise RepositoryExists(
+                f"{store.url} already holds a repository", hint="open it instead of creating it"
+            )
+        config = RepoConfig.new(chunker=chunker, pack_size=pack_size, level=compression_level)
+        key = MasterKey.generate()
+        name, blob = new_key_file(key, config.id, passphrase, kdf or KdfParams())
+        store.put(name, blob)
+        store.put(CONFIG_KEY, config.dump(key))
+        return cls(store, config, key, Index())
+
+    @classmethod
+    def open(cls, store: BlobStore, passphrase: str) -> Repository:
+        """Open a repository: check its version, unlock a key file, load the index."""
+        try:
+            raw = store.get(CONFIG_KEY)
+        except BlobNotFound:
+            raise RepositoryNotFound(
+                f"no haprotect repository at {store.url}", hint="create one with `haprotect init`"
+            ) from None
+        config, mac = parse_config(raw, store.url)
+        for info in store.list(KEYS_PREFIX):
+            key = open_key_file(store.get(info.key), passphrase, config.id, info.key)
+            if key is not None:
+                config.verify(key, mac, store.url)
+                return cls(store, config, key, load_index(store, key))
+        raise WrongPassphrase(
+            f"wrong passphrase for repository {store.url}",
+            hint="check the passphrase, or the key file it belongs to",
+        )
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def index(self) -> Index:
+        return self._index
+
+    def add_key(self, passphrase: str, kdf: KdfParams | None = None) -> str:
+        """Store one more key file for ``passphrase``; return its key."""
+        name, blob = new_key_file(self._key, self.config.id, passphrase, kdf or KdfParams())
+        self.store.put(name, blob)
+        return name
+
+    def backup(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, JSONValue] | None = None,
+        host: str | None = None,
+        parent: str | None = None,
+        use_parent: bool = True,
+        on_progress: ProgressSink | None = None,
+        options: BackupOptions | None = None,
+    ) -> Snapshot:
+        """Back up ``paths`` into a new snapshot.
+
+        The parent (whose unchanged files are not read again) is ``parent``,
+        else the latest snapshot of the same host and paths, unless
+        ``use_parent`` is false.
+        """
+        started, clock = datetime.now(UTC), time.monotonic()
+        roots = normalize_roots(paths)
+        if not roots:
+            raise UsageError("nothing to back up: no paths given")
+        host = host or socket.gethostname()
+        shown = tuple(os.fsdecode(r) for r in roots)
+        base = self._parent(parent, host, shown) if use_parent else None
+        cache = FilesCache(self.nodes(base) if base else (), self._index)
+        meter = ProgressMeter(Phase.BACKUP, on_progress)
+        counter = InputCounter(roots, meter) if meter.active else None
+        if counter is not None:
+            counter.start()
+        opts = options or BackupOptions()
+        uploader = Uploader(self.store, self._key, threads=opts.upload_threads)
+        archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter)
+        walker = Walker(
+            roots, archiver.error, xattrs=opts.xattrs, one_file_system=opts.one_file_system
+        )
+        try:
+            archiver.run(walker, cache)
+            uploader.finish(self._index)
+        except BaseException:
+            uploader.abort()
+            raise
+        finally:
+            if counter is not None:
+                counter.stop()
+        stats = archiver.stats(time.monotonic() - clock, uploader.bytes_stored)
+        snapshot = Snapshot(
+            id="",
+            time=started,
+            host=host,
+            username=_username(),
+            paths=shown,
+            tags=tuple(tags),
+            metadata=dict(metadata or {}),
+            parent=base.id if base else None,
+            tree=tuple(archiver.tree),
+            stats=stats,
+            errors=tuple(archiver.errors),
+        )
+        snapshot = write_snapshot(self.store, self._key, snapshot)
+        meter.finish(
+            stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total
+        )
+        return snapshot
+
+    def _parent(self, parent: str | None, host: str, paths: Sequence[str]) -> Snapshot | None:
+        if parent is not None:
+            return self.snapshot(parent)
+        return find_parent(self.snapshots(), host, paths)
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every complete snapshot, oldest first."""
+        return list_snapshots(self.store, self._key)
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        """The snapshot whose id is or starts with ``snapshot_id``."""
+        return load_snapshot(self.store, self._key, resolve_id(self.store, snapshot_id))
+
+    def forget(self, snapshot_id: str) -> None:
+        """Remove one snapshot blob (its data stays until a prune)."""
+        self.store.delete(SNAPSHOTS_PREFIX + resolve_id(self.store, snapshot_id))
+
+    def nodes(self, snapshot: Snapshot) -> Iterator[Node]:
+        """The nodes of a snapshot in canonical order, streamed."""
+        ids = [bytes.fromhex(i) for i in snapshot.tree]
+        return decode_stream(prefetch(self._reader.read, ids))
+
+    def restore(
+        self,
+        snapshot_id: str,
+        target: str | os.PathLike[str],
+        include: Sequence[str] | None = None,
+        on_progress: ProgressSink | None = None,
+        options: RestoreOptions | None = None,
+    ) -> RestoreStats:
+        """Restore a snapshot, or the paths in ``include`` and below, into ``target``."""
+        snapshot = self.snapshot(snapshot_id)
+        meter = ProgressMeter(Phase.RESTORE, on_progress)
+        if meter.active:
+            files = nbytes = 0
+            for node in self.nodes(snapshot):
+                if node.type is NodeType.FILE:
+                    files += 1
+                    nbytes += node.size
+            meter.files_total, meter.bytes_total = files, nbytes
+        restorer = Restorer(self._reader, snapshot.id, options or RestoreOptions(), meter)
+        return restorer.run(self.nodes(snapshot), Path(target), include)
+
+    def read_blob(self, chunk_id: bytes) -> bytes:
+        """The verified plaintext of one chunk."""
+        return self._reader.read(chunk_id)
+
+    def list_packs(self) -> Iterator[BlobInfo]:
+        """Every pack stored, indexed or not."""
+        return self.store.list(DATA_PREFIX)
+
+    def read_pack(self, pack_id: str) -> tuple[PackInfo, list[PackEntry]]:
+        """A whole pack, checked against its id, and the blobs its trailer lists."""
+        return read_pack(self._key, self.store.get(pack_key(pack_id)), pack_id)
+
+    def reload_index(self) -> Index:
+        """Read the index blobs again (after another writer added some)."""
+        self._index = load_index(self.store, self._key)
+        self._reader = BlobReader(self.store, self._key, self._index)
+        return self._index
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

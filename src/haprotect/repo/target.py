@@ -1,0 +1,138 @@
+"""The restore target: creating nodes below a directory, and never outside it.
+
+Every path from a snapshot is checked before use: it must be relative and
+have no empty, ``.`` or ``..`` component. Every directory below the target
+is opened with ``O_NOFOLLOW`` one component at a time, relative to its
+parent's descriptor, and every object is created relative to its parent
+directory's descriptor with ``O_EXCL`` or ``O_NOFOLLOW``. So a symlink in the
+target, whether the restore created it or found it there, is never followed:
+a path that passes through one is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import OrderedDict
+from pathlib import Path
+
+from haprotect.repo.errors import RestoreError
+
+Components = tuple[bytes, ...]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CACHED_DIRS = 64
+
+
+def components(path: str, snapshot_id: str) -> Components:
+    """The components of a snapshot path, refusing any that could escape."""
+    raw = os.fsencode(path)
+    parts = tuple(raw.split(b"/"))
+    if not raw or raw.startswith(b"/") or any(p in (b"", b".", b"..") or b"\0" in p for p in parts):
+        raise RestoreError(
+            f"refusing path {path!r} of snapshot {snapshot_id[:8]}: it would escape the target",
+            hint="the snapshot was crafted or damaged; run `haprotect check`",
+        )
+    return parts
+
+
+def display(parts: Components) -> str:
+    return os.fsdecode(b"/".join(parts))
+
+
+class Target:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.root = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise RestoreError(f"cannot use {path} as restore target: {exc.strerror}") from None
+        self._dirs: OrderedDict[Components, int] = OrderedDict()
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+        os.close(self.root)
+
+    def trim(self) -> None:
+        """Close the least recently used directory descriptors beyond the cache size."""
+        while len(self._dirs) > _CACHED_DIRS:
+            _, fd = self._dirs.popitem(last=False)
+            os.close(fd)
+
+    def dir_fd(self, parts: Components) -> int:
+        """A descriptor of the directory ``parts``, creating missing ones (mode 0700).
+
+        Valid until the next :meth:`trim`.
+        """
+        if not parts:
+            return self.root
+        fd = self._dirs.get(parts)
+        if fd is not None:
+            self._dirs.move_to_end(parts)
+            return fd
+        parent = self.dir_fd(parts[:-1])
+        name = parts[-1]
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            os.mkdir(name, 0o700, dir_fd=parent)
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise RestoreError(
+                    f"refusing to restore below {display(parts)}: it is a symlink or not a "
+                    "directory in the target",
+                    hint="restore into an empty directory",
+                ) from None
+            raise
+        self._dirs[parts] = fd
+        return fd
+
+    def make_dir(self, parts: Components) -> None:
+        parent, name = self.dir_fd(parts[:-1]), parts[-1]
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent)
+        except FileExistsError:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                self.clear(parent, name)
+                os.mkdir(name, 0o700, dir_fd=parent)
+
+    def clear(self, parent: int, name: bytes) -> None:
+        """Remove whatever is at ``name`` (an empty directory at most)."""
+        try:
+            os.unlink(name, dir_fd=parent)
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except OSError as exc:
+                raise RestoreError(
+                    f"cannot replace directory {os.fsdecode(name)!r} in the target: {exc.strerror}"
+                ) from None
+
+    def create_file(self, parts: Components) -> int:
+        parent, name = self.dir_fd(parts[:-1]), parts[-1]
+        try:
+            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
+        except FileExistsError:
+            self.clear(parent, name)
+            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
+
+    def link(self, existing: Components, parts: Components) -> None:
+        source_dir = self.dir_fd(existing[:-1])
+        parent = self.dir_fd(parts[:-1])
+        self.clear(parent, parts[-1])
+        os.link(
+            existing[-1],
+            parts[-1],
+            src_dir_fd=source_dir,
+            dst_dir_fd=parent,
+            follow_symlinks=False,
+        )

@@ -1,0 +1,100 @@
+"""Storing finished packs concurrently, then the index blobs that name them.
+
+At most ``max_pending`` packs wait or travel at once, so memory stays
+bounded: a thread that finishes a pack waits in :meth:`Uploader.submit` when
+the limit is reached. When a pack is stored its entries join the pending
+index; :meth:`flush_index` writes them as one index blob once enough have
+gathered, and :meth:`finish` writes the rest after the last pack. So an
+index blob only ever names packs that are already stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from haprotect.repo.crypto import MasterKey
+from haprotect.repo.index import Index, write_index
+from haprotect.repo.pack import FinishedPack, PackEntry, PackInfo
+from haprotect.storage.base import BlobStore
+
+INDEX_FLUSH_ENTRIES = 50_000
+
+
+class Uploader:
+    def __init__(
+        self, store: BlobStore, key: MasterKey, *, threads: int = 4, max_pending: int = 4
+    ) -> None:
+        self._store = store
+        self._key = key
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="haprotect-up")
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self._lock = threading.Lock()
+        self._stored: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
+        self._stored_entries = 0
+        self._futures: set[Future[None]] = set()
+        self._error: BaseException | None = None
+        self.packs: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
+        self.bytes_stored = 0
+
+    def submit(self, pack: FinishedPack) -> None:
+        """Queue ``pack`` for storing; waits while too many are in flight."""
+        self._slots.acquire()
+        if self._error is not None:
+            self._slots.release()
+            return
+        future = self._pool.submit(self._put, pack)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _put(self, pack: FinishedPack) -> None:
+        try:
+            self._store.put(pack.info.key, pack.data)
+        except BaseException as exc:
+            with self._lock:
+                self._error = self._error or exc
+            raise
+        finally:
+            self._slots.release()
+        with self._lock:
+            self._stored.append((pack.info, pack.entries))
+            self._stored_entries += len(pack.entries)
+            self.packs.append((pack.info, pack.entries))
+            self.bytes_stored += len(pack.data)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def check(self) -> None:
+        """Raise the first storage failure, if any."""
+        if self._error is not None:
+            raise self._error
+
+    def flush_index(self, *, force: bool = False) -> None:
+        with self._lock:
+            if not self._stored or (not force and self._stored_entries < INDEX_FLUSH_ENTRIES):
+                return
+            batch, self._stored, self._stored_entries = self._stored, [], 0
+        size = write_index(self._store, self._key, batch)
+        with self._lock:
+            self.bytes_stored += size
+
+    def finish(self, index: Index) -> None:
+        """Wait for every pack, write the last index blob, add all to ``index``."""
+        while True:
+            with self._lock:
+                pending = list(self._futures)
+            if not pending:
+                break
+            for future in pending:
+                future.exception()
+        self._pool.shutdown(wait=True)
+        self.check()
+        self.flush_index(force=True)
+        for info, entries in self.packs:
+            index.add_pack(info, entries)
+
+    def abort(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

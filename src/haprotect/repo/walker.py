@@ -1,0 +1,193 @@
+"""Walking the paths to back up, in the canonical order of a tree.
+
+The walker yields one :class:`Entry` per file-system object: first the
+ancestors of each backed-up path (so a restore can recreate them with their
+owners and modes), then the path and, for a directory, everything below it,
+depth first with the entries of each directory sorted by the bytes of their
+names. That is the order of :func:`haprotect.repo.tree.sort_key`, so the
+walk can be merged with the parent snapshot's tree in one pass.
+
+Paths are handled as bytes, so names that are not UTF-8 are kept exactly.
+Objects that vanish during the walk are skipped; directories that cannot be
+read are reported to ``on_error`` and the walk goes on.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from haprotect.model.snapshot import Node, NodeType
+
+ErrorSink = Callable[[str, str], None]
+
+_TYPES = {
+    stat.S_IFREG: NodeType.FILE,
+    stat.S_IFDIR: NodeType.DIR,
+    stat.S_IFLNK: NodeType.SYMLINK,
+    stat.S_IFIFO: NodeType.FIFO,
+    stat.S_IFCHR: NodeType.CHAR,
+    stat.S_IFBLK: NodeType.BLOCK,
+    stat.S_IFSOCK: NodeType.SOCKET,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A node (without content) and where it is on disk."""
+
+    node: Node
+    source: bytes
+    blocks: int
+
+
+@lru_cache(maxsize=4096)
+def user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def group_name(gid: int) -> str | None:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
+
+
+def read_xattrs(source: bytes) -> tuple[tuple[str, bytes], ...]:
+    try:
+        names = os.listxattr(source, follow_symlinks=False)
+    except OSError:
+        return ()
+    found = []
+    for name in sorted(names):
+        try:
+            found.append((name, os.getxattr(source, name, follow_symlinks=False)))
+        except OSError:
+            continue
+    return tuple(found)
+
+
+def make_node(rel: bytes, source: bytes, st: os.stat_result, *, xattrs: bool) -> Node:
+    kind = _TYPES.get(stat.S_IFMT(st.st_mode), NodeType.FILE)
+    target = os.fsdecode(os.readlink(source)) if kind is NodeType.SYMLINK else None
+    is_file = kind is NodeType.FILE
+    return Node(
+        path=os.fsdecode(rel),
+        type=kind,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        user=user_name(st.st_uid),
+        group=group_name(st.st_gid),
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        size=st.st_size if is_file else 0,
+        inode=st.st_ino,
+        device=st.st_dev,
+        links=st.st_nlink,
+        target=target,
+        rdev=st.st_rdev if kind in (NodeType.CHAR, NodeType.BLOCK) else 0,
+        hardlink=f"{st.st_dev}:{st.st_ino}" if is_file and st.st_nlink > 1 else None,
+        xattrs=read_xattrs(source) if xattrs else (),
+    )
+
+
+def normalize_roots(paths: Sequence[str | os.PathLike[str]]) -> list[bytes]:
+    """Absolute, normalised, without duplicates or paths inside another one."""
+    roots = sorted({os.path.abspath(os.fsencode(p)) for p in paths}, key=_components)
+    kept: list[bytes] = []
+    for root in roots:
+        if not any(_inside(root, k) for k in kept):
+            kept.append(root)
+    return kept
+
+
+def _components(path: bytes) -> tuple[bytes, ...]:
+    return tuple(c for c in path.split(b"/") if c)
+
+
+def _inside(path: bytes, root: bytes) -> bool:
+    rc, pc = _components(root), _components(path)
+    return pc[: len(rc)] == rc
+
+
+class Walker:
+    def __init__(
+        self,
+        roots: Sequence[bytes],
+        on_error: ErrorSink,
+        *,
+        xattrs: bool = True,
+        one_file_system: bool = False,
+    ) -> None:
+        self._roots = list(roots)
+        self._on_error = on_error
+        self._xattrs = xattrs
+        self._one_fs = one_file_system
+
+    def __iter__(self) -> Iterator[Entry]:
+        items: dict[tuple[bytes, ...], bool] = {}
+        for root in self._roots:
+            comps = _components(root)
+            for depth in range(1, len(comps)):
+                items.setdefault(comps[:depth], False)
+            items[comps] = True
+        for comps in sorted(items):
+            is_root = items[comps]
+            if not comps:
+                yield from self._walk_dir(b"/", b"", os.lstat(b"/").st_dev)
+                continue
+            entry = self._entry(b"/".join(comps), b"/" + b"/".join(comps), is_root)
+            if entry is None:
+                continue
+            yield entry
+            if is_root and entry.node.type is NodeType.DIR:
+                yield from self._walk_dir(entry.source, b"/".join(comps), entry.node.device)
+
+    def _entry(self, rel: bytes, source: bytes, root: bool = False) -> Entry | None:
+        try:
+            st = os.lstat(source)
+            node = make_node(rel, source, st, xattrs=self._xattrs)
+        except FileNotFoundError as exc:
+            if root:
+                self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
+            return None
+        except OSError as exc:
+            self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
+            return None
+        return Entry(node, source, st.st_blocks)
+
+    def _children(self, source: bytes, rel: bytes) -> Iterator[Entry]:
+        try:
+            with os.scandir(source) as it:
+                names = sorted(e.name for e in it)
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            self._on_error(os.fsdecode(rel) or "/", exc.strerror or str(exc))
+            return iter(())
+        base = source.rstrip(b"/") + b"/"
+        prefix = rel + b"/" if rel else b""
+        entries = (self._entry(prefix + name, base + name) for name in names)
+        return (e for e in entries if e is not None)
+
+    def _walk_dir(self, source: bytes, rel: bytes, device: int) -> Iterator[Entry]:
+        stack = [self._children(source, rel)]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            yield entry
+            node = entry.node
+            if node.type is NodeType.DIR and not (self._one_fs and node.device != device):
+                stack.append(self._children(entry.source, os.fsencode(node.path)))

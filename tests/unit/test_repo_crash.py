@@ -1,0 +1,77 @@
+"""A backup killed at any moment leaves a consistent repository."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from haprotect.repo import KdfParams, Repository
+from haprotect.storage.local import LocalStore
+from haprotect.testing.repo import MiB, describe
+
+BACKUP = """
+import sys
+from haprotect.repo import Repository
+from haprotect.storage.local import LocalStore
+repo = Repository.open(LocalStore(sys.argv[1]), "pw")
+print("started", flush=True)
+repo.backup([sys.argv[2]])
+print("done", flush=True)
+"""
+
+
+def grow(src: Path, rng: random.Random, round_: int) -> None:
+    part = src / f"round{round_}"
+    part.mkdir()
+    for i in range(30):
+        (part / f"small{i}").write_bytes(rng.randbytes(rng.randint(0, 30_000)))
+    (part / "big").write_bytes(rng.randbytes(6 * MiB + round_))
+
+
+def run_and_kill(repo_dir: Path, src: Path, delay: float | None) -> bool:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BACKUP, str(repo_dir), str(src)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    if delay is None:
+        assert proc.wait(timeout=60) == 0
+        return True
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return False
+    return proc.returncode == 0
+
+
+def test_backups_killed_at_random_moments_leave_a_usable_repository(tmp_path: Path) -> None:
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    repo_dir, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    Repository.init(LocalStore(repo_dir), "pw", kdf=KdfParams(n=1 << 10), pack_size=1 * MiB)
+    completed = 0
+    for round_ in range(6):
+        grow(src, rng, round_)
+        delay = None if round_ == 2 else rng.uniform(0.0, 0.4)
+        completed += run_and_kill(repo_dir, src, delay)
+    repo = Repository.open(LocalStore(repo_dir), "pw")
+    snapshots = repo.snapshots()
+    # a backup killed after writing its snapshot, before exiting, still counts
+    assert 1 <= completed <= len(snapshots) <= 6, f"seed {seed}"
+    for snapshot in snapshots:
+        out = tmp_path / f"check-{snapshot.short_id}"
+        assert repo.restore(snapshot.id, out).errors == (), f"seed {seed}"
+    final = repo.backup([src])
+    out = tmp_path / "final"
+    repo.restore(final.id, out)
+    assert describe(out / str(src).lstrip("/")) == describe(src)
+    assert [s.id for s in Repository.open(LocalStore(repo_dir), "pw").snapshots()][-1] == final.id

@@ -1,0 +1,140 @@
+"""Deduplication, the files cache, and small deltas for files rewritten in place."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from haprotect.repo import KdfParams, Repository
+from haprotect.repo import archiver as archiver_module
+from haprotect.storage.memory import MemoryStore
+from haprotect.testing.repo import MiB
+
+PAGE = 8192
+
+
+@pytest.fixture
+def repo() -> Repository:
+    return Repository.init(MemoryStore(), "secret", kdf=KdfParams(n=1 << 10), pack_size=4 * MiB)
+
+
+def make_tree(root: Path) -> None:
+    rng = random.Random(7)
+    for d in range(5):
+        sub = root / f"dir{d}"
+        sub.mkdir(parents=True)
+        for f in range(40):
+            (sub / f"small{f}").write_bytes(rng.randbytes(rng.randint(0, 20_000)))
+    (root / "big.bin").write_bytes(rng.randbytes(9 * MiB + 123))
+    (root / "text.log").write_bytes(b"line of a log file\n" * 200_000)
+
+
+class CountingOpener:
+    def __init__(self) -> None:
+        self.opened: list[bytes] = []
+        self._real = archiver_module.open_for_reading
+
+    def __call__(self, path: bytes) -> int:
+        self.opened.append(path)
+        return self._real(path)
+
+
+def test_second_backup_reads_nothing_and_adds_nothing(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path / "src")
+    first = repo.backup([tmp_path / "src"])
+    assert first.stats.files_new == 202 and first.stats.bytes_read == first.stats.bytes_total
+    opener = CountingOpener()
+    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    second = repo.backup([tmp_path / "src"])
+    assert opener.opened == [], "unchanged files are not even opened"
+    assert second.parent == first.id
+    assert second.stats.files_unchanged == 202
+    assert second.stats.bytes_read == 0
+    assert second.stats.bytes_added == 0
+    assert second.tree == first.tree
+
+
+def test_changed_file_is_read_again_and_only_it(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    repo.backup([src])
+    with open(src / "dir3" / "small5", "ab") as f:
+        f.write(b"more")
+    opener = CountingOpener()
+    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    snapshot = repo.backup([src])
+    assert opener.opened == [os.fsencode(src / "dir3" / "small5")]
+    assert (snapshot.stats.files_changed, snapshot.stats.files_unchanged) == (1, 201)
+
+
+def test_backup_without_parent_deduplicates_everything(repo: Repository, tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    first = repo.backup([tmp_path / "src"])
+    again = repo.backup([tmp_path / "src"], use_parent=False)
+    assert again.stats.files_new == 202 and again.stats.bytes_read == first.stats.bytes_read
+    assert again.stats.chunks_added == 0
+    assert again.stats.bytes_added < 64 * 1024
+
+
+def test_copy_of_a_tree_elsewhere_costs_almost_nothing(repo: Repository, tmp_path: Path) -> None:
+    make_tree(tmp_path / "a")
+    first = repo.backup([tmp_path / "a"])
+    os.rename(tmp_path / "a", tmp_path / "b")
+    moved = repo.backup([tmp_path / "b"])
+    assert moved.stats.bytes_added < first.stats.bytes_added // 50
+
+
+def test_compressible_data_is_stored_compressed(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "log").write_bytes(b"2025-01-01 INFO all is well\n" * 400_000)
+    snapshot = repo.backup([src])
+    assert snapshot.stats.bytes_added < snapshot.stats.bytes_total // 20
+
+
+def rewrite_pages(path: Path, pages: int, seed: int) -> None:
+    rng = random.Random(seed)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        for page in rng.sample(range(size // PAGE), pages):
+            f.seek(page * PAGE)
+            f.write(rng.randbytes(PAGE))
+
+
+def test_database_file_rewritten_in_place_gives_a_small_delta(
+    repo: Repository, tmp_path: Path
+) -> None:
+    src = tmp_path / "db"
+    src.mkdir()
+    table = src / "16384"
+    table.write_bytes(random.Random(1).randbytes(64 * MiB))
+    first = repo.backup([src])
+    rewrite_pages(table, 40, seed=2)
+    second = repo.backup([src])
+    assert second.stats.files_changed == 1
+    # each changed 8 KiB page costs one 64 KiB block (1 MiB chunks would cost ~40 MiB)
+    assert second.stats.bytes_added < 40 * 64 * 1024 + 256 * 1024
+    assert second.stats.bytes_added < first.stats.bytes_added // 20
+    out = tmp_path / "out"
+    repo.restore(second.id, out)
+    assert (out / str(table).lstrip("/")).read_bytes() == table.read_bytes()
+
+
+def test_appended_file_gives_a_small_delta(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    log = src / "app.log"
+    rng = random.Random(3)
+    log.write_bytes(rng.randbytes(20 * MiB + 5))
+    repo.backup([src])
+    with open(log, "ab") as f:
+        f.write(rng.randbytes(100_000))
+    second = repo.backup([src])
+    assert second.stats.bytes_added < 6 * MiB
