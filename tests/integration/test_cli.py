@@ -140,3 +140,26 @@ def test_help_explains_every_verb() -> None:
     for verb in ("discover", "plan", "validate", "explain", "diff", "rules"):
         assert verb in top.stdout
         assert run(verb, "--help").returncode == 0
+
+
+def test_drift_finds_a_new_filesystem_added_to_the_cib(tmp_path: Path) -> None:
+    cib = tmp_path / "shop.xml"
+    cib.write_text(SHOP.read_text())
+    policy = tmp_path / "p.yaml"
+    assert run("plan", f"pacemaker+file://{cib}", "--no-cli", "-o", str(policy)).returncode == 0
+    same = run("drift", str(policy), "--no-cli")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "covers" in same.stdout
+    new_fs = (
+        '<primitive id="fs_reports" class="ocf" provider="heartbeat" type="Filesystem">'
+        '<instance_attributes id="fs_reports-ia">'
+        '<nvpair id="fs_reports-dev" name="device" value="/dev/sdc1"/>'
+        '<nvpair id="fs_reports-dir" name="directory" value="/srv/reports"/>'
+        "</instance_attributes></primitive></resources>"
+    )
+    cib.write_text(cib.read_text().replace("</resources>", new_fs, 1))
+    drifted = run("drift", str(policy), "--no-cli", "--json")
+    assert drifted.returncode == 1, drifted.stderr
+    report = json.loads(drifted.stdout)
+    assert report["covered"] is False
+    assert [(f["kind"], f["subject"]) for f in report["findings"]] == [("uncovered", "fs_reports")]
