@@ -24,16 +24,13 @@ so the two readers agree.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 from lxml import etree
 
 from haprotect.errors import ClusterConfigError, ComponentError
 from haprotect.model.topology import Node, Role
+from haprotect.sources.pacemaker.cli_tools import run_tool
 from haprotect.sources.pacemaker.state import ClusterState, strip_instance
 
 #: crm_mon role text -> role, outside a promotable clone
@@ -137,34 +134,14 @@ def run_crm_mon(cib_file: Path | None, timeout: float) -> bytes:
     """Run ``crm_mon --one-shot --inactive --output-as=xml`` and return its stdout.
 
     With ``cib_file``, crm_mon reads that file (``CIB_file``) instead of the
-    live cluster. Every failure becomes a one-line :class:`ComponentError`.
+    live cluster. Every failure becomes a one-line :class:`ComponentError`,
+    including the one crm_mon reports only inside its XML while exiting 0.
     """
-    exe = shutil.which("crm_mon")
-    if exe is None:
-        raise ComponentError(
-            "crm_mon is not installed", hint="install pacemaker-cli-utils (or pacemaker-cli)"
-        )
-    env = dict(os.environ)
-    if cib_file is not None:
-        env["CIB_file"] = str(cib_file)
-    where = f" on {cib_file}" if cib_file is not None else ""
-    try:
-        proc = subprocess.run(
-            [exe, "--one-shot", "--inactive", "--output-as=xml"],
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ComponentError(f"crm_mon timed out after {timeout:g}s{where}") from None
-    except OSError as exc:
-        raise ComponentError(f"cannot run crm_mon: {exc.strerror or exc}") from None
-    if proc.returncode != 0:
-        raise ComponentError(f"crm_mon {_exit_text(proc.returncode)}{where}{_first_line(proc)}")
-    if b"<errors>" in proc.stdout or b"<status" not in proc.stdout[-512:]:
-        _check_output(proc.stdout, where)
-    return proc.stdout
+    output = run_tool(["crm_mon", "--one-shot", "--inactive", "--output-as=xml"], timeout, cib_file)
+    if b"<errors>" in output or b"<status" not in output[-512:]:
+        where = f" on {cib_file}" if cib_file is not None else ""
+        _check_output(output, where)
+    return output
 
 
 def _check_output(output: bytes, where: str) -> None:
@@ -176,26 +153,3 @@ def _check_output(output: bytes, where: str) -> None:
     error = reported_error(root) if root is not None else "no output"
     if error is not None:
         raise ComponentError(f"crm_mon could not read the cluster{where}: {error}")
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def _first_line(proc: subprocess.CompletedProcess[bytes]) -> str:
-    """The first line of stderr worth showing.
-
-    crm_mon prefixes real errors with ``INFO:`` and ``DEBUG:`` notes when it
-    upgrades an old CIB's schema; those are skipped unless nothing else was
-    printed.
-    """
-    lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines()]
-    lines = [ln for ln in lines if ln]
-    notes = ("INFO:", "DEBUG:")
-    chosen = next((ln for ln in lines if not ln.startswith(notes)), lines[0] if lines else "")
-    return f": {chosen}" if chosen else ""
