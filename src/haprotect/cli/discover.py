@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
+from haprotect.cli.options import NoCliOpt, SourceArg
 from haprotect.model.topology import Cluster, Topology
 from haprotect.model.topology_json import topology_to_json
 from haprotect.sources import DiscoverOptions, discover
@@ -18,23 +19,11 @@ from haprotect.sources import DiscoverOptions, discover
 @app.command("discover")
 @reports_errors
 def discover_command(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Cluster to query: pacemaker:// (the running cluster, or CIB_file), "
-            "pacemaker+file:///path/cib.xml, or file:///path/topology.yaml."
-        ),
-    ],
+    source: SourceArg,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the haprotect.topology/v1 JSON form.")
     ] = False,
-    no_cli: Annotated[
-        bool,
-        typer.Option(
-            "--no-cli",
-            help="Do not run the cluster manager's tools; read roles from the saved status.",
-        ),
-    ] = False,
+    no_cli: NoCliOpt = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each cluster tool.")] = 60.0,
 ) -> None:
     """Query a cluster and show its nodes, HA data sets and applications."""

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from haprotect.cli.app import app, reports_errors, stdout
+from haprotect.cli.options import NoCliOpt
 from haprotect.policy.drift import check_drift
 from haprotect.policy.io import load_policy
 from haprotect.sources import DiscoverOptions, discover
@@ -23,9 +24,7 @@ def drift_command(
         str | None,
         typer.Option(help="Cluster to compare with; default: the source the policy names."),
     ] = None,
-    no_cli: Annotated[
-        bool, typer.Option("--no-cli", help="Do not run the cluster manager's tools.")
-    ] = False,
+    no_cli: NoCliOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
     """Compare a policy with the cluster as it is now.

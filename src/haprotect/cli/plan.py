@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from haprotect.cli.app import app, reports_errors, stderr, stdout
+from haprotect.cli.options import NoCliOpt, SourceArg
 from haprotect.model.policy import Policy
 from haprotect.policy.generate import generate, unused_dataset_rules
 from haprotect.policy.io import dump_policy, policy_json, write_text
@@ -21,13 +22,7 @@ from haprotect.sources import DiscoverOptions, discover
 @app.command("plan")
 @reports_errors
 def plan_command(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Cluster to read: pacemaker:// (the running cluster), "
-            "pacemaker+file:///path/cib.xml, or file:///path/topology.yaml."
-        ),
-    ],
+    source: SourceArg,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the policy here (YAML) instead of stdout."),
@@ -39,13 +34,7 @@ def plan_command(
             help="Rules file overriding the defaults (see haprotect rules --show-defaults).",
         ),
     ] = None,
-    no_cli: Annotated[
-        bool,
-        typer.Option(
-            "--no-cli",
-            help="Do not run the cluster manager's tools; read roles from the saved status.",
-        ),
-    ] = False,
+    no_cli: NoCliOpt = False,
     as_json: Annotated[
         bool,
         typer.Option(
