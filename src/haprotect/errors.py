@@ -14,6 +14,7 @@ the code; it never shows a traceback for these.
     │   └── PolicyError                          policy or rules file fails validation
     ├── ComponentError                  exit 4   a tool or service is missing or failed
     ├── RegistryError                   exit 5   duplicate plug-in, missing extra
+    ├── QuiesceError                    exit 9   a tier cannot be held still or resumed
     ├── StorageError (storage/base.py)  exit 6   a blob store failed
     │   ├── BlobNotFound
     │   ├── TransientStorageError                worth retrying
@@ -22,7 +23,9 @@ the code; it never shows a traceback for these.
         ├── RepositoryNotFound, RepositoryExists
         ├── WrongPassphrase, UnsupportedVersion
         ├── IntegrityError                       authentication or hash mismatch
-        └── SnapshotNotFound, RestoreError
+        ├── SnapshotNotFound, RestoreError
+        ├── RepositoryLocked            exit 8   held by another process (try later)
+        └── LockLost, PruneRefused
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ class ComponentError(HaprotectError):
 
 class RegistryError(HaprotectError):
     exit_code = 5
+
+
+class QuiesceError(HaprotectError):
+    """A quiescer could not hold a tier still (or resume it) in time, or is misconfigured."""
+
+    exit_code = 9
 
 
 def located(path: str, line: int | None, message: str) -> str:

@@ -1,7 +1,8 @@
 """Progress of a long repository operation, reported to an optional callback.
 
 ``files_total`` and ``bytes_total`` are ``None`` while they are not known yet
-(a backup counts its input in the background while it works).
+(a backup counts its input in the background while it works). For ``check``
+and ``prune`` the "files" are packs and ``current`` names the step.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from enum import StrEnum
 class Phase(StrEnum):
     BACKUP = "backup"
     RESTORE = "restore"
+    CHECK = "check"
+    PRUNE = "prune"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,17 +21,50 @@ parent
     The earlier snapshot a backup is a delta of: files unchanged since it
     are not read again (the files cache) and chunks it stored are not stored
     again (deduplication).
+lock
+    Who is using the repository: backups, restores, forget and check share
+    it, prune holds it alone (lock.py).
+forget, retention
+    Removing snapshot records, by id or by a keep policy applied to each
+    group of alike snapshots (retention.py); their data stays until a prune.
+prune
+    Deleting and repacking packs so that only what snapshots use remains,
+    in an order that survives a crash at any point (prune.py).
+check
+    Verifying structure (and with ``read_data`` every blob), naming the
+    snapshots and files each problem affects (check.py).
 
 Entry point: :class:`Repository` (``init``, ``open``, ``backup``,
-``snapshots``, ``restore``). The format is in docs/design/repository-format.md.
+``snapshots``, ``restore``, ``forget``, ``apply_retention``, ``prune``,
+``check``, ``stats``, ``unlock``). The format is in
+docs/design/repository-format.md, the commands in docs/repository.md.
 """
 
 from __future__ import annotations
 
 from haprotect.repo.archiver import BackupOptions
+from haprotect.repo.check import CheckReport, Finding, Severity, Subset
 from haprotect.repo.config import ChunkerParams
 from haprotect.repo.keys import KdfParams
+from haprotect.repo.lock import Locker
+from haprotect.repo.prune import PruneOptions, PruneReport
 from haprotect.repo.repository import Repository
 from haprotect.repo.restorer import RestoreOptions
+from haprotect.repo.retention import Duration, KeepPolicy
 
-__all__ = ["BackupOptions", "ChunkerParams", "KdfParams", "Repository", "RestoreOptions"]
+__all__ = [
+    "BackupOptions",
+    "CheckReport",
+    "ChunkerParams",
+    "Duration",
+    "Finding",
+    "KdfParams",
+    "KeepPolicy",
+    "Locker",
+    "PruneOptions",
+    "PruneReport",
+    "Repository",
+    "RestoreOptions",
+    "Severity",
+    "Subset",
+]

@@ -9,7 +9,10 @@
     ├── UnsupportedVersion                       written by a newer haprotect
     ├── IntegrityError                           authentication or hash failure, bad blob
     ├── SnapshotNotFound                         no snapshot with that id (prefix)
-    └── RestoreError                             unsafe path, target not usable
+    ├── RestoreError                             unsafe path, target not usable
+    ├── RepositoryLocked                exit 8   another process holds a conflicting lock
+    ├── LockLost                                 our lock was removed or went stale
+    └── PruneRefused                             prune found damage and deletes nothing
 """
 
 from __future__ import annotations
@@ -46,4 +49,18 @@ class SnapshotNotFound(RepositoryError):
 
 
 class RestoreError(RepositoryError):
+    pass
+
+
+class RepositoryLocked(RepositoryError):
+    """Exit 8, so that a script can tell "try again later" from damage."""
+
+    exit_code = 8
+
+
+class LockLost(RepositoryError):
+    pass
+
+
+class PruneRefused(RepositoryError):
     pass

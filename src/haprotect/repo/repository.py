@@ -7,18 +7,21 @@ A repository lives in any :class:`~haprotect.storage.base.BlobStore`::
     data/<id[:2]>/<id>      packs of encrypted chunks (data or tree)
     index/<id>              which chunk is where, written after its packs
     snapshots/<id>          one per backup, written last
+    locks/<id>              who is using the repository (plain JSON)
 
-The format is specified in docs/design/repository-format.md.
+Backup, restore, forget and check take a shared lock, prune an exclusive
+one (:mod:`haprotect.repo.lock`). The format is specified in
+docs/design/repository-format.md; the commands in docs/repository.md.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from haprotect.errors import UsageError
@@ -26,15 +29,21 @@ from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, Node, NodeType, RestoreStats, Snapshot
 from haprotect.repo.archiver import Archiver, BackupOptions
 from haprotect.repo.blobreader import BlobReader, prefetch
+from haprotect.repo.check import Checker, CheckReport, Subset
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import RepositoryExists, RepositoryNotFound, WrongPassphrase
 from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.index import Index, load_index
+from haprotect.repo.index import Index
+from haprotect.repo.indexset import index_names, load_index_set
 from haprotect.repo.keys import KEYS_PREFIX, KdfParams, new_key_file, open_key_file
+from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
+from haprotect.repo.lockfile import username
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
+from haprotect.repo.prune import PruneOptions, Pruner, PruneReport
 from haprotect.repo.restorer import RestoreOptions, Restorer
+from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
 from haprotect.repo.snapshots import (
     SNAPSHOTS_PREFIX,
     find_parent,
@@ -43,6 +52,7 @@ from haprotect.repo.snapshots import (
     resolve_id,
     write_snapshot,
 )
+from haprotect.repo.stats import RepoStats, repo_stats
 from haprotect.repo.tree import decode_stream
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
@@ -50,12 +60,29 @@ from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
 
 
 class Repository:
-    def __init__(self, store: BlobStore, config: RepoConfig, key: MasterKey, index: Index) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        config: RepoConfig,
+        key: MasterKey,
+        index: Index,
+        *,
+        index_names: frozenset[str] = frozenset(),
+        locker: Locker | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self._key = key
         self._index = index
+        self._index_names = index_names
         self._reader = BlobReader(store, key, index)
+        self.locker = locker or Locker(store)
+        """Takes the locks; replace it to inject a clock or other staleness limits."""
+        self.lock_wait = 0.0
+        """Seconds to keep trying while another process holds a conflicting lock."""
+        self.index_damage: dict[str, str] = {}
+        """Index blobs that could not be read (only when opened with ``lenient_index``)."""
+        self._lenient = False
 
     @classmethod
     def init(
@@ -81,20 +108,28 @@ class Repository:
         return cls(store, config, key, Index())
 
     @classmethod
-    def open(cls, store: BlobStore, passphrase: str) -> Repository:
-        """Open a repository: check its version, unlock a key file, load the index."""
+    def open(cls, store: BlobStore, passphrase: str, *, lenient_index: bool = False) -> Repository:
+        """Open a repository: check its version, unlock a key file, load the index.
+
+        A damaged index blob makes opening fail, unless ``lenient_index``
+        (for check): then it is skipped and recorded in :attr:`index_damage`.
+        """
         try:
             raw = store.get(CONFIG_KEY)
         except BlobNotFound:
             raise RepositoryNotFound(
-                f"no haprotect repository at {store.url}", hint="create one with `haprotect init`"
+                f"no haprotect repository at {store.url}",
+                hint="check the URL, or create one with `haprotect repo init URL`",
             ) from None
         config, mac = parse_config(raw, store.url)
         for info in store.list(KEYS_PREFIX):
             key = open_key_file(store.get(info.key), passphrase, config.id, info.key)
             if key is not None:
                 config.verify(key, mac, store.url)
-                return cls(store, config, key, load_index(store, key))
+                loaded = load_index_set(store, key, strict=not lenient_index)
+                repo = cls(store, config, key, loaded.index, index_names=loaded.names)
+                repo.index_damage, repo._lenient = loaded.damaged, lenient_index
+                return repo
         raise WrongPassphrase(
             f"wrong passphrase for repository {store.url}",
             hint="check the passphrase, or the key file it belongs to",
@@ -142,42 +177,45 @@ class Repository:
             raise UsageError("nothing to back up: no paths given")
         host = host or socket.gethostname()
         shown = tuple(os.fsdecode(r) for r in roots)
-        base = self._parent(parent, host, shown) if use_parent else None
-        cache = FilesCache(self.nodes(base) if base else (), self._index)
-        meter = ProgressMeter(Phase.BACKUP, on_progress)
-        counter = InputCounter(roots, meter) if meter.active else None
-        if counter is not None:
-            counter.start()
-        opts = options or BackupOptions()
-        uploader = Uploader(self.store, self._key, threads=opts.upload_threads)
-        archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter)
-        walker = Walker(
-            roots, archiver.error, xattrs=opts.xattrs, one_file_system=opts.one_file_system
-        )
-        try:
-            archiver.run(walker, cache)
-            uploader.finish(self._index)
-        except BaseException:
-            uploader.abort()
-            raise
-        finally:
+        with self.lock(operation="backup") as held:
+            self._sync_index()
+            store = GuardedStore(self.store, held)
+            base = self._parent(parent, host, shown) if use_parent else None
+            cache = FilesCache(self.nodes(base) if base else (), self._index)
+            meter = ProgressMeter(Phase.BACKUP, on_progress)
+            counter = InputCounter(roots, meter) if meter.active else None
             if counter is not None:
-                counter.stop()
-        stats = archiver.stats(time.monotonic() - clock, uploader.bytes_stored)
-        snapshot = Snapshot(
-            id="",
-            time=started,
-            host=host,
-            username=_username(),
-            paths=shown,
-            tags=tuple(tags),
-            metadata=dict(metadata or {}),
-            parent=base.id if base else None,
-            tree=tuple(archiver.tree),
-            stats=stats,
-            errors=tuple(archiver.errors),
-        )
-        snapshot = write_snapshot(self.store, self._key, snapshot)
+                counter.start()
+            opts = options or BackupOptions()
+            uploader = Uploader(store, self._key, threads=opts.upload_threads)
+            archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter)
+            walker = Walker(
+                roots, archiver.error, xattrs=opts.xattrs, one_file_system=opts.one_file_system
+            )
+            try:
+                archiver.run(walker, cache)
+                uploader.finish(self._index)
+            except BaseException:
+                uploader.abort()
+                raise
+            finally:
+                if counter is not None:
+                    counter.stop()
+            stats = archiver.stats(time.monotonic() - clock, uploader.bytes_stored)
+            snapshot = Snapshot(
+                id="",
+                time=started,
+                host=host,
+                username=username(),
+                paths=shown,
+                tags=tuple(tags),
+                metadata=dict(metadata or {}),
+                parent=base.id if base else None,
+                tree=tuple(archiver.tree),
+                stats=stats,
+                errors=tuple(archiver.errors),
+            )
+            snapshot = write_snapshot(store, self._key, snapshot)
         meter.finish(
             stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total
         )
@@ -196,9 +234,36 @@ class Repository:
         """The snapshot whose id is or starts with ``snapshot_id``."""
         return load_snapshot(self.store, self._key, resolve_id(self.store, snapshot_id))
 
-    def forget(self, snapshot_id: str) -> None:
-        """Remove one snapshot blob (its data stays until a prune)."""
-        self.store.delete(SNAPSHOTS_PREFIX + resolve_id(self.store, snapshot_id))
+    def forget(self, *snapshot_ids: str) -> list[str]:
+        """Remove snapshot blobs (their data stays until a prune); return their full ids."""
+        ids = [resolve_id(self.store, i) for i in snapshot_ids]
+        if ids:
+            with self.lock(operation="forget") as held:
+                store = GuardedStore(self.store, held)
+                for snapshot_id in dict.fromkeys(ids):
+                    store.delete(SNAPSHOTS_PREFIX + snapshot_id)
+        return ids
+
+    def apply_retention(
+        self,
+        policy: KeepPolicy,
+        group_by: Sequence[str] = DEFAULT_GROUP_BY,
+        *,
+        hosts: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        dry_run: bool = False,
+        tz: tzinfo | None = None,
+    ) -> list[Group]:
+        """Judge the snapshots (of ``hosts`` with ``tags``, if given) by ``policy``.
+
+        Unless ``dry_run``, the snapshots no rule keeps are forgotten. Their
+        data stays until :meth:`prune`.
+        """
+        chosen = select(self.snapshots(), hosts=hosts, tags=tags)
+        groups = apply_policy(chosen, policy, group_by, tz=tz)
+        if not dry_run:
+            self.forget(*(s.id for g in groups for s in g.removed))
+        return groups
 
     def nodes(self, snapshot: Snapshot) -> Iterator[Node]:
         """The nodes of a snapshot in canonical order, streamed."""
@@ -212,19 +277,100 @@ class Repository:
         include: Sequence[str] | None = None,
         on_progress: ProgressSink | None = None,
         options: RestoreOptions | None = None,
+        *,
+        lock: bool = True,
     ) -> RestoreStats:
-        """Restore a snapshot, or the paths in ``include`` and below, into ``target``."""
-        snapshot = self.snapshot(snapshot_id)
-        meter = ProgressMeter(Phase.RESTORE, on_progress)
-        if meter.active:
-            files = nbytes = 0
-            for node in self.nodes(snapshot):
-                if node.type is NodeType.FILE:
-                    files += 1
-                    nbytes += node.size
-            meter.files_total, meter.bytes_total = files, nbytes
-        restorer = Restorer(self._reader, snapshot.id, options or RestoreOptions(), meter)
-        return restorer.run(self.nodes(snapshot), Path(target), include)
+        """Restore a snapshot, or the paths in ``include`` and below, into ``target``.
+
+        ``lock=False`` takes no lock (for read-only access to the store).
+        """
+        with self._maybe_lock(lock, "restore"):
+            snapshot = self.snapshot(snapshot_id)
+            meter = ProgressMeter(Phase.RESTORE, on_progress)
+            if meter.active:
+                files = nbytes = 0
+                for node in self.nodes(snapshot):
+                    if node.type is NodeType.FILE:
+                        files += 1
+                        nbytes += node.size
+                meter.files_total, meter.bytes_total = files, nbytes
+            restorer = Restorer(self._reader, snapshot.id, options or RestoreOptions(), meter)
+            return restorer.run(self.nodes(snapshot), Path(target), include)
+
+    def lock(self, *, exclusive: bool = False, operation: str = "") -> HeldLock:
+        """Take a lock (waiting up to :attr:`lock_wait`); use it as a context manager."""
+        return self.locker.acquire(exclusive=exclusive, operation=operation, wait=self.lock_wait)
+
+    @contextmanager
+    def _maybe_lock(self, lock: bool, operation: str) -> Iterator[HeldLock | None]:
+        """A shared lock (and an index reloaded if a prune ran), or nothing."""
+        if not lock:
+            yield None
+            return
+        with self.lock(operation=operation) as held:
+            self._sync_index()
+            yield held
+
+    def locks(self) -> list[LockStatus]:
+        return self.locker.locks()
+
+    def unlock(self, *, remove_all: bool = False) -> list[LockStatus]:
+        """Remove the stale locks, or every lock with ``remove_all``; return those removed."""
+        return self.locker.remove_all() if remove_all else self.locker.remove_stale()
+
+    def prune(
+        self,
+        options: PruneOptions | None = None,
+        on_progress: ProgressSink | None = None,
+        *,
+        forgetting: Sequence[str] = (),
+    ) -> PruneReport:
+        """Delete and repack packs so that only what the snapshots use remains.
+
+        ``forgetting``: snapshots to treat as already forgotten (to preview a
+        forget and prune together with ``dry_run``).
+        """
+        opts = options or PruneOptions()
+        meter = ProgressMeter(Phase.PRUNE, on_progress)
+        with self.lock(exclusive=True, operation="prune") as held:
+            store = GuardedStore(self.store, held)
+            pruner = Pruner(store, self._key, self.config, meter, opts)
+            gone = set(forgetting)
+            plan = pruner.plan([s for s in self.snapshots() if s.id not in gone])
+            if opts.dry_run:
+                return plan.report(dry_run=True)
+            report = pruner.execute(plan)
+            self.reload_index()
+        return report
+
+    def check(
+        self,
+        *,
+        read_data: bool = False,
+        subset: Subset | None = None,
+        on_progress: ProgressSink | None = None,
+        lock: bool = True,
+    ) -> CheckReport:
+        """Verify the repository's structure (and with ``read_data`` its packs).
+
+        ``lock=False`` takes no lock (read-only access; a concurrent prune may
+        then cause false alarms).
+        """
+        meter = ProgressMeter(Phase.CHECK, on_progress)
+        with self._maybe_lock(lock, "check") as held:
+            removed = held.removed_stale if held is not None else ()
+            return Checker(
+                self.store,
+                self._key,
+                self.locker,
+                meter,
+                read_data=read_data,
+                subset=subset,
+                removed_locks=removed,
+            ).run()
+
+    def stats(self) -> RepoStats:
+        return repo_stats(self.store, self._index, self.snapshots())
 
     def read_blob(self, chunk_id: bytes) -> bytes:
         """The verified plaintext of one chunk."""
@@ -240,13 +386,13 @@ class Repository:
 
     def reload_index(self) -> Index:
         """Read the index blobs again (after another writer added some)."""
-        self._index = load_index(self.store, self._key)
+        loaded = load_index_set(self.store, self._key, strict=not self._lenient)
+        self._index, self._index_names = loaded.index, loaded.names
+        self.index_damage = loaded.damaged
         self._reader = BlobReader(self.store, self._key, self._index)
         return self._index
 
-
-def _username() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+    def _sync_index(self) -> None:
+        """Reload the index if a prune replaced blobs of it since it was loaded."""
+        if not self._index_names <= index_names(self.store):
+            self.reload_index()

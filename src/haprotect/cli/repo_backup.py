@@ -1,0 +1,186 @@
+"""``haprotect repo init|backup|snapshots|restore``: into the repository and back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from haprotect.cli.app import reports_errors, stderr, stdout
+from haprotect.cli.repo_common import (
+    HostFilterOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    ProgressView,
+    RetryLockOpt,
+    TagFilterOpt,
+    UrlArg,
+    count,
+    local_time,
+    open_repo,
+    parse_meta,
+    passphrase,
+    repo_app,
+    size,
+    snapshot_json,
+    summary,
+)
+from haprotect.repo import Repository
+from haprotect.repo.errors import RepositoryError
+from haprotect.storage import open_store
+
+
+@repo_app.command("init")
+@reports_errors
+def init_command(
+    url: UrlArg, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Create an empty repository (asks for the passphrase twice in a terminal).
+
+    Without the passphrase the repository cannot be read: keep it safe.
+    """
+    store = open_store(url)
+    repo = Repository.init(store, passphrase(password_file, url, confirm=True))
+    if as_json:
+        summary(command="init", url=repo.url, id=repo.id)
+    else:
+        stdout.print(f"created repository {repo.id[:8]} at {repo.url}", markup=False)
+
+
+@repo_app.command("backup")
+@reports_errors
+def backup_command(
+    url: UrlArg,
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories to back up.")],
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag the snapshot.")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Record this host name (default: this host's).")
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--meta",
+            metavar="KEY=VALUE",
+            help="Record metadata (application, dataset, tier group snapshots for forget).",
+        ),
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    retry_lock: RetryLockOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Back up paths into a new snapshot.
+
+    Only files changed since the latest snapshot of the same host and paths
+    are read; only chunks the repository lacks are stored. Files that cannot
+    be read are recorded in the snapshot and the backup goes on (exit 3).
+    """
+    metadata = parse_meta(meta or [])
+    repo = open_repo(url, password_file, retry_lock=retry_lock)
+    with ProgressView(as_json) as view:
+        snapshot = repo.backup(
+            paths, tags=tag or (), host=host, metadata=metadata, on_progress=view
+        )
+    s = snapshot.stats
+    if as_json:
+        summary(command="backup", snapshot=snapshot_json(snapshot))
+    else:
+        stdout.print(
+            f"snapshot {snapshot.short_id} saved: "
+            f"{s.files_new + s.files_changed + s.files_unchanged} files ({s.files_new} new, "
+            f"{s.files_changed} changed, {s.files_unchanged} unchanged), {s.dirs} dirs, "
+            f"{size(s.bytes_total)} in total, {size(s.bytes_read)} read, "
+            f"{size(s.bytes_added)} added in {s.duration_s:.1f}s",
+            markup=False,
+        )
+    for error in snapshot.errors:
+        stderr.print(f"haprotect: warning: /{error.path}: {error.message}", markup=False)
+    if snapshot.errors:
+        raise typer.Exit(3)
+
+
+@repo_app.command("snapshots")
+@reports_errors
+def snapshots_command(
+    url: UrlArg,
+    host: HostFilterOpt = None,
+    tag: TagFilterOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the snapshots, oldest first."""
+    repo = open_repo(url, password_file)
+    found = [
+        s
+        for s in repo.snapshots()
+        if (not host or s.host in host) and (not tag or set(tag) & set(s.tags))
+    ]
+    if as_json:
+        summary(command="snapshots", snapshots=[snapshot_json(s) for s in found])
+        return
+    table = Table("ID", "Time", "Host", "Paths", "Tags", "Files", "Size", box=None)
+    for s in found:
+        files = s.stats.files_new + s.stats.files_changed + s.stats.files_unchanged
+        table.add_row(
+            s.short_id,
+            local_time(s.time),
+            s.host,
+            "\n".join(s.paths),
+            ",".join(s.tags),
+            str(files),
+            size(s.stats.bytes_total),
+        )
+    stdout.print(table)
+    stdout.print(count(len(found), "snapshot"), markup=False)
+
+
+@repo_app.command("restore")
+@reports_errors
+def restore_command(
+    url: UrlArg,
+    snapshot: Annotated[str, typer.Argument(help="Snapshot id (or a unique prefix), or 'latest'.")],
+    target: Annotated[
+        Path, typer.Option("--target", help="Restore into this directory (created if needed).")
+    ],
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="Restore only this path and below (repeatable)."),
+    ] = None,
+    no_lock: Annotated[
+        bool, typer.Option("--no-lock", help="Take no lock (for read-only access to the store).")
+    ] = False,
+    password_file: PasswordFileOpt = None,
+    retry_lock: RetryLockOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a snapshot into a directory, with owners, modes, times and holes.
+
+    Paths keep their full original path below the target: /var/lib/pgsql
+    restored into /tmp/r is at /tmp/r/var/lib/pgsql. Exit 3 if some files
+    could not be restored.
+    """
+    repo = open_repo(url, password_file, retry_lock=retry_lock)
+    snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
+    with ProgressView(as_json) as view:
+        stats = repo.restore(snapshot_id, target, include or None, view, lock=not no_lock)
+    if as_json:
+        summary(command="restore", snapshot=snapshot_id, target=str(target), stats=asdict(stats))
+    else:
+        stdout.print(
+            f"restored {stats.files} files, {stats.dirs} dirs, {size(stats.bytes_written)} "
+            f"into {target}",
+            markup=False,
+        )
+    for error in stats.errors:
+        stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
+    if stats.errors:
+        raise typer.Exit(3)
+
+
+def _latest(repo: Repository) -> str:
+    found = repo.snapshots()
+    if not found:
+        raise RepositoryError(f"{repo.url} has no snapshots", hint="back something up first")
+    return found[-1].id

@@ -1,0 +1,367 @@
+"""Check: is the repository whole, and what does each problem affect?
+
+The structural check (always):
+
+* key files are well-formed (opening already verified the config's MAC);
+* every index blob reads and authenticates;
+* every pack an index lists exists, has exactly the size the index implies,
+  and its trailer lists the same blobs (one ranged read per pack);
+* every snapshot reads, its tree reads, and every chunk it uses (tree and
+  file content) is in the index;
+* packs no index lists are *info* (garbage of an interrupted backup or
+  prune, removed by the next prune), stale locks too.
+
+With ``read_data`` every pack (or a subset: ``N%`` at random, or part
+``N/M`` of the packs split by id) is read whole and each blob is
+authenticated, decompressed and hashed against its id.
+
+Each error names what it affects: the chunks that can no longer be read
+anywhere (no intact copy in another pack) are traced to the snapshots and
+files that use them. The result is a :class:`CheckReport`; nothing raises
+for damage, so one run reports everything it finds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from haprotect.model.snapshot import Snapshot
+from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.crypto import MasterKey
+from haprotect.repo.errors import IntegrityError
+from haprotect.repo.indexset import IndexedPack, load_index_set
+from haprotect.repo.keys import KEYS_PREFIX
+from haprotect.repo.lock import Locker, LockStatus
+from haprotect.repo.packcheck import PackProblem, Subset, check_data, check_structure
+from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.prune import stored_packs
+from haprotect.repo.snapshots import load_snapshot, snapshot_ids
+from haprotect.repo.usage import find_users, scan
+from haprotect.storage.base import BlobNotFound, BlobStore
+
+SHOWN_FILES = 10
+_THREADS = 8
+_READ_THREADS = 4
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: Severity
+    kind: str
+    message: str
+    pack: str | None = None
+    snapshots: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    more_files: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity.value,
+            "kind": self.kind,
+            "message": self.message,
+            "pack": self.pack,
+            "snapshots": list(self.snapshots),
+            "files": list(self.files),
+            "more_files": self.more_files,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    findings: tuple[Finding, ...]
+    snapshots: int = 0
+    index_blobs: int = 0
+    packs: int = 0
+    packs_read: int = 0
+    bytes_read: int = 0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "snapshots": self.snapshots,
+            "index_blobs": self.index_blobs,
+            "packs": self.packs,
+            "packs_read": self.packs_read,
+            "bytes_read": self.bytes_read,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass(slots=True)
+class _Pending:
+    severity: Severity
+    kind: str
+    message: str
+    pack: str | None = None
+    lost: frozenset[bytes] = frozenset()
+    snapshots: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _State:
+    pending: list[_Pending] = field(default_factory=list)
+    bad: set[tuple[str, bytes]] = field(default_factory=set)
+
+    def add(self, severity: Severity, kind: str, message: str, **more: Any) -> None:
+        self.pending.append(_Pending(severity, kind, message, **more))
+
+
+class Checker:
+    def __init__(
+        self,
+        store: BlobStore,
+        key: MasterKey,
+        locker: Locker,
+        meter: ProgressMeter,
+        *,
+        read_data: bool = False,
+        subset: Subset | None = None,
+        removed_locks: Sequence[LockStatus] = (),
+    ) -> None:
+        self._removed_locks = removed_locks
+        self._store = store
+        self._key = key
+        self._locker = locker
+        self._meter = meter
+        self._read_data = read_data or subset is not None
+        self._subset = subset or Subset()
+
+    def run(self) -> CheckReport:
+        state = _State()
+        self._keys(state)
+        self._locks(state)
+        self._meter.update(0, 0, "reading the index", force=True)
+        indexed = load_index_set(self._store, self._key, strict=False, keep=True)
+        for _, message in sorted(indexed.damaged.items()):
+            state.add(
+                Severity.ERROR,
+                "damaged-index",
+                f"{message}; the packs it lists are unindexed until the index is rebuilt from "
+                "them (packs describe themselves)",
+            )
+        packs = indexed.packs()
+        stored = stored_packs(self._store)
+        self._packs(state, packs, stored)
+        for orphan in sorted(set(stored) - set(packs)):
+            state.add(
+                Severity.INFO,
+                "orphan-pack",
+                f"pack {orphan} is in no index (left by an interrupted backup or prune, or "
+                "listed by a damaged index blob); prune removes it",
+                pack=orphan,
+            )
+        packs_read = bytes_read = 0
+        if self._read_data:
+            packs_read, bytes_read = self._data(state, packs, stored)
+        snapshots = self._snapshots(state)
+        reader = BlobReader(self._store, self._key, indexed.index)
+        self._meter.files_total = len(snapshots)
+        usage = scan(
+            reader, snapshots, lambda n: self._meter.update(n, bytes_read, "reading snapshots")
+        )
+        for snapshot_id, problem in sorted(usage.problems.items()):
+            state.add(
+                Severity.ERROR,
+                "damaged-tree",
+                f"the tree of snapshot {snapshot_id[:8]} cannot be read: {problem}",
+                snapshots=(snapshot_id,),
+            )
+        used = usage.chunks
+        unindexed = frozenset(c for c in used if c not in indexed.index)
+        if unindexed:
+            state.add(
+                Severity.ERROR,
+                "missing-chunks",
+                f"{len(unindexed)} chunks the snapshots use are in no index",
+                lost=unindexed,
+            )
+        findings = self._attribute(state, packs, stored, reader, snapshots, used)
+        self._meter.finish(packs_read, bytes_read)
+        return CheckReport(
+            tuple(findings),
+            snapshots=len(snapshots),
+            index_blobs=len(indexed.names),
+            packs=len(stored),
+            packs_read=packs_read,
+            bytes_read=bytes_read,
+        )
+
+    def _keys(self, state: _State) -> None:
+        for info in self._store.list(KEYS_PREFIX):
+            try:
+                document = json.loads(self._store.get(info.key))
+                if not isinstance(document, dict) or document["kdf"]["name"] != "scrypt":
+                    raise ValueError("not a scrypt key file")
+                missing = [n for n in ("version", "nonce", "data") if n not in document]
+                if missing:
+                    raise ValueError(f"no {', '.join(missing)}")
+            except BlobNotFound:
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                state.add(
+                    Severity.ERROR,
+                    "damaged-key",
+                    f"key file {info.key} is not valid ({exc}); its passphrase no longer opens "
+                    "the repository",
+                )
+
+    def _locks(self, state: _State) -> None:
+        for status in self._removed_locks:
+            state.add(Severity.INFO, "stale-lock", f"removed {status.describe()}")
+        for status in self._locker.locks():
+            if status.stale is not None or status.problem is not None:
+                state.add(
+                    Severity.INFO,
+                    "stale-lock",
+                    f"{status.describe()}; `haprotect repo unlock` removes it",
+                )
+
+    def _packs(self, state: _State, packs: dict[str, IndexedPack], stored: dict[str, int]) -> None:
+        listed = sorted(packs)
+        present = [p for p in listed if p in stored]
+        for pack_id in listed:
+            if pack_id not in stored:
+                entries = packs[pack_id][1]
+                state.add(
+                    Severity.ERROR,
+                    "missing-pack",
+                    f"pack {pack_id} is missing ({len(entries)} blobs listed in the index)",
+                    pack=pack_id,
+                    lost=frozenset(e.id for e in entries),
+                )
+        self._meter.files_total = len(present)
+
+        def one(pack_id: str) -> PackProblem | None:
+            info, entries = packs[pack_id]
+            return check_structure(self._store, self._key, info, entries, stored[pack_id])
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            for number, (pack_id, problem) in enumerate(
+                zip(present, pool.map(one, present), strict=True), 1
+            ):
+                self._meter.update(number, 0, "checking packs")
+                if problem is not None:
+                    self._pack_problem(state, "damaged-pack", pack_id, problem)
+
+    def _pack_problem(self, state: _State, kind: str, pack_id: str, problem: PackProblem) -> None:
+        state.bad.update((pack_id, c) for c in problem.lost)
+        state.add(Severity.ERROR, kind, problem.message, pack=pack_id, lost=problem.lost)
+
+    def _data(
+        self, state: _State, packs: dict[str, IndexedPack], stored: dict[str, int]
+    ) -> tuple[int, int]:
+        chosen = self._subset.select(p for p in packs if p in stored)
+        meter = self._meter
+        meter.files_total, meter.bytes_total = len(chosen), sum(stored[p] for p in chosen)
+        nbytes = 0
+
+        def one(pack_id: str) -> tuple[int, PackProblem | None]:
+            info, entries = packs[pack_id]
+            return check_data(self._store, self._key, info, entries)
+
+        with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
+            for number, (pack_id, (size, problem)) in enumerate(
+                zip(chosen, pool.map(one, chosen), strict=True), 1
+            ):
+                nbytes += size
+                meter.update(number, nbytes, "reading packs")
+                if problem is not None:
+                    self._pack_problem(state, "damaged-data", pack_id, problem)
+        return len(chosen), nbytes
+
+    def _snapshots(self, state: _State) -> list[Snapshot]:
+        found: list[Snapshot] = []
+        for snapshot_id in snapshot_ids(self._store):
+            try:
+                found.append(load_snapshot(self._store, self._key, snapshot_id))
+            except BlobNotFound:
+                continue
+            except IntegrityError as exc:
+                state.add(
+                    Severity.ERROR,
+                    "damaged-snapshot",
+                    f"snapshot {snapshot_id} cannot be read: {exc}",
+                    snapshots=(snapshot_id,),
+                )
+        return sorted(found, key=lambda s: (s.time, s.id))
+
+    def _attribute(
+        self,
+        state: _State,
+        packs: dict[str, IndexedPack],
+        stored: dict[str, int],
+        reader: BlobReader,
+        snapshots: Sequence[Snapshot],
+        used: set[bytes],
+    ) -> list[Finding]:
+        """Turn pending findings into findings naming the snapshots and files they affect."""
+        homes: dict[bytes, list[str]] = {}
+        for pack_id, (_, entries) in packs.items():
+            for e in entries:
+                homes.setdefault(e.id, []).append(pack_id)
+
+        def readable(chunk: bytes) -> bool:
+            return any(p in stored and (p, chunk) not in state.bad for p in homes.get(chunk, ()))
+
+        lost_by: list[frozenset[bytes]] = [
+            frozenset(c for c in p.lost if c in used and not readable(c)) for p in state.pending
+        ]
+        wanted = set().union(*lost_by) if lost_by else set()
+        users = find_users(reader, snapshots, wanted) if wanted else None
+        findings: list[Finding] = []
+        for pending, lost in zip(state.pending, lost_by, strict=True):
+            names = set(pending.snapshots)
+            files: list[str] = []
+            if users is not None:
+                for chunk in lost:
+                    names |= users.snapshots.get(chunk, set())
+                    files.extend(f"{s[:8]}:{path}" for s, path in users.files.get(chunk, ()))
+            files = sorted(set(files))
+            message = pending.message
+            if (pending.lost or pending.pack) and pending.severity is Severity.ERROR:
+                message += _affects(len(lost), len(names), len(files))
+            findings.append(
+                Finding(
+                    pending.severity,
+                    pending.kind,
+                    message,
+                    pending.pack,
+                    tuple(sorted(names)),
+                    tuple(files[:SHOWN_FILES]),
+                    max(0, len(files) - SHOWN_FILES),
+                )
+            )
+        order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+        return sorted(findings, key=lambda f: order[f.severity])
+
+
+def _affects(lost: int, snapshots: int, files: int) -> str:
+    if not lost:
+        return "; no chunk a snapshot uses is known to be lost"
+    return (
+        f"; {lost} chunks are lost, affecting {snapshots} snapshot{'s' * (snapshots != 1)}"
+        f" and {files} file{'s' * (files != 1)}"
+    )
+
+
+__all__ = ["CheckReport", "Checker", "Finding", "Severity", "Subset"]

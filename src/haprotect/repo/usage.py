@@ -1,0 +1,138 @@
+"""Which chunks the snapshots use: the tree chunks and every file's content.
+
+Prune keeps exactly these, check looks each of them up. Snapshots of one
+host share almost all their tree chunks, so each tree chunk is parsed once:
+the lines wholly inside a chunk are the same whatever snapshot it is read
+in, so when a chunk comes again only the lines that straddle its edges (kept
+from the first reading) are parsed again. The cost of scanning many
+snapshots is thus close to the cost of their changed parts.
+
+:func:`find_users` is the slow, precise counterpart: which snapshots and
+files use some given chunks (to say what a damaged pack affects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from haprotect.model.snapshot import Node, NodeType, Snapshot
+from haprotect.repo.blobreader import BlobReader, prefetch
+from haprotect.repo.errors import IntegrityError
+from haprotect.repo.tree import decode_node, decode_stream
+from haprotect.storage.base import StorageError
+
+# chunk id -> (text before its first newline, after its last one, has a newline)
+_Edges = tuple[bytes, bytes, bool]
+
+
+@dataclass(slots=True)
+class Usage:
+    data: set[bytes] = field(default_factory=set)
+    tree: set[bytes] = field(default_factory=set)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def chunks(self) -> set[bytes]:
+        return self.data | self.tree
+
+
+class _Scanner:
+    def __init__(self, reader: BlobReader) -> None:
+        self._reader = reader
+        self._edges: dict[bytes, _Edges] = {}
+        self.usage = Usage()
+
+    def _line(self, line: bytes) -> None:
+        node = decode_node(line)
+        if node.content:
+            self.usage.data.update(e for e in node.content if isinstance(e, bytes))
+
+    def snapshot(self, snapshot: Snapshot) -> None:
+        ids = [bytes.fromhex(i) for i in snapshot.tree]
+        self.usage.tree.update(ids)
+        edges = self._edges
+        unseen = list(dict.fromkeys(i for i in ids if i not in edges))
+        fetched = prefetch(lambda i: (i, self._reader.read(i)), unseen)
+        rest = b""
+        for chunk_id in ids:
+            known = edges.get(chunk_id)
+            if known is None:
+                got, data = next(fetched)
+                assert got == chunk_id
+                rest = self._fresh(chunk_id, data, rest)
+                continue
+            head, tail, newline = known
+            if not newline:
+                rest += head
+                continue
+            self._line(rest + head)
+            rest = tail
+        if rest:
+            raise IntegrityError(f"the tree of snapshot {snapshot.id} ends mid-record")
+
+    def _fresh(self, chunk_id: bytes, data: bytes, rest: bytes) -> bytes:
+        first = data.find(b"\n")
+        if first < 0:
+            self._edges[chunk_id] = (data, b"", False)
+            return rest + data
+        last = data.rfind(b"\n")
+        self._line(rest + data[:first])
+        if last > first:
+            for line in data[first + 1 : last].split(b"\n"):
+                self._line(line)
+        self._edges[chunk_id] = (data[:first], data[last + 1 :], True)
+        return data[last + 1 :]
+
+
+def scan(
+    reader: BlobReader,
+    snapshots: Sequence[Snapshot],
+    on_snapshot: Callable[[int], None] | None = None,
+) -> Usage:
+    """The chunks ``snapshots`` use; a snapshot whose tree cannot be read is a problem."""
+    scanner = _Scanner(reader)
+    for number, snapshot in enumerate(snapshots, 1):
+        try:
+            scanner.snapshot(snapshot)
+        except (IntegrityError, StorageError) as exc:
+            scanner.usage.problems[snapshot.id] = str(exc)
+        if on_snapshot is not None:
+            on_snapshot(number)
+    return scanner.usage
+
+
+@dataclass(slots=True)
+class Users:
+    """Who uses some chunks: snapshot ids, and ``(snapshot id, path)`` of files."""
+
+    snapshots: dict[bytes, set[str]] = field(default_factory=dict)
+    files: dict[bytes, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+def find_users(reader: BlobReader, snapshots: Iterable[Snapshot], wanted: set[bytes]) -> Users:
+    """Every snapshot and file that uses a chunk of ``wanted`` (a tree chunk: its snapshot)."""
+    users = Users()
+    for snapshot in snapshots:
+        ids = [bytes.fromhex(i) for i in snapshot.tree]
+        for chunk_id in ids:
+            if chunk_id in wanted:
+                users.snapshots.setdefault(chunk_id, set()).add(snapshot.id)
+        try:
+            for node in _nodes(reader, ids):
+                for entry in _damaged(node, wanted):
+                    users.snapshots.setdefault(entry, set()).add(snapshot.id)
+                    users.files.setdefault(entry, []).append((snapshot.id, "/" + node.path))
+        except (IntegrityError, StorageError):
+            continue
+    return users
+
+
+def _nodes(reader: BlobReader, ids: list[bytes]) -> Iterator[Node]:
+    return decode_stream(prefetch(reader.read, ids))
+
+
+def _damaged(node: Node, wanted: set[bytes]) -> list[bytes]:
+    if node.type is not NodeType.FILE or not node.content:
+        return []
+    return list(dict.fromkeys(e for e in node.content if isinstance(e, bytes) and e in wanted))
