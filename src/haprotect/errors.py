@@ -26,6 +26,10 @@ the code; it never shows a traceback for these.
         ├── SnapshotNotFound, RestoreError
         ├── RepositoryLocked            exit 8   held by another process (try later)
         └── LockLost, PruneRefused
+
+A run that finishes but is incomplete exits 10 (PartiallyFailed: some items or
+files could not be copied, each named on stderr), one that copied nothing 11
+(Failed); see ``model/result.py``.
 """
 
 from __future__ import annotations

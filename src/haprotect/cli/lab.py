@@ -110,9 +110,18 @@ def load_command(
 
 @lab_app.command("verify")
 @reports_errors
-def verify_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
+def verify_command(
+    directory: DirOption = DEFAULT_DIR,
+    until: Annotated[
+        float | None,
+        typer.Option(
+            help="Only requests acknowledged up to this Unix time (those a backup then holds)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Flush the application, then check every acknowledged order and upload is still there."""
-    checked = verify_acknowledged(Lab(directory))
+    checked = verify_acknowledged(Lab(directory), until=until)
     if as_json:
         _print_json(checked.to_json())
     else:

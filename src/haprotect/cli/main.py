@@ -5,10 +5,36 @@ Importing a verb module registers its command on :data:`app`.
 
 from __future__ import annotations
 
-from haprotect.cli import diff, discover, drift, explain, lab, plan, repo, rules, validate
+from haprotect.cli import (
+    backup,
+    diff,
+    discover,
+    drift,
+    explain,
+    lab,
+    plan,
+    repo,
+    restore,
+    rules,
+    snapshots,
+    validate,
+)
 from haprotect.cli.app import app
 
-VERBS = (discover, plan, validate, explain, diff, drift, rules, lab, repo)
+VERBS = (
+    discover,
+    plan,
+    validate,
+    explain,
+    diff,
+    drift,
+    rules,
+    lab,
+    repo,
+    backup,
+    snapshots,
+    restore,
+)
 
 
 def main() -> None:

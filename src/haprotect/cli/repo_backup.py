@@ -28,6 +28,7 @@ from haprotect.cli.repo_common import (
     snapshot_json,
     summary,
 )
+from haprotect.model.result import Status
 from haprotect.repo import Repository
 from haprotect.repo.errors import RepositoryError
 from haprotect.storage import open_store
@@ -98,7 +99,7 @@ def backup_command(
     for error in snapshot.errors:
         stderr.print(f"haprotect: warning: /{error.path}: {error.message}", markup=False)
     if snapshot.errors:
-        raise typer.Exit(3)
+        raise typer.Exit(Status.PARTIALLY_FAILED.exit_code)
 
 
 @repo_app.command("snapshots")
@@ -176,7 +177,7 @@ def restore_command(
     for error in stats.errors:
         stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
     if stats.errors:
-        raise typer.Exit(3)
+        raise typer.Exit(Status.PARTIALLY_FAILED.exit_code)
 
 
 def _latest(repo: Repository) -> str:

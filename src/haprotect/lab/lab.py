@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from haprotect.errors import ComponentError, UsageError
 from haprotect.lab.cib import CibNode, CibSpec, render_cib
 from haprotect.lab.client import HttpFailure, post_json
+from haprotect.lab.inventory import INVENTORY_FILE, render_inventory
 from haprotect.lab.pgnode import PgNode, kill_strays
-from haprotect.lab.pgtools import PgBinaries, PgRunner, find_postgres, server_user
 from haprotect.lab.probe import probe_node, probe_tier
 from haprotect.lab.replication import Replication
 from haprotect.lab.report import LabEvent, LabStatus
@@ -41,7 +41,8 @@ from haprotect.lab.state import (
     save_state,
     write_atomic,
 )
-from haprotect.lab.tiers import TIER_NAMES, TIERS, start_tier, stop_tier, tier_pid
+from haprotect.lab.tiers import TIER_NAMES, TIERS, health_url, start_tier, stop_tier, tier_pid
+from haprotect.pgtools import PgBinaries, PgRunner, find_postgres, server_user
 
 if TYPE_CHECKING:
     from haprotect.lab.load import LoadReport
@@ -109,6 +110,8 @@ class Lab:
             **{n.name: n.port for n in state.nodes},
             "app": state.app_port,
             "web": state.web_port,
+            **({"gate": state.gate_port} if state.gate_port else {}),
+            **({"gate-admin": state.gate_admin_port} if state.gate_admin_port else {}),
         }
 
     @property
@@ -121,7 +124,21 @@ class Lab:
 
     @property
     def web_url(self) -> str:
+        """The public URL: through the HTTP gate in front of the web tier."""
         return self.state.web_url
+
+    @property
+    def web_direct_url(self) -> str:
+        """The web tier itself, bypassing the gate."""
+        return self.state.web_direct_url
+
+    @property
+    def gate_admin_url(self) -> str:
+        """The HTTP gate's admin API (POST /hold, /resume; GET /status)."""
+        url = self.state.gate_admin_url
+        if url is None:
+            raise UsageError(f"the lab in {self.root} has no gate yet", hint="haprotect lab up")
+        return url
 
     @property
     def shared_dir(self) -> Path:
@@ -134,6 +151,11 @@ class Lab:
     @property
     def cib_path(self) -> Path:
         return self.paths.cib
+
+    @property
+    def inventory_path(self) -> Path:
+        """How haprotect reaches the lab's nodes (``backup --inventory``)."""
+        return self.root / INVENTORY_FILE
 
     @property
     def journal_path(self) -> Path:
@@ -160,6 +182,9 @@ class Lab:
         if state is None:
             state = self._new_state(binaries, runner.run_as)
             self._emit("create", f"new lab in {self.root} (PostgreSQL {binaries.version})")
+        if state.gate_port is None or state.gate_admin_port is None:
+            gate, admin = _free_ports(2)  # a lab made before the gate: give it one
+            state = replace(state, gate_port=gate, gate_admin_port=admin)
         save_state(state)
         primary = PgNode(runner, state.primary_node, self.paths)
         standby = PgNode(runner, state.standby_node, self.paths)
@@ -183,6 +208,7 @@ class Lab:
             if start_tier(self.paths, state, tier):
                 self._emit("start", f"started the {TIER_NAMES[tier]} tier")
         self.write_cib(running=True)
+        self.write_inventory()
         self._emit("up", f"lab up: primary {primary.name}, standby {standby.name}")
 
     def down(self, *, purge: bool = False) -> None:
@@ -221,11 +247,10 @@ class Lab:
             )
             for n in state.nodes
         )
-        urls = {"app": state.app_url, "web": state.web_url}
         tiers = tuple(
             probe_tier(
                 TIER_NAMES[t],
-                urls[t],
+                health_url(state, t),
                 tier_pid(self.paths, t),
             )
             for t in TIERS
@@ -252,6 +277,7 @@ class Lab:
         new = PgNode(runner, state.standby_node, self.paths)
         self._replication().switch_over(state, old, new)
         self.write_cib(running=True)
+        self.write_inventory()
         self._emit("failover", f"{new.name} is the primary, {old.name} its standby")
 
     def flush(self) -> int:
@@ -297,6 +323,10 @@ class Lab:
         write_atomic(self.paths.cib, render_cib(spec))
         save_state(replace(state, cib_epoch=epoch))
 
+    def write_inventory(self) -> None:
+        """Write ``inventory.yaml``: each node's host and PostgreSQL location."""
+        write_atomic(self.inventory_path, render_inventory(self.state))
+
     def _emit(self, step: str, message: str, node: str | None = None) -> None:
         log.info("%s", message)
         if self.on_event is not None:
@@ -339,7 +369,7 @@ class Lab:
         return runner
 
     def _new_state(self, binaries: PgBinaries, run_as: str | None) -> LabState:
-        ports = _free_ports(len(NODE_NAMES) + 2)
+        ports = _free_ports(len(NODE_NAMES) + 4)
         nodes = tuple(
             NodeState(name, str(i + 1), port, str(self.paths.pgdata(name)))
             for i, (name, port) in enumerate(zip(NODE_NAMES, ports, strict=False))
@@ -351,8 +381,10 @@ class Lab:
             run_as=run_as,
             nodes=nodes,
             primary=NODE_NAMES[0],
-            app_port=ports[-2],
-            web_port=ports[-1],
+            app_port=ports[-4],
+            web_port=ports[-3],
+            gate_port=ports[-2],
+            gate_admin_port=ports[-1],
             flush_interval=self.flush_interval,
         )
 

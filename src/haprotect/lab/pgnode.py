@@ -19,9 +19,9 @@ from typing import Any
 import psycopg
 
 from haprotect.errors import ComponentError
-from haprotect.lab.pgtools import PgBinaries, PgRunner
 from haprotect.lab.processes import alive, terminate
 from haprotect.lab.state import REPLICATION_USER, SUPERUSER, LabPaths, NodeState
+from haprotect.pgtools import PgBinaries, PgRunner
 
 LAB_CONF = "lab.conf"
 INCLUDE_LINE = f"include_if_exists = '{LAB_CONF}'\t# haprotect lab: node and role settings\n"

@@ -51,6 +51,10 @@ class LabState:
     flush_interval: float = 2.0
     cib_epoch: int = 1
     format: str = FORMAT
+    #: The HTTP gate in front of the web tier (haprotect.lab.gate): public and admin ports.
+    #: None in a lab made before the gate existed, until its next ``up``.
+    gate_port: int | None = None
+    gate_admin_port: int | None = None
 
     @property
     def root(self) -> Path:
@@ -76,7 +80,18 @@ class LabState:
 
     @property
     def web_url(self) -> str:
+        """The lab's public URL: through the HTTP gate when the lab has one."""
+        return f"http://127.0.0.1:{self.gate_port or self.web_port}"
+
+    @property
+    def web_direct_url(self) -> str:
+        """The web tier itself, behind the gate."""
         return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def gate_admin_url(self) -> str | None:
+        """The gate's admin API (loopback): POST /hold, /resume; GET /status."""
+        return f"http://127.0.0.1:{self.gate_admin_port}" if self.gate_admin_port else None
 
     def with_primary(self, name: str) -> LabState:
         self.node(name)
@@ -91,6 +106,8 @@ class LabState:
         data["standby"] = self.standby_node.name
         data["app_url"] = self.app_url
         data["web_url"] = self.web_url
+        data["web_direct_url"] = self.web_direct_url
+        data["gate_admin_url"] = self.gate_admin_url
         data["database"] = DATABASE
         paths = lab_paths(self.root)
         data["paths"] = {k: str(v) for k, v in asdict(paths).items()}
@@ -168,12 +185,18 @@ def load_state(root: Path) -> LabState | None:
             web_port=int(data["web_port"]),
             flush_interval=float(data.get("flush_interval", 2.0)),
             cib_epoch=int(data.get("cib_epoch", 1)),
+            gate_port=_port_or_none(data.get("gate_port")),
+            gate_admin_port=_port_or_none(data.get("gate_admin_port")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(
             f"{path}: not a lab state file ({exc})",
             hint="remove the lab directory and run 'haprotect lab up' again",
         ) from None
+
+
+def _port_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def save_state(state: LabState) -> None:

@@ -13,8 +13,17 @@ from haprotect.lab import processes
 from haprotect.lab.client import HttpFailure, get_json
 from haprotect.lab.state import LabPaths, LabState
 
-TIERS = ("app", "web")  #: module names under haprotect.lab, in start order
-TIER_NAMES = {"app": "application", "web": "web"}
+TIERS = ("app", "web", "gate")  #: module names under haprotect.lab, in start order
+TIER_NAMES = {"app": "application", "web": "web", "gate": "HTTP gate"}
+
+
+def health_url(state: LabState, tier: str) -> str:
+    """Where a tier answers ``GET /health`` itself (the gate: on its admin port)."""
+    if tier == "app":
+        return state.app_url
+    if tier == "gate" and state.gate_admin_url is not None:
+        return state.gate_admin_url
+    return state.web_direct_url
 
 
 def marker(root: Path, tier: str) -> str:
@@ -46,7 +55,7 @@ def start_tier(paths: LabPaths, state: LabState, tier: str, timeout: float = 20.
         cwd=paths.root,
         env=env,
     )
-    url = state.app_url if tier == "app" else state.web_url
+    url = health_url(state, tier)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and processes.alive(pid):
         try:

@@ -1,0 +1,163 @@
+"""``haprotect restore``: a snapshot set, bottom-up, whole or tier by tier."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from haprotect.cli.app import app, reports_errors, stderr, stdout
+from haprotect.cli.runs import (
+    InventoryOpt,
+    JsonLines,
+    JsonOpt,
+    PasswordFileOpt,
+    RepoOpt,
+    RichProgress,
+    exit_for,
+    open_repository,
+    summary,
+)
+from haprotect.engine import find_set, list_sets, run_restore
+from haprotect.errors import UsageError
+from haprotect.model.plan import RestorePlan, SnapshotSet
+from haprotect.plan import load_inventory, plan_restore
+
+ORIGINAL = "original"
+
+
+@app.command("restore")
+@reports_errors
+def restore_command(
+    set_ref: Annotated[
+        str, typer.Argument(metavar="SET", help="A set id (or its start), or 'latest'.")
+    ],
+    repo_url: RepoOpt = None,
+    tiers: Annotated[
+        list[str] | None,
+        typer.Option("--tier", help="Only this tier (repeatable); default: every tier."),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Restore under DIR (DIR/<tier>/<dataset>), not in place."),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Ask nothing; overwrite what is at the targets."),
+    ] = False,
+    application: Annotated[
+        str | None, typer.Option("--app", help="With 'latest': the latest set of this application.")
+    ] = None,
+    inventory_file: InventoryOpt = None,
+    keep_running: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-running/--stop",
+            help="Leave a restored database running after its check "
+            "(default: yes with --to, no in place).",
+            show_default=False,
+        ),
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a snapshot set: storage, then database, then application, then front end.
+
+    Each tier is checked healthy before the next starts (a database must
+    start and answer; a tree must be complete). Without --yes, asks which
+    tiers and where, shows what would be overwritten, and asks twice before
+    replacing live data in its original place. Exit status: 0 completed,
+    8 partially failed, 9 failed.
+    """
+    if repo_url is None:
+        raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
+    repo = open_repository(repo_url, password_file)
+    chosen = find_set(list_sets(repo), set_ref, application)
+    inventory = load_inventory(inventory_file)
+    wanted = list(tiers or ())
+    if not yes:
+        _describe(chosen)
+        wanted, to = _ask_what(chosen, wanted, to)
+    plan = plan_restore(chosen, inventory, tiers=wanted, to=to, keep_running=keep_running)
+    _show(plan)
+    problems = [p for i in plan.items for p in i.problems]
+    if not yes and not _confirm(plan, problems):
+        stderr.print("haprotect: nothing restored", markup=False)
+        raise typer.Exit(1)
+    # --yes, or every question answered yes: what the targets hold may be replaced.
+    plan = replace(plan, overwrite=True)
+    if as_json:
+        result = run_restore(plan, repo, JsonLines())
+    else:
+        with RichProgress() as reporter:
+            result = run_restore(plan, repo, reporter)
+        stderr.print(summary(result))
+        for item in result.items:
+            dsn = item.details.get("dsn")
+            if dsn:
+                stdout.print(
+                    f"{item.dataset}: the restored PostgreSQL runs ({escape(str(dsn))}); "
+                    f"stop it with: pg_ctl -D {escape(str(item.details.get('pgdata')))} stop"
+                )
+    exit_for([result])
+
+
+def _describe(s: SnapshotSet) -> None:
+    stderr.print(
+        f"set [bold]{s.id}[/] of {escape(s.name)}, taken {s.started:%Y-%m-%d %H:%M:%S} UTC"
+        + ("" if s.complete else " [yellow](partial)[/]")
+    )
+    for name in s.restore_order:
+        datasets = ", ".join(i.dataset for i in s.items_of(name)) or "no data"
+        stderr.print(f"  tier {escape(name)}: {escape(datasets)}")
+
+
+def _ask_what(s: SnapshotSet, wanted: list[str], to: Path | None) -> tuple[list[str], Path | None]:
+    if not wanted:
+        answer = typer.prompt(
+            "Tiers to restore (comma-separated, in any order)", default="all", err=True
+        )
+        if answer.strip() != "all":
+            wanted = [t.strip() for t in answer.split(",") if t.strip()]
+    if to is None:
+        answer = typer.prompt(
+            f"Where to: '{ORIGINAL}' (the original place) or a directory",
+            default=ORIGINAL,
+            err=True,
+        )
+        if answer.strip() != ORIGINAL:
+            to = Path(answer.strip())
+    return wanted, to
+
+
+def _show(plan: RestorePlan) -> None:
+    for tier in plan.tiers:
+        stderr.print(f"tier [bold]{escape(tier.name)}[/]:")
+        if not tier.items:
+            stderr.print("  no data to restore")
+        for item in tier.items:
+            where = "original place" if item.in_place else "restored copy"
+            node = f" on {item.node}" if item.node else ""
+            stderr.print(f"  {escape(item.item.dataset)} -> {escape(item.target)} ({where}{node})")
+            for entry in item.existing:
+                stderr.print(f"    [yellow]will be replaced:[/] {escape(entry)}")
+            for problem in item.problems:
+                stderr.print(f"    [red]cannot restore:[/] {escape(problem)}")
+
+
+def _confirm(plan: RestorePlan, problems: list[str]) -> bool:
+    if problems and not typer.confirm(
+        "Some items cannot be restored (see above). Restore the others?", err=True
+    ):
+        return False
+    overwrites = any(i.overwrites for i in plan.items)
+    if not overwrites:
+        return bool(typer.confirm("Restore?", default=True, err=True))
+    if not typer.confirm("Replace what is listed above?", err=True):
+        return False
+    return not plan.live or bool(
+        typer.confirm("This overwrites LIVE data in its original place. Are you sure?", err=True)
+    )

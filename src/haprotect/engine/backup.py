@@ -1,0 +1,325 @@
+"""Running a backup plan: each set as one snapshot set, each item by its mover.
+
+For each set of the plan (an application, or a data set planned alone):
+
+1. a set id is drawn, and the topology the run was planned from is stored
+   as the set's first snapshot (``topology.json``);
+2. the items are copied tier by tier in quiesce order (top-down). Just
+   before each copy the source choice is checked again with the mover's
+   probe (:func:`haprotect.plan.choose.settle`): a standby that stopped or
+   fell behind since planning triggers the policy's fallback, and a
+   ``wait`` fallback waits here;
+3. the mover writes one snapshot with the set's metadata
+   (:mod:`haprotect.engine.sets`).
+
+An item's failure is recorded and the run goes on; files a mover could not
+read make the item ``partial``. The run ends Completed, PartiallyFailed or
+Failed (:mod:`haprotect.engine.result`). Staging directories are removed
+whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from haprotect.engine import sets
+from haprotect.engine.events import (
+    ItemFinished,
+    ItemProgress,
+    ItemRef,
+    ItemStarted,
+    Note,
+    Reporter,
+    RunFinished,
+    RunStarted,
+    SetFinished,
+    SetStarted,
+    TierFinished,
+    TierStarted,
+)
+from haprotect.engine.result import ResultBuilder, explain
+from haprotect.errors import HaprotectError
+from haprotect.model.plan import Plan, PlanItem, PlanSet
+from haprotect.model.progress import ProgressEvent
+from haprotect.model.result import ItemResult, ItemStatus, Result
+from haprotect.model.snapshot import JSONValue
+from haprotect.model.topology_json import topology_to_json
+from haprotect.movers import BackupJob, Mover, get_mover
+from haprotect.plan.choose import settle
+from haprotect.repo import Repository
+
+log = logging.getLogger(__name__)
+
+STAGING_ENV = "HAPROTECT_STAGING"
+
+MoverLookup = Callable[[str], Mover]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """``staging``: where movers stage data (default ``$HAPROTECT_STAGING``, else
+    ``<tmp>/haprotect-staging``); ``wait_seconds``: how long a ``wait`` fallback
+    waits for a standby."""
+
+    staging: Path | None = None
+    wait_seconds: float = 60.0
+    wait_interval: float = 1.0
+
+
+def staging_root(options: RunOptions) -> Path:
+    if options.staging is not None:
+        return options.staging
+    env = os.environ.get(STAGING_ENV)
+    return Path(env) if env else Path(tempfile.gettempdir()) / "haprotect-staging"
+
+
+def run_backup(
+    plan: Plan,
+    repo: Repository,
+    reporter: Reporter,
+    options: RunOptions | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    movers: MoverLookup = get_mover,
+) -> Result:
+    """Back up every set of ``plan`` into ``repo``; the result, also sent as RunFinished.
+
+    ``movers`` finds a mover by name (the registry; tests inject fakes).
+    """
+    run = _BackupRun(
+        plan, repo, reporter, options or RunOptions(), cancel or threading.Event(), movers
+    )
+    return run.run()
+
+
+class _BackupRun:
+    def __init__(
+        self,
+        plan: Plan,
+        repo: Repository,
+        reporter: Reporter,
+        options: RunOptions,
+        cancel: threading.Event,
+        movers: MoverLookup,
+    ) -> None:
+        self.movers = movers
+        self.plan = plan
+        self.repo = repo
+        self.reporter = reporter
+        self.options = options
+        self.cancel = cancel
+        self.result = ResultBuilder("backup", reporter)
+        self.staging = staging_root(options)
+
+    def run(self) -> Result:
+        self.reporter.emit(
+            RunStarted("backup", len(self.plan.sets), len(self.plan.items), self.result.started)
+        )
+        for warning in self.plan.warnings:
+            self.result.warn("run", warning)
+        for pset in self.plan.sets:
+            self._set(pset)
+        result = self.result.finish()
+        self.reporter.emit(RunFinished(result))
+        return result
+
+    def _set(self, pset: PlanSet) -> None:
+        set_id = sets.new_set_id()
+        started = datetime.now(UTC)
+        self.result.sets.append(set_id)
+        block = sets.set_block(self.plan, pset, set_id, started)
+        self.reporter.emit(
+            SetStarted(set_id, pset.name, pset.application, self.repo.url, pset.quiesce_order)
+        )
+        workdir = self.staging / set_id
+        try:
+            block["topology"] = self._topology(block, workdir / "topology")
+        except (HaprotectError, OSError) as exc:
+            self.result.error(
+                f"set {pset.name}", f"the topology copy of set {set_id} was not stored: {exc}"
+            )
+        ok = True
+        try:
+            for tier_name in pset.quiesce_order:
+                tier = pset.tier(tier_name)
+                self.reporter.emit(TierStarted(set_id, tier.name, len(tier.items)))
+                statuses = [self._item(pset, set_id, block, item, workdir) for item in tier.items]
+                tier_ok = all(s is ItemStatus.OK for s in statuses)
+                ok = ok and tier_ok
+                self.reporter.emit(TierFinished(set_id, tier.name, tier_ok))
+        finally:
+            _remove(workdir)
+        self.reporter.emit(SetFinished(set_id, pset.name, ok))
+
+    def _topology(self, block: dict[str, JSONValue], workdir: Path) -> str:
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = workdir / "topology.json"
+        path.write_text(json.dumps(topology_to_json(self.plan.topology), indent=1) + "\n")
+        snapshot = self.repo.backup(
+            [path],
+            tags=[*sets.set_tags(block, None, None), "part=topology"],
+            metadata=sets.topology_metadata(block),
+            host=self.plan.inventory.this_host or None,
+        )
+        return snapshot.id
+
+    def _item(
+        self,
+        pset: PlanSet,
+        set_id: str,
+        block: dict[str, JSONValue],
+        item: PlanItem,
+        workdir: Path,
+    ) -> ItemStatus:
+        ref = ItemRef(set_id, pset.name, item.cluster, item.tier, item.dataset, item.kind)
+        started, clock = datetime.now(UTC), time.monotonic()
+        node = item.source.node
+        self.reporter.emit(ItemStarted(ref, f"back up {item.dataset} ({item.kind})", node))
+
+        def finish(
+            status: ItemStatus,
+            message: str,
+            snapshot_id: str | None = None,
+            used: str | None = node,
+            details: dict[str, JSONValue] | None = None,
+        ) -> ItemStatus:
+            if status is ItemStatus.FAILED:
+                self.result.error(item.scope, message)
+            self.result.add(
+                ItemResult(
+                    item.scope,
+                    set_id,
+                    item.tier,
+                    item.dataset,
+                    status,
+                    message,
+                    snapshot_id,
+                    used,
+                    started,
+                    datetime.now(UTC),
+                    details or {},
+                )
+            )
+            seconds = round(time.monotonic() - clock, 3)
+            self.reporter.emit(ItemFinished(ref, status, message, snapshot_id, used, seconds))
+            return status
+
+        if self.cancel.is_set():
+            return finish(ItemStatus.SKIPPED, "cancelled before it started")
+        if item.problems or item.mover is None:
+            return finish(ItemStatus.FAILED, "; ".join(item.problems) or "no mover")
+        try:
+            mover = self.movers(item.mover)
+        except HaprotectError as exc:
+            return finish(ItemStatus.FAILED, explain(exc))
+        inventory = self.plan.inventory
+        choice = settle(
+            item.source,
+            lambda n: mover.probe(item, n, inventory),
+            wait_seconds=self.options.wait_seconds,
+            interval=self.options.wait_interval,
+        )
+        if choice.node is None:
+            return finish(ItemStatus.FAILED, "no node to read from: " + "; ".join(choice.reasons))
+        if choice.fallback_used:
+            self.result.warn(item.scope, "; ".join(choice.reasons))
+        else:
+            self.reporter.emit(Note(item.scope, "; ".join(choice.reasons)))
+        location = inventory.location(
+            choice.node, item.cluster, item.dataset, item.cluster_location
+        )
+        access = inventory.access(choice.node)
+        restore_to = sets.restore_node(self.plan.topology, item, choice.node)
+
+        def metadata(
+            path_key: str | None, details: Mapping[str, JSONValue]
+        ) -> dict[str, JSONValue]:
+            return sets.item_metadata(
+                block, item, choice, access, location, restore_to, started, path_key, details
+            )
+
+        def progress(event: ProgressEvent) -> None:
+            self.reporter.emit(
+                ItemProgress(
+                    ref,
+                    event.files_done,
+                    event.bytes_done,
+                    event.files_total,
+                    event.bytes_total,
+                    event.current,
+                )
+            )
+
+        staging = workdir / _safe(item.dataset)
+        staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        job = BackupJob(
+            repo=self.repo,
+            item=item,
+            node=choice.node,
+            access=access,
+            location=location,
+            source=choice,
+            inventory=inventory,
+            tags=tuple(sets.set_tags(block, item.tier, item.dataset)),
+            staging=staging,
+            make_metadata=metadata,
+            progress=progress,
+            note=lambda message: self.reporter.emit(Note(item.scope, message)),
+            cancel=self.cancel,
+        )
+        try:
+            outcome = mover.backup(job)
+        except HaprotectError as exc:
+            return finish(ItemStatus.FAILED, explain(exc), used=choice.node)
+        except Exception as exc:  # a mover's bug must not end the run
+            log.exception("mover %s failed on %s", mover.name, item.scope)
+            return finish(ItemStatus.FAILED, f"{type(exc).__name__}: {exc}", used=choice.node)
+        finally:
+            _remove(staging)
+        details = dict(outcome.details)
+        if outcome.vanished:
+            gone = outcome.vanished
+            self.reporter.emit(
+                Note(
+                    item.scope,
+                    f"{len(gone)} files vanished while the backup ran, so they are not in it "
+                    f"(first: {gone[0].path})",
+                )
+            )
+        if outcome.errors:
+            first = outcome.errors[0]
+            self.result.error(
+                item.scope,
+                f"{len(outcome.errors)} files could not be read and are not in snapshot "
+                f"{outcome.snapshot.short_id} (first: {first.path}: {first.message})",
+            )
+            return finish(
+                ItemStatus.PARTIAL, outcome.message, outcome.snapshot.id, choice.node, details
+            )
+        return finish(ItemStatus.OK, outcome.message, outcome.snapshot.id, choice.node, details)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "item"
+
+
+def _remove(path: Path) -> None:
+    if not path.exists():
+        return
+    for dirpath, _, _ in os.walk(path):
+        try:
+            os.chmod(dirpath, 0o700)
+        except OSError:
+            continue
+    shutil.rmtree(path, ignore_errors=True)

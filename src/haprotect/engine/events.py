@@ -1,0 +1,214 @@
+"""The typed events a run emits, and the Reporter that receives them.
+
+The engine never prints: it emits events, and whoever runs it renders them
+(the CLI as rich progress bars, ``--json`` as JSON lines, a daemon into its
+job history). The order of a backup run:
+
+``RunStarted``, then per set ``SetStarted``, per tier ``TierStarted``, per
+item ``ItemStarted``, any number of ``ItemProgress``, ``Note`` and
+``Issue``, ``ItemFinished``; ``TierFinished``; ``SetFinished``; at the end
+``RunFinished`` with the :class:`~haprotect.model.result.Result`. A restore
+emits the same events, tiers in restore order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
+
+from haprotect.model.result import ItemStatus, Result, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """Which item an event is about."""
+
+    set_id: str
+    set_name: str
+    cluster: str
+    tier: str
+    dataset: str
+    kind: str
+
+    @property
+    def scope(self) -> str:
+        return f"{self.cluster}/{self.dataset}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    operation: str  #: ``backup`` or ``restore``
+    sets: int
+    items: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SetStarted:
+    set_id: str
+    name: str
+    application: str | None
+    repository: str
+    order: tuple[str, ...]  #: the tiers, in the order this run goes through them
+
+
+@dataclass(frozen=True, slots=True)
+class TierStarted:
+    set_id: str
+    tier: str
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStarted:
+    item: ItemRef
+    action: str  #: what is about to happen, in words
+    node: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProgress:
+    item: ItemRef
+    files_done: int
+    bytes_done: int
+    files_total: int | None = None
+    bytes_total: int | None = None
+    current: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth knowing that is not a problem (a step, a wait)."""
+
+    scope: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    scope: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFinished:
+    item: ItemRef
+    status: ItemStatus
+    message: str
+    snapshot_id: str | None = None
+    node: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TierFinished:
+    set_id: str
+    tier: str
+    ok: bool  #: every item of the tier succeeded (restored and checked healthy)
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetFinished:
+    set_id: str
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    result: Result
+
+
+Event = (
+    RunStarted
+    | SetStarted
+    | TierStarted
+    | ItemStarted
+    | ItemProgress
+    | Note
+    | Issue
+    | ItemFinished
+    | TierFinished
+    | SetFinished
+    | RunFinished
+)
+
+
+class Reporter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+class NullReporter:
+    def emit(self, event: Event) -> None:
+        return None
+
+
+class ListReporter:
+    """Keeps every event, for tests and for callers that look afterwards."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def event_name(event: Event) -> str:
+    """``ItemStarted`` -> ``item_started``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """One JSON object per event: ``{"event": "item_started", ...its fields}``."""
+    body = to_plain(event)
+    assert isinstance(body, dict)
+    if isinstance(event, ItemStarted | ItemProgress | ItemFinished):
+        body["scope"] = event.item.scope
+    return {"event": event_name(event), **body}
+
+
+def to_plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+__all__ = [
+    "Event",
+    "Issue",
+    "ItemFinished",
+    "ItemProgress",
+    "ItemRef",
+    "ItemStarted",
+    "ListReporter",
+    "Note",
+    "NullReporter",
+    "Reporter",
+    "RunFinished",
+    "RunStarted",
+    "SetFinished",
+    "SetStarted",
+    "TierFinished",
+    "TierStarted",
+    "event_name",
+    "event_to_json",
+    "to_plain",
+]

@@ -1,0 +1,77 @@
+"""Movers: plug-ins that copy one kind of data into the repository and back out.
+
+Terms:
+
+mover
+    Copies the data sets of some kinds (``applies_to(kind)``): ``files`` a
+    directory tree, ``postgresql`` a physical base backup taken from a
+    standby, ``block`` a block device or image file. It also checks whether
+    a node is a good source now (``probe``: reachable, streaming, lag).
+job
+    One item to back up (:class:`BackupJob`: the node, its location, the
+    metadata to record) or restore (:class:`RestoreJob`: the snapshot and
+    the target). The contract is in :mod:`haprotect.movers.base`.
+
+Built-ins are registered here, explicitly and only when first asked for;
+third parties add theirs through the ``haprotect.movers`` entry point group
+(a factory returning the mover). The first mover that applies to a kind is
+used: built-ins first, in the order postgresql, files, block.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from haprotect.movers.base import (
+    BackupJob,
+    BackupOutcome,
+    Mover,
+    RestoreJob,
+    RestoreOutcome,
+)
+from haprotect.registry import Registry
+
+movers: Registry[Mover] = Registry("mover", "haprotect.movers")
+
+
+@cache
+def _register_builtins() -> None:
+    from haprotect.movers.blockdev import BlockMover
+    from haprotect.movers.files import FilesMover
+    from haprotect.movers.postgres import PostgresMover
+
+    movers.register("postgresql", PostgresMover())
+    movers.register("files", FilesMover())
+    movers.register("block", BlockMover())
+
+
+def get_mover(name: str) -> Mover:
+    _register_builtins()
+    return movers.get(name)
+
+
+def mover_for(kind: str) -> Mover | None:
+    """The mover that copies data sets of ``kind``, or None."""
+    _register_builtins()
+    for mover in movers:
+        if mover.applies_to(kind):
+            return mover
+    return None
+
+
+def mover_name_for(kind: str) -> str | None:
+    mover = mover_for(kind)
+    return mover.name if mover is not None else None
+
+
+__all__ = [
+    "BackupJob",
+    "BackupOutcome",
+    "Mover",
+    "RestoreJob",
+    "RestoreOutcome",
+    "get_mover",
+    "mover_for",
+    "mover_name_for",
+    "movers",
+]

@@ -1,0 +1,155 @@
+"""The mover contract: copy one kind of data into the repository and back out.
+
+A mover is a small plug-in: a ``name``, ``applies_to(kind)`` for the data
+set kinds it copies, and its actions, which are one pair and a check:
+
+- ``probe(item, node, inventory)``: can ``node`` be read now, and how far
+  behind is it (replication lag)? The plan's source choice uses it.
+- ``backup(job)``: copy the data from ``job.node`` into ``job.repo`` as one
+  snapshot, with the metadata the engine prepared plus the mover's own
+  details (``job.metadata(...)``).
+- ``restore(job)``: put a snapshot's data at ``job.target`` and check that
+  it is healthy (a database starts and answers; a tree is complete).
+
+Long work reports progress through ``job.progress`` (the repository's
+progress events), notes through ``job.note``, and stops early when
+``job.cancel`` is set. A mover raises a :class:`~haprotect.errors.HaprotectError`
+for a failure of its item; the engine records it and goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from haprotect.model.inventory import Inventory, NodeAccess
+from haprotect.model.plan import PlanItem, SetItem, SourceChoice, SourceHealth
+from haprotect.model.progress import ProgressEvent
+from haprotect.model.snapshot import FileError, JSONValue, Snapshot
+from haprotect.repo import Repository
+
+ProgressSink = Callable[[ProgressEvent], None]
+NoteSink = Callable[[str], None]
+MetadataFactory = Callable[[str | None, Mapping[str, JSONValue]], dict[str, JSONValue]]
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupJob:
+    """One item to copy from ``node``; ``staging`` is a fresh directory of the mover's own."""
+
+    repo: Repository
+    item: PlanItem
+    node: str
+    access: NodeAccess
+    location: Mapping[str, str]
+    source: SourceChoice
+    inventory: Inventory
+    tags: tuple[str, ...]
+    staging: Path
+    make_metadata: MetadataFactory
+    progress: ProgressSink | None = None
+    note: NoteSink = _ignore
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def metadata(
+        self, path_key: str | None, details: Mapping[str, JSONValue] | None = None
+    ) -> dict[str, JSONValue]:
+        """The snapshot metadata: the engine's, with ``path_key`` and the mover's details.
+
+        ``path_key`` names the location parameter that is the data's path on
+        a node (``directory``, ``pgdata``, ``device``), for a later restore to
+        the original place.
+        """
+        return self.make_metadata(path_key, details or {})
+
+
+#: how the repository reports a file that disappeared between the walk and the read
+VANISHED = os.strerror(errno.ENOENT)
+
+
+def vanished(error: FileError) -> bool:
+    """A file deleted (or renamed) while the backup ran: gone, not unreadable.
+
+    Live data has such files (an upload's temporary name, renamed when it is
+    complete); they are noted, and do not make the item partial.
+    """
+    return error.message == VANISHED
+
+
+@dataclass(frozen=True, slots=True)
+class BackupOutcome:
+    snapshot: Snapshot
+    message: str
+    details: Mapping[str, JSONValue] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> tuple[FileError, ...]:
+        """Files the copy could not read: the item is only partly backed up."""
+        return tuple(e for e in self.snapshot.errors if not vanished(e))
+
+    @property
+    def vanished(self) -> tuple[FileError, ...]:
+        return tuple(e for e in self.snapshot.errors if vanished(e))
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreJob:
+    """Put snapshot ``item.snapshot_id`` at ``target``, then check it is healthy.
+
+    ``overwrite`` allows replacing what is at ``target``; ``in_place`` says
+    the target is the data's original place; ``keep_running`` leaves a
+    server started for the health check running.
+    """
+
+    repo: Repository
+    item: SetItem
+    target: Path
+    in_place: bool
+    overwrite: bool
+    keep_running: bool
+    progress: ProgressSink | None = None
+    note: NoteSink = _ignore
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome:
+    message: str  #: what the health check found
+    details: Mapping[str, JSONValue] = field(default_factory=dict)
+    errors: tuple[FileError, ...] = ()
+
+
+class Mover(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def applies_to(self, kind: str) -> bool:
+        """True when this mover copies data sets of ``kind`` (``postgresql``, ``filesystem``)."""
+        ...
+
+    def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
+        """Whether ``node`` can be read for ``item`` now, and its replication lag."""
+        ...
+
+    def backup(self, job: BackupJob) -> BackupOutcome: ...
+
+    def restore(self, job: RestoreJob) -> RestoreOutcome: ...
+
+
+def size_text(nbytes: int) -> str:
+    """``1.5 MiB``: a byte count for messages."""
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"

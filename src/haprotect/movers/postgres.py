@@ -1,0 +1,246 @@
+"""The PostgreSQL mover: a physical base backup, taken from the standby.
+
+Backup: ``pg_basebackup -X stream -c fast --no-sync -Fp`` against the node
+the plan chose, a standby whenever one is healthy, so the primary keeps
+serving and does no backup work: no backup session, no WAL sender on it.
+Before it starts, the standby is checked again and given a few seconds to
+replay up to the primary's current position, so that what the primary had
+committed when the backup started is in it. The plain-format copy goes to a
+staging directory, from there into the repository (plain files, so table
+files deduplicate page by page across backups), and the staging directory
+is removed. The snapshot records the node, whether it was a standby, the
+lag at the start, the timeline, and the backup's start and end WAL
+positions (from ``pg_basebackup``'s own report and ``backup_label``).
+
+Restore: into an empty data directory (or, when told, over a stopped
+server's), which is then made a standalone server, started on a free port
+and asked a question (:mod:`haprotect.movers.pgserver`).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from haprotect.errors import ComponentError
+from haprotect.model.inventory import Inventory
+from haprotect.model.plan import PlanItem, SourceHealth
+from haprotect.model.snapshot import JSONValue
+from haprotect.movers import pgcheck, pgserver
+from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
+from haprotect.movers.pgcheck import Endpoint, one_line
+from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
+from haprotect.pgtools import find_postgres
+from haprotect.repo.errors import RestoreError
+
+BASEBACKUP_TIMEOUT = 6 * 3600
+CATCH_UP_SECONDS = 10.0
+_START = re.compile(r"write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+)")
+_END = re.compile(r"write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)")
+
+
+class PostgresMover:
+    name = "postgresql"
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "postgresql"
+
+    def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
+        endpoint = _endpoint(item, node, inventory)
+        primary = item.source.primary
+        if node == primary:
+            return pgcheck.check_primary(endpoint)
+        upstream = _endpoint(item, primary, inventory) if primary else None
+        return pgcheck.check_standby(endpoint, upstream)
+
+    def backup(self, job: BackupJob) -> BackupOutcome:
+        item = job.item
+        endpoint = Endpoint.of(job.node, job.access.host, job.location)
+        from_standby = job.node != item.source.primary
+        details: dict[str, JSONValue] = {"backup_from": "standby" if from_standby else "primary"}
+        details.update(self._before(job, endpoint, from_standby))
+        staged = job.staging / "pgdata"
+        started = datetime.now(UTC)
+        clock = time.monotonic()
+        job.note(f"pg_basebackup from {endpoint}")
+        report = _basebackup(endpoint, staged)
+        details.update(_positions(report, staged))
+        details["basebackup_started"] = started.isoformat()
+        details["basebackup_finished"] = datetime.now(UTC).isoformat()
+        details["basebackup_seconds"] = round(time.monotonic() - clock, 3)
+        snapshot = job.repo.backup(
+            [staged],
+            tags=job.tags,
+            metadata=job.metadata("pgdata", details),
+            host=job.node,
+            on_progress=job.progress,
+        )
+        role = "standby" if from_standby else "primary"
+        message = (
+            f"base backup of {role} {job.node}: {size_text(snapshot.stats.bytes_total)}, "
+            f"WAL {details.get('start_lsn')}..{details.get('end_lsn')} "
+            f"on timeline {details.get('timeline')}"
+        )
+        if snapshot.errors:
+            message += f"; {len(snapshot.errors)} files could not be read"
+        return BackupOutcome(snapshot, message, details)
+
+    def _before(
+        self, job: BackupJob, endpoint: Endpoint, from_standby: bool
+    ) -> dict[str, JSONValue]:
+        """Check the source once more; from a standby, let it catch up with the primary."""
+        facts: dict[str, JSONValue] = {}
+        try:
+            with endpoint.connect() as conn:
+                row = conn.execute(
+                    "SELECT current_setting('server_version'), "
+                    "(SELECT system_identifier FROM pg_control_system())::text"
+                ).fetchone()
+        except psycopg.Error as exc:
+            raise ComponentError(f"cannot query {endpoint}: {one_line(exc)}") from None
+        if row is not None:
+            facts["server_version"], facts["system_identifier"] = row[0], row[1]
+        if not from_standby:
+            facts["primary_lsn"] = pgcheck.primary_lsn(endpoint)
+            facts["lag_bytes"], facts["lag_seconds"] = 0, 0.0
+            return facts
+        primary = job.item.source.primary
+        upstream = _endpoint(job.item, primary, job.inventory) if primary else None
+        health = pgcheck.check_standby(endpoint, upstream)
+        if not health.healthy:
+            raise ComponentError(f"standby {job.node} is no longer usable: {health.detail}")
+        facts.update({k: v for k, v in health.positions.items() if v is not None})
+        target = health.positions.get("primary_lsn")
+        if isinstance(target, str) and health.lag_bytes:
+            done, replayed = pgcheck.catch_up(endpoint, target, CATCH_UP_SECONDS)
+            facts["caught_up_to"] = target if done else replayed
+            if not done:
+                job.note(
+                    f"{job.node} did not replay up to the primary's {target} in "
+                    f"{CATCH_UP_SECONDS:.0f}s (at {replayed}); backing it up as it is"
+                )
+        return facts
+
+    def restore(self, job: RestoreJob) -> RestoreOutcome:
+        target = job.target
+        pid = pgserver.running_postmaster(target)
+        if pid is not None:
+            raise RestoreError(
+                f"a PostgreSQL server (pid {pid}) runs in {target}",
+                hint="stop it (and the cluster resource) before restoring over it",
+            )
+        refuse_occupied(target, job.overwrite)
+        with staged_restore(
+            job.repo, job.item.snapshot_id, job.item.root, target, job.progress
+        ) as (restored, stats):
+            install_tree(restored, target)
+        if stats.errors:
+            raise RestoreError(
+                f"{len(stats.errors)} files of the data directory could not be restored "
+                f"(first: {stats.errors[0].path}: {stats.errors[0].message})"
+            )
+        job.note(f"starting the restored PostgreSQL in {target} to check it")
+        user = job.item.location.get("pguser") or pgcheck.DEFAULT_USER
+        check = pgserver.start_and_check(target, keep_running=job.keep_running, user=user)
+        state = "running" if job.keep_running else "checked, then stopped again"
+        message = (
+            f"PostgreSQL {check.version} in {target} started on port {check.port} and answers "
+            f"({check.databases} databases); {state}"
+        )
+        details: dict[str, JSONValue] = {
+            "pgdata": str(target),
+            "port": check.port,
+            "running": job.keep_running,
+            "version": check.version,
+            "databases": check.databases,
+            "log": check.log,
+        }
+        if job.keep_running:
+            details["dsn"] = f"host=127.0.0.1 port={check.port} user={user}"
+        return RestoreOutcome(message, details)
+
+
+def stop_restored(pgdata: Path) -> None:
+    """Stop a server a restore left running in ``pgdata``."""
+    pgserver.stop(pgdata)
+
+
+def _endpoint(item: PlanItem, node: str, inventory: Inventory) -> Endpoint:
+    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+    return Endpoint.of(node, inventory.access(node).host, location)
+
+
+def _basebackup(endpoint: Endpoint, staged: Path) -> str:
+    """Run pg_basebackup into ``staged``; its report (stderr)."""
+    tool = find_postgres().tool("pg_basebackup")
+    argv = [
+        tool,
+        "-h",
+        endpoint.host,
+        "-p",
+        endpoint.port,
+        "-U",
+        endpoint.user,
+        "-D",
+        str(staged),
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+        "--no-sync",
+        "-Fp",
+        "-v",
+        "--no-password",
+        "-l",
+        "haprotect",
+    ]
+    try:
+        result = subprocess.run(
+            argv,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BASEBACKUP_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise ComponentError(f"pg_basebackup from {endpoint} did not finish in time") from None
+    except OSError as exc:
+        raise ComponentError(f"cannot run {tool}: {exc}") from None
+    if result.returncode != 0:
+        lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+        raise ComponentError(
+            f"pg_basebackup from {endpoint} failed: {lines[-1] if lines else 'no output'}"
+        )
+    return result.stderr
+
+
+def _positions(report: str, staged: Path) -> dict[str, JSONValue]:
+    """Start and end WAL positions and timeline, from the report and backup_label."""
+    found: dict[str, JSONValue] = {}
+    start = _START.search(report)
+    if start:
+        found["start_lsn"], found["timeline"] = start.group(1), int(start.group(2))
+    end = _END.search(report)
+    if end:
+        found["end_lsn"] = end.group(1)
+    try:
+        label = (staged / "backup_label").read_text()
+    except OSError:
+        return found
+    for line in label.splitlines():
+        key, _, value = line.partition(": ")
+        if key == "START WAL LOCATION":
+            found.setdefault("start_lsn", value.split()[0])
+        elif key == "START TIMELINE":
+            found.setdefault("timeline", int(value))
+        elif key == "CHECKPOINT LOCATION":
+            found["checkpoint_lsn"] = value
+        elif key == "BACKUP FROM":
+            found["label_backup_from"] = value
+    return found

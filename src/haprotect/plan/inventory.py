@@ -1,0 +1,95 @@
+"""The inventory file: how to reach each node and where its data is (docs/engine.md).
+
+```yaml
+apiVersion: haprotect/v1      # optional
+kind: Inventory               # optional
+nodes:
+  node1:
+    host: 10.0.0.1            # default: the node's name
+    local: false              # default: true for a loopback host or this machine's name
+    locations:                # per data set (id, or cluster/id): parameters that differ
+      pgsql_shop: {pgport: 5433, pgdata: /srv/pg/node1}
+```
+
+Validated with pydantic through :mod:`haprotect.yamlsource`, so every error
+names the file, line and field. Numbers and booleans in ``locations`` are
+taken as the strings a cluster configuration would hold (``pgport: 5433`` is
+``"5433"``).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from haprotect.errors import InputError
+from haprotect.model.inventory import Inventory, NodeAccess
+from haprotect.yamlsource import YamlDocument, parse_yaml, read_yaml
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+Name = Annotated[StrictStr, Field(min_length=1)]
+Value = StrictStr | StrictInt | StrictFloat | StrictBool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class NodeDoc(_Strict):
+    host: Name | None = None
+    local: StrictBool | None = None
+    locations: dict[Name, dict[Name, Value]] = Field(default_factory=dict)
+
+
+class InventoryDoc(_Strict):
+    apiVersion: Literal["haprotect/v1"] = "haprotect/v1"
+    kind: Literal["Inventory"] = "Inventory"
+    nodes: dict[Name, NodeDoc | None] = Field(default_factory=dict)
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def default_inventory() -> Inventory:
+    """No file: nodes are reached by name, local only when named as this machine."""
+    return Inventory(this_host=this_host())
+
+
+def load_inventory(path: Path | None) -> Inventory:
+    """The inventory in ``path``, or the default one when ``path`` is None."""
+    if path is None:
+        return default_inventory()
+    return inventory_from_document(read_yaml(path, error=InputError))
+
+
+def parse_inventory(text: str, origin: str) -> Inventory:
+    return inventory_from_document(parse_yaml(text, origin, error=InputError))
+
+
+def inventory_from_document(doc: YamlDocument) -> Inventory:
+    if doc.data is not None and not isinstance(doc.data, dict):
+        raise doc.error_at((), "expected a mapping with nodes")
+    validated = doc.validate(InventoryDoc)
+    here = this_host()
+    nodes = []
+    for name, given in validated.nodes.items():
+        node = given or NodeDoc()
+        host = node.host or name
+        local = node.local if node.local is not None else (host in LOOPBACK or name == here)
+        locations = {
+            dataset: {key: _text(value) for key, value in overrides.items()}
+            for dataset, overrides in node.locations.items()
+        }
+        nodes.append(NodeAccess(name, host, local, locations))
+    return Inventory(tuple(nodes), this_host=here, origin=doc.origin)
+
+
+def _text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

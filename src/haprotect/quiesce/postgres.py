@@ -1,0 +1,154 @@
+"""postgresql: a checkpoint, or a backup started and stopped in one held session.
+
+- ``mode: checkpoint`` (default): ``CHECKPOINT`` at hold, so the data files
+  a block-level or snapshot copy takes are as recent as they can be and
+  crash recovery from them replays little WAL. Nothing stays held.
+- ``mode: backup``: for a file-level copy of a running server. At hold,
+  ``pg_backup_start(label, fast)`` (PostgreSQL 15 and later;
+  ``pg_start_backup(label, fast, false)`` before) in a session that stays
+  open; at resume, ``pg_backup_stop()`` (``pg_stop_backup(false)``) in the
+  same session. The reports hold the start LSN and the stop LSN, and the
+  ``backup_label`` (and ``tablespace_map``) content that must be written
+  into the copy for it to start.
+
+Lease: a non-exclusive backup belongs to its session. If haprotect dies,
+the connection drops and PostgreSQL aborts the backup by itself; nothing
+stays held. Every statement runs under ``statement_timeout`` = the spec's
+timeout.
+
+Options: ``dsn`` (required, a libpq connection string or URI), ``mode``,
+``label`` (default ``haprotect``), ``fast`` (default true: an immediate
+checkpoint), ``wait_for_archive`` (default true).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+
+from haprotect.quiesce import options as opt
+from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
+
+log = logging.getLogger(__name__)
+
+OPTIONS = ("dsn", "mode", "label", "fast", "wait_for_archive")
+_NEW_NAMES = 150000  #: pg_backup_start/pg_backup_stop from PostgreSQL 15
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class PostgresQuiescer:
+    name = "postgresql"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, psycopg.Connection[Any]] = {}
+
+    def applies_to(self, spec: QuiesceSpec) -> bool:
+        return spec.kind == self.name
+
+    def validate(self, spec: QuiesceSpec) -> None:
+        opt.known(spec, OPTIONS)
+        opt.string(spec, "dsn")
+        opt.choice(spec, "mode", ("checkpoint", "backup"), "checkpoint")
+        opt.string(spec, "label", "haprotect")
+        opt.boolean(spec, "fast", True)
+        opt.boolean(spec, "wait_for_archive", True)
+
+    def hold(self, spec: QuiesceSpec) -> HoldReport:
+        self.validate(spec)
+        mode = opt.choice(spec, "mode", ("checkpoint", "backup"), "checkpoint")
+        with self._lock:
+            if spec.key in self._sessions:
+                raise opt.fail(spec, "a backup is already running in this session")
+        conn = self._connect(spec)
+        try:
+            version = conn.info.server_version
+            details = {"mode": mode, "server_version": str(version)}
+            if mode == "checkpoint":
+                conn.execute("CHECKPOINT")
+                details.update(self._checkpoint_lsns(conn))
+                conn.close()
+                return HoldReport(time.time(), details)
+            with self._lock:
+                self._sessions[spec.key] = conn
+            label = opt.string(spec, "label", "haprotect")
+            fast = opt.boolean(spec, "fast", True)
+            if version >= _NEW_NAMES:
+                row = conn.execute("SELECT pg_backup_start(%s, %s)::text", (label, fast))
+            else:
+                row = conn.execute("SELECT pg_start_backup(%s, %s, false)::text", (label, fast))
+            found = row.fetchone()
+            details["start_lsn"] = str(found[0]) if found else ""
+            in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            details["on_standby"] = "true" if in_recovery and in_recovery[0] else "false"
+        except psycopg.Error as exc:
+            with self._lock:
+                self._sessions.pop(spec.key, None)
+            conn.close()  # a backup that did not start needs no stop; one that did is aborted
+            raise opt.fail(spec, _first_line(exc)) from None
+        log.info("%s: backup started at %s", spec.label, details["start_lsn"])
+        return HoldReport(time.time(), details)
+
+    def resume(self, spec: QuiesceSpec) -> ResumeReport:
+        with self._lock:
+            conn = self._sessions.pop(spec.key, None)
+        if conn is None:
+            return ResumeReport(time.time())
+        try:
+            if conn.closed:
+                raise opt.fail(
+                    spec, "the session was lost, so PostgreSQL aborted the backup; copy again"
+                )
+            wait = opt.boolean(spec, "wait_for_archive", True)
+            if conn.info.server_version >= _NEW_NAMES:
+                sql = "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(%s)"
+            else:
+                sql = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, %s)"
+            row = conn.execute(sql, (wait,)).fetchone()
+        except psycopg.Error as exc:
+            raise opt.fail(spec, f"cannot stop the backup: {_first_line(exc)}") from None
+        finally:
+            conn.close()
+        if row is None:
+            raise opt.fail(spec, "pg_backup_stop returned nothing")
+        lsn, labelfile, spcmap = row
+        details = {"stop_lsn": str(lsn), "backup_label": str(labelfile or "")}
+        if spcmap:
+            details["tablespace_map"] = str(spcmap)
+        log.info("%s: backup stopped at %s", spec.label, lsn)
+        return ResumeReport(time.time(), details)
+
+    def _connect(self, spec: QuiesceSpec) -> psycopg.Connection[Any]:
+        timeout_ms = max(1, int(spec.timeout_seconds * 1000))
+        try:
+            return psycopg.connect(
+                opt.string(spec, "dsn"),
+                autocommit=True,
+                connect_timeout=max(1, int(spec.timeout_seconds)),
+                options=f"-c statement_timeout={timeout_ms}",
+                application_name="haprotect-quiesce",
+            )
+        except psycopg.Error as exc:
+            raise opt.fail(spec, f"cannot connect: {_first_line(exc)}") from None
+
+    @staticmethod
+    def _checkpoint_lsns(conn: psycopg.Connection[Any]) -> dict[str, str]:
+        try:
+            row = conn.execute(
+                "SELECT checkpoint_lsn::text, redo_lsn::text, timeline_id "
+                "FROM pg_control_checkpoint()"
+            ).fetchone()
+        except psycopg.Error as exc:  # not allowed for this role: the checkpoint still happened
+            log.debug("pg_control_checkpoint: %s", _first_line(exc))
+            return {}
+        if row is None:
+            return {}
+        return {"checkpoint_lsn": str(row[0]), "redo_lsn": str(row[1]), "timeline": str(row[2])}

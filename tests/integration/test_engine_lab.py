@@ -1,0 +1,413 @@
+"""Backup from the standby and ordered restore, on the real lab (PostgreSQL pair, files).
+
+One lab serves the module; the tests run in file order (a failover in the
+middle) and each asks the lab who is primary now.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from tests.conftest import require_component
+
+from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
+from haprotect.engine.backup import RunOptions
+from haprotect.engine.events import ItemStarted, TierFinished
+from haprotect.errors import ComponentError
+from haprotect.lab import Lab, verify_acknowledged
+from haprotect.lab.client import post_json, request
+from haprotect.lab.pgnode import PgNode
+from haprotect.model.plan import SnapshotSet
+from haprotect.model.policy import Fallback, Policy
+from haprotect.model.result import ItemStatus, Result, Status
+from haprotect.movers import get_mover, mover_name_for
+from haprotect.movers.postgres import stop_restored
+from haprotect.pgtools import PgBinaries, PgRunner, find_postgres, server_user
+from haprotect.plan import build, load_inventory, plan_restore
+from haprotect.policy import default_rules, generate
+from haprotect.repo import KdfParams, Repository
+from haprotect.sources import DiscoverOptions, discover
+from haprotect.storage import open_store
+
+HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
+FAST_KDF = KdfParams(n=1 << 10)
+PG = "pgsql_shop"
+FS = "fs_shared"
+
+
+@dataclass
+class Env:
+    lab: Lab
+    root: Path
+    policy: Policy
+    repo: Repository
+    restored: list[Path] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    try:
+        find_postgres()
+        server_user()
+        missing = ""
+    except ComponentError as exc:
+        missing = exc.message
+    require_component(
+        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
+        not missing,
+        "scripts/bootstrap installs Debian's postgresql package",
+    )
+    root = Path(tempfile.mkdtemp(prefix="hp-eng-"))
+    root.chmod(0o755)
+    lab = Lab(root / "lab", flush_interval=3600.0)
+    made: Env | None = None
+    try:
+        lab.up()
+        source = f"pacemaker+file://{lab.cib_path}"
+        topology = discover(source, DiscoverOptions(use_cli=False))
+        now = datetime.now(UTC).replace(microsecond=0)
+        policy = generate(topology, default_rules(), source=source, now=now)
+        repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=FAST_KDF)
+        made = Env(lab, root, policy, repo)
+        yield made
+    finally:
+        for pgdata in made.restored if made else []:
+            stop_restored(pgdata)
+        lab.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def backup(env: Env, policy: Policy | None = None) -> tuple[Result, ListReporter]:
+    """Discover the lab again, plan with its inventory, back up into the module's repository."""
+    policy = policy or env.policy
+    topology = discover(policy.metadata.source, DiscoverOptions(use_cli=False))
+    inventory = load_inventory(env.lab.inventory_path)
+    plan = build(
+        policy,
+        topology,
+        inventory,
+        mover_for=mover_name_for,
+        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
+    )
+    reporter = ListReporter()
+    options = RunOptions(staging=env.root / "staging", wait_seconds=2)
+    return run_backup(plan, env.repo, reporter, options), reporter
+
+
+def latest_set(env: Env) -> SnapshotSet:
+    return list_sets(env.repo)[-1]
+
+
+def item_metadata(env: Env, snapshot_set: SnapshotSet, dataset: str) -> dict[str, Any]:
+    item = next(i for i in snapshot_set.items if i.dataset == dataset)
+    body = env.repo.snapshot(item.snapshot_id).metadata["item"]
+    assert isinstance(body, dict)
+    return body
+
+
+def with_read_from(policy: Policy, **changes: object) -> Policy:
+    pg = policy.item(PG)
+    changed = replace(pg, read_from=replace(pg.read_from, **changes))  # type: ignore[arg-type]
+    return replace(policy, items=tuple(changed if i is pg else i for i in policy.items))
+
+
+def post_order(lab: Lab) -> str:
+    order_id = uuid.uuid4().hex
+    post_json(f"{lab.web_url}/api/orders", {"id": order_id, "item": "tea", "quantity": 1})
+    return order_id
+
+
+def upload(lab: Lab, name: str, data: bytes) -> None:
+    status, _ = request(
+        f"{lab.web_url}/uploads?name={name}",
+        method="POST",
+        data=data,
+        content_type="application/octet-stream",
+    )
+    assert status == 201
+
+
+def scalar(dsn: str, sql: str) -> Any:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+class PrimaryWatch(threading.Thread):
+    """Samples the primary's sessions: WAL senders and anything named pg_basebackup."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(daemon=True)
+        self.dsn = dsn
+        self.stop = threading.Event()
+        self.walsenders: set[str] = set()
+        self.replication: set[str] = set()
+        self.basebackup_sessions = 0
+        self.samples = 0
+
+    def run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.is_set():
+                for name, kind in conn.execute(
+                    "SELECT coalesce(application_name, ''), backend_type FROM pg_stat_activity"
+                ).fetchall():
+                    if kind == "walsender":
+                        self.walsenders.add(name)
+                    if name == "pg_basebackup":
+                        self.basebackup_sessions += 1
+                for (name,) in conn.execute(
+                    "SELECT coalesce(application_name, '') FROM pg_stat_replication"
+                ).fetchall():
+                    self.replication.add(name)
+                self.samples += 1
+                time.sleep(0.01)
+
+    def __enter__(self) -> PrimaryWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+class Inserter(threading.Thread):
+    """Orders through the lab's web tier, flushed to the primary one by one."""
+
+    def __init__(self, lab: Lab) -> None:
+        super().__init__(daemon=True)
+        self.lab = lab
+        self.stop = threading.Event()
+        self.committed: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                post_order(self.lab)
+                self.lab.flush()
+                self.committed.append(time.time())
+            except Exception as exc:
+                self.errors.append(str(exc))
+            time.sleep(0.02)
+
+
+def standby_node(lab: Lab) -> PgNode:
+    state = lab.state
+    runner = PgRunner(PgBinaries(state.pg_version, Path(state.bindir)), state.run_as, lab.root)
+    return PgNode(runner, state.standby_node, lab.paths)
+
+
+def test_a_backup_from_the_standby_leaves_the_primary_serving_and_untouched(env: Env) -> None:
+    lab = env.lab
+    standby = lab.standby
+    before = scalar(lab.primary_dsn, "SELECT count(*) FROM orders")
+    inserter = Inserter(lab)
+    inserter.start()
+    time.sleep(0.3)
+    with PrimaryWatch(lab.primary_dsn) as watch:
+        started = time.time()
+        result, reporter = backup(env)
+        ended = time.time()
+    inserter.stop.set()
+    inserter.join()
+    assert result.status is Status.COMPLETED, result.issues
+    assert watch.samples > 10
+    assert watch.basebackup_sessions == 0
+    assert watch.walsenders == {standby}, watch.walsenders
+    assert watch.replication == {standby}
+    assert not inserter.errors
+    during = [t for t in inserter.committed if started <= t <= ended]
+    assert len(during) >= 3, (len(during), ended - started)
+    assert scalar(lab.primary_dsn, "SELECT count(*) FROM orders") > before
+    after = scalar(
+        lab.primary_dsn,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE backend_type = 'walsender' AND application_name <> "
+        f"'{standby}' OR application_name = 'pg_basebackup'",
+    )
+    assert after == 0
+    meta = item_metadata(env, latest_set(env), PG)
+    assert (meta["node"], meta["role"], meta["primary"]) == (standby, "standby", lab.primary)
+    assert meta["location"]["pgport"] == str(lab.ports[standby])
+    details = meta["details"]
+    assert details["backup_from"] == "standby"
+    assert details["label_backup_from"] == "standby"
+    assert details["timeline"] >= 1
+    assert isinstance(details["lag_bytes"], int)
+    assert {"start_lsn", "end_lsn", "primary_lsn", "replay_lsn"} <= set(details)
+    assert any(f"read standby {standby}: streaming" in why for why in meta["why"])
+    notes = [e.message for e in reporter.events if getattr(e, "scope", "").endswith(PG)]
+    assert any("pg_basebackup from " + standby in n for n in notes)
+
+
+def test_a_stopped_standby_falls_back_to_the_primary_or_fails(env: Env) -> None:
+    lab = env.lab
+    primary, standby = lab.primary, lab.standby
+    standby_node(lab).stop()
+    try:
+        with PrimaryWatch(lab.primary_dsn) as watch:
+            result, _ = backup(env)
+        assert result.status is Status.COMPLETED
+        assert watch.basebackup_sessions > 0  # the watch sees a backup when there is one
+        meta = item_metadata(env, latest_set(env), PG)
+        assert (meta["node"], meta["role"], meta["fallback_used"]) == (primary, "primary", True)
+        why = " ".join(meta["why"])
+        assert f"{standby} is not usable: cannot connect" in why
+        assert f"fallback primary: read the primary {primary}" in why
+        assert meta["details"]["backup_from"] == "primary"
+        warnings = [i.message for i in result.issues if i.scope.endswith(PG)]
+        assert warnings and "fallback primary" in warnings[0]
+
+        failing, _ = backup(env, with_read_from(env.policy, fallback=Fallback.FAIL))
+        assert failing.status is Status.PARTIALLY_FAILED
+        statuses = {i.dataset: i for i in failing.items}
+        assert statuses[FS].status is ItemStatus.OK
+        assert statuses[PG].status is ItemStatus.FAILED
+        assert "fallback fail" in statuses[PG].message
+        assert not latest_set(env).complete
+    finally:
+        lab.up()
+    assert lab.status().healthy
+
+
+def test_a_lagging_standby_triggers_the_fallback(env: Env) -> None:
+    lab = env.lab
+    scalar(lab.standby_dsn, "SELECT pg_wal_replay_pause()")
+    try:
+        post_order(lab)
+        lab.flush()
+        time.sleep(2.5)
+        result, _ = backup(env, with_read_from(env.policy, max_lag_seconds=1))
+        assert result.status is Status.COMPLETED
+        meta = item_metadata(env, latest_set(env), PG)
+        assert meta["node"] == lab.primary
+        assert f"{lab.standby} is " in " ".join(meta["why"])
+        assert "s behind (limit 1s)" in " ".join(meta["why"])
+    finally:
+        scalar(lab.standby_dsn, "SELECT pg_wal_replay_resume()")
+
+
+def test_after_a_failover_the_next_backup_reads_the_new_standby(env: Env) -> None:
+    lab = env.lab
+    old_primary = lab.primary
+    lab.failover()
+    assert lab.standby == old_primary
+    result, _ = backup(env)
+    assert result.status is Status.COMPLETED
+    meta = item_metadata(env, latest_set(env), PG)
+    assert (meta["node"], meta["role"]) == (old_primary, "standby")
+    assert meta["location"]["pgport"] == str(lab.ports[old_primary])
+    assert meta["location"]["pgdata"] == str(lab.data_dirs[old_primary])
+
+
+def test_a_full_restore_brings_back_every_acknowledged_order_and_upload_in_order(
+    env: Env,
+) -> None:
+    lab = env.lab
+    load = lab.load(seconds=1.5, rate=20, upload_every=3)  # journals what was acknowledged
+    assert load.orders >= 3 and load.uploads >= 3 and not load.failures
+    lab.flush()
+    cutoff = time.time()
+    with psycopg.connect(lab.primary_dsn, autocommit=True) as conn:
+        rows_before = set(conn.execute("SELECT id, item, quantity, payload FROM orders").fetchall())
+    result, _ = backup(env)
+    assert result.status is Status.COMPLETED
+    snapshot_set = latest_set(env)
+    out = env.root / "restored"
+    reporter = ListReporter()
+    plan = plan_restore(snapshot_set, load_inventory(lab.inventory_path), to=out)
+    restored = run_restore(plan, env.repo, reporter)
+    pgdata = out / "database" / PG
+    env.restored.append(pgdata)
+    assert restored.status is Status.COMPLETED, restored.items
+    steps = [
+        (type(e).__name__, getattr(e, "tier", None) or e.item.tier)  # type: ignore[union-attr]
+        for e in reporter.events
+        if isinstance(e, ItemStarted | TierFinished)
+    ]
+    assert steps[:4] == [
+        ("ItemStarted", "storage"),
+        ("TierFinished", "storage"),
+        ("ItemStarted", "database"),
+        ("TierFinished", "database"),
+    ]
+    port = next(i.details["port"] for i in restored.items if i.dataset == PG)
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=shop"
+    checked = verify_acknowledged(
+        lab, flush=False, dsn=dsn, uploads_dir=out / "storage" / FS / "uploads", until=cutoff
+    )
+    assert checked.ok, checked.summary()
+    assert checked.orders_checked >= 3 and checked.uploads_checked >= 3
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows_after = set(conn.execute("SELECT id, item, quantity, payload FROM orders").fetchall())
+    assert rows_before <= rows_after
+    stop_restored(pgdata)
+
+
+def test_restoring_one_tier_in_place_leaves_the_others_untouched(env: Env) -> None:
+    lab = env.lab
+    upload(lab, "keep-me.bin", b"precious bytes")
+    result, _ = backup(env)
+    assert result.status is Status.COMPLETED
+    snapshot_set = latest_set(env)
+    (lab.uploads_dir / "keep-me.bin").unlink()
+    (lab.uploads_dir / "stray.bin").write_bytes(b"not in the backup")
+    late_order = post_order(lab)
+    lab.flush()
+    postmaster = scalar(lab.primary_dsn, "SELECT pg_postmaster_start_time()")
+    plan = plan_restore(
+        snapshot_set, load_inventory(lab.inventory_path), tiers=["storage"], overwrite=True
+    )
+    assert [i.item.dataset for i in plan.items] == [FS]
+    assert plan.items[0].in_place and plan.items[0].target == str(lab.shared_dir)
+    reporter = ListReporter()
+    restored = run_restore(plan, env.repo, reporter)
+    assert restored.status is Status.COMPLETED, restored.items
+    assert [e.item.dataset for e in reporter.of(ItemStarted)] == [FS]
+    assert (lab.uploads_dir / "keep-me.bin").read_bytes() == b"precious bytes"
+    assert not (lab.uploads_dir / "stray.bin").exists()
+    assert scalar(lab.primary_dsn, "SELECT pg_postmaster_start_time()") == postmaster
+    found = scalar(lab.primary_dsn, f"SELECT count(*) FROM orders WHERE id = '{late_order}'")
+    assert found == 1
+    upload(lab, "after-restore.bin", b"the web tier still writes")
+    assert (lab.uploads_dir / "after-restore.bin").exists()
+
+
+def test_the_dry_run_shows_the_standby_it_would_read(env: Env, tmp_path: Path) -> None:
+    from haprotect.policy.io import dump_policy
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(dump_policy(env.policy))
+    done = subprocess.run(
+        [
+            HAPROTECT,
+            "backup",
+            str(policy),
+            "--inventory",
+            str(env.lab.inventory_path),
+            "--dry-run",
+            "--no-cli",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{PG} (postgresql): mover postgresql, read from {env.lab.standby} (standby)" in (
+        done.stdout
+    )
+    assert "quiesce order (top-down): frontend, application, database, storage" in done.stdout
