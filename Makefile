@@ -18,7 +18,8 @@ lint: bootstrap
 	$(PY) -m ruff format --check src tests bench
 	$(PY) -m mypy
 
-bench: bootstrap
+bench:
+	@scripts/bootstrap --bench
 	$(PY) bench/run.py
 
 clean:

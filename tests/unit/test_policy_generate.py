@@ -153,8 +153,13 @@ def test_application_tiers_form_one_consistency_group() -> None:
     assert {r.decision for r in group.reasons} == {
         Decision.GROUP,
         Decision.QUIESCE_ORDER,
+        Decision.QUIESCE,
         Decision.RESTORE_ORDER,
     }
+    assert [[q.kind for q in t.quiesce] for t in group.tiers] == [[], ["postgresql"], []]
+    (why,) = [r for r in group.reasons if r.decision is Decision.QUIESCE]
+    assert "postgresql data set pg_data" in why.because
+    assert why.source == "dataset pg_data"
     item = policy.item("fs_data")
     assert reasons(item, Decision.GROUP) == [
         "in consistency group app 'grp_web' with tiers storage, database, frontend; "

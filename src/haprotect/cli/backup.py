@@ -34,6 +34,7 @@ from haprotect.movers import get_mover, mover_name_for
 from haprotect.plan import build, load_inventory
 from haprotect.plan.build import ItemProbe
 from haprotect.policy.io import load_policy
+from haprotect.quiesce.signals import sigterm_raises
 from haprotect.sources import DiscoverOptions, discover
 
 
@@ -108,14 +109,16 @@ def backup_command(
         return
     options = RunOptions(staging=staging, wait_seconds=wait_seconds)
     results: list[Result] = []
-    for url, part in _by_repository(plan, repo_url):
-        repo = open_repository(url, password_file, init=init)
-        if as_json:
-            results.append(run_backup(part, repo, JsonLines(), options))
-            continue
-        with RichProgress() as reporter:
-            results.append(run_backup(part, repo, reporter, options))
-        stderr.print(summary(results[-1]))
+    # SIGTERM and SIGHUP unwind the run, so every held tier is resumed.
+    with sigterm_raises():
+        for url, part in _by_repository(plan, repo_url):
+            repo = open_repository(url, password_file, init=init)
+            if as_json:
+                results.append(run_backup(part, repo, JsonLines(), options))
+                continue
+            with RichProgress() as reporter:
+                results.append(run_backup(part, repo, reporter, options))
+            stderr.print(summary(results[-1]))
     exit_for(results)
 
 

@@ -13,6 +13,11 @@ snapshot set
     describing the whole set in its metadata (:mod:`haprotect.engine.sets`,
     docs/engine.md). :func:`list_sets` rebuilds them from the repository
     alone.
+cut
+    The point in time a set is consistent at: taken while the set's tiers
+    are held by their quiescers (a copy of a directory, the primary's WAL
+    position), copied from after they resume
+    (:mod:`haprotect.engine.quiescing`).
 """
 
 from __future__ import annotations

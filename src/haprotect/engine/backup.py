@@ -4,12 +4,18 @@ For each set of the plan (an application, or a data set planned alone):
 
 1. a set id is drawn, and the topology the run was planned from is stored
    as the set's first snapshot (``topology.json``);
-2. the items are copied tier by tier in quiesce order (top-down). Just
+2. when its tiers have quiescers, they are held top-down, the cut of every
+   item is taken while held (a point-in-time copy of a directory, the
+   primary's WAL position for PostgreSQL), and they are resumed bottom-up
+   before anything is copied (:mod:`haprotect.engine.quiescing`); a hold
+   that fails with ``on_error: fail`` fails the set's items, every tier
+   resumed; with ``continue`` the run ends PartiallyFailed, saying why;
+3. the items are copied tier by tier in quiesce order (top-down). Just
    before each copy the source choice is checked again with the mover's
    probe (:func:`haprotect.plan.choose.settle`): a standby that stopped or
    fell behind since planning triggers the policy's fallback, and a
    ``wait`` fallback waits here;
-3. the mover writes one snapshot with the set's metadata
+4. the mover writes one snapshot with the set's metadata
    (:mod:`haprotect.engine.sets`).
 
 An item's failure is recorded and the run goes on; files a mover could not
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from haprotect.engine import sets
+from haprotect.engine import quiescing, sets
 from haprotect.engine.events import (
     ItemFinished,
     ItemProgress,
@@ -57,6 +63,7 @@ from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology_json import topology_to_json
 from haprotect.movers import BackupJob, Mover, get_mover
 from haprotect.plan.choose import settle
+from haprotect.quiesce import HeldTiers, HoldAborted, Quiescer, QuiesceSpec, held
 from haprotect.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,7 @@ log = logging.getLogger(__name__)
 STAGING_ENV = "HAPROTECT_STAGING"
 
 MoverLookup = Callable[[str], Mover]
+QuiescerLookup = Mapping[str, Quiescer]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +100,21 @@ def run_backup(
     cancel: threading.Event | None = None,
     *,
     movers: MoverLookup = get_mover,
+    quiescers: QuiescerLookup | None = None,
 ) -> Result:
     """Back up every set of ``plan`` into ``repo``; the result, also sent as RunFinished.
 
-    ``movers`` finds a mover by name (the registry; tests inject fakes).
+    ``movers`` finds a mover by name (the registry; tests inject fakes);
+    ``quiescers`` maps quiescer names to quiescers (default: the registry).
     """
     run = _BackupRun(
-        plan, repo, reporter, options or RunOptions(), cancel or threading.Event(), movers
+        plan,
+        repo,
+        reporter,
+        options or RunOptions(),
+        cancel or threading.Event(),
+        movers,
+        quiescers,
     )
     return run.run()
 
@@ -112,6 +128,7 @@ class _BackupRun:
         options: RunOptions,
         cancel: threading.Event,
         movers: MoverLookup,
+        quiescers: QuiescerLookup | None = None,
     ) -> None:
         self.movers = movers
         self.plan = plan
@@ -121,6 +138,7 @@ class _BackupRun:
         self.cancel = cancel
         self.result = ResultBuilder("backup", reporter)
         self.staging = staging_root(options)
+        self.quiescers = quiescers
 
     def run(self) -> Result:
         self.reporter.emit(
@@ -151,16 +169,58 @@ class _BackupRun:
             )
         ok = True
         try:
+            cuts: dict[str, quiescing.Cut] = {}
+            refused: str | None = None
+            specs = quiescing.quiesce_specs(self.plan, pset)
+            if specs:
+                cuts, refused = self._hold(pset, block, specs, workdir / "cut")
             for tier_name in pset.quiesce_order:
                 tier = pset.tier(tier_name)
                 self.reporter.emit(TierStarted(set_id, tier.name, len(tier.items)))
-                statuses = [self._item(pset, set_id, block, item, workdir) for item in tier.items]
+                statuses = [
+                    self._item(pset, set_id, block, item, workdir, cuts.get(item.scope), refused)
+                    for item in tier.items
+                ]
                 tier_ok = all(s is ItemStatus.OK for s in statuses)
                 ok = ok and tier_ok
                 self.reporter.emit(TierFinished(set_id, tier.name, tier_ok))
         finally:
             _remove(workdir)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
+
+    def _hold(
+        self,
+        pset: PlanSet,
+        block: dict[str, JSONValue],
+        specs: list[QuiesceSpec],
+        cutdir: Path,
+    ) -> tuple[dict[str, quiescing.Cut], str | None]:
+        """Hold the tiers, take the cuts, resume; the cuts, or why nothing is copied."""
+        scope = f"set {pset.name}"
+        cuts: dict[str, quiescing.Cut] = {}
+        problems: list[str] = []
+        aborted: str | None = None
+        holding: HeldTiers
+        try:
+            with held(specs, self.quiescers) as holding:
+                cuts, problems = quiescing.take_cuts(self.plan, pset, cutdir)
+        except HoldAborted as exc:
+            holding, aborted = exc.holding, exc.message
+        block["quiesce"] = quiescing.quiesce_block(holding, cuts, aborted)
+        for issue in holding.issues:
+            self.result.error(
+                scope, f"quiesce {issue.kind} of tier {issue.tier} ({issue.phase}): {issue.message}"
+            )
+        for problem in problems:
+            self.result.warn(scope, problem)
+        for window in holding.windows:
+            if window.seconds is not None:
+                self.reporter.emit(
+                    Note(scope, f"tier {window.tier} held by {window.kind} {window.seconds:.3f}s")
+                )
+        if aborted is not None:
+            return {}, f"not backed up: the tiers could not be quiesced ({aborted})"
+        return cuts, None
 
     def _topology(self, block: dict[str, JSONValue], workdir: Path) -> str:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -181,6 +241,8 @@ class _BackupRun:
         block: dict[str, JSONValue],
         item: PlanItem,
         workdir: Path,
+        cut: quiescing.Cut | None = None,
+        refused: str | None = None,
     ) -> ItemStatus:
         ref = ItemRef(set_id, pset.name, item.cluster, item.tier, item.dataset, item.kind)
         started, clock = datetime.now(UTC), time.monotonic()
@@ -215,6 +277,8 @@ class _BackupRun:
             self.reporter.emit(ItemFinished(ref, status, message, snapshot_id, used, seconds))
             return status
 
+        if refused is not None:
+            return finish(ItemStatus.FAILED, refused)
         if self.cancel.is_set():
             return finish(ItemStatus.SKIPPED, "cancelled before it started")
         if item.problems or item.mover is None:
@@ -241,6 +305,12 @@ class _BackupRun:
         )
         access = inventory.access(choice.node)
         restore_to = sets.restore_node(self.plan.topology, item, choice.node)
+        if cut is not None and cut.path is not None:
+            location = cut.location(location)
+        if cut is not None and cut.lsn is not None and choice.node != cut.details.get("primary"):
+            waited = quiescing.catch_up(inventory, item, choice.node, cut)
+            if waited is not None:
+                self.reporter.emit(Note(item.scope, waited))
 
         def metadata(
             path_key: str | None, details: Mapping[str, JSONValue]
@@ -288,6 +358,12 @@ class _BackupRun:
         finally:
             _remove(staging)
         details = dict(outcome.details)
+        if cut is not None:
+            details["cut"] = dict(cut.details)
+            late = quiescing.ends_before(details, cut.lsn)
+            if late is not None:
+                self.result.error(item.scope, late)
+                return finish(ItemStatus.PARTIAL, late, outcome.snapshot.id, choice.node, details)
         if outcome.vanished:
             gone = outcome.vanished
             self.reporter.emit(

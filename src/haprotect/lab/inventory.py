@@ -8,6 +8,12 @@ per node: the host (127.0.0.1), that its files are local, and the
 PostgreSQL data set's ``pgdata`` and ``pgport`` on that node. ``lab up``
 and ``lab failover`` write it; ``haprotect backup --inventory`` and
 ``haprotect restore --inventory`` read it (format: docs/engine.md).
+
+It also gives the ``shop`` group's upper tiers their quiescers, because
+their admin URLs are the lab's and change at every ``lab up``: the front
+end an ``http-gate`` (the gate's admin API, ``gate_admin_url``) and the
+application an ``app-flush`` (``POST /admin/flush`` of the app). The policy
+keeps what the cluster configuration tells (the database's ``postgresql``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from haprotect.lab.cib import PGSQL
+from haprotect.lab.cib import GROUP, PGSQL
 from haprotect.lab.state import LabState
 
 INVENTORY_FILE = "inventory.yaml"
@@ -31,9 +37,40 @@ def render_inventory(state: LabState) -> bytes:
         }
         for node in state.nodes
     }
-    document = {"apiVersion": "haprotect/v1", "kind": "Inventory", "nodes": nodes}
+    document = {
+        "apiVersion": "haprotect/v1",
+        "kind": "Inventory",
+        "nodes": nodes,
+        "quiesce": quiescers(state),
+    }
     header = (
         f"# haprotect inventory of the lab in {state.dir}: how to reach each node, and\n"
-        "# where the PostgreSQL data set is on it. Written by 'haprotect lab up'.\n"
+        "# where the PostgreSQL data set is on it; the quiescers of the shop's web and\n"
+        "# application tiers. Written by 'haprotect lab up'.\n"
     )
     return (header + yaml.safe_dump(document, sort_keys=False)).encode()
+
+
+def quiescers(state: LabState) -> dict[str, list[dict[str, Any]]]:
+    """The front end's gate and the application's flush, by ``group/tier``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if state.gate_admin_url is not None:
+        found[f"{GROUP}/frontend"] = [
+            {
+                "kind": "http-gate",
+                "timeout_seconds": 30.0,
+                "lease_seconds": 120.0,
+                "on_error": "fail",
+                "options": {"admin_url": state.gate_admin_url},
+            }
+        ]
+    found[f"{GROUP}/application"] = [
+        {
+            "kind": "app-flush",
+            "timeout_seconds": 30.0,
+            "lease_seconds": 120.0,
+            "on_error": "fail",
+            "options": {"url": f"{state.app_url}/admin/flush"},
+        }
+    ]
+    return found

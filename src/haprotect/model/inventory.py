@@ -10,6 +10,12 @@ inventory
     locations are the same on every node and the inventory is often empty;
     the lab runs both of its "nodes" on one machine, with different ports
     and data directories, and writes its own (``<lab>/inventory.yaml``).
+quiescers
+    Per tier of a consistency group (``group/tier`` or
+    ``cluster/group/tier``), quiescers added to the policy's for this
+    place: what only the site knows, such as the admin URL of a web tier's
+    gate or of an application's flush endpoint, which may change whenever
+    the tier is redeployed (the lab writes its own at every ``lab up``).
 default
     A node the inventory does not name is reached by its name, has no
     overrides, and its files are local only when its name is this machine's
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from haprotect.model.policy import TierQuiescer
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,15 @@ class Inventory:
     nodes: tuple[NodeAccess, ...] = ()
     this_host: str = ""
     origin: str | None = None  #: the file it was read from, if any
+    #: ``group/tier`` or ``cluster/group/tier`` -> quiescers added to the policy's
+    quiesce: Mapping[str, tuple[TierQuiescer, ...]] = field(default_factory=dict)
+
+    def quiescers(self, cluster: str, group: str, tier: str) -> tuple[TierQuiescer, ...]:
+        """The inventory's quiescers of one tier of a group (none when it names none)."""
+        found = self.quiesce.get(f"{cluster}/{group}/{tier}")
+        if found is None:
+            found = self.quiesce.get(f"{group}/{tier}", ())
+        return found
 
     def access(self, node: str) -> NodeAccess:
         """The node as the inventory describes it, or the default."""

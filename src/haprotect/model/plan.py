@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from haprotect.model.inventory import Inventory
-from haprotect.model.policy import Fallback, ReadRole
+from haprotect.model.policy import Fallback, ReadRole, TierQuiescer
 from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology import Topology
 
@@ -124,6 +124,8 @@ class PlanTier:
     depends_on: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     items: tuple[PlanItem, ...] = ()
+    #: The policy's quiescers of this tier (empty: the tier is not held).
+    quiesce: tuple[TierQuiescer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ reason
 consistency group
     The tiers of one application, backed up as one consistent set: writes are
     quiesced top-down (front end first) and data is restored bottom-up
-    (storage first). Each tier lists the protected data sets it owns.
+    (storage first). Each tier lists the protected data sets it owns, and
+    optionally its quiescers (:class:`TierQuiescer`): how the tier is held
+    still while the backup takes its cut.
 excluded
     A data set the policy deliberately leaves out, with the reason.
 
@@ -24,6 +26,7 @@ edit, and loaded back into these types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +82,7 @@ class Decision(StrEnum):
     READ_FROM = "read_from"
     GROUP = "group"
     QUIESCE_ORDER = "quiesce_order"
+    QUIESCE = "quiesce"
     RESTORE_ORDER = "restore_order"
 
 
@@ -151,11 +155,30 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class TierQuiescer:
+    """One quiescer of a tier: a plug-in name, its limits and its own options.
+
+    ``on_error`` is ``fail`` (the backup of the group aborts, every tier
+    resumed) or ``continue`` (recorded; the run ends PartiallyFailed).
+    ``options`` are the quiescer's (strings, numbers, booleans, argument
+    lists, mappings), checked by the quiescer itself before anything is held.
+    """
+
+    kind: str
+    timeout_seconds: float = 30.0
+    lease_seconds: float = 120.0
+    on_error: str = "fail"
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class GroupTier:
     name: str
     datasets: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    #: Held in this order when the tier is quiesced; empty: the tier is not held.
+    quiesce: tuple[TierQuiescer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,8 @@ class _Builder:
                 self.item(self.policy.item(d, group.cluster), tier.name, tier.depends_on)
                 for d in tier.datasets
             )
-            tiers.append(PlanTier(tier.name, tier.depends_on, tier.resources, items))
+            held_by = tier.quiesce + self.inventory.quiescers(group.cluster, group.name, tier.name)
+            tiers.append(PlanTier(tier.name, tier.depends_on, tier.resources, items, held_by))
         edges = {t.name: t.depends_on for t in group.tiers}
         restore, quiesce = group.restore_order, group.quiesce_order
         if order_problems(restore, edges) or order_problems(tuple(reversed(quiesce)), edges):

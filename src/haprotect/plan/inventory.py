@@ -9,6 +9,9 @@ nodes:
     local: false              # default: true for a loopback host or this machine's name
     locations:                # per data set (id, or cluster/id): parameters that differ
       pgsql_shop: {pgport: 5433, pgdata: /srv/pg/node1}
+quiesce:                      # per group tier (group/tier, or cluster/group/tier): quiescers
+  shop/frontend:              # added to the policy's (same fields as a policy tier's quiesce)
+  - {kind: http-gate, options: {admin_url: "http://127.0.0.1:8079"}}
 ```
 
 Validated with pydantic through :mod:`haprotect.yamlsource`, so every error
@@ -27,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from haprotect.errors import InputError
 from haprotect.model.inventory import Inventory, NodeAccess
+from haprotect.policy.document import quiescer_from
+from haprotect.policy.schema import QuiescerDoc
 from haprotect.yamlsource import YamlDocument, parse_yaml, read_yaml
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -49,6 +54,7 @@ class InventoryDoc(_Strict):
     apiVersion: Literal["haprotect/v1"] = "haprotect/v1"
     kind: Literal["Inventory"] = "Inventory"
     nodes: dict[Name, NodeDoc | None] = Field(default_factory=dict)
+    quiesce: dict[Name, list[QuiescerDoc]] = Field(default_factory=dict)
 
 
 def this_host() -> str:
@@ -86,7 +92,10 @@ def inventory_from_document(doc: YamlDocument) -> Inventory:
             for dataset, overrides in node.locations.items()
         }
         nodes.append(NodeAccess(name, host, local, locations))
-    return Inventory(tuple(nodes), this_host=here, origin=doc.origin)
+    quiesce = {
+        tier: tuple(quiescer_from(q) for q in specs) for tier, specs in validated.quiesce.items()
+    }
+    return Inventory(tuple(nodes), this_host=here, origin=doc.origin, quiesce=quiesce)
 
 
 def _text(value: str | int | float | bool) -> str:

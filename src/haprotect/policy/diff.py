@@ -136,6 +136,12 @@ def _group_fields(group: ConsistencyGroup) -> dict[str, Value]:
         fields[f"tiers.{tier.name}.datasets"] = list(tier.datasets)
         fields[f"tiers.{tier.name}.resources"] = list(tier.resources)
         fields[f"tiers.{tier.name}.depends_on"] = list(tier.depends_on)
+        fields[f"tiers.{tier.name}.quiesce"] = [
+            f"{q.kind} ({q.on_error}, {q.timeout_seconds:g}s, lease {q.lease_seconds:g}s"
+            + "".join(f", {k}={v}" for k, v in sorted(q.options.items()))
+            + ")"
+            for q in tier.quiesce
+        ]
     fields["quiesce_order"] = list(group.quiesce_order)
     fields["restore_order"] = list(group.restore_order)
     return fields

@@ -5,7 +5,8 @@ JSON); :func:`from_doc` turns a validated :class:`PolicyDoc` back into the
 model. An item's ``where`` is written only when it differs from
 ``spec.repository`` and is read back as the repository when absent, so that
 changing the repository in one place moves every item that follows it.
-``what.backing`` is written only when the data set lies on another.
+``what.backing`` is written only when the data set lies on another, and a
+tier's ``quiesce`` only when the tier has quiescers.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from haprotect.model.policy import (
     Reason,
     Retention,
     RulesUsed,
+    TierQuiescer,
     What,
 )
 from haprotect.model.topology import Replication
-from haprotect.policy.schema import PolicyDoc, ReasonDoc
+from haprotect.policy.schema import PolicyDoc, QuiescerDoc, ReasonDoc
 
 
 def to_data(policy: Policy) -> dict[str, Any]:
@@ -105,19 +107,44 @@ def _group(group: ConsistencyGroup) -> dict[str, Any]:
     return {
         "name": group.name,
         "cluster": group.cluster,
-        "tiers": [
-            {
-                "name": t.name,
-                "datasets": list(t.datasets),
-                "resources": list(t.resources),
-                "depends_on": list(t.depends_on),
-            }
-            for t in group.tiers
-        ],
+        "tiers": [_tier(t) for t in group.tiers],
         "quiesce_order": list(group.quiesce_order),
         "restore_order": list(group.restore_order),
         "reasons": [_reason(r) for r in group.reasons],
     }
+
+
+def _tier(tier: GroupTier) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": tier.name,
+        "datasets": list(tier.datasets),
+        "resources": list(tier.resources),
+        "depends_on": list(tier.depends_on),
+    }
+    if tier.quiesce:
+        data["quiesce"] = [_quiescer(q) for q in tier.quiesce]
+    return data
+
+
+def _quiescer(q: TierQuiescer) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": q.kind,
+        "timeout_seconds": q.timeout_seconds,
+        "lease_seconds": q.lease_seconds,
+        "on_error": q.on_error,
+    }
+    if q.options:
+        data["options"] = {
+            k: list(v) if isinstance(v, (list, tuple)) else dict(v) if isinstance(v, dict) else v
+            for k, v in q.options.items()
+        }
+    return data
+
+
+def quiescer_from(q: QuiescerDoc) -> TierQuiescer:
+    """A validated quiescer (of a policy tier, or of an inventory) as the model's."""
+    options = {k: list(v) if isinstance(v, list) else v for k, v in q.options.items()}
+    return TierQuiescer(q.kind, q.timeout_seconds, q.lease_seconds, q.on_error, options)
 
 
 def _excluded(ex: Excluded) -> dict[str, str]:
@@ -173,7 +200,13 @@ def from_doc(doc: PolicyDoc) -> Policy:
             name=g.name,
             cluster=g.cluster,
             tiers=tuple(
-                GroupTier(t.name, tuple(t.datasets), tuple(t.resources), tuple(t.depends_on))
+                GroupTier(
+                    t.name,
+                    tuple(t.datasets),
+                    tuple(t.resources),
+                    tuple(t.depends_on),
+                    tuple(quiescer_from(q) for q in t.quiesce),
+                )
                 for t in g.tiers
             ),
             quiesce_order=tuple(g.quiesce_order),

@@ -5,12 +5,22 @@ sees new work) and data is restored bottom-up (storage first, so that every
 tier starts on top of what it depends on). The restore order is the tiers
 sorted so that each comes after its ``depends_on``, keeping the listed order
 where the dependencies allow; the quiesce order is its reverse.
+
+Quiescers are generated only where the cluster configuration tells which
+one fits: a tier holding a PostgreSQL data set gets a ``postgresql``
+quiescer (``CHECKPOINT`` at the cut; its ``dsn`` is filled in at run time
+from the data set's primary). Every other tier is left without one, for the
+administrator to add (an ``http-gate`` in front of a web tier, an
+``app-flush`` for an application that buffers writes).
 """
 
 from __future__ import annotations
 
-from haprotect.model.policy import ConsistencyGroup, Decision, GroupTier, Reason
+from haprotect.model.policy import ConsistencyGroup, Decision, GroupTier, Reason, TierQuiescer
 from haprotect.model.topology import Application, Cluster, Tier
+
+#: Data set kinds whose tier gets a quiescer of the same name by default.
+QUIESCED_KINDS = ("postgresql",)
 
 
 def memberships(cluster: Cluster) -> dict[str, tuple[Application, Tier]]:
@@ -39,11 +49,11 @@ def build_groups(cluster: Cluster, protected: set[str]) -> tuple[ConsistencyGrou
     for app in cluster.applications:
         names = {t.name for t in app.tiers}
         tiers = tuple(
-            GroupTier(
-                name=t.name,
-                datasets=tuple(d for d in t.datasets if d in protected and owner[d][1] is t),
-                resources=t.resources,
-                depends_on=tuple(d for d in t.depends_on if d in names),
+            _tier(
+                cluster,
+                t,
+                tuple(d for d in t.datasets if d in protected and owner[d][1] is t),
+                tuple(d for d in t.depends_on if d in names),
             )
             for t in app.tiers
         )
@@ -57,10 +67,36 @@ def build_groups(cluster: Cluster, protected: set[str]) -> tuple[ConsistencyGrou
                 tiers=tiers,
                 quiesce_order=tuple(reversed(restore)),
                 restore_order=restore,
-                reasons=_reasons(app, tiers),
+                reasons=_reasons(app, tiers) + _quiesce_reasons(cluster, app, tiers),
             )
         )
     return tuple(groups)
+
+
+def _tier(
+    cluster: Cluster, tier: Tier, datasets: tuple[str, ...], depends_on: tuple[str, ...]
+) -> GroupTier:
+    kinds = [cluster.dataset(d).kind for d in datasets]
+    quiesce = tuple(TierQuiescer(kind=k) for k in QUIESCED_KINDS if k in kinds)
+    return GroupTier(tier.name, datasets, tier.resources, depends_on, quiesce)
+
+
+def _quiesce_reasons(
+    cluster: Cluster, app: Application, tiers: tuple[GroupTier, ...]
+) -> tuple[Reason, ...]:
+    reasons = []
+    for tier in tiers:
+        for q in tier.quiesce:
+            found = [d for d in tier.datasets if cluster.dataset(d).kind == q.kind]
+            reasons.append(
+                Reason(
+                    Decision.QUIESCE,
+                    f"tier {tier.name} is quiesced by {q.kind} (CHECKPOINT at the cut) "
+                    f"because it holds the {q.kind} data set {', '.join(found)}",
+                    f"dataset {found[0]}",
+                )
+            )
+    return tuple(reasons)
 
 
 def restore_order(tiers: tuple[GroupTier, ...]) -> tuple[str, ...]:

@@ -37,8 +37,12 @@ DecisionName = Literal[
     "read_from",
     "group",
     "quiesce_order",
+    "quiesce",
     "restore_order",
 ]
+
+#: A quiescer option: a string, number, boolean, argument list or mapping of strings.
+OptionValue = str | bool | int | float | list[str] | dict[str, str]
 
 
 class ReasonDoc(Strict):
@@ -87,11 +91,29 @@ class ItemDoc(Strict):
     reasons: list[ReasonDoc] = Field(default_factory=list)
 
 
+class QuiescerDoc(Strict):
+    kind: Name
+    timeout_seconds: Annotated[float, Field(gt=0, strict=False)] = 30.0
+    lease_seconds: Annotated[float, Field(gt=0, strict=False)] = 120.0
+    on_error: Literal["fail", "continue"] = "fail"
+    options: dict[Name, OptionValue] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> QuiescerDoc:
+        if self.lease_seconds < self.timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must be at least timeout_seconds "
+                f"({self.timeout_seconds:g})"
+            )
+        return self
+
+
 class TierDoc(Strict):
     name: Name
     datasets: list[Name] = Field(default_factory=list)
     resources: list[Name] = Field(default_factory=list)
     depends_on: list[Name] = Field(default_factory=list)
+    quiesce: list[QuiescerDoc] = Field(default_factory=list)
 
 
 class GroupDoc(Strict):

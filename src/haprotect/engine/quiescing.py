@@ -1,0 +1,250 @@
+"""Quiescing a set: the specs from the plan, and the cut taken while the tiers are held.
+
+A set whose tiers have quiescers (the policy's ``quiesce`` of each tier) is
+backed up in three steps:
+
+1. **hold**: :func:`quiesce_specs` lists the tiers' quiescers top-down (the
+   plan's quiesce order) and :func:`haprotect.quiesce.held` holds them;
+2. **cut**: :func:`take_cuts`, while held, makes every data set
+   point-in-time: a files data set is copied (``cp --reflink=auto -a``,
+   which shares blocks on filesystems that can, else a plain copy) into the
+   set's staging directory; for a PostgreSQL data set the primary's current
+   WAL position (``pg_current_wal_lsn()``) is recorded as the **cut LSN**;
+   other kinds are copied after resume, as without quiescing;
+3. leaving the block resumes the tiers bottom-up (the gate replays what it
+   queued), and the movers then copy from the cut: the files mover from the
+   copy, the PostgreSQL mover from the standby once it has replayed past the
+   cut LSN (a copy that ends before it is an error).
+
+A ``postgresql`` quiescer without a ``dsn`` option connects to the primary
+of its tier's PostgreSQL data set, as the inventory reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from haprotect.errors import HaprotectError
+from haprotect.model.inventory import Inventory
+from haprotect.model.plan import Plan, PlanItem, PlanSet, PlanTier
+from haprotect.model.snapshot import JSONValue
+from haprotect.movers import pgcheck
+from haprotect.movers.files import directory_of
+from haprotect.quiesce import HeldTiers, HoldWindow, OnError, QuiesceSpec
+
+log = logging.getLogger(__name__)
+
+#: Movers whose data set is cut by copying its directory while held.
+FILE_MOVERS = frozenset({"files"})
+#: How long a copy may take once the standby is asked to replay past the cut LSN.
+CATCH_UP_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """What the cut made of one item: a copy of its directory, or the primary's LSN."""
+
+    scope: str
+    path: Path | None = None  #: files: the point-in-time copy
+    path_key: str | None = None  #: files: the location parameter the copy replaces
+    lsn: str | None = None  #: postgresql: the primary's WAL position at the cut
+    details: dict[str, JSONValue] = field(default_factory=dict)
+
+    def location(self, location: Mapping[str, str]) -> dict[str, str]:
+        """The location to copy from: the cut's copy in place of the live directory."""
+        found = dict(location)
+        if self.path is not None and self.path_key is not None:
+            found[self.path_key] = str(self.path)
+        return found
+
+
+def quiesce_specs(plan: Plan, pset: PlanSet) -> list[QuiesceSpec]:
+    """The set's quiescers, top tier first, as ``held()`` takes them."""
+    specs: list[QuiesceSpec] = []
+    for name in pset.quiesce_order:
+        tier = pset.tier(name)
+        for q in tier.quiesce:
+            options = dict(q.options)
+            if q.kind == "postgresql" and "dsn" not in options:
+                dsn = primary_dsn(plan, tier)
+                if dsn is not None:
+                    options["dsn"] = dsn
+            specs.append(
+                QuiesceSpec(
+                    kind=q.kind,
+                    tier=tier.name,
+                    timeout_seconds=q.timeout_seconds,
+                    lease_seconds=q.lease_seconds,
+                    on_error=OnError(q.on_error),
+                    options=options,
+                )
+            )
+    return specs
+
+
+def primary_dsn(plan: Plan, tier: PlanTier) -> str | None:
+    """A libpq DSN for the primary of the tier's first PostgreSQL data set."""
+    for item in tier.items:
+        if item.kind != "postgresql":
+            continue
+        endpoint = _primary_endpoint(plan, item)
+        if endpoint is not None:
+            return (
+                f"host={endpoint.host} port={endpoint.port} user={endpoint.user} "
+                f"dbname={endpoint.dbname} application_name=haprotect-quiesce"
+            )
+    return None
+
+
+def _primary_endpoint(plan: Plan, item: PlanItem) -> pgcheck.Endpoint | None:
+    node = item.source.primary or item.source.node
+    if node is None:
+        return None
+    inventory = plan.inventory
+    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+    return pgcheck.Endpoint.of(node, inventory.access(node).host, location)
+
+
+def take_cuts(plan: Plan, pset: PlanSet, root: Path) -> tuple[dict[str, Cut], list[str]]:
+    """The cut of every item (by scope), and what could not be cut (copied after resume)."""
+    cuts: dict[str, Cut] = {}
+    problems: list[str] = []
+    for name in pset.quiesce_order:
+        for item in pset.tier(name).items:
+            try:
+                cut = _cut(plan, item, root)
+            except (HaprotectError, OSError, subprocess.SubprocessError) as exc:
+                problems.append(f"{item.scope}: no cut ({exc}); copied after resume")
+                continue
+            except Exception as exc:  # a bug in one cut must not leave the others untaken
+                log.exception("cut of %s failed", item.scope)
+                problems.append(
+                    f"{item.scope}: no cut ({type(exc).__name__}: {exc}); copied after resume"
+                )
+                continue
+            if cut is not None:
+                cuts[item.scope] = cut
+    return cuts, problems
+
+
+def _cut(plan: Plan, item: PlanItem, root: Path) -> Cut | None:
+    if item.mover in FILE_MOVERS and item.source.node is not None:
+        node = item.source.node
+        if not plan.inventory.access(node).local:
+            raise HaprotectError(f"the files of {node} are not on this machine")
+        location = plan.inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+        found = directory_of(location)
+        if found is None:
+            return None
+        key, directory = found
+        target = root / (re.sub(r"[^A-Za-z0-9_.-]", "_", item.dataset) or "item")
+        method = copy_tree(Path(directory), target)
+        return Cut(
+            item.scope,
+            path=target,
+            path_key=key,
+            details={"cut": method, "source": directory, "at": _now()},
+        )
+    if item.kind == "postgresql":
+        endpoint = _primary_endpoint(plan, item)
+        if endpoint is None:
+            return None
+        lsn = pgcheck.primary_lsn(endpoint)
+        return Cut(
+            item.scope, lsn=lsn, details={"cut_lsn": lsn, "at": _now(), "primary": endpoint.node}
+        )
+    return None
+
+
+def copy_tree(source: Path, target: Path) -> str:
+    """Copy ``source`` into a new ``target``: ``cp --reflink=auto -a``, else a plain copy."""
+    if not source.is_dir():
+        raise HaprotectError(f"{source} is not a directory")
+    target.mkdir(parents=True, mode=0o700)
+    cp = shutil.which("cp")
+    if cp is not None:
+        done = subprocess.run(
+            [cp, "--reflink=auto", "-a", "--", f"{source}/.", str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return "cp --reflink=auto -a"
+        log.info("cp --reflink=auto failed (%s); copying", done.stderr.strip())
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True, mode=0o700)
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    return "copy"
+
+
+def catch_up(inventory: Inventory, item: PlanItem, node: str, cut: Cut) -> str | None:
+    """Let the standby replay past the cut LSN before its copy starts; a note if it did not."""
+    if cut.lsn is None:
+        return None
+    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+    endpoint = pgcheck.Endpoint.of(node, inventory.access(node).host, location)
+    try:
+        done, replayed = pgcheck.catch_up(endpoint, cut.lsn, CATCH_UP_SECONDS)
+    except HaprotectError as exc:
+        return f"cannot follow {node}'s replay: {exc}"
+    if done:
+        return None
+    return (
+        f"{node} did not replay up to the cut {cut.lsn} in {CATCH_UP_SECONDS:.0f}s (at {replayed})"
+    )
+
+
+def ends_before(details: Mapping[str, JSONValue], cut_lsn: str | None) -> str | None:
+    """Why a PostgreSQL copy misses part of the cut, if its WAL ends before the cut LSN."""
+    end = details.get("end_lsn")
+    if cut_lsn is None or not isinstance(end, str):
+        return None
+    try:
+        if pgcheck.lsn_int(end) >= pgcheck.lsn_int(cut_lsn):
+            return None
+    except ValueError:
+        return None
+    return f"the copy ends at WAL {end}, before the cut at {cut_lsn}: it misses writes"
+
+
+def window_json(window: HoldWindow) -> dict[str, JSONValue]:
+    return {
+        "tier": window.tier,
+        "kind": window.kind,
+        "held_at": _iso(window.held_at),
+        "resumed_at": _iso(window.resumed_at),
+        "held_seconds": None if window.seconds is None else round(window.seconds, 3),
+        "hold_details": dict(window.hold_details),
+        "resume_details": dict(window.resume_details),
+    }
+
+
+def quiesce_block(
+    holding: HeldTiers, cuts: Mapping[str, Cut], aborted: str | None
+) -> dict[str, JSONValue]:
+    """The ``set.quiesce`` metadata: windows, issues, and each item's cut."""
+    return {
+        "windows": [window_json(w) for w in holding.windows],
+        "issues": [
+            {"tier": i.tier, "kind": i.kind, "phase": i.phase, "message": i.message}
+            for i in holding.issues
+        ],
+        "aborted": aborted,
+        "cuts": {scope: dict(cut.details) for scope, cut in cuts.items()},
+    }
+
+
+def _iso(stamp: float | None) -> str | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

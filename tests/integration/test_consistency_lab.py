@@ -1,0 +1,244 @@
+"""Consistent multi-tier backups on the real lab: hold top-down, cut, resume, copy.
+
+One lab serves the module. The lab's inventory gives the front end an
+``http-gate`` and the application an ``app-flush``; the generated policy
+gives the database a ``postgresql`` checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from tests.conftest import require_component
+
+from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
+from haprotect.engine.backup import RunOptions
+from haprotect.errors import ComponentError
+from haprotect.lab import Lab, LabLoad, verify_acknowledged
+from haprotect.model.policy import Policy, TierQuiescer
+from haprotect.model.result import Result, Status
+from haprotect.movers import get_mover, mover_name_for
+from haprotect.movers.postgres import stop_restored
+from haprotect.pgtools import find_postgres, server_user
+from haprotect.plan import build, load_inventory, plan_restore
+from haprotect.policy import default_rules, generate
+from haprotect.policy.io import dump_policy
+from haprotect.repo import KdfParams, Repository
+from haprotect.sources import DiscoverOptions, discover
+from haprotect.storage import open_store
+
+HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
+PG = "pgsql_shop"
+FS = "fs_shared"
+
+
+@dataclass
+class Env:
+    lab: Lab
+    root: Path
+    policy: Policy
+    repo: Repository
+    restored: list[Path] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    try:
+        find_postgres()
+        server_user()
+        missing = ""
+    except ComponentError as exc:
+        missing = exc.message
+    require_component(
+        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
+        not missing,
+        "scripts/bootstrap installs Debian's postgresql package",
+    )
+    root = Path(tempfile.mkdtemp(prefix="hp-cons-"))
+    root.chmod(0o755)
+    lab = Lab(root / "lab", flush_interval=3600.0)  # orders stay buffered until a flush
+    made: Env | None = None
+    try:
+        lab.up()
+        source = f"pacemaker+file://{lab.cib_path}"
+        topology = discover(source, DiscoverOptions(use_cli=False))
+        now = datetime.now(UTC).replace(microsecond=0)
+        policy = generate(topology, default_rules(), source=source, now=now)
+        repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=KdfParams(n=1 << 10))
+        made = Env(lab, root, policy, repo)
+        yield made
+    finally:
+        for pgdata in made.restored if made else []:
+            stop_restored(pgdata)
+        lab.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def backup(env: Env, policy: Policy | None = None) -> Result:
+    policy = policy or env.policy
+    topology = discover(policy.metadata.source, DiscoverOptions(use_cli=False))
+    inventory = load_inventory(env.lab.inventory_path)
+    plan = build(
+        policy,
+        topology,
+        inventory,
+        mover_for=mover_name_for,
+        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
+    )
+    options = RunOptions(staging=env.root / "staging", wait_seconds=2)
+    return run_backup(plan, env.repo, ListReporter(), options)
+
+
+def with_hook(policy: Policy, tier: str, hook: TierQuiescer) -> Policy:
+    groups = tuple(
+        replace(
+            g,
+            tiers=tuple(
+                replace(t, quiesce=(*t.quiesce, hook)) if t.name == tier else t for t in g.tiers
+            ),
+        )
+        for g in policy.groups
+    )
+    return replace(policy, groups=groups)
+
+
+def gate_state(lab: Lab) -> str:
+    status: dict[str, Any] = httpx.get(f"{lab.gate_admin_url}/status", trust_env=False).json()
+    return str(status["state"])
+
+
+def serves(lab: Lab) -> bool:
+    try:
+        return httpx.get(f"{lab.web_url}/health", trust_env=False, timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def quiesce_meta(env: Env) -> dict[str, Any]:
+    snapshot_set = list_sets(env.repo)[-1]
+    item = next(i for i in snapshot_set.items if i.dataset == PG)
+    block = env.repo.snapshot(item.snapshot_id).metadata["set"]
+    assert isinstance(block, dict)
+    found: dict[str, Any] = block["quiesce"]
+    return found
+
+
+def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: Env) -> None:
+    lab = env.lab
+    loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(2)]
+    for load in loads:
+        load.start()
+    try:
+        time.sleep(1.5)
+        result = backup(env)
+        time.sleep(1.0)
+    finally:
+        reports = [load.stop() for load in loads]
+    assert result.status is Status.COMPLETED, result.issues
+    assert sum(r.failures for r in reports) == 0, [r.errors for r in reports]
+    assert sum(r.acknowledged for r in reports) > 20
+    # Nothing acknowledged and nothing queued at the gate was lost.
+    live = verify_acknowledged(lab)
+    assert live.ok, live.summary()
+
+    quiesce = quiesce_meta(env)
+    windows = {w["tier"]: w for w in quiesce["windows"]}
+    assert [w["kind"] for w in quiesce["windows"]] == ["http-gate", "app-flush", "postgresql"]
+    assert all(w["held_at"] and w["resumed_at"] for w in windows.values())
+    assert quiesce["issues"] == [] and quiesce["aborted"] is None
+    cut_lsn = quiesce["cuts"][f"haprotect-lab/{PG}"]["cut_lsn"]
+    assert cut_lsn and quiesce["cuts"][f"haprotect-lab/{FS}"]["cut"]
+    held_at = datetime.fromisoformat(windows["frontend"]["held_at"]).timestamp()
+
+    out = env.root / "restored-cut"
+    snapshot_set = list_sets(env.repo)[-1]
+    plan = plan_restore(snapshot_set, load_inventory(lab.inventory_path), to=out)
+    restored = run_restore(plan, env.repo, ListReporter())
+    pgdata = out / "database" / PG
+    env.restored.append(pgdata)
+    assert restored.status is Status.COMPLETED, restored.items
+    port = next(i.details["port"] for i in restored.items if i.dataset == PG)
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=shop"
+    # Every order and upload acknowledged before the gate held is in the copy.
+    checked = verify_acknowledged(
+        lab, flush=False, dsn=dsn, uploads_dir=out / "storage" / FS / "uploads", until=held_at
+    )
+    assert checked.ok, checked.summary()
+    assert checked.orders_checked >= 5
+    stop_restored(pgdata)
+
+
+def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: Env) -> None:
+    hook = TierQuiescer("command", 10.0, 20.0, "fail", {"pre": ["/bin/sh", "-c", "exit 1"]})
+    result = backup(env, with_hook(env.policy, "database", hook))
+    assert result.status is Status.FAILED
+    assert all("could not be quiesced" in i.message for i in result.items)
+    assert gate_state(env.lab) == "open"
+    assert serves(env.lab)
+    assert "command of tier database" in " ".join(i.message for i in result.issues)
+
+
+def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env: Env) -> None:
+    hook = TierQuiescer("command", 10.0, 20.0, "continue", {"pre": ["/bin/sh", "-c", "exit 1"]})
+    result = backup(env, with_hook(env.policy, "database", hook))
+    assert result.status is Status.PARTIALLY_FAILED
+    why = [i.message for i in result.issues if "quiesce command" in i.message]
+    assert why and "tier database (hold)" in why[0], result.issues
+    assert gate_state(env.lab) == "open"
+    assert serves(env.lab)
+
+
+def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(env: Env) -> None:
+    lab, root = env.lab, env.root
+    lease = 6.0
+    inventory: dict[str, Any] = yaml.safe_load(lab.inventory_path.read_text())
+    for specs in inventory["quiesce"].values():
+        for spec in specs:
+            spec["timeout_seconds"], spec["lease_seconds"] = 5.0, lease
+    short = root / "short-lease.yaml"
+    short.write_text(json.dumps(inventory))
+    hook = TierQuiescer("command", 60.0, 60.0, "fail", {"pre": ["sleep", "30"]})
+    policy_file = root / "sleepy.yaml"
+    policy_file.write_text(dump_policy(with_hook(env.policy, "database", hook)))
+    proc = subprocess.Popen(
+        [
+            *(HAPROTECT, "backup", str(policy_file), "--inventory", str(short)),
+            *("--repo", f"file://{root}/repo", "--staging", str(root / "staging-k9"), "--json"),
+        ],
+        env={**os.environ, "HAPROTECT_PASSWORD": "pw"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while gate_state(lab) != "held" and time.monotonic() < deadline:
+            assert proc.poll() is None, "the backup ended before it held the gate"
+            time.sleep(0.05)
+        assert gate_state(lab) == "held"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        killed = time.monotonic()
+        while not (gate_state(lab) == "open" and serves(lab)):
+            assert time.monotonic() - killed < lease + 3, "the gate stayed held past its lease"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert backup(env).status is Status.COMPLETED
