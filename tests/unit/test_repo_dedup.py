@@ -10,6 +10,7 @@ import pytest
 
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo import archiver as archiver_module
+from haprotect.repo.chunker import looks_paged, sample_offsets
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
 
@@ -138,3 +139,66 @@ def test_appended_file_gives_a_small_delta(repo: Repository, tmp_path: Path) -> 
         f.write(rng.randbytes(100_000))
     second = repo.backup([src])
     assert second.stats.bytes_added < 6 * MiB
+
+
+def test_metadata_changes_are_recorded_and_only_those_files_read(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unchanged files reuse the parent's records as they are; the others are re-encoded."""
+    src = tmp_path / "src"
+    make_tree(src)
+    first = repo.backup([src])
+    os.chmod(src / "dir1" / "small3", 0o600)
+    os.setxattr(src / "dir2" / "small4", "user.note", b"x")
+    opener = CountingOpener()
+    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    second = repo.backup([src])
+    assert sorted(opener.opened) == [
+        os.fsencode(src / "dir1" / "small3"),
+        os.fsencode(src / "dir2" / "small4"),
+    ], "a changed ctime means reading again"
+    assert (second.stats.files_changed, second.stats.files_unchanged) == (2, 200)
+    assert second.stats.bytes_added < 64 * 1024, "only tree blobs are new"
+    old = {n.path: n for n in repo.nodes(first)}
+    new = {n.path: n for n in repo.nodes(second)}
+    rel = str(src).lstrip("/")
+    changed = new[f"{rel}/dir1/small3"]
+    assert changed.mode == 0o600 and changed.content == old[f"{rel}/dir1/small3"].content
+    assert new[f"{rel}/dir2/small4"].xattrs == (("user.note", b"x"),)
+    assert new[f"{rel}/big.bin"] == old[f"{rel}/big.bin"]
+    assert len(new) == len(old)
+
+
+def test_only_page_structured_files_get_fixed_blocks(repo: Repository, tmp_path: Path) -> None:
+    """A multiple of 4 KiB is not enough: the name, a magic or the page headers decide."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(9)
+    random_data = rng.randbytes(8 * MiB)
+    pages = b"".join(
+        b"PAGE" + page.to_bytes(4, "little") + bytes(8) + rng.randbytes(PAGE - 16)
+        for page in range(8 * MiB // PAGE)
+    )
+    (src / "archive.tar.gz").write_bytes(random_data)
+    (src / "16384").write_bytes(random_data)
+    (src / "store.bin").write_bytes(pages)
+    snapshot = repo.backup([src])
+    blocks = {n.name: len(n.content) for n in repo.nodes(snapshot) if n.content}
+    assert blocks["archive.tar.gz"] < 16, "cut by content: chunks of about 1 MiB"
+    assert blocks["16384"] == blocks["store.bin"] == 8 * MiB // (64 * 1024)
+
+
+def test_looks_paged_by_name_magic_and_headers() -> None:
+    rng = random.Random(2)
+    header_pages = [
+        b"\x04\x20" + rng.randbytes(6) + b"\0\0\0\0" + rng.randbytes(20) for _ in range(8)
+    ]
+    text = [rng.choice([b"GET /index.html 200 ", b"user=alice ok=true "]) * 2 for _ in range(8)]
+    assert looks_paged(b"16384.1", text) and looks_paged(b"orders.db", text)
+    assert looks_paged(b"x", [b"SQLite format 3\x00" + bytes(16), *text[1:]])
+    assert looks_paged(b"data.bin", header_pages)
+    assert not looks_paged(b"data.bin", [rng.randbytes(32) for _ in range(8)])
+    assert not looks_paged(b"access.log", text[:2] + [rng.randbytes(32) for _ in range(6)])
+    assert looks_paged(b"disk", [bytes(32)] * 7 + [rng.randbytes(32)]), "mostly empty"
+    assert sample_offsets(1 << 30)[0] == 0
+    assert all(o % (16 * 1024) == 0 for o in sample_offsets(123 * MiB))

@@ -16,27 +16,90 @@ then the snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
 from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.chunker import Chunker, Cut, StreamChunker, fixed_block_size
+from haprotect.repo.chunker import (
+    SAMPLE_BYTES,
+    Chunker,
+    Cut,
+    StreamChunker,
+    fixed_block_size,
+    looks_paged,
+    sample_offsets,
+)
 from haprotect.repo.config import MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.index import Index
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.tree import encode_node
+from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096
+T = TypeVar("T")
+_NO_XATTRS_TAIL = b"}\n"
+
+
+def ahead(items: Iterable[T], batch: int = 128, depth: int = 16) -> Iterator[T]:
+    """``items``, produced by another thread up to ``depth`` batches ahead.
+
+    The walk is mostly system calls (``lstat``, ``listxattr``), which then
+    run while this thread works on the entries before them.
+    """
+    handoff: queue.Queue[list[T] | BaseException | None] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            chunk: list[T] = []
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    if stop.is_set():
+                        return
+                    handoff.put(chunk)
+                    chunk = []
+            handoff.put(chunk)
+            handoff.put(None)
+        except BaseException as exc:
+            handoff.put(exc)
+
+    thread = threading.Thread(target=produce, name="haprotect-walk", daemon=True)
+    thread.start()
+    try:
+        while True:
+            got = handoff.get()
+            if got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                handoff.get_nowait()
+            thread.join(0.01)
+
+
+def tail_of(xattrs: tuple[tuple[str, bytes], ...]) -> bytes:
+    """The end of a file's record after its content: xattrs and the closing brace."""
+    return (encode_xattrs(xattrs) + "}\n").encode() if xattrs else _NO_XATTRS_TAIL
+
+
 SMALL_BATCH_FILES = 256
 
 
@@ -44,7 +107,7 @@ SMALL_BATCH_FILES = 256
 class BackupOptions:
     workers: int = max(2, os.cpu_count() or 2)
     upload_threads: int = 4
-    buffer_size: int = 8 * MiB
+    buffer_size: int = 0
     buffers: int = 0
     small_file: int = 1 * MiB
     xattrs: bool = True
@@ -59,17 +122,26 @@ class _Kind(Enum):
 
 
 Segment = tuple[int, list[Cut]]
+# what a worker returns for one segment: content, bytes read, error message
+Stored = tuple[list[ContentEntry], int, str | None]
 
 
 class _Task:
-    """One buffer's worth of chunks, handed to a worker as one unit."""
+    """One buffer's worth of chunks, handed to a worker as one unit.
 
-    __slots__ = ("buf", "future", "segments")
+    A large file's task holds ``segments`` the reading thread has read and
+    cut; a batch of small files holds ``files`` (source, offset in the
+    buffer, size) that the worker opens, reads and cuts itself, so that the
+    system calls of many small files run on the workers, in parallel.
+    """
+
+    __slots__ = ("buf", "files", "future", "segments")
 
     def __init__(self, buf: bytearray) -> None:
         self.buf = buf
         self.segments: list[Segment] = []
-        self.future: Future[list[list[ContentEntry]]] | None = None
+        self.files: list[tuple[bytes, int, int]] = []
+        self.future: Future[list[Stored]] | None = None
 
 
 Part = tuple[_Task, int] | int
@@ -77,10 +149,20 @@ Part = tuple[_Task, int] | int
 
 @dataclass(slots=True)
 class _Queued:
-    node: Node
+    """A node waiting for its chunks to be stored, or an unchanged file's record."""
+
+    node: Node | None
     kind: _Kind
     parts: list[Part] | None = None
     size: int = 0
+    record: bytes | None = None
+    entry: Entry | None = None
+    small: bool = False
+    link: bool = False
+
+
+class _Unreadable(Exception):
+    """A small file a worker could not read (its message is the error's)."""
 
 
 class Archiver:
@@ -97,9 +179,12 @@ class Archiver:
         self._options = options
         self._meter = meter
         self._chunker = Chunker(config.chunker, key.chunker_seed)
+        self._seed = key.chunker_seed
+        self._local = threading.local()
         self._tree_chunker = StreamChunker(config.chunker, key.chunker_seed)
-        size = max(options.buffer_size, 2 * config.chunker.max_size)
-        self._pool = BufferPool(options.buffers or 2 * options.workers + 2, size)
+        # a buffer longer than the largest chunk always yields a whole chunk
+        size = max(options.buffer_size, config.chunker.max_size + config.chunker.min_size)
+        self._pool = BufferPool(options.buffers or options.workers + 1, size)
         self._sink = BlobSink(
             key,
             index,
@@ -126,16 +211,29 @@ class Archiver:
 
     def run(self, entries: Iterable[Entry], cache: FilesCache) -> None:
         try:
-            for entry in entries:
-                self._uploader.check()
-                node = entry.node
-                parent = cache.lookup(node.path)
-                if node.type is NodeType.FILE:
-                    self._file(entry, parent, cache)
+            check, flush_index = self._uploader.check, self._uploader.flush_index
+            queue = self._queue
+            for entry in ahead(entries):
+                check()
+                if entry.is_file:
+                    record = cache.lookup_record(entry.key)
+                    if record is not None and cache.reuse_record(
+                        record, entry.head(), tail_of(entry.xattrs)
+                    ):
+                        unchanged = _Queued(
+                            None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry
+                        )
+                        if not queue:
+                            self._record(record, unchanged)
+                            continue
+                        queue.append(unchanged)
+                    else:
+                        parent = decode_node(record) if record is not None else None
+                        self._file(entry, parent, cache)
                 else:
-                    self._queue.append(_Queued(node, _Kind.OTHER))
-                self._drain(wait=len(self._queue) > MAX_QUEUED_NODES)
-                self._uploader.flush_index()
+                    queue.append(_Queued(entry.node, _Kind.OTHER))
+                self._drain(wait=len(queue) > MAX_QUEUED_NODES)
+                flush_index()
             self._submit_batch()
             while self._queue:
                 self._drain(wait=True)
@@ -162,98 +260,99 @@ class Archiver:
         )
 
     def _file(self, entry: Entry, parent: Node | None, cache: FilesCache) -> None:
-        node = entry.node
-        reused = cache.reuse(node, parent)
-        if reused is not None:
-            self._queue.append(_Queued(reused, _Kind.UNCHANGED, size=reused.size))
+        content = cache.reuse_content(entry.st, parent)
+        if content is not None:
+            size = entry.st.st_size
+            self._queue.append(
+                _Queued(None, _Kind.UNCHANGED, None, size, entry.record(size, content))
+            )
             return
         kind = _Kind.CHANGED if parent is not None else _Kind.NEW
-        first = self._links.get(node.hardlink) if node.hardlink else None
+        hardlink = entry.hardlink
+        first = self._links.get(hardlink) if hardlink else None
         if first is not None:
-            self._queue.append(_Queued(node, kind, first.parts, first.size))
+            # a small file's size is known when a worker has read it
+            self._queue.append(
+                _Queued(None, kind, first.parts, first.size, None, entry, first.small, link=True)
+            )
             return
         try:
             queued = self._read(entry, kind)
         except OSError as exc:
-            self.error(node.path, exc.strerror or str(exc))
+            self.error(entry.path, exc.strerror or str(exc))
             return
         self._queue.append(queued)
-        if node.hardlink:
-            self._links[node.hardlink] = queued
+        if hardlink:
+            self._links[hardlink] = queued
 
     def _read(self, entry: Entry, kind: _Kind) -> _Queued:
-        node = entry.node
-        queued = _Queued(node, kind, [])
-        if node.size == 0:
+        queued = _Queued(None, kind, [], entry=entry)
+        size = entry.st.st_size
+        if size == 0:
             return queued
-        block = fixed_block_size(self._config.chunker, node.size)
+        if size <= self._options.small_file and size < self._pool.size:
+            self._read_small(entry, queued)
+            return queued
         fd = open_for_reading(entry.source)
         try:
-            if block is None and node.size <= self._options.small_file:
-                self._read_small(fd, queued)
-            else:
-                self._read_large(fd, entry, block, queued)
+            params = self._config.chunker
+            block = fixed_block_size(params, size)
+            if block is not None:
+                name = entry.rel.rpartition(b"/")[2]
+                samples = [os.pread(fd, SAMPLE_BYTES, at) for at in sample_offsets(size)]
+                block = fixed_block_size(params, size, looks_paged(name, samples))
+            self._read_large(fd, entry, block, queued)
         finally:
             os.close(fd)
         return queued
 
-    def _read_small(self, fd: int, queued: _Queued) -> None:
-        size = queued.node.size
+    def _read_small(self, entry: Entry, queued: _Queued) -> None:
+        """Give a small file a place in the current batch; a worker will read it."""
+        size = entry.st.st_size
         if self._batch is not None and self._batch_pos + size > self._pool.size:
             self._submit_batch()
         if self._batch is None:
             self._batch = _Task(self._pool.take())
             self._batch_pos = 0
-        task, start = self._batch, self._batch_pos
-        view = memoryview(task.buf)[start : start + size]
-        got = fill(fd, view, 0, size)
-        cuts = self._cut(view[:got])
+        task = self._batch
         assert queued.parts is not None
-        queued.parts.append((task, len(task.segments)))
-        task.segments.append((start, cuts))
-        queued.size = got
-        self._stats["read"] += got
-        self._batch_pos += got
-        if len(task.segments) >= SMALL_BATCH_FILES:
+        queued.parts.append((task, len(task.files)))
+        queued.small = True
+        task.files.append((entry.source, self._batch_pos, size))
+        self._batch_pos += size
+        if len(task.files) >= SMALL_BATCH_FILES:
             self._submit_batch()
-
-    def _cut(self, view: memoryview) -> list[Cut]:
-        if len(view) <= self._config.chunker.min_size:
-            return [(0, len(view))] if len(view) else []
-        return self._chunker.cut(view, final=True, block=None)[0]
 
     def _read_large(self, fd: int, entry: Entry, block: int | None, queued: _Queued) -> None:
         assert queued.parts is not None
         parts = queued.parts
         pos = 0
-        for start, length in plan_extents(fd, entry.node.size, entry.blocks, block):
+        size = entry.st.st_size
+        for start, length in plan_extents(fd, size, entry.blocks, block):
             if start > pos:
                 parts.append(start - pos)
             pos = self._read_extent(fd, start, length, block, parts)
-        if pos < entry.node.size and entry.blocks * 512 < entry.node.size:
-            parts.append(entry.node.size - pos)
-            pos = entry.node.size
+        if pos < size and entry.blocks * 512 < size:
+            parts.append(size - pos)
+            pos = size
         queued.size = pos
 
     def _read_extent(
         self, fd: int, offset: int, length: int | None, block: int | None, parts: list[Part]
     ) -> int:
-        carry = b""
-        remaining = length
+        # The bytes after the last whole chunk of a buffer are read again into
+        # the next one: a second read from the page cache costs less than
+        # carrying them over (two copies and an allocation).
+        end = None if length is None else offset + length
         while True:
             task = _Task(self._pool.take())
             view = memoryview(task.buf)
-            used = len(carry)
-            view[:used] = carry
-            got = fill(fd, view[used:], offset, remaining)
-            offset += got
-            self._stats["read"] += got
-            if remaining is not None:
-                remaining -= got
-            size = used + got
-            final = got < len(view) - used or remaining == 0
-            cuts, covered = self._chunker.cut(view[:size], final=final, block=block)
-            carry = bytes(view[covered:size]) if not final else b""
+            limit = None if end is None else end - offset
+            got = fill(fd, view, offset, limit)
+            final = got < len(view) or got == limit
+            cuts, covered = self._chunker.cut(view[:got], final=final, block=block)
+            offset += covered
+            self._stats["read"] += covered
             if cuts:
                 task.segments.append((0, cuts))
                 parts.append((task, 0))
@@ -271,16 +370,41 @@ class Archiver:
     def _submit(self, task: _Task) -> None:
         task.future = self._workers.submit(self._store, task)
 
-    def _store(self, task: _Task) -> list[list[ContentEntry]]:
+    def _store(self, task: _Task) -> list[Stored]:
         try:
             view = memoryview(task.buf)
             store = self._sink.store
+            if task.files:
+                return [self._store_small(view, *file) for file in task.files]
             return [
-                [store(view[start + off : start + off + n]) for off, n in cuts]
+                ([store(view[start + off : start + off + n]) for off, n in cuts], 0, None)
                 for start, cuts in task.segments
             ]
         finally:
             self._pool.give(task.buf)
+
+    def _store_small(self, view: memoryview, source: bytes, start: int, size: int) -> Stored:
+        """Worker: read one small file into its place in the batch, cut and store it.
+
+        It is read up to the size the walk saw (like a large file's extents).
+        """
+        try:
+            fd = open_for_reading(source)
+            try:
+                got = fill(fd, view[start : start + size], 0, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return [], 0, exc.strerror or str(exc)
+        data = view[start : start + got]
+        sink = self._sink
+        if got <= self._config.chunker.min_size:
+            return ([sink.store(data, small=True)] if got else []), got, None
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = self._local.chunker = Chunker(self._config.chunker, self._seed)
+        cuts, _ = chunker.cut(data, final=True, block=None)
+        return [sink.store(data[off : off + n], small=True) for off, n in cuts], got, None
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:
@@ -294,7 +418,13 @@ class Archiver:
                     self._submit_batch()
                 wait = False
             self._queue.popleft()
-            self._record(self._complete(head), head)
+            try:
+                record = self._complete(head)
+            except _Unreadable as exc:
+                assert head.entry is not None
+                self.error(head.entry.path, str(exc))
+                continue
+            self._record(record, head)
 
     @staticmethod
     def _ready(queued: _Queued) -> bool:
@@ -306,9 +436,13 @@ class Archiver:
                 return False
         return True
 
-    def _complete(self, queued: _Queued) -> Node:
-        if queued.parts is None:
-            return queued.node
+    def _complete(self, queued: _Queued) -> bytes:
+        """The tree record of a queued node, once its chunks are stored."""
+        if queued.record is not None:
+            return queued.record
+        if queued.node is not None:
+            return encode_node(queued.node)
+        assert queued.entry is not None and queued.parts is not None
         content: list[ContentEntry] = []
         for part in queued.parts:
             if isinstance(part, int):
@@ -316,22 +450,36 @@ class Archiver:
             else:
                 task, segment = part
                 assert task.future is not None
-                entries = task.future.result()[segment]
+                entries, got, failed = task.future.result()[segment]
+                if failed is not None:
+                    raise _Unreadable(failed)
+                if queued.small:
+                    queued.size = got
+                    if not queued.link:
+                        self._stats["read"] += got
             for e in entries:
                 if isinstance(e, int) and content and isinstance(content[-1], int):
                     content[-1] += e
                 else:
                     content.append(e)
-        return replace(queued.node, content=tuple(content), size=queued.size)
+        return queued.entry.record(queued.size, content)
 
-    def _record(self, node: Node, queued: _Queued) -> None:
+    def _record(self, record: bytes, queued: _Queued) -> None:
         stats = self._stats
+        node = queued.node
         if queued.kind is _Kind.OTHER:
+            assert node is not None
             stats["dirs" if node.type is NodeType.DIR else "others"] += 1
         else:
             stats[queued.kind.name.lower()] += 1
             self._files_done += 1
-            self._bytes_done += node.size
-        for chunk in self._tree_chunker.feed(encode_node(node)):
+            self._bytes_done += queued.size
+        for chunk in self._tree_chunker.feed(record):
             self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
-        self._meter.update(self._files_done, self._bytes_done, node.path)
+        if self._meter.active:
+            if node is not None:
+                path = node.path
+            else:
+                assert queued.entry is not None
+                path = queued.entry.path
+            self._meter.update(self._files_done, self._bytes_done, path)

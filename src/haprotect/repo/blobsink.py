@@ -1,10 +1,15 @@
 """Turning chunks into stored blobs: hash, deduplicate, compress, encrypt, pack.
 
 :meth:`BlobSink.store` runs on the worker threads of a backup. Each thread
-has its own zstd compressor and its own data pack, so workers never wait for
-each other except for the brief claim of a new chunk id; hashing, compression
-and encryption all release the GIL. A chunk that is all zeros is not stored:
-it becomes a hole (its length) in the file's content.
+hashes and compresses with its own zstd compressor (both release the GIL);
+the threads then take turns to encrypt their blobs straight into the data
+pack being filled (a few microseconds per blob): one for the chunks of large
+files, one for small files, however many threads there are. Keeping the two
+apart means a large file's packs hold only its chunks (and its neighbours'),
+which a prune frees whole when it is deleted. A filled pack is sealed only
+once the uploader has room for it, which bounds the memory a backup needs
+whatever the speed of the store. A chunk that is all zeros is not stored: it
+becomes a hole (its length) in the file's content.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import zstandard
 from haprotect.model.snapshot import ContentEntry
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import Index
-from haprotect.repo.pack import FLAG_ZSTD, BlobType, PackWriter
+from haprotect.repo.pack import FLAG_ZSTD, BlobType, FinishedPack, PackWriter
 from haprotect.repo.uploader import Uploader
 
 _ZERO_IDS_MAX = 256
@@ -42,7 +47,12 @@ class BlobSink:
         self._lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._local = threading.local()
-        self._writers: list[PackWriter] = []
+        # chunks of large files and small files go to separate packs, so the
+        # packs of a deleted large file are freed whole by a prune
+        self._writers = [
+            (threading.Lock(), PackWriter(key, BlobType.DATA, pack_size, max_blob))
+            for _ in range(2)
+        ]
         self._zero_ids: dict[int, bytes] = {}
         self.chunks_added = 0
 
@@ -66,56 +76,64 @@ class BlobSink:
                 self._zero_ids[size] = zero_id
         return chunk_id == zero_id
 
-    def _thread_state(self) -> tuple[zstandard.ZstdCompressor, PackWriter]:
-        local = self._local
-        state: tuple[zstandard.ZstdCompressor, PackWriter] | None = getattr(local, "state", None)
-        if state is None:
-            writer = PackWriter(self._key, BlobType.DATA, self._pack_size, self._max_blob)
-            state = (zstandard.ZstdCompressor(level=self._level), writer)
-            local.state = state
-            with self._lock:
-                self._writers.append(writer)
-        return state
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        compressor: zstandard.ZstdCompressor | None = getattr(self._local, "zstd", None)
+        if compressor is None:
+            compressor = self._local.zstd = zstandard.ZstdCompressor(level=self._level)
+        return compressor
 
-    def store(self, data: memoryview) -> ContentEntry:
-        """Store one data chunk (if new); return its id, or its length if all zeros."""
+    def store(self, data: memoryview, *, small: bool = False) -> ContentEntry:
+        """Store one data chunk (if new); return its id, or its length if all zeros.
+
+        ``small`` chunks (whole small files) go to the packs of small files.
+        """
         chunk_id = self._key.chunk_id(data)
         if self._is_zero(data, chunk_id):
             return len(data)
         if not self._claim(chunk_id):
             return chunk_id
-        compressor, writer = self._thread_state()
-        self._add(writer, compressor, chunk_id, data)
+        packed = self._compressor().compress(data)
+        lock, writer = self._writers[small]
+        with lock:
+            finished = self._add(writer, chunk_id, data, packed)
+        if finished is not None:
+            self._uploader.submit(finished, reserved=True)
         return chunk_id
 
     def store_tree(self, writer: PackWriter, data: bytes) -> bytes:
         """Store one tree chunk through ``writer`` (the caller's own tree pack)."""
         chunk_id = self._key.chunk_id(data)
         if self._claim(chunk_id):
-            compressor, _ = self._thread_state()
-            self._add(writer, compressor, chunk_id, memoryview(data))
+            packed = self._compressor().compress(data)
+            finished = self._add(writer, chunk_id, memoryview(data), packed)
+            if finished is not None:
+                self._uploader.submit(finished, reserved=True)
         return chunk_id
 
     def _add(
-        self,
-        writer: PackWriter,
-        compressor: zstandard.ZstdCompressor,
-        chunk_id: bytes,
-        data: memoryview,
-    ) -> None:
-        packed = compressor.compress(data)
+        self, writer: PackWriter, chunk_id: bytes, data: memoryview, packed: bytes
+    ) -> FinishedPack | None:
+        """Add one blob; return the pack if that filled it (its upload reserved)."""
         if len(packed) < len(data):
             writer.add(chunk_id, packed, len(data), FLAG_ZSTD)
         else:
             writer.add(chunk_id, data, len(data), 0)
-        if writer.full:
-            self._uploader.submit(writer.finish())
+        if not writer.full:
+            return None
+        # reserve before sealing, so the sealed copies in memory stay bounded
+        self._uploader.reserve()
+        try:
+            return writer.finish()
+        except BaseException:
+            self._uploader.release()
+            raise
 
     def new_tree_writer(self) -> PackWriter:
         return PackWriter(self._key, BlobType.TREE, self._pack_size, self._max_blob)
 
     def flush(self, *extra: PackWriter) -> None:
         """Send every unfinished pack; call only when no worker is storing."""
-        for writer in (*self._writers, *extra):
+        for writer in (*(w for _, w in self._writers), *extra):
             if not writer.empty:
-                self._uploader.submit(writer.finish())
+                self._uploader.reserve()
+                self._uploader.submit(writer.finish(), reserved=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -129,10 +130,21 @@ def unseal(key: MasterKey, kind: SealedKind, blob: bytes, what: str) -> bytes:
     return plaintext
 
 
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor: setting one up costs more than a small blob."""
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "zstd", None)
+    if found is None:
+        found = _local.zstd = zstandard.ZstdDecompressor()
+    return found
+
+
 def decompress(data: bytes | memoryview, what: str, size: int | None = None) -> bytes:
     try:
         if size is None:
-            return zstandard.ZstdDecompressor().decompress(data)
-        return zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
+            return _decompressor().decompress(data)
+        return _decompressor().decompress(data, max_output_size=size)
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decompress: {exc}") from None

@@ -12,19 +12,27 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import threading
 from collections.abc import Iterator
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0)
 
 
 class BufferPool:
+    """At most ``count`` buffers of ``size`` bytes, allocated when first needed."""
+
     def __init__(self, count: int, size: int) -> None:
         self.size = size
         self._free: queue.LifoQueue[bytearray] = queue.LifoQueue()
-        for _ in range(count):
-            self._free.put(bytearray(size))
+        self._unmade = count
+        self._lock = threading.Lock()
 
     def take(self) -> bytearray:
+        if self._unmade:
+            with self._lock:
+                if self._unmade and self._free.empty():
+                    self._unmade -= 1
+                    return bytearray(self.size)
         return self._free.get()
 
     def give(self, buf: bytearray) -> None:

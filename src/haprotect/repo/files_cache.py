@@ -5,35 +5,48 @@ in the parent snapshot is not read again: its node takes the parent's
 content (after checking that every chunk is still in the index). Both the
 walk and the parent's tree are in canonical order, so the lookup is a merge
 of two sorted streams: constant memory, whatever the size of the tree.
+
+The merge works on the parent's raw records (JSON lines), decoding only
+those it needs. When nothing about a file changed, not even its owner, mode
+or xattrs, the start of its new record (:func:`~haprotect.repo.tree.encode_head`)
+equals the start of the parent's, and the parent's record is reused as it
+is (:meth:`FilesCache.reuse_record`): no node is decoded, built or encoded.
 """
 
 from __future__ import annotations
 
+import binascii
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
-from haprotect.model.snapshot import Node, NodeType
+from haprotect.model.snapshot import ContentEntry, Node, NodeType
 from haprotect.repo.index import Index
-from haprotect.repo.tree import sort_key
+from haprotect.repo.tree import NodeStream, decode_node, encode_node, record_key, sort_key
+
+_CONTENT = b',"content":['
 
 
 class FilesCache:
     def __init__(self, parent_nodes: Iterable[Node], index: Index) -> None:
-        self._nodes: Iterator[Node] = iter(parent_nodes)
+        self._records: Iterator[bytes] = (
+            parent_nodes.records()
+            if isinstance(parent_nodes, NodeStream)
+            else map(encode_node, parent_nodes)
+        )
         self._index = index
-        self._head: Node | None = None
+        self._head: bytes | None = None
         self._head_key: tuple[bytes, ...] = ()
         self._last: tuple[bytes, ...] = ()
         self._advance()
 
     def _advance(self) -> None:
-        self._head = next(self._nodes, None)
+        self._head = next(self._records, None)
         if self._head is not None:
-            self._head_key = sort_key(self._head.path)
+            self._head_key = record_key(self._head)
 
-    def lookup(self, path: str) -> Node | None:
-        """The parent's node at ``path``; paths must be asked for in canonical order."""
-        key = sort_key(path)
+    def lookup_record(self, key: tuple[bytes, ...]) -> bytes | None:
+        """The parent's record at ``key`` (a sort key); keys must come in canonical order."""
         if key < self._last:
             return None
         self._last = key
@@ -42,6 +55,56 @@ class FilesCache:
         if self._head is not None and self._head_key == key:
             return self._head
         return None
+
+    def lookup(self, path: str) -> Node | None:
+        """The parent's node at ``path``; paths must be asked for in canonical order."""
+        record = self.lookup_record(sort_key(path))
+        return None if record is None else decode_node(record)
+
+    def reuse_record(self, record: bytes, head: bytes, tail: bytes) -> bool:
+        """True if ``record`` is ``head``, then only content, then ``tail``, all of it indexed.
+
+        ``head`` is the new record up to its ctime, ``tail`` its xattrs and end:
+        then nothing but the content differs, and the parent's record is the
+        new one.
+        """
+        if (
+            len(record) < len(head) + len(tail)
+            or not record.startswith(head)
+            or not record.endswith(tail)
+        ):
+            return False
+        middle = record[len(head) : len(record) - len(tail)]
+        if not middle:
+            return True
+        if not middle.startswith(_CONTENT) or not middle.endswith(b"]") or middle.count(b":") != 1:
+            return False
+        index = self._index
+        try:
+            for item in middle[len(_CONTENT) : -1].split(b","):
+                if item[:1] == b'"' and binascii.unhexlify(item[1:-1]) not in index:
+                    return False
+        except binascii.Error:
+            return False
+        return True
+
+    def reuse_content(
+        self, st: os.stat_result, parent: Node | None
+    ) -> tuple[ContentEntry, ...] | None:
+        """The parent's content for the regular file ``st`` if it is unchanged, else None."""
+        if (
+            parent is None
+            or parent.type is not NodeType.FILE
+            or st.st_size != parent.size
+            or st.st_mtime_ns != parent.mtime_ns
+            or st.st_ctime_ns != parent.ctime_ns
+            or st.st_ino != parent.inode
+        ):
+            return None
+        index = self._index
+        if not all(isinstance(e, int) or e in index for e in parent.content):
+            return None
+        return parent.content
 
     def reuse(self, node: Node, parent: Node | None) -> Node | None:
         """``node`` with the parent's content if the file is unchanged, else None."""

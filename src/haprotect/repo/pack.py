@@ -89,7 +89,12 @@ def blob_aad(chunk_id: bytes, flags: int) -> bytes:
 
 
 class PackWriter:
-    """Encrypts blobs straight into one pack buffer; one writer per thread."""
+    """Encrypts blobs into one pack at a time; not for concurrent use.
+
+    The encrypted blobs are kept as they come and joined once, when the pack
+    is sealed: a writer holds only what its pack holds so far (not a buffer
+    the size of a full pack), and the sealed pack is the one copy.
+    """
 
     def __init__(
         self, key: MasterKey, blob_type: BlobType, target_size: int, max_blob: int
@@ -97,9 +102,8 @@ class PackWriter:
         self._key = key
         self._type = blob_type
         self._target = target_size
-        self._capacity = target_size + max_blob + BLOB_OVERHEAD + 64
-        self._buf = bytearray()
-        self._view = memoryview(self._buf)
+        self._max_blob = max_blob
+        self._pieces: list[bytes] = []
         self._salt = b""
         self._aead: AESGCM | None = None
         self._pos = 0
@@ -118,33 +122,27 @@ class PackWriter:
         if self._aead is None:
             self._start()
         assert self._aead is not None
-        length = len(data) + BLOB_OVERHEAD
-        end = self._pos + length
-        if end > len(self._buf):
-            self._grow(end)
         nonce = counter_nonce(len(self._entries))
-        view = self._view
-        view[self._pos : self._pos + NONCE_SIZE] = nonce
-        self._aead.encrypt_into(
-            nonce, data, blob_aad(chunk_id, flags), view[self._pos + NONCE_SIZE : end]
-        )
+        sealed = self._aead.encrypt(nonce, data, blob_aad(chunk_id, flags))
+        length = NONCE_SIZE + len(sealed)
+        self._pieces += (nonce, sealed)
         self._entries.append(PackEntry(chunk_id, self._pos, length, raw_length, flags))
-        self._pos = end
+        self._pos += length
         return length
 
     def finish(self) -> FinishedPack:
-        """Seal the pack; the writer then starts a new one in the same buffer."""
+        """Seal the pack; the writer then starts a new one."""
         assert self._aead is not None
         nonce = counter_nonce(len(self._entries))
         table = b"".join(
             ENTRY.pack(e.id, e.offset, e.length, e.raw_length, e.flags) for e in self._entries
         )
         trailer = nonce + self._aead.encrypt(nonce, table, _TRAILER_AAD)
-        end = self._pos + len(trailer) + _LENGTH.size
-        if end > len(self._buf):
-            self._grow(end)
-        self._view[self._pos : end] = trailer + _LENGTH.pack(len(trailer))
-        data = bytes(self._view[:end])
+        pieces = self._pieces
+        pieces += (trailer, _LENGTH.pack(len(trailer)))
+        self._pieces = []
+        data = b"".join(pieces)
+        del pieces
         info = PackInfo(blake3.blake3(data).hexdigest(), self._type, self._salt)
         finished = FinishedPack(info, data, tuple(self._entries))
         self._aead = None
@@ -155,15 +153,8 @@ class PackWriter:
     def _start(self) -> None:
         self._salt = os.urandom(SALT_SIZE)
         self._aead = self._key.subkey(self._salt)
-        if len(self._buf) < self._capacity:
-            self._grow(self._capacity)
-        self._view[:HEADER_SIZE] = _HEADER.pack(PACK_MAGIC, PACK_VERSION, self._type) + self._salt
+        self._pieces = [_HEADER.pack(PACK_MAGIC, PACK_VERSION, self._type) + self._salt]
         self._pos = HEADER_SIZE
-
-    def _grow(self, end: int) -> None:
-        self._view.release()
-        self._buf.extend(bytes(end - len(self._buf)))
-        self._view = memoryview(self._buf)
 
 
 def open_blob(

@@ -1,19 +1,28 @@
 """Restoring a snapshot, or some of its paths, into a target directory.
 
-The tree is streamed in order. For each file the chunks are grouped into
-runs (neighbouring blobs of one pack, read with one ranged request); worker
-threads fetch, verify and write each run at its offsets with ``pwrite``, so
-files are written in parallel and out of order. Holes are skipped (the file
-is created empty and truncated to its size at the end), so sparse files
-stay sparse. A file's metadata is set once its runs are written; a
-directory's once everything below it is (deepest first), so read-only
-directories and directory mtimes come out right. Owners are restored when
-running as root, by name when the name exists here, else by number.
+The calling thread streams the tree in order. It creates every directory
+(so a directory exists before anything inside it), symlink and other
+special node itself, and groups the chunks of regular files into runs:
+neighbouring blobs of one pack, read with one ranged request, so a run of
+many small files costs one read. Worker threads do the rest of a file's
+work, in parallel and out of order: a worker fetches a run, verifies each
+blob, creates the files the blobs belong to (relative to their directory's
+descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes each blob at its
+offset with ``pwrite`` and, when the last run of a file is written, sets the
+file's size, owner, mode, xattrs and times and closes it. Holes are skipped
+(the file is truncated to its size at the end), so sparse files stay
+sparse. A directory's metadata is set once everything is restored, deepest
+first, so read-only directories and directory mtimes come out right. Owners
+are restored when running as root, by name when the name exists here, else
+by number.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import grp
+import mmap
 import os
 import pwd
 import stat
@@ -24,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
 from haprotect.repo.blobreader import BlobReader
@@ -35,38 +45,56 @@ from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.target import Components, Target, components
 from haprotect.repo.tree import sort_key
 
-MAX_OPEN_FILES = 256
+MAX_FILES_PER_RUN = 256
+DIRECT_MIN = 1 * MiB
+BLOCK = 4096
 _ZEROS = bytes(1 * MiB)
+_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 @dataclass(frozen=True, slots=True)
 class RestoreOptions:
-    workers: int = 8
+    workers: int = 4
     sparse: bool = True
     owners: bool | None = None
     xattrs: bool = True
     max_read: int = 8 * MiB
+    direct_io: bool = True
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
+class _File:
+    """A regular file being restored; shared by the runs that hold its blobs."""
+
+    node: Node
+    dir_parts: Components
+    parent: int
+    name: bytes
+    size: int = 0
+    data_end: int = 0
+    written: int = 0
+    pending: int = 1
+    fd: int = -1
+    failed: bool = False
+    direct: bool = False
+    holes: list[tuple[int, int]] = field(default_factory=list)
+    partial: dict[int, list[Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(slots=True, eq=False)
 class _Run:
-    """Neighbouring blobs of one pack, for one or several files: one ranged read."""
+    """Neighbouring blobs of one pack, for one or several files: one ranged read.
 
-    pack: PackInfo
+    ``files`` are the files whose pending count this run holds: those with
+    blobs in it, and files without any data that it creates.
+    """
+
+    pack: PackInfo | None
     start: int
     end: int
-    blobs: list[tuple[bytes, BlobLocation, int, int]] = field(default_factory=list)
-    future: Future[None] | None = None
-
-
-@dataclass(slots=True)
-class _OpenFile:
-    node: Node
-    fd: int
-    size: int = 0
-    written: int = 0
-    holes: list[tuple[int, int]] = field(default_factory=list)
-    runs: list[_Run] = field(default_factory=list)
+    blobs: list[tuple[bytes, BlobLocation, _File, int]] = field(default_factory=list)
+    files: list[_File] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1024)
@@ -102,68 +130,73 @@ class Restorer:
         self._meter = meter
         self._owners = options.owners if options.owners is not None else os.geteuid() == 0
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-restore")
-        self._slots = threading.BoundedSemaphore(options.workers * 4)
-        self._open: deque[_OpenFile] = deque()
+        self._slots = threading.BoundedSemaphore(options.workers * 2)
+        self._futures: deque[Future[None]] = deque()
+        self._done: deque[_File] = deque()
         self._run: _Run | None = None
         self._links: dict[str, Components] = {}
         self._dirs: list[tuple[Components, Node]] = []
         self._errors: list[FileError] = []
         self._counts = {"files": 0, "dirs": 0, "others": 0, "bytes": 0}
+        self._dest: Target | None = None
+        self._direct = bool(_DIRECT) and options.direct_io and options.sparse
+        self._aligned = threading.local()
 
     def run(
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
     ) -> RestoreStats:
         wanted = None if includes is None else [sort_key(p.strip("/")) for p in includes]
-        dest = Target(target)
+        dest = self._dest = Target(target)
         try:
             previous: tuple[bytes, ...] | None = None
             for node in nodes:
                 parts = components(node.path, self._snapshot_id)
-                key = sort_key(node.path)
+                key = parts
                 if previous is not None and key <= previous:
                     raise IntegrityError(
                         f"the tree of snapshot {self._snapshot_id[:8]} is out of order at "
                         f"{node.path!r}"
                     )
                 previous = key
-                if not selected(key, wanted):
-                    continue
-                if (
-                    wanted is not None
-                    and node.type is not NodeType.DIR
-                    and not any(key[: len(i)] == i for i in wanted)
+                if wanted is not None and (
+                    not selected(key, wanted)
+                    or (
+                        node.type is not NodeType.DIR
+                        and not any(key[: len(i)] == i for i in wanted)
+                    )
                 ):
                     continue
                 self._restore(dest, parts, node)
-                self._finish_files(wait=len(self._open) > MAX_OPEN_FILES)
+                self._collect()
                 dest.trim()
-            self._finish_files(wait=True, everything=True)
+            self._flush_run()
+            self._wait_all()
             for parts, node in reversed(self._dirs):
                 self._guard(node, self._dir_metadata, dest, parts, node)
                 dest.trim()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            for opened in self._open:
-                os.close(opened.fd)
             dest.close()
         c = self._counts
         self._meter.finish(c["files"], c["bytes"])
         return RestoreStats(c["files"], c["dirs"], c["others"], c["bytes"], tuple(self._errors))
 
-    def _guard(self, node: Node, action: Callable[..., None], *args: object) -> None:
+    def _guard(self, node: Node, action: Callable[..., None], *args: object) -> bool:
         try:
             action(*args)
         except OSError as exc:
             self._errors.append(FileError(node.path, exc.strerror or str(exc)))
+            return False
+        return True
 
     def _restore(self, dest: Target, parts: Components, node: Node) -> None:
         kind = node.type
-        if kind is NodeType.DIR:
+        if kind is NodeType.FILE:
+            self._guard(node, self._file, dest, parts, node)
+        elif kind is NodeType.DIR:
             self._guard(node, dest.make_dir, parts)
             self._dirs.append((parts, node))
             self._counts["dirs"] += 1
-        elif kind is NodeType.FILE:
-            self._guard(node, self._file, dest, parts, node)
         elif kind is NodeType.SOCKET:
             return
         else:
@@ -189,33 +222,58 @@ class Restorer:
         self._counts["others"] += 1
 
     def _file(self, dest: Target, parts: Components, node: Node) -> None:
+        """Schedule one file: its blobs join runs; a worker creates and finishes it."""
         if node.hardlink is not None and node.hardlink in self._links:
             dest.link(self._links[node.hardlink], parts)
             self._counts["files"] += 1
             return
-        fd = dest.create_file(parts)
-        opened = _OpenFile(node, fd)
-        self._open.append(opened)
+        dir_parts = parts[:-1]
+        parent = dest.pin(dir_parts)
+        opened = _File(node, dir_parts, parent, parts[-1])
+        opened.direct = self._direct and node.size >= DIRECT_MIN
         if node.hardlink is not None:
+            # later links need the file to exist, so this one is created now
+            try:
+                opened.fd = dest.create_in(parent, opened.name, direct=opened.direct)
+            except OSError:
+                dest.unpin(dir_parts)
+                raise
             self._links[node.hardlink] = parts
+        run = self._run
+        if run is not None and len(run.files) >= MAX_FILES_PER_RUN:
+            self._flush_run()
         offset = 0
         for entry in node.content:
             if isinstance(entry, int):
                 opened.holes.append((offset, entry))
+                if opened.direct:
+                    self._hole_edges(opened, offset, entry)
                 offset += entry
                 continue
             location = self._reader.locate(entry, node.path)
             self._add_blob(opened, entry, location, offset)
             offset += location.raw_length
             opened.written += location.raw_length
+            opened.data_end = offset
         opened.size = offset
-
-    def _add_blob(
-        self, opened: _OpenFile, chunk_id: bytes, location: BlobLocation, at: int
-    ) -> None:
         run = self._run
-        if (
+        if run is None or not run.files or run.files[-1] is not opened:
+            if run is None:
+                run = self._run = _Run(None, 0, 0)
+            with opened.lock:
+                opened.pending += 1
+            run.files.append(opened)
+        with opened.lock:
+            # the current run is not submitted yet, so this never drops to zero
+            opened.pending -= 1
+
+    def _add_blob(self, opened: _File, chunk_id: bytes, location: BlobLocation, at: int) -> None:
+        run = self._run
+        if run is not None and run.pack is None:
+            run.pack, run.start, run.end = location.pack, location.offset, location.offset
+        elif (
             run is None
+            or run.pack is None
             or run.pack.id != location.pack.id
             or run.end != location.offset
             or run.end - run.start + location.length > self._options.max_read
@@ -223,9 +281,11 @@ class Restorer:
             self._flush_run()
             run = self._run = _Run(location.pack, location.offset, location.offset)
         run.end += location.length
-        run.blobs.append((chunk_id, location, opened.fd, at))
-        if not opened.runs or opened.runs[-1] is not run:
-            opened.runs.append(run)
+        run.blobs.append((chunk_id, location, opened, at))
+        if not run.files or run.files[-1] is not opened:
+            with opened.lock:
+                opened.pending += 1
+            run.files.append(opened)
 
     def _flush_run(self) -> None:
         run, self._run = self._run, None
@@ -233,52 +293,203 @@ class Restorer:
             return
         self._slots.acquire()
         try:
-            run.future = self._pool.submit(self._fetch, run)
+            self._futures.append(self._pool.submit(self._fetch, run))
         except BaseException:
             self._slots.release()
             raise
 
+    def _collect(self) -> None:
+        """Count finished files and raise the first failure of a worker."""
+        futures = self._futures
+        while futures and futures[0].done():
+            futures.popleft().result()
+        done = self._done
+        if not done:
+            return
+        counts = self._counts
+        path = ""
+        while done:
+            opened = done.popleft()
+            counts["files"] += 1
+            counts["bytes"] += opened.written
+            path = opened.node.path
+        self._meter.update(counts["files"], counts["bytes"], path)
+
+    def _wait_all(self) -> None:
+        while self._futures:
+            self._futures.popleft().result()
+        self._collect()
+
     def _fetch(self, run: _Run) -> None:
+        """Worker: read one run, write its blobs, finish the files it completes."""
         try:
-            reader = self._reader
-            data = memoryview(reader.read_range(run.pack, run.start, run.end - run.start))
-            for chunk_id, location, fd, offset in run.blobs:
-                rel = location.offset - run.start
-                plain = reader.open(location, chunk_id, data[rel : rel + location.length])
-                _write_all(fd, plain, offset)
+            if run.pack is not None:
+                self._write_run(run)
+        except BaseException:
+            for opened in run.files:
+                opened.failed = True
+            raise
         finally:
-            self._slots.release()
-
-    def _finish_files(self, *, wait: bool, everything: bool = False) -> None:
-        while self._open:
-            head = self._open[0]
-            if any(r.future is None for r in head.runs):
-                if not wait:
-                    return
-                self._flush_run()
-            if not wait and not all(r.future is not None and r.future.done() for r in head.runs):
-                return
-            self._open.popleft()
             try:
-                for run in head.runs:
-                    assert run.future is not None
-                    run.future.result()
-                self._guard(head.node, self._file_metadata, head)
+                for opened in run.files:
+                    with opened.lock:
+                        opened.pending -= 1
+                        last = opened.pending == 0
+                    if last:
+                        self._finish(opened)
             finally:
-                os.close(head.fd)
-            self._counts["files"] += 1
-            self._counts["bytes"] += head.written
-            self._meter.update(self._counts["files"], self._counts["bytes"], head.node.path)
-            wait = everything
+                self._slots.release()
 
-    def _file_metadata(self, opened: _OpenFile) -> None:
-        node, fd = opened.node, opened.fd
+    def _write_run(self, run: _Run) -> None:
+        assert run.pack is not None
+        reader = self._reader
+        data = memoryview(reader.read_range(run.pack, run.start, run.end - run.start))
+        start = run.start
+        for chunk_id, location, opened, offset in run.blobs:
+            rel = location.offset - start
+            plain = reader.open(location, chunk_id, data[rel : rel + location.length])
+            if opened.failed:
+                continue
+            try:
+                fd = opened.fd if opened.fd >= 0 else self._ensure_open(opened)
+                if opened.direct:
+                    self._write_direct(opened, plain, offset)
+                else:
+                    _write_all(fd, plain, offset)
+            except OSError as exc:
+                opened.failed = True
+                self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
+
+    def _ensure_open(self, opened: _File) -> int:
+        with opened.lock:
+            if opened.fd < 0:
+                opened.fd = self._create(opened)
+            return opened.fd
+
+    def _create(self, opened: _File) -> int:
+        assert self._dest is not None
+        return self._dest.create_in(opened.parent, opened.name, direct=opened.direct)
+
+    # Large files are written with O_DIRECT: copying gigabytes into the page
+    # cache costs more CPU than all the rest of a restore, and evicts what
+    # the machine had cached. Direct writes must cover whole aligned blocks,
+    # so the block-aligned middle of each chunk is written at once and the
+    # pieces at its ends are gathered per block (with the zeros of holes)
+    # until the block is whole. The last block is written whole too; the
+    # file is truncated to its size at the end.
+
+    def _write_direct(self, opened: _File, data: bytes | memoryview, at: int) -> None:
+        end = at + len(data)
+        lo = -(-at // BLOCK) * BLOCK
+        hi = end // BLOCK * BLOCK
+        if lo > hi:
+            self._piece(opened, at, data)
+            return
+        if lo > at:
+            self._piece(opened, at, data[: lo - at])
+        if end > hi:
+            self._piece(opened, hi, data[hi - at :])
+        if lo == hi:
+            return
+        buf = self._buffer(hi - lo)
+        buf[:] = data[lo - at : hi - at]
+        self._pwrite(opened, buf, lo)
+
+    def _hole_edges(self, opened: _File, at: int, length: int) -> None:
+        """Count the zeros of a hole into the partial blocks at its ends."""
+        end = at + length
+        first = at // BLOCK * BLOCK
+        if at > first or end - first < BLOCK:
+            self._piece(opened, at, None, min(end, first + BLOCK) - at)
+        last = end // BLOCK * BLOCK
+        if end > last >= first + BLOCK:
+            self._piece(opened, last, None, end - last)
+
+    def _piece(
+        self, opened: _File, at: int, data: bytes | memoryview | None, length: int = 0
+    ) -> None:
+        """Add bytes (or zeros) inside one block; write the block once it is whole."""
+        block = at // BLOCK * BLOCK
+        size = len(data) if data is not None else length
+        # the size is known once the calling thread has scheduled the whole
+        # file; until then the last block waits for _flush_partial
+        need = min(BLOCK, opened.size - block) if opened.size else BLOCK
+        with opened.lock:
+            entry = opened.partial.get(block)
+            if entry is None:
+                entry = opened.partial[block] = [bytearray(BLOCK), 0]
+            if data is not None:
+                entry[0][at - block : at - block + size] = data
+            entry[1] += size
+            if entry[1] < need:
+                return
+            del opened.partial[block]
+        if opened.fd < 0:
+            self._ensure_open(opened)
+        buf = self._buffer(BLOCK)
+        buf[:] = entry[0]
+        self._pwrite(opened, buf, block)
+
+    def _flush_partial(self, opened: _File) -> None:
+        """Write the blocks still partial (the last one, when the size came late)."""
+        with opened.lock:
+            left, opened.partial = opened.partial, {}
+        for block, (data, _) in sorted(left.items()):
+            buf = self._buffer(BLOCK)
+            buf[:] = data
+            self._pwrite(opened, buf, block)
+
+    def _buffer(self, size: int) -> memoryview:
+        """This thread's page-aligned buffer, ``size`` bytes of it."""
+        local = self._aligned
+        buf: mmap.mmap | None = getattr(local, "buf", None)
+        if buf is None or len(buf) < size:
+            if buf is not None:
+                buf.close()
+            buf = local.buf = mmap.mmap(-1, max(size, 4 * MiB))
+        return memoryview(buf)[:size]
+
+    def _pwrite(self, opened: _File, view: memoryview, at: int) -> None:
+        try:
+            _write_all(opened.fd, view, at)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # the file system takes O_DIRECT but not these writes: go through the cache
+            flags = fcntl.fcntl(opened.fd, fcntl.F_GETFL)
+            fcntl.fcntl(opened.fd, fcntl.F_SETFL, flags & ~_DIRECT)
+            _write_all(opened.fd, view, at)
+
+    def _finish(self, opened: _File) -> None:
+        """Worker: create the file if it had no data, set its size and metadata, close it."""
+        assert self._dest is not None
+        try:
+            if not opened.failed:
+                if opened.fd < 0:
+                    opened.fd = self._create(opened)
+                self._file_metadata(opened)
+        except OSError as exc:
+            self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
+        finally:
+            if opened.fd >= 0:
+                os.close(opened.fd)
+                opened.fd = -1
+            self._dest.unpin(opened.dir_parts)
+            if not opened.failed:
+                self._done.append(opened)
+
+    def _file_metadata(self, opened: _File) -> None:
+        fd = opened.fd
         if not self._options.sparse:
             for offset, length in opened.holes:
                 for start in range(offset, offset + length, len(_ZEROS)):
                     _write_all(fd, _ZEROS[: min(len(_ZEROS), offset + length - start)], start)
-        os.ftruncate(fd, opened.size)
-        self._apply(fd, node)
+        elif opened.direct:
+            self._flush_partial(opened)
+            os.ftruncate(fd, opened.size)
+        elif opened.size != opened.data_end:
+            os.ftruncate(fd, opened.size)
+        self._apply(fd, opened.node)
 
     def _apply(self, fd: int, node: Node) -> None:
         if self._owners:
@@ -296,8 +507,12 @@ class Restorer:
         self._apply(dest.dir_fd(parts), node)
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    written = os.pwrite(fd, data, offset)
+    if written == len(data):
+        return
+    view = memoryview(data)[written:]
+    offset += written
     while view:
         written = os.pwrite(fd, view, offset)
         view = view[written:]

@@ -11,9 +11,11 @@ a path that passes through one is refused.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -23,6 +25,7 @@ Components = tuple[bytes, ...]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIRECT = getattr(os, "O_DIRECT", 0)
 _CACHED_DIRS = 64
 
 
@@ -51,6 +54,8 @@ class Target:
         except OSError as exc:
             raise RestoreError(f"cannot use {path} as restore target: {exc.strerror}") from None
         self._dirs: OrderedDict[Components, int] = OrderedDict()
+        self._pins: dict[Components, int] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -59,10 +64,36 @@ class Target:
         os.close(self.root)
 
     def trim(self) -> None:
-        """Close the least recently used directory descriptors beyond the cache size."""
-        while len(self._dirs) > _CACHED_DIRS:
-            _, fd = self._dirs.popitem(last=False)
-            os.close(fd)
+        """Close least recently used directory descriptors beyond the cache size.
+
+        Pinned directories stay open whatever their age.
+        """
+        if len(self._dirs) <= _CACHED_DIRS:
+            return
+        with self._lock:
+            for parts in list(self._dirs):
+                if len(self._dirs) <= _CACHED_DIRS:
+                    break
+                if parts not in self._pins:
+                    os.close(self._dirs.pop(parts))
+
+    def pin(self, parts: Components) -> int:
+        """Like :meth:`dir_fd`, but valid until a matching :meth:`unpin` (any thread)."""
+        fd = self.dir_fd(parts)
+        if parts:
+            with self._lock:
+                self._pins[parts] = self._pins.get(parts, 0) + 1
+        return fd
+
+    def unpin(self, parts: Components) -> None:
+        if not parts:
+            return
+        with self._lock:
+            count = self._pins[parts] - 1
+            if count:
+                self._pins[parts] = count
+            else:
+                del self._pins[parts]
 
     def dir_fd(self, parts: Components) -> int:
         """A descriptor of the directory ``parts``, creating missing ones (mode 0700).
@@ -118,12 +149,20 @@ class Target:
                 ) from None
 
     def create_file(self, parts: Components) -> int:
-        parent, name = self.dir_fd(parts[:-1]), parts[-1]
+        return self.create_in(self.dir_fd(parts[:-1]), parts[-1])
+
+    def create_in(self, parent: int, name: bytes, *, direct: bool = False) -> int:
+        """Create file ``name`` in directory ``parent`` (a pinned descriptor; any thread).
+
+        ``direct`` asks for ``O_DIRECT`` (writes bypass the page cache), where
+        the file system supports it.
+        """
+        flags = _FILE_FLAGS | (_DIRECT if direct else 0)
         try:
-            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
+            return _create(name, flags, parent)
         except FileExistsError:
             self.clear(parent, name)
-            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
+            return _create(name, flags, parent)
 
     def link(self, existing: Components, parts: Components) -> None:
         source_dir = self.dir_fd(existing[:-1])
@@ -136,3 +175,16 @@ class Target:
             dst_dir_fd=parent,
             follow_symlinks=False,
         )
+
+
+def _create(name: bytes, flags: int, parent: int) -> int:
+    try:
+        return os.open(name, flags, 0o600, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or not flags & _DIRECT:
+            raise
+    # The file system refuses O_DIRECT, after creating the file: create it again
+    # (still exclusively) to write through the page cache.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=parent)
+    return os.open(name, flags & ~_DIRECT, 0o600, dir_fd=parent)

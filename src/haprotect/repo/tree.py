@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
@@ -25,31 +25,13 @@ from haprotect.repo.errors import IntegrityError
 
 TREE_VERSION = 1
 
-_DEFAULTS: dict[str, object] = {
-    "uid": 0,
-    "gid": 0,
-    "user": None,
-    "group": None,
-    "size": 0,
-    "inode": 0,
-    "device": 0,
-    "links": 1,
-    "rdev": 0,
-    "hardlink": None,
-}
-
 
 def sort_key(path: str) -> tuple[bytes, ...]:
     """The canonical order of nodes: by the bytes of each path component."""
     return tuple(os.fsencode(path).split(b"/"))
 
 
-def _put_name(record: dict[str, Any], field: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-        record[field] = value
-    except UnicodeEncodeError:
-        record[field + "64"] = base64.b64encode(os.fsencode(value)).decode("ascii")
+_json_str = json.encoder.encode_basestring  # json.dumps's own escaping (ensure_ascii=False)
 
 
 def _get_name(record: dict[str, Any], field: str) -> str | None:
@@ -59,24 +41,116 @@ def _get_name(record: dict[str, Any], field: str) -> str | None:
     return None if encoded is None else os.fsdecode(base64.b64decode(encoded))
 
 
+def _name(field: str, value: str) -> str:
+    """``"field":"value"``, or ``"field64":"<base64>"`` for a name that is not UTF-8."""
+    if value.isascii():
+        return f'"{field}":{_json_str(value)}'
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f'"{field}64":"{base64.b64encode(os.fsencode(value)).decode("ascii")}"'
+    return f'"{field}":{_json_str(value)}'
+
+
+def encode_head(
+    path: str,
+    kind: NodeType,
+    mode: int,
+    uid: int,
+    gid: int,
+    user: str | None,
+    group: str | None,
+    size: int,
+    inode: int,
+    device: int,
+    links: int,
+    rdev: int,
+    hardlink: str | None,
+    mtime_ns: int,
+    ctime_ns: int,
+) -> str:
+    """A node's record up to its ``ctime``: everything but target, content and xattrs.
+
+    With :func:`encode_tail` this is exactly the compact ``json.dumps`` of the
+    record (keys in the documented order, fields at their default left out),
+    built without a dictionary: the backup encodes one record per file, and
+    compares an unchanged file's head with its record in the parent snapshot.
+    """
+    parts = ["{", _name("path", path), ',"type":"', kind.value, '","mode":', str(mode)]
+    if uid:
+        parts += (',"uid":', str(uid))
+    if gid:
+        parts += (',"gid":', str(gid))
+    if user is not None:
+        parts += (',"user":', _json_str(user))
+    if group is not None:
+        parts += (',"group":', _json_str(group))
+    if size:
+        parts += (',"size":', str(size))
+    if inode:
+        parts += (',"inode":', str(inode))
+    if device:
+        parts += (',"device":', str(device))
+    if links != 1:
+        parts += (',"links":', str(links))
+    if rdev:
+        parts += (',"rdev":', str(rdev))
+    if hardlink is not None:
+        parts += (',"hardlink":', _json_str(hardlink))
+    parts += (',"mtime":', str(mtime_ns), ',"ctime":', str(ctime_ns))
+    return "".join(parts)
+
+
+def encode_xattrs(xattrs: Sequence[tuple[str, bytes]]) -> str:
+    if not xattrs:
+        return ""
+    items = ",".join(f'[{_json_str(k)},"{base64.b64encode(v).decode("ascii")}"]' for k, v in xattrs)
+    return f',"xattrs":[{items}]'
+
+
+def encode_content(content: Sequence[ContentEntry]) -> str:
+    if not content:
+        return ""
+    items = ",".join(f'"{e.hex()}"' if isinstance(e, bytes) else str(e) for e in content)
+    return f',"content":[{items}]'
+
+
+def encode_tail(
+    target: str | None, content: Sequence[ContentEntry], xattrs: Sequence[tuple[str, bytes]]
+) -> str:
+    link = "," + _name("target", target) if target is not None else ""
+    return f"{link}{encode_content(content)}{encode_xattrs(xattrs)}}}\n"
+
+
 def encode_node(node: Node) -> bytes:
-    record: dict[str, Any] = {}
-    _put_name(record, "path", node.path)
-    record["type"] = node.type.value
-    record["mode"] = node.mode
-    for name, default in _DEFAULTS.items():
-        value = getattr(node, name)
-        if value != default:
-            record[name] = value
-    record["mtime"] = node.mtime_ns
-    record["ctime"] = node.ctime_ns
-    if node.target is not None:
-        _put_name(record, "target", node.target)
-    if node.content:
-        record["content"] = [e.hex() if isinstance(e, bytes) else e for e in node.content]
-    if node.xattrs:
-        record["xattrs"] = [[k, base64.b64encode(v).decode("ascii")] for k, v in node.xattrs]
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    head = encode_head(
+        node.path,
+        node.type,
+        node.mode,
+        node.uid,
+        node.gid,
+        node.user,
+        node.group,
+        node.size,
+        node.inode,
+        node.device,
+        node.links,
+        node.rdev,
+        node.hardlink,
+        node.mtime_ns,
+        node.ctime_ns,
+    )
+    return (head + encode_tail(node.target, node.content, node.xattrs)).encode()
+
+
+def record_key(line: bytes) -> tuple[bytes, ...]:
+    """The :func:`sort_key` of a record, read without decoding all of it."""
+    if line.startswith(b'{"path":"'):
+        end = line.find(b'"', 9)
+        path = line[9:end]
+        if end > 0 and b"\\" not in path:
+            return tuple(path.split(b"/"))
+    return sort_key(decode_node(line).path)
 
 
 def decode_node(line: bytes) -> Node:
@@ -112,14 +186,41 @@ def decode_node(line: bytes) -> Node:
         raise IntegrityError(f"a tree record is malformed ({exc}): {line[:80]!r}") from None
 
 
-def decode_stream(chunks: Iterable[bytes]) -> Iterator[Node]:
-    """The nodes of a tree from its chunks, in order."""
+def _records(chunks: Iterable[bytes]) -> Iterator[bytes]:
     rest = b""
     for chunk in chunks:
         data = rest + chunk if rest else chunk
         lines = data.split(b"\n")
         rest = lines.pop()
         for line in lines:
-            yield decode_node(line)
+            yield line + b"\n"
     if rest:
         raise IntegrityError("a snapshot tree ends in the middle of a record")
+
+
+class NodeStream(Iterator[Node]):
+    """The nodes of a tree from its chunks, in order, decoded as they are read.
+
+    :meth:`records` gives the raw records (JSON lines) instead, for readers
+    that decode only some of them; use one or the other. (The generators
+    never refer back to the stream, so a stream dropped half read is freed
+    at once, with the threads that fetch its chunks, not by a later garbage
+    collection.)
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self._nodes: Iterator[Node] | None = None
+
+    def records(self) -> Iterator[bytes]:
+        return _records(self._chunks)
+
+    def __next__(self) -> Node:
+        if self._nodes is None:
+            self._nodes = map(decode_node, _records(self._chunks))
+        return next(self._nodes)
+
+
+def decode_stream(chunks: Iterable[bytes]) -> NodeStream:
+    """The nodes of a tree from its chunks, in order."""
+    return NodeStream(chunks)

@@ -23,7 +23,7 @@ INDEX_FLUSH_ENTRIES = 50_000
 
 class Uploader:
     def __init__(
-        self, store: BlobStore, key: MasterKey, *, threads: int = 4, max_pending: int = 4
+        self, store: BlobStore, key: MasterKey, *, threads: int = 4, max_pending: int = 2
     ) -> None:
         self._store = store
         self._key = key
@@ -37,31 +37,49 @@ class Uploader:
         self.packs: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
         self.bytes_stored = 0
 
-    def submit(self, pack: FinishedPack) -> None:
-        """Queue ``pack`` for storing; waits while too many are in flight."""
+    def reserve(self) -> None:
+        """Wait for room for one more pack; :meth:`submit` it with ``reserved=True``.
+
+        Reserving before sealing a pack keeps the sealed copies in memory to
+        ``max_pending``: a thread that waits holds no copy yet.
+        """
         self._slots.acquire()
+
+    def release(self) -> None:
+        """Give back a reservation that will not be used."""
+        self._slots.release()
+
+    def submit(self, pack: FinishedPack, *, reserved: bool = False) -> None:
+        """Queue ``pack`` for storing; waits while too many are in flight."""
+        if not reserved:
+            self._slots.acquire()
         if self._error is not None:
             self._slots.release()
             return
-        future = self._pool.submit(self._put, pack)
+        # the pack travels in a list the upload empties, so that its bytes are
+        # freed before its slot is, not when the pool drops the task
+        future = self._pool.submit(self._put, [pack])
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(self._done)
 
-    def _put(self, pack: FinishedPack) -> None:
+    def _put(self, holder: list[FinishedPack]) -> None:
+        pack = holder.pop()
+        info, entries, size = pack.info, pack.entries, len(pack.data)
         try:
-            self._store.put(pack.info.key, pack.data)
+            self._store.put(info.key, pack.data)
         except BaseException as exc:
             with self._lock:
                 self._error = self._error or exc
             raise
         finally:
+            del pack
             self._slots.release()
         with self._lock:
-            self._stored.append((pack.info, pack.entries))
-            self._stored_entries += len(pack.entries)
-            self.packs.append((pack.info, pack.entries))
-            self.bytes_stored += len(pack.data)
+            self._stored.append((info, entries))
+            self._stored_entries += len(entries)
+            self.packs.append((info, entries))
+            self.bytes_stored += size
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:

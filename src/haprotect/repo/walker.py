@@ -19,10 +19,10 @@ import os
 import pwd
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
-from haprotect.model.snapshot import Node, NodeType
+from haprotect.model.snapshot import ContentEntry, Node, NodeType
+from haprotect.repo.tree import encode_head, encode_tail
 
 ErrorSink = Callable[[str, str], None]
 
@@ -37,13 +37,88 @@ _TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
-    """A node (without content) and where it is on disk."""
+    """A file-system object found by the walk: where it is, its ``lstat`` and xattrs.
 
-    node: Node
-    source: bytes
-    blocks: int
+    The node is made on first use: the backup of an unchanged file compares
+    the stat with the parent snapshot's record and never needs one.
+    """
+
+    __slots__ = ("_node", "rel", "source", "st", "xattrs")
+
+    def __init__(
+        self,
+        rel: bytes,
+        source: bytes,
+        st: os.stat_result,
+        xattrs: tuple[tuple[str, bytes], ...],
+        node: Node | None = None,
+    ) -> None:
+        self.rel = rel
+        self.source = source
+        self.st = st
+        self.xattrs = xattrs
+        self._node = node
+
+    @property
+    def node(self) -> Node:
+        if self._node is None:
+            self._node = make_node(self.rel, self.source, self.st, self.xattrs)
+        return self._node
+
+    @property
+    def blocks(self) -> int:
+        return self.st.st_blocks
+
+    @property
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.st.st_mode)
+
+    @property
+    def key(self) -> tuple[bytes, ...]:
+        """The :func:`~haprotect.repo.tree.sort_key` of the node's path."""
+        return tuple(self.rel.split(b"/"))
+
+    @property
+    def path(self) -> str:
+        return os.fsdecode(self.rel)
+
+    @property
+    def hardlink(self) -> str | None:
+        """A regular file's hard-link identity, if it has other names."""
+        st = self.st
+        return f"{st.st_dev}:{st.st_ino}" if st.st_nlink > 1 else None
+
+    def _head(self, size: int) -> str:
+        st = self.st
+        return encode_head(
+            os.fsdecode(self.rel),
+            NodeType.FILE,
+            stat.S_IMODE(st.st_mode),
+            st.st_uid,
+            st.st_gid,
+            user_name(st.st_uid),
+            group_name(st.st_gid),
+            size,
+            st.st_ino,
+            st.st_dev,
+            st.st_nlink,
+            0,
+            f"{st.st_dev}:{st.st_ino}" if st.st_nlink > 1 else None,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
+
+    def head(self) -> bytes:
+        """The start of a regular file's tree record (see :func:`encode_head`)."""
+        return self._head(self.st.st_size).encode()
+
+    def record(self, size: int, content: Sequence[ContentEntry]) -> bytes:
+        """A regular file's tree record, with ``size`` bytes read as ``content``.
+
+        The same bytes as ``encode_node`` of the file's node, made without one.
+        """
+        return (self._head(size) + encode_tail(None, content, self.xattrs)).encode()
 
 
 @lru_cache(maxsize=4096)
@@ -76,7 +151,9 @@ def read_xattrs(source: bytes) -> tuple[tuple[str, bytes], ...]:
     return tuple(found)
 
 
-def make_node(rel: bytes, source: bytes, st: os.stat_result, *, xattrs: bool) -> Node:
+def make_node(
+    rel: bytes, source: bytes, st: os.stat_result, xattrs: tuple[tuple[str, bytes], ...]
+) -> Node:
     kind = _TYPES.get(stat.S_IFMT(st.st_mode), NodeType.FILE)
     target = os.fsdecode(os.readlink(source)) if kind is NodeType.SYMLINK else None
     is_file = kind is NodeType.FILE
@@ -97,7 +174,7 @@ def make_node(rel: bytes, source: bytes, st: os.stat_result, *, xattrs: bool) ->
         target=target,
         rdev=st.st_rdev if kind in (NodeType.CHAR, NodeType.BLOCK) else 0,
         hardlink=f"{st.st_dev}:{st.st_ino}" if is_file and st.st_nlink > 1 else None,
-        xattrs=read_xattrs(source) if xattrs else (),
+        xattrs=xattrs,
     )
 
 
@@ -150,13 +227,16 @@ class Walker:
             if entry is None:
                 continue
             yield entry
-            if is_root and entry.node.type is NodeType.DIR:
-                yield from self._walk_dir(entry.source, b"/".join(comps), entry.node.device)
+            if is_root and stat.S_ISDIR(entry.st.st_mode):
+                yield from self._walk_dir(entry.source, b"/".join(comps), entry.st.st_dev)
 
     def _entry(self, rel: bytes, source: bytes, root: bool = False) -> Entry | None:
         try:
             st = os.lstat(source)
-            node = make_node(rel, source, st, xattrs=self._xattrs)
+            xattrs = read_xattrs(source) if self._xattrs else ()
+            if stat.S_ISREG(st.st_mode):
+                return Entry(rel, source, st, xattrs)
+            node = make_node(rel, source, st, xattrs)
         except FileNotFoundError as exc:
             if root:
                 self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
@@ -164,7 +244,7 @@ class Walker:
         except OSError as exc:
             self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
             return None
-        return Entry(node, source, st.st_blocks)
+        return Entry(rel, source, st, xattrs, node)
 
     def _children(self, source: bytes, rel: bytes) -> Iterator[Entry]:
         try:
@@ -188,6 +268,6 @@ class Walker:
                 stack.pop()
                 continue
             yield entry
-            node = entry.node
-            if node.type is NodeType.DIR and not (self._one_fs and node.device != device):
-                stack.append(self._children(entry.source, os.fsencode(node.path)))
+            st = entry.st
+            if stat.S_ISDIR(st.st_mode) and not (self._one_fs and st.st_dev != device):
+                stack.append(self._children(entry.source, entry.rel))
