@@ -313,8 +313,8 @@ def one_round(tools: list[Tool], base: Path, work: Path, results: dict[str, Tool
         ok = same_tree(src, tool.target / str(src).lstrip("/"))
         print(f"  {tool.name:10s} restored tree verified: {ok}", flush=True)
         r.verified.append(ok)
-    # Deleted only now: ext4 without a journal skips recently deleted inodes
-    # when allocating, which would slow down whichever tool restores next.
+    # Deleted only now: ext4 here skips recently deleted inodes when it
+    # allocates new ones, which would slow down whichever tool restores next.
     for tool in tools:
         shutil.rmtree(tool.target, ignore_errors=True)
     return total
