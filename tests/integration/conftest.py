@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from tests.conftest import require_component
 
+from haprotect.errors import ComponentError
+from haprotect.pgtools import find_postgres, server_user
 from haprotect.testing.seaweedfs import SeaweedFS, find_weed, running_seaweedfs
 
 
@@ -34,3 +36,18 @@ def seaweedfs() -> Iterator[SeaweedFS]:
 def s3_url(seaweedfs: SeaweedFS) -> str:
     """An ``s3://`` URL of an empty prefix in the session's bucket."""
     return seaweedfs.url(f"session-{time.time_ns()}")
+
+
+def require_postgres() -> None:
+    """PostgreSQL's server binaries and the user to run them as, or skip (fail under CI)."""
+    try:
+        find_postgres()
+        server_user()
+        missing = ""
+    except ComponentError as exc:
+        missing = exc.message
+    require_component(
+        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
+        not missing,
+        "scripts/bootstrap installs Debian's postgresql package",
+    )

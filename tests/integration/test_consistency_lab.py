@@ -24,17 +24,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.conftest import require_component
+from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
-from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, verify_acknowledged
 from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import Result, Status
 from haprotect.movers import get_mover, mover_name_for
 from haprotect.movers.postgres import stop_restored
-from haprotect.pgtools import find_postgres, server_user
 from haprotect.plan import build, load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.policy.io import dump_policy
@@ -58,17 +56,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    try:
-        find_postgres()
-        server_user()
-        missing = ""
-    except ComponentError as exc:
-        missing = exc.message
-    require_component(
-        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
-        not missing,
-        "scripts/bootstrap installs Debian's postgresql package",
-    )
+    require_postgres()
     root = Path(tempfile.mkdtemp(prefix="hp-cons-"))
     root.chmod(0o755)
     lab = Lab(root / "lab", flush_interval=3600.0)  # orders stay buffered until a flush

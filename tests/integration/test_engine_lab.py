@@ -21,12 +21,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from tests.conftest import require_component
+from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
 from haprotect.engine.events import ItemStarted, TierFinished
-from haprotect.errors import ComponentError
 from haprotect.lab import Lab, verify_acknowledged
 from haprotect.lab.client import post_json, request
 from haprotect.lab.pgnode import PgNode
@@ -35,7 +34,7 @@ from haprotect.model.policy import Fallback, Policy
 from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.movers import get_mover, mover_name_for
 from haprotect.movers.postgres import stop_restored
-from haprotect.pgtools import PgBinaries, PgRunner, find_postgres, server_user
+from haprotect.pgtools import PgBinaries, PgRunner
 from haprotect.plan import build, load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
@@ -59,17 +58,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    try:
-        find_postgres()
-        server_user()
-        missing = ""
-    except ComponentError as exc:
-        missing = exc.message
-    require_component(
-        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
-        not missing,
-        "scripts/bootstrap installs Debian's postgresql package",
-    )
+    require_postgres()
     root = Path(tempfile.mkdtemp(prefix="hp-eng-"))
     root.chmod(0o755)
     lab = Lab(root / "lab", flush_interval=3600.0)

@@ -24,12 +24,12 @@ from typing import Any
 import psycopg
 import pytest
 from tests.conftest import require_component
+from tests.integration.conftest import require_postgres
 
 from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, verify_acknowledged
 from haprotect.lab.app import OrderStore, flush_loop
 from haprotect.lab.client import get_json, post_json, request
-from haprotect.lab.pgtools import find_postgres, server_user
 from haprotect.sources import DiscoverOptions, discover
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
@@ -38,17 +38,7 @@ HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """One lab for the session, in a short /tmp path the postgres user can reach."""
-    try:
-        find_postgres()
-        server_user()
-        missing = ""
-    except ComponentError as exc:
-        missing = exc.message
-    require_component(
-        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
-        not missing,
-        "scripts/bootstrap installs Debian's postgresql package",
-    )
+    require_postgres()
     root = Path(tempfile.mkdtemp(prefix="hp-lab-"))
     # No background flush during the tests: buffered orders stay buffered until asked.
     lab = Lab(root, flush_interval=3600.0)

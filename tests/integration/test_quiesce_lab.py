@@ -26,11 +26,11 @@ import psycopg
 import pytest
 from lxml import etree
 from tests.conftest import require_component
+from tests.integration.conftest import require_postgres
 
-from haprotect.errors import ComponentError, QuiesceError
+from haprotect.errors import QuiesceError
 from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
 from haprotect.lab.journal import ORDER, Journal, JournalEntry
-from haprotect.lab.pgtools import find_postgres, server_user
 from haprotect.lab.shop import canonical, sha256_text
 from haprotect.quiesce import OnError, QuiesceSpec, held
 from haprotect.quiesce.app_flush import AppFlushQuiescer
@@ -41,17 +41,7 @@ from haprotect.quiesce.postgres import PostgresQuiescer
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    try:
-        find_postgres()
-        server_user()
-        missing = ""
-    except ComponentError as exc:
-        missing = exc.message
-    require_component(
-        f"PostgreSQL server binaries ({missing})" if missing else "PostgreSQL",
-        not missing,
-        "scripts/bootstrap installs Debian's postgresql package",
-    )
+    require_postgres()
     root = Path(tempfile.mkdtemp(prefix="hp-qlab-"))
     lab = Lab(root, flush_interval=3600.0)  # no background flush: the buffer is ours to empty
     try:
