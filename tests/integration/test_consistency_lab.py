@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -22,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
-from haprotect.engine.backup import RunOptions
-from haprotect.lab import Lab, LabLoad, verify_acknowledged
+from haprotect.engine.backup import MoverLookup, RunOptions
+from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
+from haprotect.lab.journal import ORDER, UPLOAD
 from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import Result, Status
-from haprotect.movers import get_mover, mover_name_for
+from haprotect.movers import BackupJob, BackupOutcome, Mover, get_mover, mover_name_for, pgreplay
+from haprotect.movers.pgcheck import Endpoint, catch_up, lsn_int, primary_lsn
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import build, load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
@@ -77,7 +83,7 @@ def env() -> Iterator[Env]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def backup(env: Env, policy: Policy | None = None) -> Result:
+def backup(env: Env, policy: Policy | None = None, movers: MoverLookup = get_mover) -> Result:
     policy = policy or env.policy
     topology = discover(policy.metadata.source, DiscoverOptions(use_cli=False))
     inventory = load_inventory(env.lab.inventory_path)
@@ -89,7 +95,7 @@ def backup(env: Env, policy: Policy | None = None) -> Result:
         probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
     )
     options = RunOptions(staging=env.root / "staging", wait_seconds=2)
-    return run_backup(plan, env.repo, ListReporter(), options)
+    return run_backup(plan, env.repo, ListReporter(), options, movers=movers)
 
 
 def with_hook(policy: Policy, tier: str, hook: TierQuiescer) -> Policy:
@@ -126,17 +132,76 @@ def quiesce_meta(env: Env) -> dict[str, Any]:
     return found
 
 
+class Flusher:
+    """Has the application write its buffer to the database every ``interval`` seconds.
+
+    So that orders sent after the cut reach the database while the copy runs:
+    a copy that is not exactly the cut would hold them.
+    """
+
+    def __init__(self, lab: Lab, interval: float = 0.05) -> None:
+        self.lab, self.interval = lab, interval
+        self.flushed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Flusher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flushed += self.lab.flush()
+
+
+class CheckpointFirst:
+    """The PostgreSQL mover, started once the primary has checkpointed writes made after the cut.
+
+    A standby that follows the primary replays that checkpoint and begins its
+    base backup there, so its copy holds those writes unless its replay stood
+    still at the cut.
+    """
+
+    name = "postgresql"
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.inner: Mover = get_mover("postgresql")
+        self.probe = self.inner.probe
+        self.restore = self.inner.restore
+        self.applies_to = self.inner.applies_to
+
+    def backup(self, job: BackupJob) -> BackupOutcome:
+        time.sleep(0.5)  # orders sent after the cut are served and flushed meanwhile
+        with psycopg.connect(self.lab.dsn(self.lab.primary), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+        time.sleep(0.3)
+        return self.inner.backup(job)
+
+
+def restored_orders(dsn: str) -> set[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return {str(row[0]) for row in conn.execute("SELECT id FROM orders").fetchall()}
+
+
 def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: Env) -> None:
     lab = env.lab
     loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(2)]
     for load in loads:
         load.start()
     try:
-        time.sleep(1.5)
-        result = backup(env)
-        time.sleep(1.0)
+        with Flusher(lab) as flusher:
+            time.sleep(1.5)
+            late = CheckpointFirst(lab)
+            result = backup(env, movers=lambda n: late if n == late.name else get_mover(n))
+            time.sleep(1.0)
     finally:
         reports = [load.stop() for load in loads]
+    assert flusher.flushed > 0
     assert result.status is Status.COMPLETED, result.issues
     assert sum(r.failures for r in reports) == 0, [r.errors for r in reports]
     assert sum(r.acknowledged for r in reports) > 20
@@ -162,12 +227,23 @@ def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: En
     assert restored.status is Status.COMPLETED, restored.items
     port = next(i.details["port"] for i in restored.items if i.dataset == PG)
     dsn = f"host=127.0.0.1 port={port} user=postgres dbname=shop"
+    uploads = out / "storage" / FS / "uploads"
     # Every order and upload acknowledged before the gate held is in the copy.
-    checked = verify_acknowledged(
-        lab, flush=False, dsn=dsn, uploads_dir=out / "storage" / FS / "uploads", until=held_at
-    )
+    checked = verify_acknowledged(lab, flush=False, dsn=dsn, uploads_dir=uploads, until=held_at)
     assert checked.ok, checked.summary()
     assert checked.orders_checked >= 5
+    # And nothing sent after the gate held (queued, then served after the cut) is:
+    # the copy is the cut, not what the database held when the copy ended.
+    cut = quiesce["cuts"][f"haprotect-lab/{PG}"]
+    assert cut["paused"] == lab.standby and cut["pause_lsn"]
+    later = [e for e in read_journal(lab.journal_path) if e.sent is not None and e.sent > held_at]
+    later_orders = {e.id for e in later if e.kind == ORDER}
+    later_uploads = {e.id for e in later if e.kind == UPLOAD}
+    assert later_orders and later_uploads
+    assert later_orders <= restored_orders(lab.dsn(lab.primary))  # they were committed...
+    assert not later_orders & restored_orders(dsn)  # ...after the cut
+    assert not {p.name for p in uploads.iterdir()} & later_uploads
+    assert replay_state(endpoint(lab, lab.standby))[0] == "not paused"
     stop_restored(pgdata)
 
 
@@ -230,3 +306,81 @@ def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(env: Env) -> N
             proc.kill()
             proc.wait()
     assert backup(env).status is Status.COMPLETED
+
+
+def endpoint(lab: Lab, node: str) -> Endpoint:
+    params = conninfo_to_dict(lab.dsn(node))
+    return Endpoint(node, str(params["host"]), str(params["port"]), str(params["user"]))
+
+
+def replay_state(standby: Endpoint) -> tuple[str, str]:
+    """The standby's pause state and replay position."""
+    with standby.connect() as conn:
+        row = conn.execute(
+            "SELECT pg_get_wal_replay_pause_state(), pg_last_wal_replay_lsn()::text"
+        ).fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])
+
+
+def commit_on_primary(lab: Lab) -> str:
+    with psycopg.connect(lab.dsn(lab.primary), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS pause_probe (at timestamptz)")
+        conn.execute("INSERT INTO pause_probe VALUES (now())")
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: Env) -> None:
+    lab = env.lab
+    standby = endpoint(lab, lab.standby)
+    pause = pgreplay.pause_at(standby, primary_lsn(endpoint(lab, lab.primary)))
+    try:
+        assert replay_state(standby) == ("paused", pause.lsn)
+        later = commit_on_primary(lab)
+        time.sleep(0.3)
+        assert replay_state(standby) == ("paused", pause.lsn)  # received, not replayed
+        assert lsn_int(later) > lsn_int(pause.lsn)
+    finally:
+        assert pause.resume() is None
+    done, _ = catch_up(standby, later, 10.0)
+    assert done and replay_state(standby)[0] == "not paused"
+
+
+def test_a_standby_paused_at_the_cut_replays_again_when_the_backup_dies(env: Env) -> None:
+    lab = env.lab
+    standby, primary = endpoint(lab, lab.standby), endpoint(lab, lab.primary)
+    holder = textwrap.dedent(
+        f"""
+        import time
+        from haprotect.movers.pgcheck import Endpoint, primary_lsn
+        from haprotect.movers.pgreplay import pause_at
+        primary = Endpoint(*{(primary.node, primary.host, primary.port, primary.user)!r})
+        standby = Endpoint(*{(standby.node, standby.host, standby.port, standby.user)!r})
+        print(pause_at(standby, primary_lsn(primary)).lsn, flush=True)
+        time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        paused_at = proc.stdout.readline().strip()
+        assert paused_at, "the holder did not pause the standby"
+        later = commit_on_primary(lab)
+        time.sleep(0.3)
+        assert replay_state(standby) == ("paused", paused_at)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done, replayed = catch_up(standby, later, 15.0)
+    assert done, f"the standby still stands at {replayed} after its holder died"
+    assert replay_state(standby)[0] == "not paused"

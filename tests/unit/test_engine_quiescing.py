@@ -14,14 +14,17 @@ import pytest
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
 from haprotect.engine.events import Issue
-from haprotect.engine.quiescing import quiesce_specs
+from haprotect.engine.quiescing import Cut, ends_after, ends_before, quiesce_specs
 from haprotect.errors import InputError, PolicyError, QuiesceError
 from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.model.plan import Plan
 from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import ItemStatus, Result, Status
+from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology import Topology
 from haprotect.movers import get_mover, mover_name_for
+from haprotect.movers.pgcheck import Endpoint
+from haprotect.movers.pgreplay import ReplayPause
 from haprotect.plan import build, parse_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.policy.diff import diff_policies
@@ -276,3 +279,32 @@ def test_a_changed_quiescer_is_a_difference_between_policies(root: Path) -> None
     (change,) = diff_policies(bare, gated)
     assert (change.section, change.field) == ("group", "tiers.frontend.quiesce")
     assert change.new == ["http-gate (fail, 30s, lease 120s, admin_url=u)"]
+
+
+def paused_cut(paused_at: str | None) -> Cut:
+    pause = None
+    if paused_at is not None:
+        standby = Endpoint("node2", "127.0.0.1", "5432", "postgres")
+        pause = ReplayPause(standby, "0/3000000", paused_at, 0.01, resumed=True)
+    return Cut("c/pg", lsn="0/3000000", pause=pause)
+
+
+@pytest.mark.parametrize(
+    ("end", "before", "after"),
+    [
+        ("0/2FFFFF8", True, False),  # misses writes acknowledged before the cut
+        ("0/3000000", False, False),
+        ("0/3000100", False, False),  # the pause position: exactly the cut
+        ("0/3000108", False, True),  # replayed past the pause: holds later writes
+    ],
+)
+def test_a_copy_must_end_between_the_cut_and_the_pause(end: str, before: bool, after: bool) -> None:
+    cut = paused_cut("0/3000100")
+    details: dict[str, JSONValue] = {"end_lsn": end}
+    assert (ends_before(details, cut.lsn) is not None) is before
+    assert (ends_after(details, cut) is not None) is after
+
+
+def test_a_copy_without_a_pause_is_not_called_late() -> None:
+    assert ends_after({"end_lsn": "0/9000000"}, paused_cut(None)) is None
+    assert ends_after({}, paused_cut("0/3000100")) is None

@@ -56,7 +56,7 @@ from haprotect.engine.events import (
 )
 from haprotect.engine.result import ResultBuilder, explain
 from haprotect.errors import HaprotectError
-from haprotect.model.plan import Plan, PlanItem, PlanSet
+from haprotect.model.plan import Plan, PlanItem, PlanSet, SourceChoice
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.result import ItemResult, ItemStatus, Result
 from haprotect.model.snapshot import JSONValue
@@ -168,25 +168,61 @@ class _BackupRun:
                 f"set {pset.name}", f"the topology copy of set {set_id} was not stored: {exc}"
             )
         ok = True
+        cuts: dict[str, quiescing.Cut] = {}
         try:
-            cuts: dict[str, quiescing.Cut] = {}
             refused: str | None = None
+            choices: dict[str, SourceChoice] = {}
             specs = quiescing.quiesce_specs(self.plan, pset)
             if specs:
-                cuts, refused = self._hold(pset, block, specs, workdir / "cut")
+                choices = self._choose_before_hold(pset)
+                cuts, refused = self._hold(pset, block, specs, workdir / "cut", choices)
             for tier_name in pset.quiesce_order:
                 tier = pset.tier(tier_name)
                 self.reporter.emit(TierStarted(set_id, tier.name, len(tier.items)))
                 statuses = [
-                    self._item(pset, set_id, block, item, workdir, cuts.get(item.scope), refused)
+                    self._item(
+                        pset,
+                        set_id,
+                        block,
+                        item,
+                        workdir,
+                        cuts.get(item.scope),
+                        refused,
+                        choices.get(item.scope),
+                    )
                     for item in tier.items
                 ]
                 tier_ok = all(s is ItemStatus.OK for s in statuses)
                 ok = ok and tier_ok
                 self.reporter.emit(TierFinished(set_id, tier.name, tier_ok))
         finally:
+            for problem in quiescing.release_all(cuts):
+                self.result.error(f"set {pset.name}", problem)
             _remove(workdir)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
+
+    def _choose_before_hold(self, pset: PlanSet) -> dict[str, SourceChoice]:
+        """The source of each item whose cut needs it, chosen before the tiers are held."""
+        choices: dict[str, SourceChoice] = {}
+        for tier in pset.tiers:
+            for item in tier.items:
+                if not quiescing.chosen_before_hold(item) or item.problems or not item.mover:
+                    continue
+                try:
+                    mover = self.movers(item.mover)
+                except HaprotectError:
+                    continue  # the item fails with the reason when its turn comes
+                choices[item.scope] = self._settle(item, mover)
+        return choices
+
+    def _settle(self, item: PlanItem, mover: Mover) -> SourceChoice:
+        inventory = self.plan.inventory
+        return settle(
+            item.source,
+            lambda n: mover.probe(item, n, inventory),
+            wait_seconds=self.options.wait_seconds,
+            interval=self.options.wait_interval,
+        )
 
     def _hold(
         self,
@@ -194,6 +230,7 @@ class _BackupRun:
         block: dict[str, JSONValue],
         specs: list[QuiesceSpec],
         cutdir: Path,
+        choices: Mapping[str, SourceChoice],
     ) -> tuple[dict[str, quiescing.Cut], str | None]:
         """Hold the tiers, take the cuts, resume; the cuts, or why nothing is copied."""
         scope = f"set {pset.name}"
@@ -203,9 +240,11 @@ class _BackupRun:
         holding: HeldTiers
         try:
             with held(specs, self.quiescers) as holding:
-                cuts, problems = quiescing.take_cuts(self.plan, pset, cutdir)
+                cuts, problems = quiescing.take_cuts(self.plan, pset, cutdir, choices)
         except HoldAborted as exc:
             holding, aborted = exc.holding, exc.message
+            for problem in quiescing.release_all(cuts):
+                self.result.error(scope, problem)
         block["quiesce"] = quiescing.quiesce_block(holding, cuts, aborted)
         for issue in holding.issues:
             self.result.error(
@@ -243,6 +282,7 @@ class _BackupRun:
         workdir: Path,
         cut: quiescing.Cut | None = None,
         refused: str | None = None,
+        chosen: SourceChoice | None = None,
     ) -> ItemStatus:
         ref = ItemRef(set_id, pset.name, item.cluster, item.tier, item.dataset, item.kind)
         started, clock = datetime.now(UTC), time.monotonic()
@@ -288,12 +328,7 @@ class _BackupRun:
         except HaprotectError as exc:
             return finish(ItemStatus.FAILED, explain(exc))
         inventory = self.plan.inventory
-        choice = settle(
-            item.source,
-            lambda n: mover.probe(item, n, inventory),
-            wait_seconds=self.options.wait_seconds,
-            interval=self.options.wait_interval,
-        )
+        choice = chosen if chosen is not None else self._settle(item, mover)
         if choice.node is None:
             return finish(ItemStatus.FAILED, "no node to read from: " + "; ".join(choice.reasons))
         if choice.fallback_used:
@@ -307,7 +342,8 @@ class _BackupRun:
         restore_to = sets.restore_node(self.plan.topology, item, choice.node)
         if cut is not None and cut.path is not None:
             location = cut.location(location)
-        if cut is not None and cut.lsn is not None and choice.node != cut.details.get("primary"):
+        primary = cut.details.get("primary") if cut is not None else None
+        if cut is not None and cut.paused_at is None and cut.lsn and choice.node != primary:
             waited = quiescing.catch_up(inventory, item, choice.node, cut)
             if waited is not None:
                 self.reporter.emit(Note(item.scope, waited))
@@ -347,6 +383,8 @@ class _BackupRun:
             progress=progress,
             note=lambda message: self.reporter.emit(Note(item.scope, message)),
             cancel=self.cancel,
+            paused_at=cut.paused_at if cut is not None else None,
+            release_source=(lambda: None) if cut is None else lambda: self._release(item, cut),
         )
         try:
             outcome = mover.backup(job)
@@ -357,13 +395,20 @@ class _BackupRun:
             return finish(ItemStatus.FAILED, f"{type(exc).__name__}: {exc}", used=choice.node)
         finally:
             _remove(staging)
+            if cut is not None:
+                self._release(item, cut)
         details = dict(outcome.details)
         if cut is not None:
-            details["cut"] = dict(cut.details)
+            cut_details = dict(cut.details)
+            details["cut"] = cut_details
             late = quiescing.ends_before(details, cut.lsn)
             if late is not None:
                 self.result.error(item.scope, late)
                 return finish(ItemStatus.PARTIAL, late, outcome.snapshot.id, choice.node, details)
+            beyond = quiescing.ends_after(details, cut)
+            if beyond is not None:
+                self.result.warn(item.scope, beyond)
+            cut_details["exact"] = cut.paused_at is not None and beyond is None
         if outcome.vanished:
             gone = outcome.vanished
             self.reporter.emit(
@@ -384,6 +429,16 @@ class _BackupRun:
                 ItemStatus.PARTIAL, outcome.message, outcome.snapshot.id, choice.node, details
             )
         return finish(ItemStatus.OK, outcome.message, outcome.snapshot.id, choice.node, details)
+
+    def _release(self, item: PlanItem, cut: quiescing.Cut) -> None:
+        """Let the cut's source go on, as soon as its copy has been read."""
+        if cut.pause is None or cut.pause.resumed:
+            return
+        problem = cut.release()
+        if problem is not None:
+            self.result.error(item.scope, problem)
+        else:
+            self.reporter.emit(Note(item.scope, f"{cut.pause.endpoint.node} replays again"))
 
 
 def _safe(name: str) -> str:

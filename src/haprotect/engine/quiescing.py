@@ -9,12 +9,20 @@ backed up in three steps:
    point-in-time: a files data set is copied (``cp --reflink=auto -a``,
    which shares blocks on filesystems that can, else a plain copy) into the
    set's staging directory; for a PostgreSQL data set the primary's current
-   WAL position (``pg_current_wal_lsn()``) is recorded as the **cut LSN**;
-   other kinds are copied after resume, as without quiescing;
+   WAL position (``pg_current_wal_lsn()``) is recorded as the **cut LSN**,
+   and the standby the copy will be read from (chosen before the hold) has
+   its replay paused once it has replayed up to the cut LSN
+   (:mod:`haprotect.movers.pgreplay`); other kinds are copied after resume,
+   as without quiescing;
 3. leaving the block resumes the tiers bottom-up (the gate replays what it
    queued), and the movers then copy from the cut: the files mover from the
-   copy, the PostgreSQL mover from the standby once it has replayed past the
-   cut LSN (a copy that ends before it is an error).
+   copy, the PostgreSQL mover from the paused standby, which resumes replay
+   as soon as its base backup is done. The copy's end position must lie
+   between the cut LSN and the pause LSN: then a restore (which stops at the
+   backup's end) holds exactly what was committed before the cut. A copy
+   that ends before the cut is an error; one that ends after the pause (the
+   standby could not be paused, or its pause ended early) holds writes made
+   after the cut, and says so in a warning.
 
 A ``postgresql`` quiescer without a ``dsn`` option connects to the primary
 of its tier's PostgreSQL data set, as the inventory reaches it.
@@ -33,9 +41,9 @@ from pathlib import Path
 
 from haprotect.errors import HaprotectError
 from haprotect.model.inventory import Inventory
-from haprotect.model.plan import Plan, PlanItem, PlanSet, PlanTier
+from haprotect.model.plan import Plan, PlanItem, PlanSet, PlanTier, SourceChoice
 from haprotect.model.snapshot import JSONValue
-from haprotect.movers import pgcheck
+from haprotect.movers import pgcheck, pgreplay
 from haprotect.movers.files import directory_of
 from haprotect.quiesce import HeldTiers, HoldWindow, OnError, QuiesceSpec
 
@@ -56,6 +64,17 @@ class Cut:
     path_key: str | None = None  #: files: the location parameter the copy replaces
     lsn: str | None = None  #: postgresql: the primary's WAL position at the cut
     details: dict[str, JSONValue] = field(default_factory=dict)
+    pause: pgreplay.ReplayPause | None = field(default=None, compare=False)
+    warning: str | None = None  #: the cut was taken, but not as well as it should be
+
+    @property
+    def paused_at(self) -> str | None:
+        """Where the copy's source stands still, if its replay is paused at the cut."""
+        return self.pause.lsn if self.pause is not None else None
+
+    def release(self) -> str | None:
+        """Let the source go on (resume a paused standby); a problem, or None. Idempotent."""
+        return self.pause.resume() if self.pause is not None else None
 
     def location(self, location: Mapping[str, str]) -> dict[str, str]:
         """The location to copy from: the cut's copy in place of the live directory."""
@@ -105,21 +124,35 @@ def primary_dsn(plan: Plan, tier: PlanTier) -> str | None:
 
 def _primary_endpoint(plan: Plan, item: PlanItem) -> pgcheck.Endpoint | None:
     node = item.source.primary or item.source.node
-    if node is None:
-        return None
+    return None if node is None else _endpoint(plan, item, node)
+
+
+def _endpoint(plan: Plan, item: PlanItem, node: str) -> pgcheck.Endpoint:
     inventory = plan.inventory
     location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
     return pgcheck.Endpoint.of(node, inventory.access(node).host, location)
 
 
-def take_cuts(plan: Plan, pset: PlanSet, root: Path) -> tuple[dict[str, Cut], list[str]]:
-    """The cut of every item (by scope), and what could not be cut (copied after resume)."""
+def chosen_before_hold(item: PlanItem) -> bool:
+    """Whether the item's source is chosen before the tiers are held (its cut needs it)."""
+    return item.kind == "postgresql"
+
+
+def take_cuts(
+    plan: Plan, pset: PlanSet, root: Path, choices: Mapping[str, SourceChoice] | None = None
+) -> tuple[dict[str, Cut], list[str]]:
+    """The cut of every item (by scope), and what could not be cut (copied after resume).
+
+    ``choices`` are the sources chosen before the hold (by scope), for the
+    items :func:`chosen_before_hold` names.
+    """
     cuts: dict[str, Cut] = {}
     problems: list[str] = []
     for name in pset.quiesce_order:
         for item in pset.tier(name).items:
+            choice = (choices or {}).get(item.scope)
             try:
-                cut = _cut(plan, item, root)
+                cut = _cut(plan, item, root, choice.node if choice else None)
             except (HaprotectError, OSError, subprocess.SubprocessError) as exc:
                 problems.append(f"{item.scope}: no cut ({exc}); copied after resume")
                 continue
@@ -131,10 +164,22 @@ def take_cuts(plan: Plan, pset: PlanSet, root: Path) -> tuple[dict[str, Cut], li
                 continue
             if cut is not None:
                 cuts[item.scope] = cut
+                if cut.warning is not None:
+                    problems.append(f"{item.scope}: {cut.warning}")
     return cuts, problems
 
 
-def _cut(plan: Plan, item: PlanItem, root: Path) -> Cut | None:
+def release_all(cuts: Mapping[str, Cut]) -> list[str]:
+    """Release every cut's source (each once); the problems, by scope."""
+    problems: list[str] = []
+    for scope, cut in cuts.items():
+        problem = cut.release()
+        if problem is not None:
+            problems.append(f"{scope}: {problem}")
+    return problems
+
+
+def _cut(plan: Plan, item: PlanItem, root: Path, node: str | None) -> Cut | None:
     if item.mover in FILE_MOVERS and item.source.node is not None:
         node = item.source.node
         if not plan.inventory.access(node).local:
@@ -157,9 +202,32 @@ def _cut(plan: Plan, item: PlanItem, root: Path) -> Cut | None:
         if endpoint is None:
             return None
         lsn = pgcheck.primary_lsn(endpoint)
-        return Cut(
-            item.scope, lsn=lsn, details={"cut_lsn": lsn, "at": _now(), "primary": endpoint.node}
+        details: dict[str, JSONValue] = {"cut_lsn": lsn, "at": _now(), "primary": endpoint.node}
+        if node is None:
+            return Cut(item.scope, lsn=lsn, details=details)
+        if node == endpoint.node:
+            warning = (
+                f"its copy is read from the primary {node}, which does not stand still at the "
+                "cut: it will also hold what was written after the cut"
+            )
+            return Cut(item.scope, lsn=lsn, details=details, warning=warning)
+        standby = _endpoint(plan, item, node)
+        try:
+            pause = pgreplay.pause_at(standby, lsn)
+        except HaprotectError as exc:
+            warning = (
+                f"the replay of {node} was not paused at the cut ({exc.message}); its copy "
+                "will also hold what was written after the cut"
+            )
+            return Cut(item.scope, lsn=lsn, details=details, warning=warning)
+        details.update(
+            {
+                "paused": node,
+                "pause_lsn": pause.lsn,
+                "pause_waited_seconds": round(pause.waited_seconds, 3),
+            }
         )
+        return Cut(item.scope, lsn=lsn, details=details, pause=pause)
     return None
 
 
@@ -213,6 +281,28 @@ def ends_before(details: Mapping[str, JSONValue], cut_lsn: str | None) -> str | 
     except ValueError:
         return None
     return f"the copy ends at WAL {end}, before the cut at {cut_lsn}: it misses writes"
+
+
+def ends_after(details: Mapping[str, JSONValue], cut: Cut) -> str | None:
+    """Why a PostgreSQL copy holds more than the cut, if its WAL ends past the pause.
+
+    None when the copy is exactly the cut. A copy taken without a pause (the
+    standby could not be paused, or the copy was read from the primary) is
+    not checked: its cut's warning, if any, already said so.
+    """
+    end = details.get("end_lsn")
+    paused_at = cut.paused_at
+    if paused_at is None or not isinstance(end, str):
+        return None
+    try:
+        if pgcheck.lsn_int(end) <= pgcheck.lsn_int(paused_at):
+            return None
+    except ValueError:
+        return None
+    return (
+        f"the copy ends at WAL {end}, after the replay pause at {paused_at} (did the pause "
+        "end early?): it also holds what was written after the cut"
+    )
 
 
 def window_json(window: HoldWindow) -> dict[str, JSONValue]:

@@ -4,7 +4,9 @@ One JSON object a line, appended (and fsynced) only after the lab answered
 a request with success: ``{"kind": "order" | "upload", "id": ..., "sha256":
 ..., "size": ..., "time": ...}``. For an order, ``sha256`` is the hash of its
 canonical JSON (what the database row's ``payload`` must hold); for an
-upload, the hash of the file's bytes. Whatever is in the journal was
+upload, the hash of the file's bytes; ``sent`` is when the request was sent
+(so that a request sent while the web tier was held is known to have been
+queued). Whatever is in the journal was
 promised to a client, and must survive backups, failovers and restores.
 """
 
@@ -27,6 +29,7 @@ class JournalEntry:
     sha256: str
     size: int
     time: float  #: seconds since the epoch, when the acknowledgement arrived
+    sent: float | None = None  #: seconds since the epoch, when the request was sent
 
 
 class Journal:
@@ -70,6 +73,7 @@ def read_journal(path: Path) -> list[JournalEntry]:
                     str(data["sha256"]),
                     int(data["size"]),
                     float(data["time"]),
+                    float(data["sent"]) if data.get("sent") is not None else None,
                 )
             )
         except (ValueError, KeyError, TypeError):

@@ -140,6 +140,7 @@ class LabLoad:
             "seq": seq,
         }
         payload = canonical(order)
+        sent_at = time.time()
         try:
             _, body = request(
                 f"{self.web_url}/api/orders",
@@ -154,13 +155,16 @@ class LabLoad:
         answer = json.loads(body)
         if answer.get("sha256") != digest:
             self._failed(f"order {order_id}: the application stored other bytes")
-        self.journal.append(JournalEntry(ORDER, order_id, digest, len(payload), time.time()))
+        self.journal.append(
+            JournalEntry(ORDER, order_id, digest, len(payload), time.time(), sent_at)
+        )
         with self._lock:
             self._orders += 1
 
     def _send_upload(self) -> None:
         name = f"load-{uuid.uuid4().hex}.bin"
         data = self._rng.randbytes(self._rng.randint(1, self.upload_max_bytes))
+        sent_at = time.time()
         try:
             request(
                 f"{self.web_url}/uploads?name={name}",
@@ -173,7 +177,7 @@ class LabLoad:
             self._failed(str(exc))
             return
         digest = hashlib.sha256(data).hexdigest()
-        self.journal.append(JournalEntry(UPLOAD, name, digest, len(data), time.time()))
+        self.journal.append(JournalEntry(UPLOAD, name, digest, len(data), time.time(), sent_at))
         with self._lock:
             self._uploads += 1
 

@@ -42,9 +42,20 @@ def _ignore(_: str) -> None:
     return None
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class BackupJob:
-    """One item to copy from ``node``; ``staging`` is a fresh directory of the mover's own."""
+    """One item to copy from ``node``; ``staging`` is a fresh directory of the mover's own.
+
+    ``paused_at``: the source stands still at this position (a standby whose
+    replay was paused at the cut), so the mover must not wait for it to catch
+    up; ``release_source`` is called by the mover as soon as it has read what
+    it needs from the source (the standby then resumes replay). The engine
+    calls it again afterwards; it does its work once.
+    """
 
     repo: Repository
     item: PlanItem
@@ -59,6 +70,8 @@ class BackupJob:
     progress: ProgressSink | None = None
     note: NoteSink = _ignore
     cancel: threading.Event = field(default_factory=threading.Event)
+    paused_at: str | None = None
+    release_source: Callable[[], None] = _nothing
 
     def metadata(
         self, path_key: str | None, details: Mapping[str, JSONValue] | None = None

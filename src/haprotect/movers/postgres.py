@@ -5,12 +5,17 @@ the plan chose, a standby whenever one is healthy, so the primary keeps
 serving and does no backup work: no backup session, no WAL sender on it.
 Before it starts, the standby is checked again and given a few seconds to
 replay up to the primary's current position, so that what the primary had
-committed when the backup started is in it. The plain-format copy goes to a
-staging directory, from there into the repository (plain files, so table
-files deduplicate page by page across backups), and the staging directory
-is removed. The snapshot records the node, whether it was a standby, the
-lag at the start, the timeline, and the backup's start and end WAL
-positions (from ``pg_basebackup``'s own report and ``backup_label``).
+committed when the backup started is in it; unless its replay was paused
+at a cut (:mod:`haprotect.movers.pgreplay`), which it resumes as soon as
+``pg_basebackup`` is done. The plain-format copy goes to a staging
+directory; its WAL is made to end at the backup's end position
+(:mod:`haprotect.movers.pgwal`), so that a restore holds exactly what the
+backup recorded and nothing its source wrote while it finished; then it
+goes into the repository (plain files, so table files deduplicate page by
+page across backups), and the staging directory is removed. The snapshot
+records the node, whether it was a standby, the lag at the start, the
+timeline, and the backup's start and end WAL positions (from
+``pg_basebackup``'s own report and ``backup_label``).
 
 Restore: into an empty data directory (or, when told, over a stopped
 server's), which is then made a standalone server, started on a free port
@@ -22,6 +27,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +37,7 @@ from haprotect.errors import ComponentError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
 from haprotect.model.snapshot import JSONValue
-from haprotect.movers import pgcheck, pgserver
+from haprotect.movers import pgcheck, pgserver, pgwal
 from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
 from haprotect.movers.pgcheck import Endpoint, one_line
 from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
@@ -68,8 +74,12 @@ class PostgresMover:
         started = datetime.now(UTC)
         clock = time.monotonic()
         job.note(f"pg_basebackup from {endpoint}")
-        report = _basebackup(endpoint, staged)
+        try:
+            report = _basebackup(endpoint, staged)
+        finally:
+            job.release_source()
         details.update(_positions(report, staged))
+        details.update(_end_wal(staged, details))
         details["basebackup_started"] = started.isoformat()
         details["basebackup_finished"] = datetime.now(UTC).isoformat()
         details["basebackup_seconds"] = round(time.monotonic() - clock, 3)
@@ -115,6 +125,9 @@ class PostgresMover:
         if not health.healthy:
             raise ComponentError(f"standby {job.node} is no longer usable: {health.detail}")
         facts.update({k: v for k, v in health.positions.items() if v is not None})
+        if job.paused_at is not None:
+            facts["paused_at"] = job.paused_at  # stands at the cut: nothing to catch up with
+            return facts
         target = health.positions.get("primary_lsn")
         if isinstance(target, str) and health.lag_bytes:
             done, replayed = pgcheck.catch_up(endpoint, target, CATCH_UP_SECONDS)
@@ -218,6 +231,19 @@ def _basebackup(endpoint: Endpoint, staged: Path) -> str:
             f"pg_basebackup from {endpoint} failed: {lines[-1] if lines else 'no output'}"
         )
     return result.stderr
+
+
+def _end_wal(staged: Path, positions: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """End the copy's WAL at the backup's end position (:mod:`haprotect.movers.pgwal`)."""
+    end, timeline = positions.get("end_lsn"), positions.get("timeline")
+    if not isinstance(end, str) or not isinstance(timeline, int):
+        raise ComponentError("pg_basebackup did not say where its backup starts and ends")
+    wal_end = pgwal.end_at(staged / "pg_wal", end, timeline)
+    return {
+        "wal_ends_at": end,
+        "wal_cleared_bytes": wal_end.cleared,
+        "wal_segments_removed": list(wal_end.removed),
+    }
 
 
 def _positions(report: str, staged: Path) -> dict[str, JSONValue]:
