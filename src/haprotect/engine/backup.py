@@ -27,25 +27,21 @@ whatever happens.
 from __future__ import annotations
 
 import json
-import logging
-import os
-import re
-import shutil
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from haprotect.engine import quiescing, sets
+from haprotect.engine.backup_context import (
+    BackupContext,
+    MoverLookup,
+    QuiescerLookup,
+    RunOptions,
+    staging_root,
+)
+from haprotect.engine.backup_hold import choose_before_hold, hold_and_cut
+from haprotect.engine.backup_item import back_up_item
 from haprotect.engine.events import (
-    ItemFinished,
-    ItemProgress,
-    ItemRef,
-    ItemStarted,
-    Note,
     Reporter,
     RunFinished,
     RunStarted,
@@ -54,42 +50,17 @@ from haprotect.engine.events import (
     TierFinished,
     TierStarted,
 )
-from haprotect.engine.result import ResultBuilder, explain
+from haprotect.engine.result import ResultBuilder
 from haprotect.errors import HaprotectError
-from haprotect.model.plan import Plan, PlanItem, PlanSet, SourceChoice
-from haprotect.model.progress import ProgressEvent
-from haprotect.model.result import ItemResult, ItemStatus, Result
+from haprotect.model.plan import Plan, PlanSet, SourceChoice
+from haprotect.model.result import ItemStatus, Result
 from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology_json import topology_to_json
-from haprotect.movers import BackupJob, Mover, get_mover
-from haprotect.plan.choose import settle
-from haprotect.quiesce import HeldTiers, HoldAborted, Quiescer, QuiesceSpec, held
+from haprotect.movers import get_mover
+from haprotect.movers.placement import remove_tree
 from haprotect.repo import Repository
 
-log = logging.getLogger(__name__)
-
-STAGING_ENV = "HAPROTECT_STAGING"
-
-MoverLookup = Callable[[str], Mover]
-QuiescerLookup = Mapping[str, Quiescer]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """``staging``: where movers stage data (default ``$HAPROTECT_STAGING``, else
-    ``<tmp>/haprotect-staging``); ``wait_seconds``: how long a ``wait`` fallback
-    waits for a standby."""
-
-    staging: Path | None = None
-    wait_seconds: float = 60.0
-    wait_interval: float = 1.0
-
-
-def staging_root(options: RunOptions) -> Path:
-    if options.staging is not None:
-        return options.staging
-    env = os.environ.get(STAGING_ENV)
-    return Path(env) if env else Path(tempfile.gettempdir()) / "haprotect-staging"
+__all__ = ["MoverLookup", "QuiescerLookup", "RunOptions", "run_backup"]
 
 
 def run_backup(
@@ -130,15 +101,14 @@ class _BackupRun:
         movers: MoverLookup,
         quiescers: QuiescerLookup | None = None,
     ) -> None:
-        self.movers = movers
         self.plan = plan
         self.repo = repo
         self.reporter = reporter
-        self.options = options
-        self.cancel = cancel
         self.result = ResultBuilder("backup", reporter)
         self.staging = staging_root(options)
-        self.quiescers = quiescers
+        self.ctx = BackupContext(
+            plan, repo, reporter, options, cancel, movers, quiescers, self.result
+        )
 
     def run(self) -> Result:
         self.reporter.emit(
@@ -169,18 +139,22 @@ class _BackupRun:
             )
         ok = True
         cuts: dict[str, quiescing.Cut] = {}
+        cut_name = f"haprotect-cut-{set_id}"  #: under a location's cut_dir
         try:
             refused: str | None = None
             choices: dict[str, SourceChoice] = {}
             specs = quiescing.quiesce_specs(self.plan, pset)
             if specs:
-                choices = self._choose_before_hold(pset)
-                cuts, refused = self._hold(pset, block, specs, workdir / "cut", choices)
+                choices = choose_before_hold(self.ctx, pset)
+                cuts, refused = hold_and_cut(
+                    self.ctx, pset, block, specs, workdir / "cut", choices, cut_name
+                )
             for tier_name in pset.quiesce_order:
                 tier = pset.tier(tier_name)
                 self.reporter.emit(TierStarted(set_id, tier.name, len(tier.items)))
                 statuses = [
-                    self._item(
+                    back_up_item(
+                        self.ctx,
                         pset,
                         set_id,
                         block,
@@ -198,68 +172,9 @@ class _BackupRun:
         finally:
             for problem in quiescing.release_all(cuts):
                 self.result.error(f"set {pset.name}", problem)
-            _remove(workdir)
+            quiescing.discard_all(cuts, cut_name)
+            remove_tree(workdir)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
-
-    def _choose_before_hold(self, pset: PlanSet) -> dict[str, SourceChoice]:
-        """The source of each item whose cut needs it, chosen before the tiers are held."""
-        choices: dict[str, SourceChoice] = {}
-        for tier in pset.tiers:
-            for item in tier.items:
-                if not quiescing.chosen_before_hold(item) or item.problems or not item.mover:
-                    continue
-                try:
-                    mover = self.movers(item.mover)
-                except HaprotectError:
-                    continue  # the item fails with the reason when its turn comes
-                choices[item.scope] = self._settle(item, mover)
-        return choices
-
-    def _settle(self, item: PlanItem, mover: Mover) -> SourceChoice:
-        inventory = self.plan.inventory
-        return settle(
-            item.source,
-            lambda n: mover.probe(item, n, inventory),
-            wait_seconds=self.options.wait_seconds,
-            interval=self.options.wait_interval,
-        )
-
-    def _hold(
-        self,
-        pset: PlanSet,
-        block: dict[str, JSONValue],
-        specs: list[QuiesceSpec],
-        cutdir: Path,
-        choices: Mapping[str, SourceChoice],
-    ) -> tuple[dict[str, quiescing.Cut], str | None]:
-        """Hold the tiers, take the cuts, resume; the cuts, or why nothing is copied."""
-        scope = f"set {pset.name}"
-        cuts: dict[str, quiescing.Cut] = {}
-        problems: list[str] = []
-        aborted: str | None = None
-        holding: HeldTiers
-        try:
-            with held(specs, self.quiescers) as holding:
-                cuts, problems = quiescing.take_cuts(self.plan, pset, cutdir, choices)
-        except HoldAborted as exc:
-            holding, aborted = exc.holding, exc.message
-            for problem in quiescing.release_all(cuts):
-                self.result.error(scope, problem)
-        block["quiesce"] = quiescing.quiesce_block(holding, cuts, aborted)
-        for issue in holding.issues:
-            self.result.error(
-                scope, f"quiesce {issue.kind} of tier {issue.tier} ({issue.phase}): {issue.message}"
-            )
-        for problem in problems:
-            self.result.warn(scope, problem)
-        for window in holding.windows:
-            if window.seconds is not None:
-                self.reporter.emit(
-                    Note(scope, f"tier {window.tier} held by {window.kind} {window.seconds:.3f}s")
-                )
-        if aborted is not None:
-            return {}, f"not backed up: the tiers could not be quiesced ({aborted})"
-        return cuts, None
 
     def _topology(self, block: dict[str, JSONValue], workdir: Path) -> str:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -272,185 +187,3 @@ class _BackupRun:
             host=self.plan.inventory.this_host or None,
         )
         return snapshot.id
-
-    def _item(
-        self,
-        pset: PlanSet,
-        set_id: str,
-        block: dict[str, JSONValue],
-        item: PlanItem,
-        workdir: Path,
-        cut: quiescing.Cut | None = None,
-        refused: str | None = None,
-        chosen: SourceChoice | None = None,
-    ) -> ItemStatus:
-        ref = ItemRef(set_id, pset.name, item.cluster, item.tier, item.dataset, item.kind)
-        started, clock = datetime.now(UTC), time.monotonic()
-        node = item.source.node
-        self.reporter.emit(ItemStarted(ref, f"back up {item.dataset} ({item.kind})", node))
-
-        def finish(
-            status: ItemStatus,
-            message: str,
-            snapshot_id: str | None = None,
-            used: str | None = node,
-            details: dict[str, JSONValue] | None = None,
-        ) -> ItemStatus:
-            if status is ItemStatus.FAILED:
-                self.result.error(item.scope, message)
-            self.result.add(
-                ItemResult(
-                    item.scope,
-                    set_id,
-                    item.tier,
-                    item.dataset,
-                    status,
-                    message,
-                    snapshot_id,
-                    used,
-                    started,
-                    datetime.now(UTC),
-                    details or {},
-                )
-            )
-            seconds = round(time.monotonic() - clock, 3)
-            self.reporter.emit(ItemFinished(ref, status, message, snapshot_id, used, seconds))
-            return status
-
-        if refused is not None:
-            return finish(ItemStatus.FAILED, refused)
-        if self.cancel.is_set():
-            return finish(ItemStatus.SKIPPED, "cancelled before it started")
-        if item.problems or item.mover is None:
-            return finish(ItemStatus.FAILED, "; ".join(item.problems) or "no mover")
-        try:
-            mover = self.movers(item.mover)
-        except HaprotectError as exc:
-            return finish(ItemStatus.FAILED, explain(exc))
-        inventory = self.plan.inventory
-        choice = chosen if chosen is not None else self._settle(item, mover)
-        if choice.node is None:
-            return finish(ItemStatus.FAILED, "no node to read from: " + "; ".join(choice.reasons))
-        if choice.fallback_used:
-            self.result.warn(item.scope, "; ".join(choice.reasons))
-        else:
-            self.reporter.emit(Note(item.scope, "; ".join(choice.reasons)))
-        location = inventory.location(
-            choice.node, item.cluster, item.dataset, item.cluster_location
-        )
-        access = inventory.access(choice.node)
-        restore_to = sets.restore_node(self.plan.topology, item, choice.node)
-        if cut is not None and cut.path is not None:
-            location = cut.location(location)
-        primary = cut.details.get("primary") if cut is not None else None
-        if cut is not None and cut.paused_at is None and cut.lsn and choice.node != primary:
-            waited = quiescing.catch_up(inventory, item, choice.node, cut)
-            if waited is not None:
-                self.reporter.emit(Note(item.scope, waited))
-
-        def metadata(
-            path_key: str | None, details: Mapping[str, JSONValue]
-        ) -> dict[str, JSONValue]:
-            return sets.item_metadata(
-                block, item, choice, access, location, restore_to, started, path_key, details
-            )
-
-        def progress(event: ProgressEvent) -> None:
-            self.reporter.emit(
-                ItemProgress(
-                    ref,
-                    event.files_done,
-                    event.bytes_done,
-                    event.files_total,
-                    event.bytes_total,
-                    event.current,
-                )
-            )
-
-        staging = workdir / _safe(item.dataset)
-        staging.mkdir(parents=True, exist_ok=True, mode=0o700)
-        job = BackupJob(
-            repo=self.repo,
-            item=item,
-            node=choice.node,
-            access=access,
-            location=location,
-            source=choice,
-            inventory=inventory,
-            tags=tuple(sets.set_tags(block, item.tier, item.dataset)),
-            staging=staging,
-            make_metadata=metadata,
-            progress=progress,
-            note=lambda message: self.reporter.emit(Note(item.scope, message)),
-            cancel=self.cancel,
-            paused_at=cut.paused_at if cut is not None else None,
-            release_source=(lambda: None) if cut is None else lambda: self._release(item, cut),
-        )
-        try:
-            outcome = mover.backup(job)
-        except HaprotectError as exc:
-            return finish(ItemStatus.FAILED, explain(exc), used=choice.node)
-        except Exception as exc:  # a mover's bug must not end the run
-            log.exception("mover %s failed on %s", mover.name, item.scope)
-            return finish(ItemStatus.FAILED, f"{type(exc).__name__}: {exc}", used=choice.node)
-        finally:
-            _remove(staging)
-            if cut is not None:
-                self._release(item, cut)
-        details = dict(outcome.details)
-        if cut is not None:
-            cut_details = dict(cut.details)
-            details["cut"] = cut_details
-            late = quiescing.ends_before(details, cut.lsn)
-            if late is not None:
-                self.result.error(item.scope, late)
-                return finish(ItemStatus.PARTIAL, late, outcome.snapshot.id, choice.node, details)
-            beyond = quiescing.ends_after(details, cut)
-            if beyond is not None:
-                self.result.warn(item.scope, beyond)
-            cut_details["exact"] = cut.paused_at is not None and beyond is None
-        if outcome.vanished:
-            gone = outcome.vanished
-            self.reporter.emit(
-                Note(
-                    item.scope,
-                    f"{len(gone)} files vanished while the backup ran, so they are not in it "
-                    f"(first: {gone[0].path})",
-                )
-            )
-        if outcome.errors:
-            first = outcome.errors[0]
-            self.result.error(
-                item.scope,
-                f"{len(outcome.errors)} files could not be read and are not in snapshot "
-                f"{outcome.snapshot.short_id} (first: {first.path}: {first.message})",
-            )
-            return finish(
-                ItemStatus.PARTIAL, outcome.message, outcome.snapshot.id, choice.node, details
-            )
-        return finish(ItemStatus.OK, outcome.message, outcome.snapshot.id, choice.node, details)
-
-    def _release(self, item: PlanItem, cut: quiescing.Cut) -> None:
-        """Let the cut's source go on, as soon as its copy has been read."""
-        if cut.pause is None or cut.pause.resumed:
-            return
-        problem = cut.release()
-        if problem is not None:
-            self.result.error(item.scope, problem)
-        else:
-            self.reporter.emit(Note(item.scope, f"{cut.pause.endpoint.node} replays again"))
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "item"
-
-
-def _remove(path: Path) -> None:
-    if not path.exists():
-        return
-    for dirpath, _, _ in os.walk(path):
-        try:
-            os.chmod(dirpath, 0o700)
-        except OSError:
-            continue
-    shutil.rmtree(path, ignore_errors=True)

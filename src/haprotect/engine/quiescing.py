@@ -7,11 +7,13 @@ backed up in three steps:
    plan's quiesce order) and :func:`haprotect.quiesce.held` holds them;
 2. **cut**: :func:`take_cuts`, while held, makes every data set
    point-in-time: a files data set is copied (``cp --reflink=auto -a``,
-   which shares blocks on filesystems that can, else a plain copy) into the
-   set's staging directory; for a PostgreSQL data set the primary's current
-   WAL position (``pg_current_wal_lsn()``) is recorded as the **cut LSN**,
-   and the standby the copy will be read from (chosen before the hold) has
-   its replay paused once it has replayed up to the cut LSN
+   which shares blocks on filesystems that can, else a plain copy) into its
+   location's ``cut_dir`` (a directory on the data's own filesystem, so
+   that reflinks work there), else into the set's staging directory; for a
+   PostgreSQL data set the primary's current WAL position
+   (``pg_current_wal_lsn()``) is recorded as the **cut LSN**, and the
+   standby the copy will be read from (chosen before the hold) has its
+   replay paused once it has replayed up to the cut LSN
    (:mod:`haprotect.movers.pgreplay`); other kinds are copied after resume,
    as without quiescing;
 3. leaving the block resumes the tiers bottom-up (the gate replays what it
@@ -139,12 +141,17 @@ def chosen_before_hold(item: PlanItem) -> bool:
 
 
 def take_cuts(
-    plan: Plan, pset: PlanSet, root: Path, choices: Mapping[str, SourceChoice] | None = None
+    plan: Plan,
+    pset: PlanSet,
+    root: Path,
+    choices: Mapping[str, SourceChoice] | None = None,
+    cut_name: str = "cut",
 ) -> tuple[dict[str, Cut], list[str]]:
     """The cut of every item (by scope), and what could not be cut (copied after resume).
 
-    ``choices`` are the sources chosen before the hold (by scope), for the
-    items :func:`chosen_before_hold` names.
+    Copies go under ``root``, or under ``<cut_dir>/<cut_name>`` for a location
+    that has a ``cut_dir``. ``choices`` are the sources chosen before the
+    hold (by scope), for the items :func:`chosen_before_hold` names.
     """
     cuts: dict[str, Cut] = {}
     problems: list[str] = []
@@ -152,7 +159,7 @@ def take_cuts(
         for item in pset.tier(name).items:
             choice = (choices or {}).get(item.scope)
             try:
-                cut = _cut(plan, item, root, choice.node if choice else None)
+                cut = _cut(plan, item, root, cut_name, choice.node if choice else None)
             except (HaprotectError, OSError, subprocess.SubprocessError) as exc:
                 problems.append(f"{item.scope}: no cut ({exc}); copied after resume")
                 continue
@@ -179,7 +186,14 @@ def release_all(cuts: Mapping[str, Cut]) -> list[str]:
     return problems
 
 
-def _cut(plan: Plan, item: PlanItem, root: Path, node: str | None) -> Cut | None:
+def discard_all(cuts: Mapping[str, Cut], cut_name: str = "cut") -> None:
+    """Remove the copies the cuts made in ``cut_dir`` directories (``<cut_dir>/<cut_name>``)."""
+    for cut in cuts.values():
+        if cut.path is not None and cut.path.parent.name == cut_name:
+            shutil.rmtree(cut.path.parent, ignore_errors=True)
+
+
+def _cut(plan: Plan, item: PlanItem, root: Path, cut_name: str, node: str | None) -> Cut | None:
     if item.mover in FILE_MOVERS and item.source.node is not None:
         node = item.source.node
         if not plan.inventory.access(node).local:
@@ -189,7 +203,8 @@ def _cut(plan: Plan, item: PlanItem, root: Path, node: str | None) -> Cut | None
         if found is None:
             return None
         key, directory = found
-        target = root / (re.sub(r"[^A-Za-z0-9_.-]", "_", item.dataset) or "item")
+        base = Path(location["cut_dir"]) / cut_name if location.get("cut_dir") else root
+        target = base / (re.sub(r"[^A-Za-z0-9_.-]", "_", item.dataset) or "item")
         method = copy_tree(Path(directory), target)
         return Cut(
             item.scope,

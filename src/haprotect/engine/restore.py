@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from haprotect.engine.events import (
-    ItemFinished,
     ItemProgress,
     ItemRef,
     ItemStarted,
@@ -38,7 +37,7 @@ from haprotect.engine.result import ResultBuilder, explain
 from haprotect.errors import HaprotectError
 from haprotect.model.plan import RestoreItem, RestorePlan, RestoreTier, SetItem
 from haprotect.model.progress import ProgressEvent
-from haprotect.model.result import ItemResult, ItemStatus, Result
+from haprotect.model.result import ItemStatus, Result
 from haprotect.model.snapshot import JSONValue
 from haprotect.movers import Mover, RestoreJob, get_mover
 from haprotect.plan.graph import dependents
@@ -133,28 +132,16 @@ class _RestoreRun:
         clock: float | None = None,
         details: dict[str, JSONValue] | None = None,
     ) -> ItemStatus:
-        if status is ItemStatus.FAILED:
-            self.result.error(ref.scope, message)
-        self.result.add(
-            ItemResult(
-                ref.scope,
-                self.set.id,
-                ref.tier,
-                ref.dataset,
-                status,
-                message,
-                planned.item.snapshot_id,
-                planned.node,
-                started,
-                datetime.now(UTC),
-                details or {},
-            )
+        return self.result.finish_item(
+            ref,
+            status,
+            message,
+            snapshot_id=planned.item.snapshot_id,
+            node=planned.node,
+            started=started,
+            clock=clock,
+            details=details,
         )
-        seconds = round(time.monotonic() - clock, 3) if clock is not None else 0.0
-        self.reporter.emit(
-            ItemFinished(ref, status, message, planned.item.snapshot_id, planned.node, seconds)
-        )
-        return status
 
     def _item(self, planned: RestoreItem) -> ItemStatus:
         item = planned.item

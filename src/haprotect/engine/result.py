@@ -11,12 +11,14 @@ Warnings never change the status.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from haprotect.engine.events import Issue, Reporter, to_plain
+from haprotect.engine.events import Issue, ItemFinished, ItemRef, Reporter, to_plain
 from haprotect.errors import HaprotectError
 from haprotect.model.result import IssueRecord, ItemResult, ItemStatus, Result, Severity, Status
+from haprotect.model.snapshot import JSONValue
 
 
 class ResultBuilder:
@@ -40,6 +42,40 @@ class ResultBuilder:
 
     def add(self, item: ItemResult) -> None:
         self.items.append(item)
+
+    def finish_item(
+        self,
+        ref: ItemRef,
+        status: ItemStatus,
+        message: str,
+        *,
+        snapshot_id: str | None,
+        node: str | None,
+        started: datetime | None,
+        clock: float | None,
+        details: dict[str, JSONValue] | None = None,
+    ) -> ItemStatus:
+        """Record how an item ended (an error too, when it failed) and report it."""
+        if status is ItemStatus.FAILED:
+            self.error(ref.scope, message)
+        self.add(
+            ItemResult(
+                ref.scope,
+                ref.set_id,
+                ref.tier,
+                ref.dataset,
+                status,
+                message,
+                snapshot_id,
+                node,
+                started,
+                datetime.now(UTC),
+                details or {},
+            )
+        )
+        seconds = round(time.monotonic() - clock, 3) if clock is not None else 0.0
+        self.reporter.emit(ItemFinished(ref, status, message, snapshot_id, node, seconds))
+        return status
 
     def finish(self) -> Result:
         return Result(

@@ -5,7 +5,8 @@ lab's two "nodes" share this machine, so their PostgreSQL data directories
 and ports differ (the CIB carries node1's in the data set's location, as the
 Pacemaker source reports the highest-scored rule set). The inventory says,
 per node: the host (127.0.0.1), that its files are local, and the
-PostgreSQL data set's ``pgdata`` and ``pgport`` on that node. ``lab up``
+PostgreSQL data set's ``pgdata`` and ``pgport`` on that node; with a
+volume (:mod:`haprotect.lab.volume`), the shared filesystem's ``cut_dir``. ``lab up``
 and ``lab failover`` write it; ``haprotect backup --inventory`` and
 ``haprotect restore --inventory`` read it (format: docs/engine.md).
 
@@ -22,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from haprotect.lab.cib import GROUP, PGSQL
-from haprotect.lab.state import LabState
+from haprotect.lab.cib import FILESYSTEM, GROUP, PGSQL
+from haprotect.lab.state import LabState, lab_paths
 
 INVENTORY_FILE = "inventory.yaml"
 
@@ -33,7 +34,7 @@ def render_inventory(state: LabState) -> bytes:
         node.name: {
             "host": "127.0.0.1",
             "local": True,
-            "locations": {PGSQL: {"pgdata": node.pgdata, "pgport": str(node.port)}},
+            "locations": _locations(state, node.pgdata, node.port),
         }
         for node in state.nodes
     }
@@ -49,6 +50,14 @@ def render_inventory(state: LabState) -> bytes:
         "# application tiers. Written by 'haprotect lab up'.\n"
     )
     return (header + yaml.safe_dump(document, sort_keys=False)).encode()
+
+
+def _locations(state: LabState, pgdata: str, port: int) -> dict[str, dict[str, str]]:
+    found = {PGSQL: {"pgdata": pgdata, "pgport": str(port)}}
+    cuts = lab_paths(state.root, state.volume).cuts
+    if cuts is not None:
+        found[FILESYSTEM] = {"cut_dir": str(cuts)}  # on the volume: cut by reflink
+    return found
 
 
 def quiescers(state: LabState) -> dict[str, list[dict[str, Any]]]:

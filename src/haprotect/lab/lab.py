@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from haprotect.errors import ComponentError, UsageError
+from haprotect.errors import ComponentError, InputError, UsageError
+from haprotect.lab import volume as lab_volume
 from haprotect.lab.cib import CibNode, CibSpec, render_cib
 from haprotect.lab.client import HttpFailure, post_json
 from haprotect.lab.inventory import INVENTORY_FILE, render_inventory
@@ -65,11 +66,23 @@ class Lab:
         *,
         on_event: Callable[[LabEvent], None] | None = None,
         flush_interval: float = 2.0,
+        volume: str | None = None,
     ) -> None:
+        """``volume``: put a new lab's shared directory on a filesystem of its own
+        (:mod:`haprotect.lab.volume`); an existing lab keeps what it was made with."""
         self.root = Path(directory).absolute()
-        self.paths: LabPaths = lab_paths(self.root)
         self.on_event = on_event
         self.flush_interval = flush_interval
+        if volume is not None:
+            lab_volume.check_kind(volume)
+        self.volume = volume
+        try:
+            existing = load_state(self.root)
+        except InputError:
+            existing = None  # said again, with its reason, by whatever needs the state
+        if existing is not None:
+            self.volume = existing.volume
+        self.paths: LabPaths = lab_paths(self.root, self.volume)
 
     # -- where things are ---------------------------------------------------
 
@@ -231,6 +244,8 @@ class Lab:
                 self._emit("stop", f"stopping PostgreSQL {node.name}", node.name)
                 node.stop()
         kill_strays(runner.binaries, [Path(n.pgdata) for n in state.nodes])
+        if lab_volume.release(self.root):
+            self._emit("volume", f"unmounted the lab's volume from {self.paths.shared.parent}")
         if purge:
             shutil.rmtree(self.root)
             self._emit("down", f"lab stopped and {self.root} removed")
@@ -353,8 +368,13 @@ class Lab:
                 f"lab directory {self.root} is too long for PostgreSQL's unix sockets",
                 hint="choose a shorter path, such as /tmp/haprotect-lab",
             )
-        for path in (self.root, self.paths.run, self.paths.logs, self.paths.uploads):
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.volume is not None and lab_volume.ensure(self.root, self.volume):
+            self._emit("volume", f"mounted the lab's {self.volume} volume on {self.paths.shared}")
+        for path in (self.paths.run, self.paths.logs, self.paths.uploads):
             path.mkdir(parents=True, exist_ok=True)
+        if self.paths.cuts is not None:
+            self.paths.cuts.mkdir(mode=0o700, exist_ok=True)
         runner = PgRunner(binaries, run_as, self.root)
         if run_as is not None:
             self.root.chmod(self.root.stat().st_mode | 0o711)
@@ -386,6 +406,7 @@ class Lab:
             gate_port=ports[-2],
             gate_admin_port=ports[-1],
             flush_interval=self.flush_interval,
+            volume=self.volume,
         )
 
 

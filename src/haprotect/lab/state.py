@@ -55,6 +55,9 @@ class LabState:
     #: None in a lab made before the gate existed, until its next ``up``.
     gate_port: int | None = None
     gate_admin_port: int | None = None
+    #: The shared directory's own filesystem (haprotect.lab.volume): "xfs", or None for
+    #: a plain directory.
+    volume: str | None = None
 
     @property
     def root(self) -> Path:
@@ -109,7 +112,7 @@ class LabState:
         data["web_direct_url"] = self.web_direct_url
         data["gate_admin_url"] = self.gate_admin_url
         data["database"] = DATABASE
-        paths = lab_paths(self.root)
+        paths = lab_paths(self.root, self.volume)
         data["paths"] = {k: str(v) for k, v in asdict(paths).items()}
         return data
 
@@ -126,6 +129,7 @@ class LabPaths:
     logs: Path
     shared: Path  #: stands for the cluster's shared (HA) filesystem
     uploads: Path
+    cuts: Path | None = None  #: where a cut of ``shared`` goes, on its filesystem (a volume)
 
     def node_dir(self, name: str) -> Path:
         return self.root / name
@@ -143,8 +147,10 @@ class LabPaths:
         return self.logs / f"{process}.log"
 
 
-def lab_paths(root: Path) -> LabPaths:
-    shared = root / "shared"
+def lab_paths(root: Path, volume: str | None = None) -> LabPaths:
+    """The lab's paths; with a ``volume`` the shared directory lies on it."""
+    base = root / "volume" if volume else root
+    shared = base / "shared"
     return LabPaths(
         root=root,
         state=root / STATE_FILE,
@@ -154,6 +160,7 @@ def lab_paths(root: Path) -> LabPaths:
         logs=root / "logs",
         shared=shared,
         uploads=shared / "uploads",
+        cuts=base / "cuts" if volume else None,
     )
 
 
@@ -187,6 +194,7 @@ def load_state(root: Path) -> LabState | None:
             cib_epoch=int(data.get("cib_epoch", 1)),
             gate_port=_port_or_none(data.get("gate_port")),
             gate_admin_port=_port_or_none(data.get("gate_admin_port")),
+            volume=data.get("volume"),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(

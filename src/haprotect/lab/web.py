@@ -40,7 +40,8 @@ class WebServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], lab_dir: Path) -> None:
         super().__init__(address, WebHandler)
         self.lab_dir = lab_dir
-        self.uploads = lab_paths(lab_dir).uploads
+        state = load_state(lab_dir)
+        self.uploads = lab_paths(lab_dir, state.volume if state else None).uploads
 
 
 class WebHandler(JsonHandler):

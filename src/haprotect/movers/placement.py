@@ -84,7 +84,7 @@ def staged_restore(
             raise RestoreError(f"snapshot {snapshot_id[:8]} holds nothing at {root}")
         yield restored, stats
     finally:
-        _remove(staging)
+        remove_tree(staging)
 
 
 def install_tree(restored: Path, target: Path) -> None:
@@ -110,7 +110,7 @@ def install_tree(restored: Path, target: Path) -> None:
             f"cannot move the restored data into {target}: {exc.strerror}; "
             f"what was there is kept in {old}"
         ) from None
-    _remove(old)
+    remove_tree(old)
 
 
 def install_file(restored: Path, target: Path) -> None:
@@ -133,7 +133,7 @@ def _ours(name: str) -> bool:
     return name.startswith((STAGING_PREFIX, OLD_PREFIX))
 
 
-def _remove(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Remove a staging tree, even where the restore made directories read-only."""
     if not os.path.lexists(path):
         return
