@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from haprotect.errors import QuiesceError
-from haprotect.quiesce import QuiesceSpec
+from haprotect.quiesce import QuiesceSpec, held
 from haprotect.quiesce.http_gate import HttpGateQuiescer
 
 
@@ -340,3 +340,14 @@ def test_an_unreachable_gate_is_one_line() -> None:
         QuiesceError, match=r"^http-gate of tier web: POST http://127\.0\.0\.1:\d+/hold: "
     ):
         HttpGateQuiescer().hold(spec)
+
+
+def test_held_renews_the_gates_lease_through_a_cut_longer_than_the_lease(
+    gate: GateProcess,
+) -> None:
+    spec = QuiesceSpec("http-gate", "web", lease_seconds=0.6, options={"admin_url": gate.admin})
+    with held([spec], {"http-gate": HttpGateQuiescer()}) as holding:
+        time.sleep(2.0)  # a cut three times as long as the lease
+        assert gate.status()["state"] == "held"
+    assert holding.issues == ()
+    assert gate.status()["state"] == "open"

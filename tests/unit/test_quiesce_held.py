@@ -261,3 +261,50 @@ def test_sigterm_inside_sigterm_raises_still_resumes(tmp_path: Path) -> None:
         process.kill()
         process.wait()
     assert marker.exists(), "SIGTERM ended the process without resuming"
+
+
+@dataclass
+class Leased(Fake):
+    """A fake whose hold has a lease that can be renewed, or not."""
+
+    name: str = "leased"
+    renewed: list[str] = field(default_factory=list)
+    fail_renew: set[str] = field(default_factory=set)
+
+    def renew(self, spec: QuiesceSpec) -> None:
+        if spec.tier in self.fail_renew:
+            raise QuiesceError(f"{spec.label}: the lease is gone")
+        self.renewed.append(spec.tier)
+
+
+def leased_specs(*tiers: str, lease: float) -> list[QuiesceSpec]:
+    return [QuiesceSpec("leased", t, lease_seconds=lease) for t in tiers]
+
+
+def test_leases_are_renewed_while_the_cut_is_taken_and_not_after() -> None:
+    fake = Leased([])
+    with held(leased_specs("web", "db", lease=0.3), {"leased": fake}) as holding:
+        time.sleep(0.55)  # about five renewal periods of 0.1 s
+    renewed = list(fake.renewed)
+    assert renewed.count("web") >= 3 and renewed.count("db") >= 3
+    assert holding.issues == ()
+    time.sleep(0.25)
+    assert fake.renewed == renewed  # stopped before the resumes
+
+
+def test_a_quick_cut_renews_nothing_and_a_quiescer_without_leases_is_left_alone() -> None:
+    leased, plain = Leased([]), Fake([])
+    both = [*leased_specs("web", lease=30.0), *specs("db")]
+    with held(both, {"leased": leased, "fake": plain}):
+        pass
+    assert leased.renewed == [] and plain.log == ["hold db", "resume db"]
+
+
+def test_a_failed_renewal_is_an_issue_said_once() -> None:
+    fake = Leased([], fail_renew={"db"})
+    with held(leased_specs("web", "db", lease=0.15), {"leased": fake}) as holding:
+        time.sleep(0.4)
+    renews = [i for i in holding.issues if i.phase == "renew"]
+    assert [(i.tier, i.message) for i in renews] == [("db", "leased of tier db: the lease is gone")]
+    assert fake.renewed.count("web") >= 2
+    assert fake.log[-2:] == ["resume db", "resume web"]

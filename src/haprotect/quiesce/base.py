@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class OnError(StrEnum):
@@ -87,4 +87,13 @@ class Quiescer(Protocol):
 
     def resume(self, spec: QuiesceSpec) -> ResumeReport:
         """Let the tier go again; safe to call when ``hold`` failed or was never called."""
+        ...
+
+
+@runtime_checkable
+class Renewable(Protocol):
+    """A quiescer whose hold has a lease that can be extended while the cut is taken."""
+
+    def renew(self, spec: QuiesceSpec) -> None:
+        """Extend the tier's lease to ``spec.lease_seconds`` from now; raise if it cannot be."""
         ...

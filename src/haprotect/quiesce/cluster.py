@@ -188,6 +188,13 @@ class ClusterQuiescer:
             {"attribute": target.what, "previous": previous or "unset", "value": held_value},
         )
 
+    def renew(self, spec: QuiesceSpec) -> None:
+        with self._lock:
+            state = self._held.get(spec.key)
+        if state is None or state.lease is None:
+            raise opt.fail(spec, "not held, so there is no lease to renew")
+        state.lease.renew(spec.lease_seconds)
+
     def resume(self, spec: QuiesceSpec) -> ResumeReport:
         with self._lock:
             state = self._held.pop(spec.key, None)

@@ -22,6 +22,12 @@
   until every resume was tried. Resume failures never raise: the cut is
   taken, and the issue says which tier may still be held (its lease
   releases it).
+- While the caller takes its cut, the lease of every held tier whose
+  quiescer can renew it (:class:`~haprotect.quiesce.base.Renewable`: the
+  gate, fsfreeze, the cluster) is renewed every third of its length, so a
+  cut longer than a lease does not let a tier go early; a renewal that
+  fails is an issue (phase ``renew``): the tier may be released before the
+  cut ends.
 
 SIGTERM ends a Python process without running ``finally`` unless a handler
 turns it into an exception: the CLI wraps a run in
@@ -40,7 +46,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from haprotect.errors import HaprotectError, QuiesceError
-from haprotect.quiesce.base import HoldReport, OnError, Quiescer, QuiesceSpec, ResumeReport
+from haprotect.quiesce.base import (
+    HoldReport,
+    OnError,
+    Quiescer,
+    QuiesceSpec,
+    Renewable,
+    ResumeReport,
+)
 from haprotect.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -76,7 +89,7 @@ class HoldWindow:
 class QuiesceIssue:
     tier: str
     kind: str
-    phase: str  #: "validate", "hold" or "resume"
+    phase: str  #: "validate", "hold", "renew" or "resume"
     message: str
 
 
@@ -217,9 +230,54 @@ def held(
             attempts.append(attempt)
             holding._windows[index] = HoldWindow(spec.tier, spec.kind, None)
             _hold(attempt, holding, grace, clock)
-        yield holding
+        renewer = _Renewer(attempts, holding)
+        try:
+            yield holding
+        finally:
+            renewer.stop()
     finally:
         _resume_all(attempts, holding, grace, clock)
+
+
+class _Renewer:
+    """Renews the leases of the held tiers, each every third of its length, until stopped."""
+
+    def __init__(self, attempts: Sequence[_Attempt], holding: HeldTiers) -> None:
+        self._holding = holding
+        self._due = {
+            a.index: (a, max(a.spec.lease_seconds / 3, 0.05))
+            for a in attempts
+            if isinstance(a.quiescer, Renewable) and holding._windows[a.index].held_at is not None
+        }
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self._due:
+            self._thread = threading.Thread(target=self._run, name="quiesce renew", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        now = time.monotonic()
+        next_at = {index: now + every for index, (_, every) in self._due.items()}
+        while next_at:
+            wait = max(0.0, min(next_at.values()) - time.monotonic())
+            if self._stopped.wait(wait):
+                return
+            for index in [i for i, at in next_at.items() if at <= time.monotonic()]:
+                attempt, every = self._due[index]
+                quiescer = attempt.quiescer
+                assert isinstance(quiescer, Renewable)
+                try:
+                    quiescer.renew(attempt.spec)
+                except Exception as exc:
+                    self._holding._record(attempt.spec, "renew", one_line(exc))
+                    del next_at[index]  # said once; its resume will say what became of it
+                    continue
+                next_at[index] = time.monotonic() + every
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _hold(attempt: _Attempt, holding: HeldTiers, grace: float, clock: Callable[[], float]) -> None:
