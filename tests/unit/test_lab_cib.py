@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from tests.conftest import require_component
 
-from haprotect.lab.cib import CibNode, CibSpec, render_cib
+from haprotect.lab.cib import CibNode, CibSpec, render_cib, tools_feature_set
 from haprotect.model.topology import Cluster, Replication
 from haprotect.sources.pacemaker.cib import read_config
 from haprotect.sources.pacemaker.source import build_cluster
@@ -90,3 +95,21 @@ def test_a_stopped_lab_has_no_primary() -> None:
 def test_primary_must_be_a_node() -> None:
     with pytest.raises(ValueError, match="node3"):
         render_cib(replace(SPEC, primary="node3"))
+
+
+def test_the_installed_tools_can_modify_what_the_lab_writes(tmp_path: Path) -> None:
+    tool = shutil.which("crm_resource")
+    require_component("crm_resource", tool is not None, "install pacemaker-cli-utils")
+    assert tool is not None
+    cib = tmp_path / "cib.xml"
+    cib.write_bytes(render_cib(replace(SPEC, feature_set=tools_feature_set())))
+    argv = [tool, "--resource", "web_front", "--meta", "--set-parameter", "is-managed"]
+    done = subprocess.run(
+        [*argv, "--parameter-value", "false"],
+        env={**os.environ, "CIB_file": str(cib)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b'name="is-managed" value="false"' in cib.read_bytes()

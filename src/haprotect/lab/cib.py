@@ -23,12 +23,18 @@ like any other cluster:
 
 from __future__ import annotations
 
+import functools
+import shutil
+import subprocess
 from dataclasses import dataclass
 
 from lxml import etree
 
 CLUSTER_NAME = "haprotect-lab"
-FEATURE_SET = "3.16.2"
+#: What the CIB says about its writer when the Pacemaker tools cannot be asked
+#: (``cibadmin --empty`` gives theirs): Pacemaker 2.1.5's. A CIB that claims a
+#: newer feature set than the tools' is one they refuse to modify.
+FEATURE_SET = "3.16.1"
 SCHEMA = "pacemaker-3.9"
 PGSQL = "pgsql_shop"
 PROMOTABLE = "ms_pgsql_shop"
@@ -64,6 +70,23 @@ class CibSpec:
     epoch: int = 1
     running: bool = True  #: False: every resource is recorded as stopped
     last_change: int = 0  #: seconds since the epoch, for the operation history
+    feature_set: str = FEATURE_SET  #: the writer's, as tools_feature_set() finds it
+
+
+@functools.cache
+def tools_feature_set() -> str:
+    """The CIB feature set of the installed Pacemaker tools (``cibadmin --empty``)."""
+    cibadmin = shutil.which("cibadmin")
+    if cibadmin is None:
+        return FEATURE_SET
+    try:
+        done = subprocess.run(
+            [cibadmin, "--empty"], capture_output=True, text=True, timeout=30, check=False
+        )
+        found = etree.fromstring(done.stdout.encode()).get("crm_feature_set")
+    except (OSError, subprocess.SubprocessError, etree.XMLSyntaxError):
+        return FEATURE_SET
+    return found or FEATURE_SET
 
 
 def render_cib(spec: CibSpec) -> bytes:
@@ -73,7 +96,7 @@ def render_cib(spec: CibSpec) -> bytes:
     cib = etree.Element(
         "cib",
         {
-            "crm_feature_set": FEATURE_SET,
+            "crm_feature_set": spec.feature_set,
             "validate-with": SCHEMA,
             "epoch": str(spec.epoch),
             "num_updates": "0",
@@ -271,7 +294,7 @@ class _History:
                     "id": f"{rid}_{operation}_{interval}",
                     "operation": operation,
                     "crm-debug-origin": "do_update_resource",
-                    "crm_feature_set": FEATURE_SET,
+                    "crm_feature_set": self.spec.feature_set,
                     "transition-key": key,
                     "transition-magic": f"0:{rc};{key}",
                     "exit-reason": "",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from haprotect.errors import ComponentError, InputError, UsageError
 from haprotect.lab import volume as lab_volume
-from haprotect.lab.cib import CibNode, CibSpec, render_cib
+from haprotect.lab.cib import CibNode, CibSpec, render_cib, tools_feature_set
 from haprotect.lab.client import HttpFailure, post_json
 from haprotect.lab.inventory import INVENTORY_FILE, render_inventory
 from haprotect.lab.pgnode import PgNode, kill_strays
@@ -334,6 +334,7 @@ class Lab:
             epoch=epoch,
             running=running,
             last_change=int(time.time()),
+            feature_set=tools_feature_set(),
         )
         write_atomic(self.paths.cib, render_cib(spec))
         save_state(replace(state, cib_epoch=epoch))
