@@ -84,8 +84,8 @@ def backup_command(
     The cluster is discovered again from the policy's source, so the run
     follows a failover without the policy being edited. Each application is
     written as one snapshot set (one snapshot per tier and data set) to the
-    policy's repository, or to --repo. Exit status: 0 completed, 8 partially
-    failed, 9 failed.
+    policy's repository, or to --repo. Exit status: 0 completed, 10 partially
+    failed, 11 failed.
     """
     policy = load_policy(policy_file)
     topology = discover(policy.metadata.source, DiscoverOptions(use_cli=not no_cli))

@@ -70,7 +70,7 @@ def restore_command(
     start and answer; a tree must be complete). Without --yes, asks which
     tiers and where, shows what would be overwritten, and asks twice before
     replacing live data in its original place. Exit status: 0 completed,
-    8 partially failed, 9 failed.
+    10 partially failed, 11 failed.
     """
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")

@@ -179,7 +179,7 @@ def summary(result: Result) -> str:
 
 
 def exit_for(results: list[Result]) -> None:
-    """Exit with the worst status's code (0 completed, 8 partially failed, 9 failed)."""
+    """Exit with the worst status's code (0 completed, 10 partially failed, 11 failed)."""
     code = max((r.status.exit_code for r in results), default=0)
     if code:
         raise typer.Exit(code)
