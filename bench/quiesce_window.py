@@ -37,12 +37,12 @@ import psycopg
 
 from haprotect.engine import ListReporter, run_backup
 from haprotect.engine.backup import RunOptions
+from haprotect.engine.planning import plan_backup
 from haprotect.engine.quiescing import quiesce_specs
 from haprotect.lab import Lab
 from haprotect.model.plan import Plan
 from haprotect.model.result import Status
-from haprotect.movers import get_mover, mover_name_for
-from haprotect.plan import build, load_inventory
+from haprotect.plan import load_inventory
 from haprotect.policy import default_rules, generate
 from haprotect.quiesce import held
 from haprotect.repo import KdfParams, Repository
@@ -102,14 +102,7 @@ def plan_of(lab: Lab) -> Plan:
     source = f"pacemaker+file://{lab.cib_path}"
     topology = discover(source, DiscoverOptions(use_cli=False))
     policy = generate(topology, default_rules(), source=source, now=datetime.now(UTC))
-    inventory = load_inventory(lab.inventory_path)
-    plan = build(
-        policy,
-        topology,
-        inventory,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
-    )
+    plan = plan_backup(policy, load_inventory(lab.inventory_path), use_cli=False)
     return replace(plan, sets=tuple(s for s in plan.sets if s.application))
 
 

@@ -32,14 +32,15 @@ from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import MoverLookup, RunOptions
+from haprotect.engine.planning import plan_backup
 from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
 from haprotect.lab.journal import ORDER, UPLOAD
 from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import Result, Status
-from haprotect.movers import BackupJob, BackupOutcome, Mover, get_mover, mover_name_for, pgreplay
+from haprotect.movers import BackupJob, BackupOutcome, Mover, get_mover, pgreplay
 from haprotect.movers.pgcheck import Endpoint, catch_up, lsn_int, primary_lsn
 from haprotect.movers.postgres import stop_restored
-from haprotect.plan import build, load_inventory, plan_restore
+from haprotect.plan import load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.policy.io import dump_policy
 from haprotect.repo import KdfParams, Repository
@@ -85,15 +86,7 @@ def env() -> Iterator[Env]:
 
 def backup(env: Env, policy: Policy | None = None, movers: MoverLookup = get_mover) -> Result:
     policy = policy or env.policy
-    topology = discover(policy.metadata.source, DiscoverOptions(use_cli=False))
-    inventory = load_inventory(env.lab.inventory_path)
-    plan = build(
-        policy,
-        topology,
-        inventory,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
-    )
+    plan = plan_backup(policy, load_inventory(env.lab.inventory_path), use_cli=False)
     options = RunOptions(staging=env.root / "staging", wait_seconds=2)
     return run_backup(plan, env.repo, ListReporter(), options, movers=movers)
 

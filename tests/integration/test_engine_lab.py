@@ -26,16 +26,16 @@ from tests.integration.conftest import require_postgres
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
 from haprotect.engine.events import ItemStarted, TierFinished
+from haprotect.engine.planning import plan_backup
 from haprotect.lab import Lab, verify_acknowledged
 from haprotect.lab.client import post_json, request
 from haprotect.lab.pgnode import PgNode
 from haprotect.model.plan import SnapshotSet
 from haprotect.model.policy import Fallback, Policy
 from haprotect.model.result import ItemStatus, Result, Status
-from haprotect.movers import get_mover, mover_name_for
 from haprotect.movers.postgres import stop_restored
 from haprotect.pgtools import PgBinaries, PgRunner
-from haprotect.plan import build, load_inventory, plan_restore
+from haprotect.plan import load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
 from haprotect.sources import DiscoverOptions, discover
@@ -82,15 +82,7 @@ def env() -> Iterator[Env]:
 def backup(env: Env, policy: Policy | None = None) -> tuple[Result, ListReporter]:
     """Discover the lab again, plan with its inventory, back up into the module's repository."""
     policy = policy or env.policy
-    topology = discover(policy.metadata.source, DiscoverOptions(use_cli=False))
-    inventory = load_inventory(env.lab.inventory_path)
-    plan = build(
-        policy,
-        topology,
-        inventory,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
-    )
+    plan = plan_backup(policy, load_inventory(env.lab.inventory_path), use_cli=False)
     reporter = ListReporter()
     options = RunOptions(staging=env.root / "staging", wait_seconds=2)
     return run_backup(plan, env.repo, reporter, options), reporter

@@ -19,13 +19,13 @@ from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
+from haprotect.engine.planning import plan_backup
 from haprotect.engine.quiescing import copy_tree
 from haprotect.lab import Lab
 from haprotect.lab.volume import mount_point
 from haprotect.model.result import Status
-from haprotect.movers import get_mover, mover_name_for
 from haprotect.movers.postgres import stop_restored
-from haprotect.plan import build, load_inventory, plan_restore
+from haprotect.plan import load_inventory, plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
 from haprotect.sources import DiscoverOptions, discover
@@ -101,14 +101,7 @@ def test_a_quiesced_backup_cuts_on_the_volume_and_leaves_no_cut_behind(lab: Lab)
     source = f"pacemaker+file://{lab.cib_path}"
     topology = discover(source, DiscoverOptions(use_cli=False))
     policy = generate(topology, default_rules(), source=source, now=datetime.now(UTC))
-    inventory = load_inventory(lab.inventory_path)
-    plan = build(
-        policy,
-        topology,
-        inventory,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, inventory),
-    )
+    plan = plan_backup(policy, load_inventory(lab.inventory_path), use_cli=False)
     repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=KdfParams(n=1 << 10))
     result = run_backup(plan, repo, ListReporter(), RunOptions(staging=root / "staging"))
     assert result.status is Status.COMPLETED, result.issues

@@ -25,28 +25,14 @@ from haprotect.cli.runs import (
 )
 from haprotect.engine import RunOptions, run_backup
 from haprotect.engine.events import to_plain
+from haprotect.engine.planning import plan_backup
 from haprotect.engine.sets import node_role
 from haprotect.errors import UsageError
-from haprotect.model.inventory import Inventory
-from haprotect.model.plan import Plan, PlanItem, SourceHealth
+from haprotect.model.plan import Plan, PlanItem
 from haprotect.model.result import Result
-from haprotect.movers import get_mover, mover_name_for
-from haprotect.plan import build, load_inventory
-from haprotect.plan.build import ItemProbe
+from haprotect.plan import load_inventory
 from haprotect.policy.io import load_policy
 from haprotect.quiesce.signals import sigterm_raises
-from haprotect.sources import DiscoverOptions, discover
-
-
-def probe_with(inventory: Inventory) -> ItemProbe:
-    """The movers' health checks, as the plan takes them."""
-
-    def probe(item: PlanItem, node: str) -> SourceHealth:
-        if item.mover is None:
-            return SourceHealth(node, False, "no mover")
-        return get_mover(item.mover).probe(item, node, inventory)
-
-    return probe
 
 
 @app.command("backup")
@@ -88,14 +74,10 @@ def backup_command(
     failed, 11 failed.
     """
     policy = load_policy(policy_file)
-    topology = discover(policy.metadata.source, DiscoverOptions(use_cli=not no_cli))
-    inventory = load_inventory(inventory_file)
-    plan = build(
+    plan = plan_backup(
         policy,
-        topology,
-        inventory,
-        mover_for=mover_name_for,
-        probe=probe_with(inventory),
+        load_inventory(inventory_file),
+        use_cli=not no_cli,
         applications=applications or (),
         datasets=datasets or (),
     )
