@@ -22,7 +22,7 @@ from haprotect.engine.backup import RunOptions
 from haprotect.engine.planning import plan_backup
 from haprotect.engine.quiescing import copy_tree
 from haprotect.lab import Lab
-from haprotect.lab.volume import mount_point
+from haprotect.lab.volume import mount_point, release, resolve_auto
 from haprotect.model.result import Status
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
@@ -123,12 +123,25 @@ def test_a_quiesced_backup_cuts_on_the_volume_and_leaves_no_cut_behind(lab: Lab)
     assert names == {p.name for p in lab.uploads_dir.iterdir()}
 
 
-def test_down_unmounts_and_up_mounts_the_same_data_again(lab: Lab) -> None:
+def test_down_keeps_the_volume_and_up_mounts_it_again_after_a_reboot(lab: Lab) -> None:
     marker = lab.uploads_dir / "marker.txt"
     marker.write_text("still here\n")
     lab.down()
-    assert not os.path.ismount(mount_point(lab.root))
+    assert os.path.ismount(mount_point(lab.root))  # stopped services, disk attached
+    assert marker.read_text() == "still here\n"
+    release(lab.root)  # as a reboot would
     assert not marker.exists()  # it lives on the volume, not under the mount point
     Lab(lab.root).up()  # an existing lab keeps its volume without being told
     assert os.path.ismount(mount_point(lab.root))
     assert marker.read_text() == "still here\n"
+
+
+def test_auto_makes_a_volume_where_it_can(tmp_path: Path) -> None:
+    root = tmp_path / "auto"
+    root.mkdir()
+    kind, said = resolve_auto(root)
+    try:
+        assert kind == "xfs" and "XFS volume" in said
+        assert filesystem_of(mount_point(root)) == "xfs"
+    finally:
+        release(root)

@@ -53,17 +53,19 @@ def up_command(
         float, typer.Option(help="Seconds between the application tier's background flushes.")
     ] = 2.0,
     volume: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="Put a new lab's shared directory on a filesystem of its own: 'xfs' makes a "
-            "loop-mounted XFS image with reflinks (needs root and xfsprogs), so the quiesced "
-            "backup's cut of it shares blocks instead of copying them.",
+            help="Where a new lab's shared directory lives: 'xfs', a loop-mounted XFS image "
+            "with reflinks (needs root and xfsprogs), so the quiesced backup's cut of it shares "
+            "blocks instead of copying them; 'none', a plain directory; 'auto', xfs where it "
+            "can be made, else none. An existing lab keeps what it was made with.",
         ),
-    ] = None,
+    ] = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Create the lab if needed and start whatever is not running (idempotent)."""
-    lab = Lab(directory, on_event=_event, flush_interval=flush_interval, volume=volume)
+    chosen = None if volume == "none" else volume
+    lab = Lab(directory, on_event=_event, flush_interval=flush_interval, volume=chosen)
     status = lab.up()
     _render(status, as_json)
 

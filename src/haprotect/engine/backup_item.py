@@ -1,10 +1,11 @@
 """Copying one item of a set, for :mod:`haprotect.engine.backup`.
 
-The item's source is settled (or taken as chosen before the hold), the
-location adjusted to the cut (a copy made while held; a standby paused at
-the cut), the mover run with a fresh staging directory, and what came back
-judged: a copy that misses part of the cut or could not read some files is
-``partial``; one that holds more than the cut says so in a warning.
+The item's source is settled (or kept as chosen before the hold, when the
+cut paused it), the location adjusted to the cut (a copy made while held; a
+standby paused at the cut), the mover run with a fresh staging directory,
+and what came back judged: a copy that misses part of the cut or could not
+read some files is ``partial``; one that holds more than the cut says so in
+a warning.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ def back_up_item(
     except HaprotectError as exc:
         return finish(ItemStatus.FAILED, explain(exc))
     inventory = ctx.plan.inventory
-    choice = chosen if chosen is not None else ctx.settle(item, mover)
+    # The node chosen before the hold is kept when the cut paused it there; otherwise the
+    # choice is checked again now, as for any copy (a standby may have gone since).
+    paused = chosen is not None and cut is not None and cut.pause is not None
+    choice = chosen if paused and chosen is not None else ctx.settle(item, mover)
     if choice.node is None:
         return finish(ItemStatus.FAILED, "no node to read from: " + "; ".join(choice.reasons))
     if choice.fallback_used:

@@ -82,7 +82,8 @@ class Lab:
             existing = None  # said again, with its reason, by whatever needs the state
         if existing is not None:
             self.volume = existing.volume
-        self.paths: LabPaths = lab_paths(self.root, self.volume)
+        resolved = None if self.volume == lab_volume.AUTO else self.volume  # decided at up
+        self.paths: LabPaths = lab_paths(self.root, resolved)
 
     # -- where things are ---------------------------------------------------
 
@@ -191,6 +192,11 @@ class Lab:
     def _up(self) -> None:
         state = load_state(self.root)
         binaries = _binaries(state)
+        if state is None and self.volume == lab_volume.AUTO:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.volume, said = lab_volume.resolve_auto(self.root)
+            self.paths = lab_paths(self.root, self.volume)
+            self._emit("volume", said)
         runner = self._prepare(binaries)
         if state is None:
             state = self._new_state(binaries, runner.run_as)
@@ -244,7 +250,7 @@ class Lab:
                 self._emit("stop", f"stopping PostgreSQL {node.name}", node.name)
                 node.stop()
         kill_strays(runner.binaries, [Path(n.pgdata) for n in state.nodes])
-        if lab_volume.release(self.root):
+        if purge and lab_volume.release(self.root):
             self._emit("volume", f"unmounted the lab's volume from {self.paths.shared.parent}")
         if purge:
             shutil.rmtree(self.root)

@@ -12,8 +12,10 @@ directory and the cut is a copy.
 
 Mounting needs root, ``mkfs.xfs`` (Debian's ``xfsprogs``) and loop devices;
 each is checked with a one-line message. ``lab up`` mounts the volume if it
-is not mounted, ``lab down`` unmounts it once every tier is stopped, and
-``--purge`` removes the image.
+is not mounted (after a reboot, say); ``lab down`` leaves it mounted, as a
+cluster's shared disk stays attached while its services are stopped, so a
+restore in place writes onto the volume; ``lab down --purge`` unmounts it
+and removes the image.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from haprotect.errors import ComponentError, UsageError
 
 KINDS = ("xfs",)
+AUTO = "auto"  #: xfs where this process can make and mount it, else none
 IMAGE = "volume.img"
 MOUNT = "volume"
 DEFAULT_SIZE = 4 << 30  #: sparse: only what is written takes space
@@ -42,8 +45,24 @@ def mount_point(root: Path) -> Path:
 
 
 def check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise UsageError(f"unknown lab volume {kind!r}", hint=f"choose one of: {', '.join(KINDS)}")
+    if kind not in KINDS and kind != AUTO:
+        choices = ", ".join((*KINDS, AUTO))
+        raise UsageError(f"unknown lab volume {kind!r}", hint=f"choose one of: {choices}")
+
+
+def resolve_auto(root: Path) -> tuple[str | None, str]:
+    """For ``auto``: make and mount an XFS volume if this process can; (kind, what happened)."""
+    try:
+        check_can_mount()
+        ensure(root, "xfs")
+    except (UsageError, ComponentError) as exc:
+        for leftover in (image_path(root), mount_point(root)):
+            if leftover.is_dir() and not os.path.ismount(leftover):
+                leftover.rmdir()
+            elif leftover.is_file():
+                leftover.unlink()
+        return None, f"the shared directory is a plain directory ({exc.message})"
+    return "xfs", f"the shared directory is on an XFS volume with reflinks ({mount_point(root)})"
 
 
 def check_can_mount() -> None:
