@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from haprotect.errors import RegistryError, UsageError
+from haprotect.ports import free_ports
 from haprotect.storage import open_store
 from haprotect.storage.base import (
     BlobNotFound,
@@ -22,7 +23,7 @@ from haprotect.storage.base import (
     TransientStorageError,
 )
 from haprotect.storage.s3 import S3Store, classify_error
-from haprotect.testing.seaweedfs import SeaweedFS, _free_ports
+from haprotect.testing.seaweedfs import SeaweedFS
 from haprotect.testing.storage_conformance import (
     BlobStoreConformance,
     StrictInputConformance,
@@ -79,7 +80,7 @@ def test_wrong_secret_is_permanent(seaweedfs: SeaweedFS) -> None:
 
 
 def test_unreachable_endpoint_is_transient() -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     store = S3Store(
         "bucket",
         endpoint=f"http://127.0.0.1:{port}",

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
-import pwd
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,31 +24,28 @@ from haprotect.lab import volume as lab_volume
 from haprotect.lab.cib import CibNode, CibSpec, render_cib, tools_feature_set
 from haprotect.lab.client import HttpFailure, post_json
 from haprotect.lab.inventory import INVENTORY_FILE, render_inventory
+from haprotect.lab.making import current_user, lab_binaries, new_state, prepare
 from haprotect.lab.pgnode import PgNode, kill_strays
 from haprotect.lab.probe import probe_node, probe_tier
 from haprotect.lab.replication import Replication
 from haprotect.lab.report import LabEvent, LabStatus
 from haprotect.lab.state import (
     DATABASE,
-    NODE_NAMES,
     LabPaths,
     LabState,
-    NodeState,
     lab_paths,
     load_state,
     save_state,
     write_atomic,
 )
 from haprotect.lab.tiers import TIER_NAMES, TIERS, health_url, start_tier, stop_tier, tier_pid
-from haprotect.pgtools import PgBinaries, PgRunner, find_postgres, server_user
+from haprotect.pgtools import PgRunner
+from haprotect.ports import free_ports
 
 if TYPE_CHECKING:
     from haprotect.lab.load import LoadReport
 
 log = logging.getLogger(__name__)
-
-_MIN_VERSION = 12  #: standby.signal and primary_conninfo in postgresql.conf
-_SOCKET_PATH_MAX = 107
 
 
 class Lab:
@@ -191,18 +185,25 @@ class Lab:
 
     def _up(self) -> None:
         state = load_state(self.root)
-        binaries = _binaries(state)
+        binaries = lab_binaries(state)
         if state is None and self.volume == lab_volume.AUTO:
             self.root.mkdir(parents=True, exist_ok=True)
             self.volume, said = lab_volume.resolve_auto(self.root)
             self.paths = lab_paths(self.root, self.volume)
             self._emit("volume", said)
-        runner = self._prepare(binaries)
+        runner = prepare(self.root, self.paths, self.volume, binaries, self._emit)
         if state is None:
-            state = self._new_state(binaries, runner.run_as)
+            state = new_state(
+                self.root,
+                self.paths,
+                binaries,
+                runner.run_as,
+                flush_interval=self.flush_interval,
+                volume=self.volume,
+            )
             self._emit("create", f"new lab in {self.root} (PostgreSQL {binaries.version})")
         if state.gate_port is None or state.gate_admin_port is None:
-            gate, admin = _free_ports(2)  # a lab made before the gate: give it one
+            gate, admin = free_ports(2)  # a lab made before the gate: give it one
             state = replace(state, gate_port=gate, gate_admin_port=admin)
         save_state(state)
         primary = PgNode(runner, state.primary_node, self.paths)
@@ -243,7 +244,7 @@ class Lab:
         for tier in reversed(TIERS):
             if stop_tier(self.paths, tier):
                 self._emit("stop", f"stopped the {TIER_NAMES[tier]} tier")
-        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        runner = PgRunner(lab_binaries(state), state.run_as, self.root)
         for node_state in (state.standby_node, state.primary_node):
             node = PgNode(runner, node_state, self.paths)
             if node.running():
@@ -261,7 +262,7 @@ class Lab:
 
     def status(self) -> LabStatus:
         state = self.state
-        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        runner = PgRunner(lab_binaries(state), state.run_as, self.root)
         nodes = tuple(
             probe_node(
                 PgNode(runner, n, self.paths), "primary" if n.name == state.primary else "standby"
@@ -293,7 +294,7 @@ class Lab:
 
     def _failover(self) -> None:
         state = self.state
-        runner = PgRunner(_binaries(state), state.run_as, self.root)
+        runner = PgRunner(lab_binaries(state), state.run_as, self.root)
         old = PgNode(runner, state.primary_node, self.paths)
         new = PgNode(runner, state.standby_node, self.paths)
         self._replication().switch_over(state, old, new)
@@ -331,7 +332,7 @@ class Lab:
             primary=state.primary,
             bindir=state.bindir,
             socket_dir=str(self.paths.run),
-            system_user=state.run_as or _current_user(),
+            system_user=state.run_as or current_user(),
             shared_dir=str(self.paths.shared),
             python=sys.executable,
             lab_dir=str(self.root),
@@ -366,83 +367,3 @@ class Lab:
 
     def _replication(self) -> Replication:
         return Replication(self._emit)
-
-    def _prepare(self, binaries: PgBinaries) -> PgRunner:
-        run_as = server_user()
-        socket_path = len(str(self.paths.run)) + len("/.s.PGSQL.65535")
-        if socket_path > _SOCKET_PATH_MAX:
-            raise UsageError(
-                f"lab directory {self.root} is too long for PostgreSQL's unix sockets",
-                hint="choose a shorter path, such as /tmp/haprotect-lab",
-            )
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.volume is not None and lab_volume.ensure(self.root, self.volume):
-            self._emit("volume", f"mounted the lab's {self.volume} volume on {self.paths.shared}")
-        for path in (self.paths.run, self.paths.logs, self.paths.uploads):
-            path.mkdir(parents=True, exist_ok=True)
-        if self.paths.cuts is not None:
-            self.paths.cuts.mkdir(mode=0o700, exist_ok=True)
-        runner = PgRunner(binaries, run_as, self.root)
-        if run_as is not None:
-            self.root.chmod(self.root.stat().st_mode | 0o711)
-            self.paths.run.chmod(0o755)
-            runner.chown(self.paths.run)
-            if not runner.can_write(self.paths.run):
-                raise ComponentError(
-                    f"the {run_as!r} user cannot reach {self.root}",
-                    hint="put the lab where every parent directory is searchable, "
-                    "such as /tmp/haprotect-lab",
-                )
-        return runner
-
-    def _new_state(self, binaries: PgBinaries, run_as: str | None) -> LabState:
-        ports = _free_ports(len(NODE_NAMES) + 4)
-        nodes = tuple(
-            NodeState(name, str(i + 1), port, str(self.paths.pgdata(name)))
-            for i, (name, port) in enumerate(zip(NODE_NAMES, ports, strict=False))
-        )
-        return LabState(
-            dir=str(self.root),
-            pg_version=binaries.version,
-            bindir=str(binaries.bindir),
-            run_as=run_as,
-            nodes=nodes,
-            primary=NODE_NAMES[0],
-            app_port=ports[-4],
-            web_port=ports[-3],
-            gate_port=ports[-2],
-            gate_admin_port=ports[-1],
-            flush_interval=self.flush_interval,
-            volume=self.volume,
-        )
-
-
-def _binaries(state: LabState | None) -> PgBinaries:
-    """The binaries a lab was made with (its data needs that version), or the newest."""
-    if state is None:
-        found = find_postgres()
-        if found.version < _MIN_VERSION:
-            raise ComponentError(
-                f"PostgreSQL {found.version} is too old for the lab (needs {_MIN_VERSION} or later)"
-            )
-        return found
-    bindir = Path(state.bindir)
-    if not (bindir / "pg_ctl").exists():
-        raise ComponentError(
-            f"the lab was made with PostgreSQL {state.pg_version} in {bindir}, which is gone",
-            hint="reinstall it, or remove the lab with 'haprotect lab down --purge'",
-        )
-    return PgBinaries(state.pg_version, bindir)
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free on 127.0.0.1 now (held together so none repeats)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def _current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import psycopg
 from haprotect.errors import ComponentError
 from haprotect.movers.pgcheck import CHECK_APPLICATION, DEFAULT_USER, one_line
 from haprotect.pgtools import PgRunner, binaries_for, server_user
+from haprotect.ports import free_ports
 
 SIGNALS = ("standby.signal", "recovery.signal", "postmaster.pid", "postmaster.opts")
 START_TIMEOUT = 300
@@ -84,7 +84,7 @@ def start_and_check(pgdata: Path, *, keep_running: bool, user: str = DEFAULT_USE
             f"the {run_as!r} user cannot reach {pgdata}, so the restored server cannot start",
             hint="restore under a directory every parent of which it can enter, such as /tmp/...",
         )
-    port = _free_port()
+    (port,) = free_ports(1)
     log = pgdata / "log" / LOG_NAME
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
@@ -178,12 +178,6 @@ def _major_version(pgdata: Path) -> int:
         return int((pgdata / "PG_VERSION").read_text().strip().split(".")[0])
     except (OSError, ValueError) as exc:
         raise ComponentError(f"{pgdata} is not a PostgreSQL data directory ({exc})") from None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(log: Path, lines: int = 3) -> str:

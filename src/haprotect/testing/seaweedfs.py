@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from haprotect.errors import ComponentError
+from haprotect.ports import free_ports
 from haprotect.registry import require_extra
 
 WEED_ENV = "HAPROTECT_WEED"
@@ -121,7 +121,7 @@ def running_seaweedfs(
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
         config.write_text(json.dumps({"identities": [identity]}))
-        ports = _free_ports(len(_PORT_NAMES))
+        ports = free_ports(len(_PORT_NAMES))
         named = dict(zip(_PORT_NAMES, ports, strict=True))
         server = SeaweedFS(
             endpoint=f"http://127.0.0.1:{named['s3']}",
@@ -255,20 +255,6 @@ def _stop(process: subprocess.Popen[bytes], ports: dict[str, int], grace: float 
     for service in _GRPC_SERVICES:
         port = ports[f"{service}_grpc"]
         Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock").unlink(missing_ok=True)
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free on 127.0.0.1 right now.
-
-    All are held open together so none is handed out twice; another process
-    could still take one before weed binds it, which makes weed exit and the
-    caller fail with weed's log.
-    """
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _tail(path: Path | None, lines: int = 15) -> str:
