@@ -23,4 +23,7 @@ bench:
 	$(PY) bench/run.py
 
 clean:
+	@# the demo's lab may hold a mounted volume: take it down before deleting
+	@if [ -x .venv/bin/haprotect ] && [ -f demo-out/lab/lab.json ]; then \
+	  .venv/bin/haprotect lab down --dir demo-out/lab --purge; fi
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-out bench/out
