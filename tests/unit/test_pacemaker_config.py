@@ -274,6 +274,40 @@ def test_data_on_a_filesystem_on_a_volume_group_inherits_through_both() -> None:
     )
 
 
+def test_a_volume_group_that_needs_drbd_lies_on_it_and_so_does_what_is_on_it() -> None:
+    config = config_of(
+        cib(
+            '<master id="ms">'
+            + prim("drbd0", "drbd", nv("drbd_resource", "r0"), "linbit")
+            + "</master>"
+            '<group id="g">'
+            + prim("vg", "LVM-activate", nv("vgname", "vg1") + nv("lvname", "lv1"))
+            + prim("fs", "Filesystem", nv("device", "/dev/vg1/lv1") + nv("directory", "/srv"))
+            + prim("db", "mysql", nv("datadir", "/srv/mysql"))
+            + "</group>"
+            + prim("vg2", "LVM-activate", nv("vgname", "vg2")),
+            '<rsc_colocation id="c" score="INFINITY" rsc="g" with-rsc="ms"'
+            ' with-rsc-role="Master"/>'
+            '<rsc_order id="o" first="ms" first-action="promote" then="g" then-action="start"/>',
+        )
+    )
+    placement = {r: {"n1": Role.STARTED} for r in ("vg", "fs", "db", "vg2")}
+    placement["drbd0"] = {"n1": Role.PROMOTED, "n2": Role.UNPROMOTED}
+    cluster = build_cluster(config, ClusterState(ONLINE, placement), "t")
+    vg, fs, db = (cluster.dataset(d) for d in ("vg", "fs", "db"))
+    assert (vg.backing, fs.backing, db.backing) == ("drbd0", "vg", "fs")
+    for dataset in (vg, fs, db):
+        assert (dataset.replication, dataset.primary, dataset.standbys) == (
+            Replication.REPLICATED,
+            "n1",
+            ("n2",),
+        )
+    assert vg.why[0] == "LVM-activate vg is on DRBD resource r0 (drbd0, a promotable clone (ms))"
+    # A volume group with no tie to DRBD is still a failover volume group.
+    vg2 = cluster.dataset("vg2")
+    assert (vg2.replication, vg2.backing) == (Replication.SHARED, None)
+
+
 def test_database_on_no_cluster_storage_is_local_and_not_ha() -> None:
     config = config_of(cib(prim("db", "mysql", nv("datadir", "/var/lib/mysql"))))
     cluster = build_cluster(config, ClusterState(ONLINE, {"db": {"n1": Role.STARTED}}), "t")

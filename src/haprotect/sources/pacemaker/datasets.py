@@ -6,8 +6,11 @@ Rules, in the order they are tried for each data-bearing primitive:
    *replicated*; the promoted node is the primary, unpromoted ones standbys.
 2. A Filesystem (or iSCSI LUN) on a DRBD device, named by its path
    (``/dev/drbd/by-res/r0``) or by a constraint or group tie to a DRBD
-   primitive: *replicated*; primary where it is mounted, standbys where the
-   DRBD resource runs without it.
+   primitive, or an LVM volume group tied to one (the LVM agents do not
+   name their physical volumes; a volume group that needs a DRBD resource
+   to run is taken to lie on it, the usual LVM-on-DRBD stack): *replicated*;
+   primary where it is mounted or active, standbys where the DRBD resource
+   runs without it.
 3. Data whose directory (pgdata, datadir, an export) lies on a
    cluster-managed Filesystem inherits that filesystem's answer.
 4. A Filesystem on an LVM volume group the cluster activates inherits the
@@ -268,10 +271,13 @@ class _Mounts:
 
 
 def _drbd_backing(facts: _Facts, primitive: Primitive, agent: DataAgent) -> Primitive | None:
-    if agent.device_param is None:
-        return None
     drbds = facts.drbds
     if not drbds:
+        return None
+    if agent.kind == "lvm":
+        tied = _tied(facts, primitive.id)
+        return next((d for d in drbds if d.id in tied), None)
+    if agent.device_param is None:
         return None
     device = primitive.params.get(agent.device_param, "")
     if device.startswith("/dev/drbd/by-res/"):
