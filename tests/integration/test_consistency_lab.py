@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import psycopg
@@ -33,6 +33,7 @@ from tests.integration.conftest import require_postgres
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import MoverLookup, RunOptions
 from haprotect.engine.planning import plan_backup
+from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
 from haprotect.lab.journal import ORDER, UPLOAD
 from haprotect.model.policy import Policy, TierQuiescer
@@ -325,6 +326,18 @@ def commit_on_primary(lab: Lab) -> str:
     return str(row[0])
 
 
+def received(standby: Endpoint, lsn: str, seconds: float = 10.0) -> bool:
+    """Whether ``standby`` has received (not necessarily replayed) WAL up to ``lsn``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with standby.connect() as conn:
+            row = conn.execute("SELECT pg_last_wal_receive_lsn()::text").fetchone()
+        if row is not None and row[0] is not None and lsn_int(str(row[0])) >= lsn_int(lsn):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: Env) -> None:
     lab = env.lab
     standby = endpoint(lab, lab.standby)
@@ -332,7 +345,7 @@ def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: Env) -> 
     try:
         assert replay_state(standby) == ("paused", pause.lsn)
         later = commit_on_primary(lab)
-        time.sleep(0.3)
+        assert received(standby, later)
         assert replay_state(standby) == ("paused", pause.lsn)  # received, not replayed
         assert lsn_int(later) > lsn_int(pause.lsn)
     finally:
@@ -366,7 +379,7 @@ def test_a_standby_paused_at_the_cut_replays_again_when_the_backup_dies(env: Env
         paused_at = proc.stdout.readline().strip()
         assert paused_at, "the holder did not pause the standby"
         later = commit_on_primary(lab)
-        time.sleep(0.3)
+        assert received(standby, later)
         assert replay_state(standby) == ("paused", paused_at)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -377,3 +390,33 @@ def test_a_standby_paused_at_the_cut_replays_again_when_the_backup_dies(env: Env
     done, replayed = catch_up(standby, later, 15.0)
     assert done, f"the standby still stands at {replayed} after its holder died"
     assert replay_state(standby)[0] == "not paused"
+
+
+class OnceOnly(Endpoint):
+    """An endpoint whose first connection works and every later one fails."""
+
+    opened: ClassVar[list[str]] = []
+
+    def connect(self, timeout: int = 5) -> psycopg.Connection[Any]:
+        if self.opened:
+            raise ComponentError(f"cannot connect to PostgreSQL on {self}: network gone")
+        self.opened.append(self.node)
+        return super().connect(timeout)
+
+
+def test_a_pause_that_fails_half_way_is_undone_by_its_keeper(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = env.lab
+    real = endpoint(lab, lab.standby)
+    standby = OnceOnly(real.node, real.host, real.port, real.user)
+    OnceOnly.opened.clear()
+
+    def connection_lost(conn: psycopg.Connection[Any], deadline: float) -> str:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pgreplay, "_wait_paused", connection_lost)
+    with pytest.raises(ComponentError, match="cannot pause WAL replay"):
+        pgreplay.pause_at(standby, primary_lsn(endpoint(lab, lab.primary)))
+    # The direct resume could not connect: the lease keeper resumed the standby.
+    assert replay_state(real)[0] == "not paused"

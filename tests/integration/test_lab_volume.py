@@ -19,10 +19,11 @@ from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
+from haprotect.engine.cut_files import copy_tree
 from haprotect.engine.planning import plan_backup
-from haprotect.engine.quiescing import copy_tree
+from haprotect.errors import ComponentError
 from haprotect.lab import Lab
-from haprotect.lab.volume import mount_point, release, resolve_auto
+from haprotect.lab.volume import ensure, mount_point, release, resolve_auto
 from haprotect.model.result import Status
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
@@ -52,10 +53,7 @@ def free_bytes(path: Path) -> int:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     require_postgres()
-    require_component("root (to loop-mount the lab's volume)", os.geteuid() == 0, "run as root")
-    require_component(
-        "mkfs.xfs", shutil.which("mkfs.xfs") is not None, "scripts/bootstrap installs xfsprogs"
-    )
+    require_mounting()
     root = Path(tempfile.mkdtemp(prefix="hp-vol-"))
     root.chmod(0o755)
     made = Lab(root / "lab", volume="xfs")
@@ -136,7 +134,15 @@ def test_down_keeps_the_volume_and_up_mounts_it_again_after_a_reboot(lab: Lab) -
     assert marker.read_text() == "still here\n"
 
 
+def require_mounting() -> None:
+    require_component("root (to loop-mount the lab's volume)", os.geteuid() == 0, "run as root")
+    require_component(
+        "mkfs.xfs", shutil.which("mkfs.xfs") is not None, "scripts/bootstrap installs xfsprogs"
+    )
+
+
 def test_auto_makes_a_volume_where_it_can(tmp_path: Path) -> None:
+    require_mounting()
     root = tmp_path / "auto"
     root.mkdir()
     kind, said = resolve_auto(root)
@@ -145,3 +151,15 @@ def test_auto_makes_a_volume_where_it_can(tmp_path: Path) -> None:
         assert filesystem_of(mount_point(root)) == "xfs"
     finally:
         release(root)
+
+
+def test_a_failed_mkfs_leaves_nothing_that_blocks_the_next_try(tmp_path: Path) -> None:
+    require_mounting()
+    with pytest.raises(ComponentError, match=r"mkfs\.xfs"):
+        ensure(tmp_path, "xfs", size=16 << 20)  # too small for XFS
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    try:
+        assert ensure(tmp_path, "xfs")
+        assert filesystem_of(mount_point(tmp_path)) == "xfs"
+    finally:
+        release(tmp_path)

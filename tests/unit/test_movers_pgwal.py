@@ -76,3 +76,18 @@ def test_a_copy_without_wal_of_its_timeline_is_refused(pg_wal: Path) -> None:
     segment(pg_wal, 2, 1)
     with pytest.raises(ComponentError, match="no WAL segments of timeline 1"):
         end_at(pg_wal, f"0/{SIZE + 8:X}", 1)
+
+
+def test_a_partial_segment_beside_the_full_one_is_trimmed_too(pg_wal: Path) -> None:
+    full, partial = segment(pg_wal, 1, 2), segment(pg_wal, 1, 2, suffix=".partial")
+    result = end_at(pg_wal, f"0/{2 * SIZE + 64:X}", 1)
+    assert result.segment == full.name
+    assert full.read_bytes()[64:] == partial.read_bytes()[64:] == bytes(SIZE - 64)
+
+
+def test_segments_of_a_later_timeline_are_kept_and_named(pg_wal: Path) -> None:
+    segment(pg_wal, 1, 2)
+    switched = segment(pg_wal, 2, 2)
+    result = end_at(pg_wal, f"0/{2 * SIZE + 64:X}", 1)
+    assert result.later_timelines == (switched.name,)
+    assert switched.read_bytes() == bytes([0xAB]) * SIZE

@@ -292,12 +292,27 @@ def test_leases_are_renewed_while_the_cut_is_taken_and_not_after() -> None:
     assert fake.renewed == renewed  # stopped before the resumes
 
 
-def test_a_quick_cut_renews_nothing_and_a_quiescer_without_leases_is_left_alone() -> None:
+def test_the_first_renewal_comes_at_once_and_a_quiescer_without_leases_is_left_alone() -> None:
     leased, plain = Leased([]), Fake([])
     both = [*leased_specs("web", lease=30.0), *specs("db")]
     with held(both, {"leased": leased, "fake": plain}):
-        pass
-    assert leased.renewed == [] and plain.log == ["hold db", "resume db"]
+        deadline = time.monotonic() + 2.0
+        while not leased.renewed and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert leased.renewed == ["web"]  # at once, not after a third of 30 s
+    assert plain.log == ["hold db", "resume db"]
+
+
+def test_renewals_stop_after_the_limit_and_say_so() -> None:
+    fake = Leased([])
+    with held(leased_specs("web", lease=0.15), {"leased": fake}, renew_limit=0.2) as holding:
+        time.sleep(0.5)
+        count = len(fake.renewed)
+        time.sleep(0.2)
+        assert len(fake.renewed) == count  # no more renewals past the limit
+    [issue] = holding.issues
+    assert issue.phase == "renew" and "took over 0.2s" in issue.message
+    assert fake.log[-1] == "resume web"
 
 
 def test_a_failed_renewal_is_an_issue_said_once() -> None:

@@ -31,7 +31,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from haprotect.engine import quiescing, sets
+from haprotect.engine import cut_files, quiescing, sets
 from haprotect.engine.backup_context import (
     BackupContext,
     MoverLookup,
@@ -172,7 +172,8 @@ class _BackupRun:
         finally:
             for problem in quiescing.release_all(cuts):
                 self.result.error(f"set {pset.name}", problem)
-            quiescing.discard_all(cuts, cut_name)
+            for problem in cut_files.discard(self.plan, pset, cut_name):
+                self.result.warn(f"set {pset.name}", problem)
             remove_tree(workdir)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
 

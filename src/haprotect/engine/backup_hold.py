@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from haprotect.engine import quiescing
+from haprotect.engine import cut_files, quiescing
 from haprotect.engine.backup_context import BackupContext
 from haprotect.engine.events import Note
 from haprotect.errors import HaprotectError
@@ -53,12 +53,13 @@ def hold_and_cut(
     holding: HeldTiers
     try:
         with held(specs, ctx.quiescers) as holding:
-            cuts, problems = quiescing.take_cuts(ctx.plan, pset, cutdir, choices, cut_name)
+            cuts, problems = quiescing.take_cuts(
+                ctx.plan, pset, cutdir, choices, cut_name, cut_files.frozen_devices(specs)
+            )
     except HoldAborted as exc:
         holding, aborted = exc.holding, exc.message
         for problem in quiescing.release_all(cuts):
             ctx.result.error(scope, problem)
-        quiescing.discard_all(cuts, cut_name)
     block["quiesce"] = quiescing.quiesce_block(holding, cuts, aborted)
     for issue in holding.issues:
         ctx.result.error(

@@ -133,6 +133,11 @@ def back_up_item(
         paused_at=cut.paused_at if cut is not None else None,
         release_source=(lambda: None) if cut is None else lambda: ctx.release(item, cut),
     )
+    if cut is not None and cut.pause is not None:
+        try:
+            cut.pause.extend()  # the copy from the paused standby starts now
+        except HaprotectError as exc:
+            ctx.result.warn(item.scope, f"the replay pause's lease was not renewed: {exc}")
     try:
         outcome = mover.backup(job)
     except HaprotectError as exc:

@@ -6,12 +6,11 @@ backed up in three steps:
 1. **hold**: :func:`quiesce_specs` lists the tiers' quiescers top-down (the
    plan's quiesce order) and :func:`haprotect.quiesce.held` holds them;
 2. **cut**: :func:`take_cuts`, while held, makes every data set
-   point-in-time: a files data set is copied (``cp --reflink=auto -a``,
-   which shares blocks on filesystems that can, else a plain copy) into its
-   location's ``cut_dir`` (a directory on the data's own filesystem, so
-   that reflinks work there), else into the set's staging directory; for a
-   PostgreSQL data set the primary's current WAL position
-   (``pg_current_wal_lsn()``) is recorded as the **cut LSN**, and the
+   point-in-time: a files data set is copied (:mod:`haprotect.engine.cut_files`:
+   reflinks where the filesystem has them, into the location's ``cut_dir``
+   or the set's staging directory); for a PostgreSQL data set the primary's
+   WAL insert position (``pg_current_wal_insert_lsn()``, past every commit
+   it acknowledged) is recorded as the **cut LSN**, and the
    standby the copy will be read from (chosen before the hold) has its
    replay paused once it has replayed up to the cut LSN
    (:mod:`haprotect.movers.pgreplay`); other kinds are copied after resume,
@@ -20,8 +19,8 @@ backed up in three steps:
    queued), and the movers then copy from the cut: the files mover from the
    copy, the PostgreSQL mover from the paused standby, which resumes replay
    as soon as its base backup is done. The copy's end position must lie
-   between the cut LSN and the pause LSN: then a restore (which stops at the
-   backup's end) holds exactly what was committed before the cut. A copy
+   between the cut LSN and the pause LSN: then a restore (whose WAL ends at
+   the backup's end) holds exactly what was committed before the cut. A copy
    that ends before the cut is an error; one that ends after the pause (the
    standby could not be paused, or its pause ended early) holds writes made
    after the cut, and says so in a warning.
@@ -33,26 +32,22 @@ of its tier's PostgreSQL data set, as the inventory reaches it.
 from __future__ import annotations
 
 import logging
-import re
-import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from haprotect.engine import cut_files
 from haprotect.errors import HaprotectError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import Plan, PlanItem, PlanSet, PlanTier, SourceChoice
 from haprotect.model.snapshot import JSONValue
 from haprotect.movers import pgcheck, pgreplay
-from haprotect.movers.files import directory_of
 from haprotect.quiesce import HeldTiers, HoldWindow, OnError, QuiesceSpec
 
 log = logging.getLogger(__name__)
 
-#: Movers whose data set is cut by copying its directory while held.
-FILE_MOVERS = frozenset({"files"})
 #: How long a copy may take once the standby is asked to replay past the cut LSN.
 CATCH_UP_SECONDS = 30.0
 
@@ -146,20 +141,41 @@ def take_cuts(
     root: Path,
     choices: Mapping[str, SourceChoice] | None = None,
     cut_name: str = "cut",
+    frozen: Collection[int] = (),
 ) -> tuple[dict[str, Cut], list[str]]:
     """The cut of every item (by scope), and what could not be cut (copied after resume).
 
     Copies go under ``root``, or under ``<cut_dir>/<cut_name>`` for a location
     that has a ``cut_dir``. ``choices`` are the sources chosen before the
-    hold (by scope), for the items :func:`chosen_before_hold` names.
+    hold (by scope), for the items :func:`chosen_before_hold` names;
+    ``frozen`` the devices the set's quiescers froze, never written to. If
+    taking them is interrupted, the standbys paused so far are resumed.
     """
     cuts: dict[str, Cut] = {}
     problems: list[str] = []
+    try:
+        _take(plan, pset, root, choices or {}, cut_name, frozen, cuts, problems)
+    except BaseException:
+        release_all(cuts)
+        raise
+    return cuts, problems
+
+
+def _take(
+    plan: Plan,
+    pset: PlanSet,
+    root: Path,
+    choices: Mapping[str, SourceChoice],
+    cut_name: str,
+    frozen: Collection[int],
+    cuts: dict[str, Cut],
+    problems: list[str],
+) -> None:
     for name in pset.quiesce_order:
         for item in pset.tier(name).items:
-            choice = (choices or {}).get(item.scope)
+            choice = choices.get(item.scope)
             try:
-                cut = _cut(plan, item, root, cut_name, choice.node if choice else None)
+                cut = _cut(plan, item, root, cut_name, choice.node if choice else None, frozen)
             except (HaprotectError, OSError, subprocess.SubprocessError) as exc:
                 problems.append(f"{item.scope}: no cut ({exc}); copied after resume")
                 continue
@@ -173,50 +189,44 @@ def take_cuts(
                 cuts[item.scope] = cut
                 if cut.warning is not None:
                     problems.append(f"{item.scope}: {cut.warning}")
-    return cuts, problems
 
 
 def release_all(cuts: Mapping[str, Cut]) -> list[str]:
-    """Release every cut's source (each once); the problems, by scope."""
+    """Release the sources not released yet; their problems, by scope (each said once)."""
     problems: list[str] = []
     for scope, cut in cuts.items():
+        if cut.pause is None or cut.pause.resumed:
+            continue
         problem = cut.release()
         if problem is not None:
             problems.append(f"{scope}: {problem}")
     return problems
 
 
-def discard_all(cuts: Mapping[str, Cut], cut_name: str = "cut") -> None:
-    """Remove the copies the cuts made in ``cut_dir`` directories (``<cut_dir>/<cut_name>``)."""
-    for cut in cuts.values():
-        if cut.path is not None and cut.path.parent.name == cut_name:
-            shutil.rmtree(cut.path.parent, ignore_errors=True)
-
-
-def _cut(plan: Plan, item: PlanItem, root: Path, cut_name: str, node: str | None) -> Cut | None:
-    if item.mover in FILE_MOVERS and item.source.node is not None:
-        node = item.source.node
-        if not plan.inventory.access(node).local:
-            raise HaprotectError(f"the files of {node} are not on this machine")
-        location = plan.inventory.location(node, item.cluster, item.dataset, item.cluster_location)
-        found = directory_of(location)
-        if found is None:
-            return None
-        key, directory = found
-        base = Path(location["cut_dir"]) / cut_name if location.get("cut_dir") else root
-        target = base / (re.sub(r"[^A-Za-z0-9_.-]", "_", item.dataset) or "item")
-        method = copy_tree(Path(directory), target)
+def _cut(
+    plan: Plan,
+    item: PlanItem,
+    root: Path,
+    cut_name: str,
+    node: str | None,
+    frozen: Collection[int],
+) -> Cut | None:
+    target = cut_files.cut_target(plan, item, root, cut_name, frozen)
+    if target is not None:
+        key, directory, copy, warning = target
+        method = cut_files.copy_tree(directory, copy)
         return Cut(
             item.scope,
-            path=target,
+            path=copy,
             path_key=key,
-            details={"cut": method, "source": directory, "at": _now()},
+            details={"cut": method, "source": str(directory), "at": _now()},
+            warning=warning,
         )
     if item.kind == "postgresql":
         endpoint = _primary_endpoint(plan, item)
         if endpoint is None:
             return None
-        lsn = pgcheck.primary_lsn(endpoint)
+        lsn = pgcheck.primary_lsn(endpoint, insert=True)
         details: dict[str, JSONValue] = {"cut_lsn": lsn, "at": _now(), "primary": endpoint.node}
         if node is None:
             return Cut(item.scope, lsn=lsn, details=details)
@@ -228,7 +238,7 @@ def _cut(plan: Plan, item: PlanItem, root: Path, cut_name: str, node: str | None
             return Cut(item.scope, lsn=lsn, details=details, warning=warning)
         standby = _endpoint(plan, item, node)
         try:
-            pause = pgreplay.pause_at(standby, lsn)
+            pause = pgreplay.pause_at(standby, lsn, primary=endpoint)
         except HaprotectError as exc:
             warning = (
                 f"the replay of {node} was not paused at the cut ({exc.message}); its copy "
@@ -244,28 +254,6 @@ def _cut(plan: Plan, item: PlanItem, root: Path, cut_name: str, node: str | None
         )
         return Cut(item.scope, lsn=lsn, details=details, pause=pause)
     return None
-
-
-def copy_tree(source: Path, target: Path) -> str:
-    """Copy ``source`` into a new ``target``: ``cp --reflink=auto -a``, else a plain copy."""
-    if not source.is_dir():
-        raise HaprotectError(f"{source} is not a directory")
-    target.mkdir(parents=True, mode=0o700)
-    cp = shutil.which("cp")
-    if cp is not None:
-        done = subprocess.run(
-            [cp, "--reflink=auto", "-a", "--", f"{source}/.", str(target)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode == 0:
-            return "cp --reflink=auto -a"
-        log.info("cp --reflink=auto failed (%s); copying", done.stderr.strip())
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True, mode=0o700)
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-    return "copy"
 
 
 def catch_up(inventory: Inventory, item: PlanItem, node: str, cut: Cut) -> str | None:

@@ -20,6 +20,7 @@ and removes the image.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,16 +52,22 @@ def check_kind(kind: str) -> None:
 
 
 def resolve_auto(root: Path) -> tuple[str | None, str]:
-    """For ``auto``: make and mount an XFS volume if this process can; (kind, what happened)."""
+    """For ``auto``: make and mount an XFS volume if this process can; (kind, what happened).
+
+    What a failed attempt made (the image, the mount point) is removed again;
+    nothing that was there before is touched.
+    """
+    existed = {p for p in (image_path(root), mount_point(root)) if os.path.lexists(p)}
     try:
         check_can_mount()
         ensure(root, "xfs")
     except (UsageError, ComponentError) as exc:
-        for leftover in (image_path(root), mount_point(root)):
-            if leftover.is_dir() and not os.path.ismount(leftover):
-                leftover.rmdir()
-            elif leftover.is_file():
-                leftover.unlink()
+        for made in {image_path(root), mount_point(root)} - existed:
+            if made.is_dir() and not os.path.ismount(made):
+                with contextlib.suppress(OSError):
+                    made.rmdir()
+            elif made.is_file():
+                made.unlink()
         return None, f"the shared directory is a plain directory ({exc.message})"
     return "xfs", f"the shared directory is on an XFS volume with reflinks ({mount_point(root)})"
 
@@ -70,7 +77,7 @@ def check_can_mount() -> None:
     if os.geteuid() != 0:
         raise UsageError(
             "the lab's XFS volume is loop-mounted, which needs root",
-            hint="run as root, or bring the lab up without --volume",
+            hint="run as root, or bring the lab up with --volume none",
         )
     for tool in ("mkfs.xfs", "mount", "umount"):
         if _tool(tool) is None:
@@ -88,9 +95,15 @@ def ensure(root: Path, kind: str, size: int = DEFAULT_SIZE) -> bool:
     check_can_mount()
     image = image_path(root)
     if not image.exists():
-        with image.open("wb") as handle:
+        fresh = image.with_name(image.name + ".new")  # renamed once it holds a filesystem
+        with fresh.open("wb") as handle:
             handle.truncate(size)
-        _run(["mkfs.xfs", "-q", "-m", "reflink=1", "-L", "hp-lab", str(image)])
+        try:
+            _run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", "-L", "hp-lab", str(fresh)])
+        except ComponentError:
+            fresh.unlink(missing_ok=True)
+            raise
+        fresh.rename(image)
     target.mkdir(exist_ok=True)
     _run(["mount", "-o", "loop", str(image), str(target)])
     target.chmod(0o755)

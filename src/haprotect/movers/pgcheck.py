@@ -119,9 +119,12 @@ def standby_state(endpoint: Endpoint) -> StandbyState:
     )
 
 
-def primary_lsn(endpoint: Endpoint) -> str:
+def primary_lsn(endpoint: Endpoint, *, insert: bool = False) -> str:
+    """The primary's WAL write position; with ``insert``, its insert position, which is past
+    every commit it acknowledged even with ``synchronous_commit = off``."""
+    function = "pg_current_wal_insert_lsn" if insert else "pg_current_wal_lsn"
     with endpoint.connect() as conn:
-        row = conn.execute("SELECT pg_is_in_recovery(), pg_current_wal_lsn()::text").fetchone()
+        row = conn.execute(f"SELECT pg_is_in_recovery(), {function}()::text").fetchone()
         if row is None or row[0]:
             raise ComponentError(f"{endpoint} is not a primary (it is in recovery)")
         return str(row[1])

@@ -1,9 +1,9 @@
 """Pausing a standby's WAL replay at the cut, so its copy ends exactly there.
 
 A base backup of a standby ends where the standby has replayed to when the
-backup stops (its minimum recovery point), and a restore that stops at the
-first consistent point (``recovery_target = 'immediate'``) holds exactly
-what the standby had replayed then. To make that the cut, while the tiers
+backup stops (its minimum recovery point, which the backup's checkpoint
+request moves up to the replay position), and the copy's WAL is made to end
+there (:mod:`haprotect.movers.pgwal`). To make that the cut, while the tiers
 are held (no new work reaches the database):
 
 1. the standby is given a few seconds to replay up to the primary's WAL
@@ -12,16 +12,22 @@ are held (no new work reaches the database):
 2. ``pg_wal_replay_pause()``, and wait until the standby says ``paused``;
    its ``pg_last_wal_replay_lsn()`` is the *pause LSN* (at or after the cut
    LSN; nothing between the two was sent by the application, which is held);
-3. the tiers resume; the standby keeps *receiving* WAL (the primary's
-   synchronous commits still wait only for it to be written there) but
-   replays nothing more, so ``pg_basebackup`` from it ends at or before the
-   pause LSN; then ``pg_wal_replay_resume()`` and it catches up.
+3. the tiers resume; the standby keeps *receiving* WAL, but replays nothing
+   more until its copy has been read (``pg_basebackup``, which then ends at
+   or before the pause LSN); then ``pg_wal_replay_resume()`` and it catches
+   up. Meanwhile its readers see the cut, and the primary's synchronous
+   commits, which wait for the standby to *write* or *flush* WAL, do not
+   wait on the pause; with ``synchronous_commit = remote_apply`` they would,
+   so such a standby is not paused (a warning says so, and its copy holds
+   what was written after the cut).
 
 Lease: before pausing, a keeper process (:mod:`haprotect.quiesce.lease`)
 is started whose release is ``psql -c 'SELECT pg_wal_replay_resume()'``
 against the standby: if haprotect dies the standby resumes at once, if it
-hangs, when the lease ends. A promotion ends a pause too (PostgreSQL 14 and
-later), so a paused standby never blocks a failover.
+hangs, when the lease ends; the lease is renewed when the copy starts. A
+promotion ends a pause too (PostgreSQL 14 and later, required: before 14 a
+paused standby cannot be promoted), so a paused standby never blocks a
+failover.
 
 Needs: the backup user may call ``pg_wal_replay_pause()`` and
 ``pg_wal_replay_resume()`` (a superuser, or ``GRANT EXECUTE`` on both).
@@ -69,17 +75,18 @@ class ReplayPause:
 
         Asked directly first; if that fails, the lease keeper is told to run its
         release now (it retries); only if both fail does the standby stay paused.
+        A standby promoted meanwhile replays nothing more: that is no problem.
         """
         if self.resumed:
             return self.problem
         self.resumed = True
         try:
             with self.endpoint.connect() as conn:
-                conn.execute(_RESUME_SQL)
+                if _scalar(conn, "SELECT pg_catalog.pg_is_in_recovery()"):
+                    conn.execute(_RESUME_SQL)
         except (psycopg.Error, ComponentError) as exc:
             text = exc.message if isinstance(exc, ComponentError) else one_line(exc)
-            answer = self.lease.release_now() if self.lease is not None else None
-            if answer is None or not answer.endswith("rc=0"):
+            if not _released_by_keeper(self.lease):
                 self.problem = (
                     f"WAL replay on {self.endpoint} could not be resumed ({text}); "
                     f"it stays paused until someone runs {_RESUME_SQL} there"
@@ -91,20 +98,36 @@ class ReplayPause:
                 log.warning("replay pause of %s: the lease keeper %s", self.endpoint, released)
         return None
 
+    def extend(self, seconds: float = LEASE_SECONDS) -> None:
+        """Give the pause a fresh lease of ``seconds`` (the copy from it starts now)."""
+        if self.lease is not None and not self.resumed:
+            self.lease.renew(seconds)
+
 
 def pause_at(
     standby: Endpoint,
     cut_lsn: str,
     *,
+    primary: Endpoint | None = None,
     catch_up_seconds: float = CATCH_UP_SECONDS,
     lease_seconds: float = LEASE_SECONDS,
 ) -> ReplayPause:
-    """Pause ``standby``'s replay once it has replayed ``cut_lsn``; raise if it cannot be."""
+    """Pause ``standby``'s replay once it has replayed ``cut_lsn``; raise if it cannot be.
+
+    Refused (before anything is paused) on PostgreSQL before 14, where a
+    paused standby cannot be promoted until it is resumed, and when the
+    ``primary`` waits for standbys to *apply* commits (``synchronous_commit =
+    remote_apply`` with synchronous standbys): a pause would stall every
+    commit on it.
+    """
     clock = time.monotonic()
     deadline = clock + catch_up_seconds
+    lease: Lease | None = None
     try:
+        if primary is not None:
+            _check_primary_waits_not_for_apply(primary)
         with standby.connect() as conn:
-            version = _scalar(conn, "SELECT current_setting('server_version_num')::int")
+            _check_version(conn, standby)
             replayed = _wait_for(conn, cut_lsn, deadline)
             if replayed is None:
                 raise ComponentError(
@@ -112,20 +135,49 @@ def pause_at(
                 )
             waited = time.monotonic() - clock
             lease = _lease(standby, lease_seconds)
-            try:
-                conn.execute("SELECT pg_catalog.pg_wal_replay_pause()")
-                lsn = _wait_paused(conn, int(str(version)), deadline + catch_up_seconds)
-            except BaseException:
-                _resume_quietly(conn)
-                lease.cancel()
-                raise
-    except psycopg.Error as exc:
-        raise ComponentError(f"cannot pause WAL replay on {standby}: {one_line(exc)}") from None
+            conn.execute("SELECT pg_catalog.pg_wal_replay_pause()")
+            lsn = _wait_paused(conn, deadline + catch_up_seconds)
+    except BaseException as exc:
+        if lease is not None:
+            ReplayPause(standby, cut_lsn, cut_lsn, 0.0, lease).resume()
+        if isinstance(exc, psycopg.Error):
+            raise ComponentError(f"cannot pause WAL replay on {standby}: {one_line(exc)}") from None
+        raise
+    pause = ReplayPause(standby, cut_lsn, lsn, waited, lease)
     if lsn_int(lsn) < lsn_int(cut_lsn):  # cannot happen: it had replayed the cut before pausing
-        pause = ReplayPause(standby, cut_lsn, lsn, waited, lease)
         pause.resume()
         raise ComponentError(f"{standby} paused at {lsn}, before the cut {cut_lsn}")
-    return ReplayPause(standby, cut_lsn, lsn, waited, lease)
+    return pause
+
+
+def _check_version(conn: psycopg.Connection[Any], standby: Endpoint) -> None:
+    version = int(str(_scalar(conn, "SELECT current_setting('server_version_num')::int")))
+    if version < _PAUSE_STATE:
+        raise ComponentError(
+            f"{standby} runs PostgreSQL {version // 10000}, where a paused standby cannot be "
+            "promoted until it is resumed (14 and later can)"
+        )
+
+
+def _check_primary_waits_not_for_apply(primary: Endpoint) -> None:
+    with primary.connect() as conn:
+        row = conn.execute(
+            "SELECT current_setting('synchronous_commit'), "
+            "current_setting('synchronous_standby_names')"
+        ).fetchone()
+    if row is not None and row[0] == "remote_apply" and row[1]:
+        raise ComponentError(
+            f"{primary} has synchronous_commit = remote_apply: it waits for its synchronous "
+            "standbys to apply each commit, so pausing one would stall it"
+        )
+
+
+def _released_by_keeper(lease: Lease | None) -> bool:
+    """Have the lease keeper resume replay now; whether it says it did."""
+    if lease is None:
+        return False
+    answer = lease.release_now()
+    return answer is not None and answer.endswith("rc=0")
 
 
 def _scalar(conn: psycopg.Connection[Any], sql: str) -> object:
@@ -148,33 +200,18 @@ def _wait_for(conn: psycopg.Connection[Any], lsn: str, deadline: float) -> str |
         time.sleep(0.005)
 
 
-def _wait_paused(conn: psycopg.Connection[Any], version: int, deadline: float) -> str:
-    """Wait until replay has stopped; where it stands."""
-    previous: object = None
+def _wait_paused(conn: psycopg.Connection[Any], deadline: float) -> str:
+    """Wait until replay has stopped (PostgreSQL 14+ says so); where it stands."""
     while True:
-        if version >= _PAUSE_STATE:
-            row = conn.execute(
-                "SELECT pg_catalog.pg_get_wal_replay_pause_state(), "
-                "pg_catalog.pg_last_wal_replay_lsn()::text"
-            ).fetchone()
-            if row is not None and row[0] == "paused":
-                return str(row[1])
-        else:  # before 14, "paused" is only the request: wait for the position to stand still
-            lsn = _scalar(conn, "SELECT pg_catalog.pg_last_wal_replay_lsn()::text")
-            if lsn == previous:
-                return str(lsn)
-            previous = lsn
-            time.sleep(0.05)
+        row = conn.execute(
+            "SELECT pg_catalog.pg_get_wal_replay_pause_state(), "
+            "pg_catalog.pg_last_wal_replay_lsn()::text"
+        ).fetchone()
+        if row is not None and row[0] == "paused":
+            return str(row[1])
         if time.monotonic() >= deadline:
             raise ComponentError("replay did not pause in time")
         time.sleep(0.005)
-
-
-def _resume_quietly(conn: psycopg.Connection[Any]) -> None:
-    try:
-        conn.execute(_RESUME_SQL)
-    except psycopg.Error as exc:
-        log.warning("could not resume WAL replay: %s", one_line(exc))
 
 
 def _lease(standby: Endpoint, seconds: float) -> Lease:

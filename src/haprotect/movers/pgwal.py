@@ -30,9 +30,10 @@ _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
 @dataclass(frozen=True, slots=True)
 class WalEnd:
-    segment: str | None  #: the segment the end position is in (None: it starts the next one)
+    segment: str | None  #: the segment file the end position is in (None: it starts the next)
     cleared: int  #: bytes after the end position, in that segment, that were not zero
     removed: tuple[str, ...]  #: later segments removed
+    later_timelines: tuple[str, ...] = ()  #: segments of later timelines, left as they are
 
 
 def segment_name(timeline: int, segno: int, segment_size: int) -> str:
@@ -41,44 +42,52 @@ def segment_name(timeline: int, segno: int, segment_size: int) -> str:
 
 
 def end_at(pg_wal: Path, end_lsn: str, timeline: int) -> WalEnd:
-    """Make ``end_lsn`` the end of the WAL in ``pg_wal`` (of ``timeline``)."""
-    segments = _segments(pg_wal, timeline)
-    if not segments:
+    """Make ``end_lsn`` the end of the WAL in ``pg_wal`` (of ``timeline``).
+
+    Segments of a later timeline (the source switched timelines while the
+    backup ran) are not touched, and are listed in the answer: a restore
+    may follow them past the end position.
+    """
+    files = _segment_files(pg_wal)
+    mine = [(segno, name) for tli, segno, name in files if tli == timeline]
+    later = tuple(sorted(name for tli, _, name in files if tli > timeline))
+    if not mine:
         raise ComponentError(f"no WAL segments of timeline {timeline} in {pg_wal}")
-    size = _segment_size(pg_wal / next(iter(segments.values())))
-    end = lsn_int(end_lsn)
-    end_segno, offset = divmod(end, size)
+    size = _segment_size(pg_wal / mine[0][1])
     per_id = 0x1_0000_0000 // size
+    end_segno, offset = divmod(lsn_int(end_lsn), size)
     removed: list[str] = []
     cleared = 0
     kept: str | None = None
-    for name, file_name in sorted(segments.items()):
-        segno = int(name[8:16], 16) * per_id + int(name[16:24], 16)
+    for raw_segno, file_name in sorted(mine):
+        segno = (raw_segno >> 32) * per_id + (raw_segno & 0xFFFF_FFFF)
         if segno > end_segno or (segno == end_segno and offset == 0):
             (pg_wal / file_name).unlink()
             removed.append(file_name)
         elif segno == end_segno:
-            kept = file_name
-            cleared = _zero_from(pg_wal / file_name, offset, size)
+            cleared += _zero_from(pg_wal / file_name, offset, size)
+            if kept is None or not file_name.endswith(".partial"):
+                kept = file_name
     if offset and kept is None:
         raise ComponentError(
             f"the copy's WAL lacks segment {segment_name(timeline, end_segno, size)}, "
             f"which holds its end position {end_lsn}"
         )
-    return WalEnd(kept, cleared, tuple(removed))
+    return WalEnd(kept, cleared, tuple(removed), later)
 
 
-def _segments(pg_wal: Path, timeline: int) -> dict[str, str]:
-    """Segment name -> file name, for the timeline's segments (``.partial`` included)."""
-    found: dict[str, str] = {}
+def _segment_files(pg_wal: Path) -> list[tuple[int, int, str]]:
+    """(timeline, high and low segment number as one int, file name) of each segment file."""
+    found: list[tuple[int, int, str]] = []
     try:
         names = os.listdir(pg_wal)
     except OSError as exc:
         raise ComponentError(f"cannot list {pg_wal}: {exc.strerror}") from None
     for file_name in names:
         match = _SEGMENT.match(file_name)
-        if match and int(match.group(1), 16) == timeline:
-            found[match.group(1) + match.group(2) + match.group(3)] = file_name
+        if match:
+            high, low = int(match.group(2), 16), int(match.group(3), 16)
+            found.append((int(match.group(1), 16), (high << 32) | low, file_name))
     return found
 
 
@@ -100,8 +109,9 @@ def _zero_from(path: Path, offset: int, size: int) -> int:
             segment.seek(position)
             length = min(block, size - position)
             data = segment.read(length)
-            if data.count(0) != len(data):
-                changed += len(data) - data.count(0)
+            nonzero = len(data) - data.count(0)
+            if nonzero:
+                changed += nonzero
                 segment.seek(position)
                 segment.write(zeroes[:length])
             position += length

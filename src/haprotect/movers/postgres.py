@@ -24,6 +24,7 @@ and asked a question (:mod:`haprotect.movers.pgserver`).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -80,6 +81,11 @@ class PostgresMover:
             job.release_source()
         details.update(_positions(report, staged))
         details.update(_end_wal(staged, details))
+        if "wal_later_timelines" in details:
+            job.note(
+                "the source switched timelines during the backup: its WAL of the later "
+                "timeline is kept, and a restore may replay past the backup's end"
+            )
         details["basebackup_started"] = started.isoformat()
         details["basebackup_finished"] = datetime.now(UTC).isoformat()
         details["basebackup_seconds"] = round(time.monotonic() - clock, 3)
@@ -220,6 +226,7 @@ def _basebackup(endpoint: Endpoint, staged: Path) -> str:
             capture_output=True,
             text=True,
             timeout=BASEBACKUP_TIMEOUT,
+            env={**os.environ, "LC_ALL": "C"},  # its report is parsed: untranslated
         )
     except subprocess.TimeoutExpired:
         raise ComponentError(f"pg_basebackup from {endpoint} did not finish in time") from None
@@ -239,11 +246,14 @@ def _end_wal(staged: Path, positions: Mapping[str, JSONValue]) -> dict[str, JSON
     if not isinstance(end, str) or not isinstance(timeline, int):
         raise ComponentError("pg_basebackup did not say where its backup starts and ends")
     wal_end = pgwal.end_at(staged / "pg_wal", end, timeline)
-    return {
+    found: dict[str, JSONValue] = {
         "wal_ends_at": end,
         "wal_cleared_bytes": wal_end.cleared,
         "wal_segments_removed": list(wal_end.removed),
     }
+    if wal_end.later_timelines:
+        found["wal_later_timelines"] = list(wal_end.later_timelines)
+    return found
 
 
 def _positions(report: str, staged: Path) -> dict[str, JSONValue]:

@@ -24,10 +24,13 @@
   releases it).
 - While the caller takes its cut, the lease of every held tier whose
   quiescer can renew it (:class:`~haprotect.quiesce.base.Renewable`: the
-  gate, fsfreeze, the cluster) is renewed every third of its length, so a
-  cut longer than a lease does not let a tier go early; a renewal that
-  fails is an issue (phase ``renew``): the tier may be released before the
-  cut ends.
+  gate, fsfreeze, the cluster) is renewed at once and then every third of
+  its length, so a cut longer than a lease does not let a tier go early
+  (the first renewal also covers the time the later tiers took to hold). A
+  renewal that fails is an issue (phase ``renew``): the tier may be
+  released before the cut ends. Renewals stop after ``renew_limit``
+  seconds (an issue says so): a cut stuck that long must not hold the
+  tiers for ever, and their leases then release them.
 
 SIGTERM ends a Python process without running ``finally`` unless a handler
 turns it into an exception: the CLI wraps a run in
@@ -62,6 +65,8 @@ R = TypeVar("R")
 
 #: How long past its own timeout a hold or resume may run before it is abandoned.
 GRACE_SECONDS = 2.0
+#: How long leases are renewed while a cut is taken; after that they run out.
+RENEW_LIMIT_SECONDS = 1800.0
 
 Quiescers = Registry[Quiescer] | Mapping[str, Quiescer]
 
@@ -203,6 +208,7 @@ def held(
     *,
     grace: float = GRACE_SECONDS,
     clock: Callable[[], float] = time.time,
+    renew_limit: float = RENEW_LIMIT_SECONDS,
 ) -> Iterator[HeldTiers]:
     """Hold ``specs`` in order (top tier first); resume them in reverse, always.
 
@@ -230,7 +236,7 @@ def held(
             attempts.append(attempt)
             holding._windows[index] = HoldWindow(spec.tier, spec.kind, None)
             _hold(attempt, holding, grace, clock)
-        renewer = _Renewer(attempts, holding)
+        renewer = _Renewer(attempts, holding, renew_limit)
         try:
             yield holding
         finally:
@@ -240,10 +246,11 @@ def held(
 
 
 class _Renewer:
-    """Renews the leases of the held tiers, each every third of its length, until stopped."""
+    """Renews the leases of the held tiers: at once, then every third of each, until stopped."""
 
-    def __init__(self, attempts: Sequence[_Attempt], holding: HeldTiers) -> None:
+    def __init__(self, attempts: Sequence[_Attempt], holding: HeldTiers, limit: float) -> None:
         self._holding = holding
+        self._limit = limit
         self._due = {
             a.index: (a, max(a.spec.lease_seconds / 3, 0.05))
             for a in attempts
@@ -256,11 +263,21 @@ class _Renewer:
             self._thread.start()
 
     def _run(self) -> None:
-        now = time.monotonic()
-        next_at = {index: now + every for index, (_, every) in self._due.items()}
+        started = time.monotonic()
+        next_at = dict.fromkeys(self._due, started)
         while next_at:
             wait = max(0.0, min(next_at.values()) - time.monotonic())
             if self._stopped.wait(wait):
+                return
+            if time.monotonic() - started > self._limit:
+                for index in next_at:
+                    attempt = self._due[index][0]
+                    self._holding._record(
+                        attempt.spec,
+                        "renew",
+                        f"{attempt.spec.label}: the cut took over {self._limit:g}s; "
+                        "the lease is no longer renewed and will release the tier",
+                    )
                 return
             for index in [i for i, at in next_at.items() if at <= time.monotonic()]:
                 attempt, every = self._due[index]
