@@ -14,7 +14,7 @@ import pytest
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
 from haprotect.engine.events import Issue
-from haprotect.engine.quiescing import Cut, ends_after, ends_before, quiesce_specs
+from haprotect.engine.quiescing import Cut, copy_order, ends_after, ends_before, quiesce_specs
 from haprotect.errors import InputError, PolicyError, QuiesceError
 from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.model.plan import Plan
@@ -308,3 +308,16 @@ def test_a_copy_must_end_between_the_cut_and_the_pause(end: str, before: bool, a
 def test_a_copy_without_a_pause_is_not_called_late() -> None:
     assert ends_after({"end_lsn": "0/9000000"}, paused_cut(None)) is None
     assert ends_after({}, paused_cut("0/3000100")) is None
+
+
+def test_a_tier_whose_source_is_paused_at_the_cut_is_copied_first(root: Path) -> None:
+    plan = plan_of(site(root))
+    (pset,) = [s for s in plan.sets if s.name == "site"]
+    order = list(pset.quiesce_order)
+    last = next(name for name in reversed(order) if pset.tier(name).items)
+    item = pset.tier(last).items[0]
+    assert order.index(last) > 0  # so that going first is a change
+    assert copy_order(pset, {}) == order
+    assert copy_order(pset, {item.scope: Cut(item.scope, lsn="0/3000000")}) == order
+    paused = {item.scope: paused_cut("0/3000100")}
+    assert copy_order(pset, paused) == [last, *(n for n in order if n != last)]

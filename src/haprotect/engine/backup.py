@@ -10,7 +10,8 @@ For each set of the plan (an application, or a data set planned alone):
    before anything is copied (:mod:`haprotect.engine.quiescing`); a hold
    that fails with ``on_error: fail`` fails the set's items, every tier
    resumed; with ``continue`` the run ends PartiallyFailed, saying why;
-3. the items are copied tier by tier in quiesce order (top-down). Just
+3. the items are copied tier by tier in quiesce order (top-down), except
+   that a tier whose source was paused at the cut goes first. Just
    before each copy the source choice is checked again with the mover's
    probe (:func:`haprotect.plan.choose.settle`): a standby that stopped or
    fell behind since planning triggers the policy's fallback, and a
@@ -149,7 +150,7 @@ class _BackupRun:
                 cuts, refused = hold_and_cut(
                     self.ctx, pset, block, specs, workdir / "cut", choices, cut_name
                 )
-            for tier_name in pset.quiesce_order:
+            for tier_name in quiescing.copy_order(pset, cuts):
                 tier = pset.tier(tier_name)
                 self.reporter.emit(TierStarted(set_id, tier.name, len(tier.items)))
                 statuses = [

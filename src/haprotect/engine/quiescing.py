@@ -191,6 +191,25 @@ def _take(
                     problems.append(f"{item.scope}: {cut.warning}")
 
 
+def copy_order(pset: PlanSet, cuts: Mapping[str, Cut]) -> list[str]:
+    """The set's tiers in the order they are copied after resume.
+
+    Quiesce order, except that tiers with a source paused at the cut come
+    first: a paused standby falls further behind its primary for as long as
+    it waits (and a failover to it would have all of that to replay), so it
+    is copied, and let go, before anything else.
+    """
+    paused = [
+        name
+        for name in pset.quiesce_order
+        if any(
+            (cut := cuts.get(item.scope)) is not None and cut.pause is not None
+            for item in pset.tier(name).items
+        )
+    ]
+    return [*paused, *(name for name in pset.quiesce_order if name not in paused)]
+
+
 def release_all(cuts: Mapping[str, Cut]) -> list[str]:
     """Release the sources not released yet; their problems, by scope (each said once)."""
     problems: list[str] = []
