@@ -10,6 +10,7 @@ import pytest
 
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo import archiver as archiver_module
+from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
@@ -202,3 +203,31 @@ def test_looks_paged_by_name_magic_and_headers() -> None:
     assert looks_paged(b"disk", [bytes(32)] * 7 + [rng.randbytes(32)]), "mostly empty"
     assert sample_offsets(1 << 30)[0] == 0
     assert all(o % (16 * 1024) == 0 for o in sample_offsets(123 * MiB))
+
+
+def test_unchanged_files_keep_their_xattrs_without_reading_them(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting an xattr changes the ctime, so a file unchanged up to its ctime has its parent's."""
+    src = tmp_path / "src"
+    make_tree(src)
+    os.setxattr(src / "dir1" / "small3", "user.kept", b"v")
+    first = repo.backup([src])
+    read: list[bytes] = []
+    original = walker_module.read_xattrs
+
+    def counting(source: bytes) -> tuple[tuple[str, bytes], ...]:
+        read.append(source)
+        return original(source)
+
+    monkeypatch.setattr(walker_module, "read_xattrs", counting)
+    os.setxattr(src / "dir2" / "small4", "user.new", b"w")
+    second = repo.backup([src])
+    files = [p for p in read if os.path.isfile(p)]
+    assert files == [os.fsencode(src / "dir2" / "small4")]
+    old = {n.path: n for n in repo.nodes(first)}
+    new = {n.path: n for n in repo.nodes(second)}
+    rel = str(src).lstrip("/")
+    assert new[f"{rel}/dir1/small3"].xattrs == (("user.kept", b"v"),)
+    assert new[f"{rel}/dir1/small3"] == old[f"{rel}/dir1/small3"]
+    assert new[f"{rel}/dir2/small4"].xattrs == (("user.new", b"w"),)

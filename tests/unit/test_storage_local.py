@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import time
@@ -17,8 +18,12 @@ from haprotect.storage.base import (
     BlobStore,
     PermanentStorageError,
     TransientStorageError,
+    get_range_into,
+    put_buffer,
 )
-from haprotect.storage.local import TEMP_SUFFIX, LocalStore, path_from_url
+from haprotect.storage.local import DIRECT_MIN, TEMP_SUFFIX, LocalStore, path_from_url
+from haprotect.storage.memory import MemoryStore
+from haprotect.storage.wrappers import RetryingStore
 from haprotect.testing.storage_conformance import (
     BlobStoreConformance,
     StrictInputConformance,
@@ -130,3 +135,57 @@ def test_failed_write_removes_its_temp_file(tmp_path: Path) -> None:
     with pytest.raises(PermanentStorageError):
         store.put("dir", b"cannot replace a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+@pytest.mark.parametrize(
+    "length", [10, DIRECT_MIN - 1, DIRECT_MIN, DIRECT_MIN + 4096, 3 * DIRECT_MIN + 123]
+)
+def test_put_buffer_stores_exactly_the_given_bytes(tmp_path: Path, length: int) -> None:
+    store = LocalStore(tmp_path)
+    buffer = mmap.mmap(-1, -(-(length + 1) // mmap.PAGESIZE) * mmap.PAGESIZE)
+    payload = os.urandom(length)
+    buffer[:length] = payload
+    buffer[length : length + 1] = b"!"  # bytes after the length are never stored
+    put_buffer(store, "data/ab/pack", buffer, length)
+    path = tmp_path / "data" / "ab" / "pack"
+    assert path.read_bytes() == payload
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pack"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_put_buffer_through_wrappers_and_other_stores(tmp_path: Path) -> None:
+    buffer = mmap.mmap(-1, 2 * DIRECT_MIN)
+    buffer[:] = os.urandom(2 * DIRECT_MIN)
+    length = DIRECT_MIN + 5
+    local = open_store(str(tmp_path / "repo"))
+    put_buffer(local, "k", buffer, length)
+    memory = MemoryStore()
+    put_buffer(RetryingStore(memory), "k", buffer, length)
+    assert local.get("k") == memory.get("k") == buffer[:length]
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [
+        (0, 100),
+        (1, DIRECT_MIN),
+        (4095, DIRECT_MIN + 2),
+        (4096, 2 * DIRECT_MIN),
+        (5, 3 * DIRECT_MIN),
+    ],
+)
+def test_get_range_into_reads_like_get_range(tmp_path: Path, offset: int, length: int) -> None:
+    data = os.urandom(3 * DIRECT_MIN + 7)
+    store = open_store(str(tmp_path))
+    store.put("data/ab/pack", data)
+    buffer = mmap.mmap(-1, length + 2 * mmap.PAGESIZE)
+    view = get_range_into(store, "data/ab/pack", offset, length, buffer)
+    assert bytes(view) == store.get_range("data/ab/pack", offset, length)
+    assert bytes(view) == data[offset : offset + length]
+    with pytest.raises(BlobNotFound):
+        get_range_into(store, "data/ab/missing", offset, length, buffer)
+    memory = MemoryStore()
+    memory.put("k", data)
+    assert (
+        bytes(get_range_into(memory, "k", offset, length, buffer)) == data[offset : offset + length]
+    )

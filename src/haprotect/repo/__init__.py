@@ -42,15 +42,41 @@ docs/design/repository-format.md, the commands in docs/repository.md.
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from haprotect.repo.archiver import BackupOptions
-from haprotect.repo.check import CheckReport, Finding, Severity, Subset
 from haprotect.repo.config import ChunkerParams
 from haprotect.repo.keys import KdfParams
 from haprotect.repo.lock import Locker
-from haprotect.repo.prune import PruneOptions, PruneReport
 from haprotect.repo.repository import Repository
-from haprotect.repo.restorer import RestoreOptions
 from haprotect.repo.retention import Duration, KeepPolicy
+
+if TYPE_CHECKING:
+    from haprotect.repo.check import CheckReport, Finding, Severity, Subset
+    from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.restorer import RestoreOptions
+
+# Loaded on first use, so that a backup does not import check, prune and restore.
+_LAZY = {
+    "CheckReport": "check",
+    "Finding": "check",
+    "Severity": "check",
+    "Subset": "check",
+    "PruneOptions": "prune",
+    "PruneReport": "prune",
+    "RestoreOptions": "restorer",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(import_module(f"haprotect.repo.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BackupOptions",

@@ -1,12 +1,15 @@
 """The backup pipeline: walk, read, chunk, store, record the tree.
 
 One thread (the caller's) walks the paths in canonical order, asks the files
-cache about each file, reads the files that changed into pooled buffers and
-cuts them into chunks. Worker threads hash, deduplicate, compress, encrypt
-and pack the chunks (:class:`~haprotect.repo.blobsink.BlobSink`); upload
-threads store finished packs (:class:`~haprotect.repo.uploader.Uploader`).
-Small files are read back to back into one buffer and handed over as one
-task, so their per-file cost is a few system calls and a dictionary lookup.
+cache about each file and hands each file that changed to a worker thread,
+with a pooled buffer: the worker reads it, cuts it into chunks, and hashes,
+deduplicates, compresses, encrypts and packs them
+(:class:`~haprotect.repo.blobsink.BlobSink`); upload threads store finished
+packs (:class:`~haprotect.repo.uploader.Uploader`). A large file is one task,
+read buffer by buffer, so the workers never wait for the walking thread to
+read for them. Small files are read back to back into one buffer and handed
+over as one task, so their per-file cost is a few system calls and a
+dictionary lookup.
 
 Nodes are recorded in walk order: a node waits in a bounded queue until the
 chunks of its file are stored, then joins the tree stream. When every node is
@@ -32,7 +35,6 @@ from haprotect.repo.blobsink import BlobSink
 from haprotect.repo.chunker import (
     SAMPLE_BYTES,
     Chunker,
-    Cut,
     StreamChunker,
     fixed_block_size,
     looks_paged,
@@ -121,26 +123,26 @@ class _Kind(Enum):
     OTHER = 4
 
 
-Segment = tuple[int, list[Cut]]
-# what a worker returns for one segment: content, bytes read, error message
-Stored = tuple[list[ContentEntry], int, str | None]
+# what a worker returns for one file: content, size, bytes read, error message
+Stored = tuple[list[ContentEntry], int, int, str | None]
 
 
 class _Task:
-    """One buffer's worth of chunks, handed to a worker as one unit.
+    """Files handed to a worker as one unit, with a buffer to read them into.
 
-    A large file's task holds ``segments`` the reading thread has read and
-    cut; a batch of small files holds ``files`` (source, offset in the
-    buffer, size) that the worker opens, reads and cuts itself, so that the
-    system calls of many small files run on the workers, in parallel.
+    A large file's task holds it alone (``large``: source, size, allocated
+    blocks, name), which the worker reads buffer by buffer; a batch of small
+    files holds ``files`` (source, offset in the buffer, size). The worker
+    opens, reads and cuts them itself, so that the system calls run on the
+    workers, in parallel.
     """
 
-    __slots__ = ("buf", "files", "future", "segments")
+    __slots__ = ("buf", "files", "future", "large")
 
     def __init__(self, buf: bytearray) -> None:
         self.buf = buf
-        self.segments: list[Segment] = []
         self.files: list[tuple[bytes, int, int]] = []
+        self.large: tuple[bytes, int, int, bytes] | None = None
         self.future: Future[list[Stored]] | None = None
 
 
@@ -157,12 +159,12 @@ class _Queued:
     size: int = 0
     record: bytes | None = None
     entry: Entry | None = None
-    small: bool = False
+    sized: bool = False
     link: bool = False
 
 
 class _Unreadable(Exception):
-    """A small file a worker could not read (its message is the error's)."""
+    """A file a worker could not read (its message is the error's)."""
 
 
 class Archiver:
@@ -178,7 +180,6 @@ class Archiver:
         self._config = config
         self._options = options
         self._meter = meter
-        self._chunker = Chunker(config.chunker, key.chunker_seed)
         self._seed = key.chunker_seed
         self._local = threading.local()
         self._tree_chunker = StreamChunker(config.chunker, key.chunker_seed)
@@ -218,7 +219,9 @@ class Archiver:
                 if entry.is_file:
                     record = cache.lookup_record(entry.key)
                     if record is not None and cache.reuse_record(
-                        record, entry.head(), tail_of(entry.xattrs)
+                        record,
+                        entry.head(),
+                        None if entry.lazy_xattrs else tail_of(entry.xattrs),
                     ):
                         unchanged = _Queued(
                             None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry
@@ -239,9 +242,15 @@ class Archiver:
                 self._drain(wait=True)
             for chunk in self._tree_chunker.finish():
                 self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
-        finally:
+        except BaseException:
             self._workers.shutdown(wait=True, cancel_futures=True)
-        self._sink.flush(self._tree_writer)
+            self._sink.close(self._tree_writer)
+            raise
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._sink.flush(self._tree_writer)
+        finally:
+            self._sink.close(self._tree_writer)
 
     def stats(self, duration: float, bytes_added: int) -> BackupStats:
         s = self._stats
@@ -271,9 +280,9 @@ class Archiver:
         hardlink = entry.hardlink
         first = self._links.get(hardlink) if hardlink else None
         if first is not None:
-            # a small file's size is known when a worker has read it
+            # a file's size is known when a worker has read it
             self._queue.append(
-                _Queued(None, kind, first.parts, first.size, None, entry, first.small, link=True)
+                _Queued(None, kind, first.parts, first.size, None, entry, first.sized, link=True)
             )
             return
         try:
@@ -293,17 +302,12 @@ class Archiver:
         if size <= self._options.small_file and size < self._pool.size:
             self._read_small(entry, queued)
             return queued
-        fd = open_for_reading(entry.source)
-        try:
-            params = self._config.chunker
-            block = fixed_block_size(params, size)
-            if block is not None:
-                name = entry.rel.rpartition(b"/")[2]
-                samples = [os.pread(fd, SAMPLE_BYTES, at) for at in sample_offsets(size)]
-                block = fixed_block_size(params, size, looks_paged(name, samples))
-            self._read_large(fd, entry, block, queued)
-        finally:
-            os.close(fd)
+        task = _Task(self._pool.take())
+        task.large = (entry.source, size, entry.blocks, entry.rel.rpartition(b"/")[2])
+        assert queued.parts is not None
+        queued.parts.append((task, 0))
+        queued.sized = True
+        self._submit(task)
         return queued
 
     def _read_small(self, entry: Entry, queued: _Queued) -> None:
@@ -317,50 +321,11 @@ class Archiver:
         task = self._batch
         assert queued.parts is not None
         queued.parts.append((task, len(task.files)))
-        queued.small = True
+        queued.sized = True
         task.files.append((entry.source, self._batch_pos, size))
         self._batch_pos += size
         if len(task.files) >= SMALL_BATCH_FILES:
             self._submit_batch()
-
-    def _read_large(self, fd: int, entry: Entry, block: int | None, queued: _Queued) -> None:
-        assert queued.parts is not None
-        parts = queued.parts
-        pos = 0
-        size = entry.st.st_size
-        for start, length in plan_extents(fd, size, entry.blocks, block):
-            if start > pos:
-                parts.append(start - pos)
-            pos = self._read_extent(fd, start, length, block, parts)
-        if pos < size and entry.blocks * 512 < size:
-            parts.append(size - pos)
-            pos = size
-        queued.size = pos
-
-    def _read_extent(
-        self, fd: int, offset: int, length: int | None, block: int | None, parts: list[Part]
-    ) -> int:
-        # The bytes after the last whole chunk of a buffer are read again into
-        # the next one: a second read from the page cache costs less than
-        # carrying them over (two copies and an allocation).
-        end = None if length is None else offset + length
-        while True:
-            task = _Task(self._pool.take())
-            view = memoryview(task.buf)
-            limit = None if end is None else end - offset
-            got = fill(fd, view, offset, limit)
-            final = got < len(view) or got == limit
-            cuts, covered = self._chunker.cut(view[:got], final=final, block=block)
-            offset += covered
-            self._stats["read"] += covered
-            if cuts:
-                task.segments.append((0, cuts))
-                parts.append((task, 0))
-                self._submit(task)
-            else:
-                self._pool.give(task.buf)
-            if final:
-                return offset
 
     def _submit_batch(self) -> None:
         if self._batch is not None:
@@ -373,15 +338,78 @@ class Archiver:
     def _store(self, task: _Task) -> list[Stored]:
         try:
             view = memoryview(task.buf)
-            store = self._sink.store
-            if task.files:
-                return [self._store_small(view, *file) for file in task.files]
-            return [
-                ([store(view[start + off : start + off + n]) for off, n in cuts], 0, None)
-                for start, cuts in task.segments
-            ]
+            if task.large is not None:
+                return [self._store_large(view, *task.large)]
+            return [self._store_small(view, *file) for file in task.files]
         finally:
             self._pool.give(task.buf)
+
+    def _chunker(self) -> Chunker:
+        """This thread's content-defined chunker."""
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = self._local.chunker = Chunker(self._config.chunker, self._seed)
+        return chunker
+
+    def _store_large(
+        self, view: memoryview, source: bytes, size: int, blocks: int, name: bytes
+    ) -> Stored:
+        """Worker: read a large file buffer by buffer, cut it and store its chunks.
+
+        Its data extents are read (holes become lengths), each up to the end
+        of the file, so a file that grows while it is read is read whole.
+        """
+        try:
+            fd = open_for_reading(source)
+        except OSError as exc:
+            return [], 0, 0, exc.strerror or str(exc)
+        try:
+            params = self._config.chunker
+            block = fixed_block_size(params, size)
+            if block is not None:
+                samples = [os.pread(fd, SAMPLE_BYTES, at) for at in sample_offsets(size)]
+                block = fixed_block_size(params, size, looks_paged(name, samples))
+            content: list[ContentEntry] = []
+            pos = read = 0
+            for start, length in plan_extents(fd, size, blocks, block):
+                if start > pos:
+                    content.append(start - pos)
+                end = self._read_extent(fd, view, start, length, block, content)
+                read += end - start
+                pos = end
+            if pos < size and blocks * 512 < size:
+                content.append(size - pos)
+                pos = size
+            return content, pos, read, None
+        except OSError as exc:
+            return [], 0, 0, exc.strerror or str(exc)
+        finally:
+            os.close(fd)
+
+    def _read_extent(
+        self,
+        fd: int,
+        view: memoryview,
+        offset: int,
+        length: int | None,
+        block: int | None,
+        content: list[ContentEntry],
+    ) -> int:
+        # The bytes after the last whole chunk of a buffer are read again into
+        # the next one: a second read from the page cache costs less than
+        # carrying them over (a copy).
+        end = None if length is None else offset + length
+        chunker = self._chunker()
+        store = self._sink.store
+        while True:
+            limit = None if end is None else end - offset
+            got = fill(fd, view, offset, limit)
+            final = got < len(view) or got == limit
+            cuts, covered = chunker.cut(view[:got], final=final, block=block)
+            content += [store(view[off : off + n]) for off, n in cuts]
+            offset += covered
+            if final:
+                return offset
 
     def _store_small(self, view: memoryview, source: bytes, start: int, size: int) -> Stored:
         """Worker: read one small file into its place in the batch, cut and store it.
@@ -395,16 +423,13 @@ class Archiver:
             finally:
                 os.close(fd)
         except OSError as exc:
-            return [], 0, exc.strerror or str(exc)
+            return [], 0, 0, exc.strerror or str(exc)
         data = view[start : start + got]
         sink = self._sink
         if got <= self._config.chunker.min_size:
-            return ([sink.store(data, small=True)] if got else []), got, None
-        chunker: Chunker | None = getattr(self._local, "chunker", None)
-        if chunker is None:
-            chunker = self._local.chunker = Chunker(self._config.chunker, self._seed)
-        cuts, _ = chunker.cut(data, final=True, block=None)
-        return [sink.store(data[off : off + n], small=True) for off, n in cuts], got, None
+            return ([sink.store(data, small=True)] if got else []), got, got, None
+        cuts, _ = self._chunker().cut(data, final=True, block=None)
+        return [sink.store(data[off : off + n], small=True) for off, n in cuts], got, got, None
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:
@@ -450,13 +475,13 @@ class Archiver:
             else:
                 task, segment = part
                 assert task.future is not None
-                entries, got, failed = task.future.result()[segment]
+                entries, size, read, failed = task.future.result()[segment]
                 if failed is not None:
                     raise _Unreadable(failed)
-                if queued.small:
-                    queued.size = got
+                if queued.sized:
+                    queued.size = size
                     if not queued.link:
-                        self._stats["read"] += got
+                        self._stats["read"] += read
             for e in entries:
                 if isinstance(e, int) and content and isinstance(content[-1], int):
                     content[-1] += e

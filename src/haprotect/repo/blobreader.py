@@ -8,6 +8,7 @@ read (:meth:`BlobReader.read_range`).
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,7 @@ from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation, Index
 from haprotect.repo.pack import PackInfo, open_blob
-from haprotect.storage.base import BlobNotFound, BlobStore
+from haprotect.storage.base import BlobNotFound, BlobStore, get_range_into
 
 _CACHED_KEYS = 256
 
@@ -59,15 +60,15 @@ class BlobReader:
         return location
 
     def read_range(self, pack: PackInfo, start: int, length: int) -> bytes:
-        try:
-            data = self.store.get_range(pack.key, start, length)
-        except BlobNotFound:
-            raise IntegrityError(
-                f"pack {pack.id} is missing", hint="run `haprotect check`"
-            ) from None
-        if len(data) != length:
-            raise IntegrityError(f"pack {pack.id} is truncated", hint="run `haprotect check`")
-        return data
+        return _whole(pack, length, lambda: self.store.get_range(pack.key, start, length))
+
+    def read_range_into(
+        self, pack: PackInfo, start: int, length: int, buffer: mmap.mmap
+    ) -> memoryview:
+        """Like :meth:`read_range`, read into ``buffer`` (``length`` and two pages)."""
+        return _whole(
+            pack, length, lambda: get_range_into(self.store, pack.key, start, length, buffer)
+        )
 
     def open(self, location: BlobLocation, chunk_id: bytes, stored: bytes | memoryview) -> bytes:
         pack = location.pack
@@ -98,3 +99,17 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 16) -> Itera
                 yield window.pop(0).result()
         for future in window:
             yield future.result()
+
+
+_Read = TypeVar("_Read", bytes, memoryview)
+
+
+def _whole(pack: PackInfo, length: int, read: Callable[[], _Read]) -> _Read:
+    """What ``read`` returns from ``pack``, as an integrity error when missing or short."""
+    try:
+        data = read()
+    except BlobNotFound:
+        raise IntegrityError(f"pack {pack.id} is missing", hint="run `haprotect check`") from None
+    if len(data) != length:
+        raise IntegrityError(f"pack {pack.id} is truncated", hint="run `haprotect check`")
+    return data

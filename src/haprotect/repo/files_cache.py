@@ -25,6 +25,8 @@ from haprotect.repo.index import Index
 from haprotect.repo.tree import NodeStream, decode_node, encode_node, record_key, sort_key
 
 _CONTENT = b',"content":['
+_XATTRS = b',"xattrs":['
+_END = b"}\n"
 
 
 class FilesCache:
@@ -61,20 +63,30 @@ class FilesCache:
         record = self.lookup_record(sort_key(path))
         return None if record is None else decode_node(record)
 
-    def reuse_record(self, record: bytes, head: bytes, tail: bytes) -> bool:
+    def reuse_record(self, record: bytes, head: bytes, tail: bytes | None) -> bool:
         """True if ``record`` is ``head``, then only content, then ``tail``, all of it indexed.
 
         ``head`` is the new record up to its ctime, ``tail`` its xattrs and end:
         then nothing but the content differs, and the parent's record is the
-        new one.
+        new one. ``tail=None`` accepts the parent's xattrs, whatever they are
+        (the walk did not read them: a file's ctime changes with its xattrs).
         """
-        if (
-            len(record) < len(head) + len(tail)
-            or not record.startswith(head)
-            or not record.endswith(tail)
-        ):
+        if len(record) < len(head) or not record.startswith(head):
             return False
-        middle = record[len(head) : len(record) - len(tail)]
+        if tail is None:
+            rest = record[len(head) :]
+            middle = b""
+            if rest.startswith(_CONTENT):
+                end = rest.find(b"]") + 1
+                if not end:
+                    return False
+                middle, rest = rest[:end], rest[end:]
+            if rest != _END and not (rest.startswith(_XATTRS) and rest.endswith(b"]" + _END)):
+                return False
+        else:
+            if len(record) < len(head) + len(tail) or not record.endswith(tail):
+                return False
+            middle = record[len(head) : len(record) - len(tail)]
         if not middle:
             return True
         if not middle.startswith(_CONTENT) or not middle.endswith(b"]") or middle.count(b":") != 1:

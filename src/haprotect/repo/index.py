@@ -68,6 +68,18 @@ class Index:
             if e.id not in blobs:
                 blobs[e.id] = (number, e.offset, e.length, e.raw_length, e.flags)
 
+    def add_table(self, info: PackInfo, table: bytes | memoryview) -> None:
+        """Like :meth:`add_pack`, from the pack's entries as stored (48-byte records)."""
+        number = self._pack_numbers.get(info.id)
+        if number is None:
+            number = len(self._packs)
+            self._packs.append(info)
+            self._pack_numbers[info.id] = number
+        blobs = self._blobs
+        for chunk_id, offset, length, raw_length, flags in ENTRY.iter_unpack(table):
+            if chunk_id not in blobs:
+                blobs[chunk_id] = (number, offset, length, raw_length, flags)
+
     def lookup(self, chunk_id: bytes) -> BlobLocation | None:
         found = self._blobs.get(chunk_id)
         if found is None:
@@ -94,6 +106,15 @@ def encode_index(packs: Sequence[tuple[PackInfo, Sequence[PackEntry]]]) -> bytes
 
 
 def decode_index(data: bytes, what: str) -> list[tuple[PackInfo, list[PackEntry]]]:
+    return [
+        (info, [PackEntry(*f) for f in ENTRY.iter_unpack(table)])
+        for info, table in decode_index_tables(data, what)
+    ]
+
+
+def decode_index_tables(data: bytes, what: str) -> list[tuple[PackInfo, memoryview]]:
+    """The packs an index blob lists, each with its entries as stored (see ``add_table``)."""
+    view = memoryview(data)
     try:
         magic, version, count = _HEAD.unpack_from(data)
         if magic != INDEX_MAGIC:
@@ -104,15 +125,14 @@ def decode_index(data: bytes, what: str) -> list[tuple[PackInfo, list[PackEntry]
                 hint="upgrade haprotect",
             )
         pos = _HEAD.size
-        packs: list[tuple[PackInfo, list[PackEntry]]] = []
+        packs: list[tuple[PackInfo, memoryview]] = []
         for _ in range(count):
             pack_id, salt, blob_type, entry_count = _PACK.unpack_from(data, pos)
             pos += _PACK.size
             end = pos + entry_count * ENTRY.size
             if end > len(data):
                 raise IntegrityError(f"{what} is truncated")
-            entries = [PackEntry(*f) for f in ENTRY.iter_unpack(data[pos:end])]
-            packs.append((PackInfo(pack_id.hex(), BlobType(blob_type), salt), entries))
+            packs.append((PackInfo(pack_id.hex(), BlobType(blob_type), salt), view[pos:end]))
             pos = end
     except (struct.error, ValueError) as exc:
         raise IntegrityError(f"{what} is malformed ({exc})") from None
@@ -133,6 +153,14 @@ def read_index_blob(
 ) -> list[tuple[PackInfo, list[PackEntry]]]:
     what = f"index {name.removeprefix(INDEX_PREFIX)}"
     return decode_index(unseal(key, SealedKind.INDEX, store.get(name), what), what)
+
+
+def read_index_tables(
+    store: BlobStore, key: MasterKey, name: str
+) -> list[tuple[PackInfo, memoryview]]:
+    """Like :func:`read_index_blob`, each pack's entries as stored (see ``add_table``)."""
+    what = f"index {name.removeprefix(INDEX_PREFIX)}"
+    return decode_index_tables(unseal(key, SealedKind.INDEX, store.get(name), what), what)
 
 
 def load_index(store: BlobStore, key: MasterKey) -> Index:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.index import INDEX_PREFIX, Index, read_index_blob
-from haprotect.repo.pack import PackEntry, PackInfo
+from haprotect.repo.index import INDEX_PREFIX, Index, read_index_tables
+from haprotect.repo.pack import ENTRY, PackEntry, PackInfo
 from haprotect.storage.base import BlobNotFound, BlobStore
 
 _LOAD_THREADS = 8
@@ -64,9 +64,9 @@ def load_index_set(
     result = IndexSet()
     read: list[str] = []
 
-    def one(name: str) -> list[IndexedPack] | str | None:
+    def one(name: str) -> list[tuple[PackInfo, memoryview]] | str | None:
         try:
-            return read_index_blob(store, key, name)
+            return read_index_tables(store, key, name)
         except BlobNotFound:
             return None
         except UnsupportedVersion:
@@ -85,9 +85,11 @@ def load_index_set(
             if isinstance(got, str):
                 result.damaged[name] = got
                 continue
-            for info, entries in got:
-                result.index.add_pack(info, entries)
+            for info, table in got:
+                result.index.add_table(info, table)
             if keep:
-                result.blobs[name] = got
+                result.blobs[name] = [
+                    (info, [PackEntry(*f) for f in ENTRY.iter_unpack(table)]) for info, table in got
+                ]
     result.names = frozenset(read)
     return result

@@ -316,7 +316,7 @@ class Pruner:
         return payload
 
     def _put(self, pack: FinishedPack) -> FinishedPack:
-        self._store.put(pack.info.key, pack.data)
+        pack.store(self._store)
         return pack
 
 
@@ -344,6 +344,6 @@ def _with(report: PruneReport, written: list[FinishedPack], index_blobs: int) ->
     return replace(
         report,
         packs_written=len(written),
-        bytes_written=sum(len(f.data) for f in written),
+        bytes_written=sum(f.size for f in written),
         index_blobs_written=index_blobs,
     )

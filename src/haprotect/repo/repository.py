@@ -23,13 +23,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, Node, NodeType, RestoreStats, Snapshot
 from haprotect.repo.archiver import Archiver, BackupOptions
 from haprotect.repo.blobreader import BlobReader, prefetch
-from haprotect.repo.check import Checker, CheckReport, Subset
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import RepositoryExists, RepositoryNotFound, WrongPassphrase
@@ -41,8 +41,6 @@ from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
 from haprotect.repo.lockfile import username
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
-from haprotect.repo.prune import PruneOptions, Pruner, PruneReport
-from haprotect.repo.restorer import RestoreOptions, Restorer
 from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
 from haprotect.repo.snapshots import (
     SNAPSHOTS_PREFIX,
@@ -52,11 +50,17 @@ from haprotect.repo.snapshots import (
     resolve_id,
     write_snapshot,
 )
-from haprotect.repo.stats import RepoStats, repo_stats
 from haprotect.repo.tree import decode_stream
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
+
+if TYPE_CHECKING:
+    # imported where used: a backup needs none of them (and starts sooner)
+    from haprotect.repo.check import CheckReport, Subset
+    from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.restorer import RestoreOptions
+    from haprotect.repo.stats import RepoStats
 
 
 class Repository:
@@ -294,6 +298,8 @@ class Repository:
                         files += 1
                         nbytes += node.size
                 meter.files_total, meter.bytes_total = files, nbytes
+            from haprotect.repo.restorer import RestoreOptions, Restorer
+
             restorer = Restorer(self._reader, snapshot.id, options or RestoreOptions(), meter)
             return restorer.run(self.nodes(snapshot), Path(target), include)
 
@@ -330,6 +336,8 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
+        from haprotect.repo.prune import PruneOptions, Pruner
+
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
         with self.lock(exclusive=True, operation="prune") as held:
@@ -359,6 +367,8 @@ class Repository:
         meter = ProgressMeter(Phase.CHECK, on_progress)
         with self._maybe_lock(lock, "check") as held:
             removed = held.removed_stale if held is not None else ()
+            from haprotect.repo.check import Checker
+
             return Checker(
                 self.store,
                 self._key,
@@ -370,6 +380,8 @@ class Repository:
             ).run()
 
     def stats(self) -> RepoStats:
+        from haprotect.repo.stats import repo_stats
+
         return repo_stats(self.store, self._index, self.snapshots())
 
     def read_blob(self, chunk_id: bytes) -> bytes:

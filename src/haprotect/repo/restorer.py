@@ -343,7 +343,9 @@ class Restorer:
     def _write_run(self, run: _Run) -> None:
         assert run.pack is not None
         reader = self._reader
-        data = memoryview(reader.read_range(run.pack, run.start, run.end - run.start))
+        data = reader.read_range_into(
+            run.pack, run.start, run.end - run.start, self._read_buffer(run.end - run.start)
+        )
         start = run.start
         for chunk_id, location, opened, offset in run.blobs:
             rel = location.offset - start
@@ -448,6 +450,15 @@ class Restorer:
                 buf.close()
             buf = local.buf = mmap.mmap(-1, max(size, 4 * MiB))
         return memoryview(buf)[:size]
+
+    def _read_buffer(self, size: int) -> mmap.mmap:
+        """This thread's buffer for reading ``size`` bytes of a pack (and two pages)."""
+        local = self._aligned
+        buf: mmap.mmap | None = getattr(local, "read", None)
+        need = size + 2 * BLOCK
+        if buf is None or len(buf) < need:
+            buf = local.read = mmap.mmap(-1, max(need, self._options.max_read + 2 * BLOCK))
+        return buf
 
     def _pwrite(self, opened: _File, view: memoryview, at: int) -> None:
         try:

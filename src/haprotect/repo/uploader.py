@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import Index, write_index
-from haprotect.repo.pack import FinishedPack, PackEntry, PackInfo
-from haprotect.storage.base import BlobStore
+from haprotect.repo.pack import DATA_PREFIX, FinishedPack, PackEntry, PackInfo
+from haprotect.storage.base import BlobStore, StagedBlob, stage
 
 INDEX_FLUSH_ENTRIES = 50_000
 
@@ -27,6 +27,7 @@ class Uploader:
     ) -> None:
         self._store = store
         self._key = key
+        self.max_pending = max_pending
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="haprotect-up")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._lock = threading.Lock()
@@ -36,6 +37,10 @@ class Uploader:
         self._error: BaseException | None = None
         self.packs: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
         self.bytes_stored = 0
+
+    def stage(self) -> StagedBlob | None:
+        """A pack to write out piece by piece, if the store can take one."""
+        return stage(self._store, DATA_PREFIX.rstrip("/"))
 
     def reserve(self) -> None:
         """Wait for room for one more pack; :meth:`submit` it with ``reserved=True``.
@@ -54,6 +59,7 @@ class Uploader:
         if not reserved:
             self._slots.acquire()
         if self._error is not None:
+            pack.release()
             self._slots.release()
             return
         # the pack travels in a list the upload empties, so that its bytes are
@@ -65,9 +71,9 @@ class Uploader:
 
     def _put(self, holder: list[FinishedPack]) -> None:
         pack = holder.pop()
-        info, entries, size = pack.info, pack.entries, len(pack.data)
+        info, entries, size = pack.info, pack.entries, pack.size
         try:
-            self._store.put(info.key, pack.data)
+            pack.store(self._store)
         except BaseException as exc:
             with self._lock:
                 self._error = self._error or exc

@@ -41,24 +41,39 @@ class Entry:
     """A file-system object found by the walk: where it is, its ``lstat`` and xattrs.
 
     The node is made on first use: the backup of an unchanged file compares
-    the stat with the parent snapshot's record and never needs one.
+    the stat with the parent snapshot's record and never needs one. A regular
+    file's xattrs are read on first use too (``xattrs=None``): setting or
+    removing one changes the file's ctime, so a file whose record matches
+    its parent's up to the ctime has the parent's xattrs, and the backup of
+    an unchanged file does not ask for them.
     """
 
-    __slots__ = ("_node", "rel", "source", "st", "xattrs")
+    __slots__ = ("_node", "_xattrs", "rel", "source", "st")
 
     def __init__(
         self,
         rel: bytes,
         source: bytes,
         st: os.stat_result,
-        xattrs: tuple[tuple[str, bytes], ...],
+        xattrs: tuple[tuple[str, bytes], ...] | None,
         node: Node | None = None,
     ) -> None:
         self.rel = rel
         self.source = source
         self.st = st
-        self.xattrs = xattrs
+        self._xattrs = xattrs
         self._node = node
+
+    @property
+    def xattrs(self) -> tuple[tuple[str, bytes], ...]:
+        if self._xattrs is None:
+            self._xattrs = read_xattrs(self.source)
+        return self._xattrs
+
+    @property
+    def lazy_xattrs(self) -> bool:
+        """The xattrs are read on first use (not yet, or not at all: see the class)."""
+        return self._xattrs is None
 
     @property
     def node(self) -> Node:
@@ -233,9 +248,9 @@ class Walker:
     def _entry(self, rel: bytes, source: bytes, root: bool = False) -> Entry | None:
         try:
             st = os.lstat(source)
-            xattrs = read_xattrs(source) if self._xattrs else ()
             if stat.S_ISREG(st.st_mode):
-                return Entry(rel, source, st, xattrs)
+                return Entry(rel, source, st, None if self._xattrs else ())
+            xattrs = read_xattrs(source) if self._xattrs else ()
             node = make_node(rel, source, st, xattrs)
         except FileNotFoundError as exc:
             if root:

@@ -7,6 +7,10 @@ scheme: ``file:///srv/repo`` (or a bare path), ``s3://bucket/prefix``,
 entry point group. :func:`open_store` wraps what the backend returns in the
 default wrappers (wrappers.py): a concurrency limit, and retries of
 transient failures outside it, so a backing-off operation holds no slot.
+
+The registry of backends (``backends``) is made on first use: importing a
+store module (``haprotect.storage.local``) loads neither the entry points
+machinery nor any backend's client library.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from haprotect.errors import UsageError
-from haprotect.registry import Registry
 from haprotect.storage.base import (
     BlobInfo,
     BlobNotFound,
@@ -42,7 +46,23 @@ class StorageBackend:
     summary: str = ""
 
 
-backends: Registry[StorageBackend] = Registry("storage backend", "haprotect.storage")
+if TYPE_CHECKING:
+    from haprotect.registry import Registry
+
+    backends: Registry[StorageBackend]
+
+
+@cache
+def _backends() -> Registry[StorageBackend]:
+    from haprotect.registry import Registry
+
+    return Registry("storage backend", "haprotect.storage")
+
+
+def __getattr__(name: str) -> object:
+    if name == "backends":
+        return _backends()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _open_local(url: str) -> BlobStore:
@@ -63,6 +83,7 @@ def _open_memory(url: str) -> BlobStore:
 
 @cache
 def _register_builtins() -> None:
+    backends = _backends()
     backends.register("file", StorageBackend("file", _open_local, "a local directory"))
     backends.register("s3", StorageBackend("s3", _open_s3, "an S3 bucket (haprotect[s3])"))
     backends.register("memory", StorageBackend("memory", _open_memory, "in-process, for tests"))
@@ -75,6 +96,7 @@ def url_scheme(url: str) -> str:
 
 def backend_for(url: str) -> StorageBackend:
     _register_builtins()
+    backends = _backends()
     scheme = url_scheme(url)
     if scheme not in backends.names():
         raise UsageError(

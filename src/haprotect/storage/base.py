@@ -16,6 +16,7 @@ no key can name a backend's temporary files (LocalStore's end in ``~``).
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +79,74 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+
+class StagedBlob(Protocol):
+    """A blob written piece by piece, then stored under its key in one step.
+
+    ``write`` appends ``buffer[:length]``: ``buffer`` is an anonymous map
+    (page-aligned) at least ``length`` rounded up to whole pages long, and
+    every piece but the last is whole pages. ``commit`` stores what was
+    written under ``key`` with the atomicity of ``put`` (a reader sees all of
+    it or nothing); ``abort`` drops it. Either ends the staged blob.
+    """
+
+    def write(self, buffer: mmap.mmap, length: int) -> None: ...
+
+    def commit(self, key: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def stage(store: BlobStore, prefix: str) -> StagedBlob | None:
+    """A :class:`StagedBlob` for keys under ``prefix`` (``data``), if ``store`` offers them.
+
+    A store offers them with a ``stage`` method of this signature
+    (:class:`~haprotect.storage.local.LocalStore` writes the pieces to a
+    temporary file as they come, so a blob being built needs no memory of
+    its size; wrappers pass it on). Others get None: build the blob in
+    memory and ``put`` it.
+    """
+    method = getattr(store, "stage", None)
+    if method is None:
+        return None
+    staged: StagedBlob | None = method(prefix)
+    return staged
+
+
+def put_buffer(store: BlobStore, key: str, buffer: mmap.mmap, length: int) -> None:
+    """Store the first ``length`` bytes of ``buffer`` under ``key`` (like ``put``).
+
+    ``buffer`` is an anonymous map (page-aligned) at least ``length`` rounded
+    up to whole pages long; the caller does not change it until this returns.
+    A store with a ``put_buffer`` method of this signature gets it as it is
+    (:class:`~haprotect.storage.local.LocalStore` writes it straight to disk,
+    around the page cache; wrappers pass it on), any other store a copy
+    through ``put``.
+    """
+    method = getattr(store, "put_buffer", None)
+    if method is not None:
+        method(key, buffer, length)
+    else:
+        store.put(key, buffer[:length])
+
+
+def get_range_into(
+    store: BlobStore, key: str, offset: int, length: int, buffer: mmap.mmap
+) -> memoryview:
+    """Up to ``length`` bytes of ``key`` from ``offset`` (like ``get_range``), as a view.
+
+    ``buffer`` is an anonymous map at least ``length`` plus two pages long that
+    the caller owns until it is done with the view. A store with a
+    ``get_range_into`` method of this signature reads into it (LocalStore
+    reads large ranges straight from disk, around the page cache), any other
+    store answers with ``get_range`` and the view is of its bytes.
+    """
+    method = getattr(store, "get_range_into", None)
+    if method is not None:
+        view: memoryview = method(key, offset, length, buffer)
+        return view
+    return memoryview(store.get_range(key, offset, length))
 
 
 MAX_KEY_LENGTH = 1024

@@ -11,9 +11,11 @@ and a killed writer leaves only such a file behind.
 from __future__ import annotations
 
 import errno
+import fcntl
+import mmap
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +31,9 @@ from haprotect.storage.base import (
 )
 
 TEMP_SUFFIX = ".tmp~"
+DIRECT_MIN = 1 << 20
+_DIRECT = getattr(os, "O_DIRECT", 0)
+_BLOCK = 4096
 
 _NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 _TRANSIENT = frozenset(
@@ -84,15 +89,43 @@ class LocalStore:
         return self._root
 
     def put(self, key: str, data: bytes) -> None:
+        def write(fd: int) -> None:
+            with os.fdopen(os.dup(fd), "wb") as f:
+                f.write(data)
+                f.flush()
+
+        self._write_atomically(key, write)
+
+    def put_buffer(self, key: str, buffer: mmap.mmap, length: int) -> None:
+        """``put`` of ``buffer[:length]`` (see :func:`haprotect.storage.base.put_buffer`).
+
+        From 1 MiB on, the buffer is written with ``O_DIRECT`` where the file
+        system allows it: straight from the buffer to the disk, rounded up to
+        whole blocks and then truncated, so that storing a pack costs neither
+        a copy into the page cache (which on a VM costs more CPU than
+        encrypting it) nor evicts what the machine had cached. Same
+        atomicity and durability as :meth:`put`.
+        """
+        padded = -(-length // _BLOCK) * _BLOCK
+        if not _DIRECT or length < DIRECT_MIN or len(buffer) < padded:
+            self.put(key, buffer[:length])
+            return
+        self._write_atomically(
+            key, lambda fd: _write_direct(fd, memoryview(buffer), length, padded)
+        )
+
+    def _write_atomically(self, key: str, write: Callable[[int], None]) -> None:
+        """Have ``write`` fill a temporary file, make it durable, rename it to ``key``."""
         path = self._path(key)
         try:
             self._make_dirs(path.parent)
             fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=path.parent)
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                try:
+                    write(fd)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 os.replace(tmp, path)
             except BaseException:
                 _unlink_quietly(tmp)
@@ -100,6 +133,21 @@ class LocalStore:
             _fsync_dir(path.parent)
         except OSError as exc:
             raise self._classify(exc, key, writing=True) from exc
+
+    def stage(self, prefix: str) -> LocalStaged:
+        """A blob written piece by piece into a temporary file under ``prefix``.
+
+        The pieces are written with ``O_DIRECT`` where the file system allows
+        it; :meth:`LocalStaged.commit` makes the file durable and renames it to
+        its key, like :meth:`put`.
+        """
+        directory = self._root.joinpath(*check_prefix(prefix).split("/")) if prefix else self._root
+        try:
+            self._make_dirs(directory)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
+        except OSError as exc:
+            raise self._classify(exc, prefix, writing=True) from exc
+        return LocalStaged(self, fd, tmp)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -117,6 +165,44 @@ class LocalStore:
                 return f.read(length)
         except OSError as exc:
             raise self._classify(exc, key) from exc
+
+    def get_range_into(self, key: str, offset: int, length: int, buffer: mmap.mmap) -> memoryview:
+        """``get_range`` into ``buffer`` (see :func:`haprotect.storage.base.get_range_into`).
+
+        From 1 MiB on, the whole blocks around the range are read with
+        ``O_DIRECT`` where the file system allows it: straight from disk into
+        the buffer, without filling the page cache with a pack that a restore
+        reads once.
+        """
+        _check_range(offset, length)
+        start = offset - offset % _BLOCK
+        end = -(-(offset + length) // _BLOCK) * _BLOCK
+        if not _DIRECT or length < DIRECT_MIN or len(buffer) < end - start:
+            return memoryview(self.get_range(key, offset, length))
+        path = self._path(key)
+        try:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _DIRECT)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                return memoryview(self.get_range(key, offset, length))
+            try:
+                view = memoryview(buffer)
+                done = 0
+                while done < end - start:
+                    got = os.preadv(fd, [view[done : end - start]], start + done)
+                    if got <= 0:
+                        break
+                    done += got
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return memoryview(self.get_range(key, offset, length))
+            raise self._classify(exc, key) from exc
+        first = offset - start
+        return view[first : max(first, min(done, first + length))]
 
     def exists(self, key: str) -> bool:
         try:
@@ -197,9 +283,110 @@ class LocalStore:
         return PermanentStorageError(message, hint=hint)
 
 
+class LocalStaged:
+    """A temporary file of a :class:`LocalStore`, filled piece by piece (see ``stage``)."""
+
+    def __init__(self, store: LocalStore, fd: int, tmp: str) -> None:
+        self._store = store
+        self._fd = fd
+        self._tmp = tmp
+        self._size = 0
+        self._padded = False
+        self._direct = False
+        if _DIRECT:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT)
+                self._direct = True
+            except OSError:
+                pass
+
+    def write(self, buffer: mmap.mmap, length: int) -> None:
+        if self._fd < 0 or self._padded:
+            raise ValueError("write to a staged blob after its last piece")
+        view = memoryview(buffer)
+        try:
+            if self._direct:
+                padded = -(-length // _BLOCK) * _BLOCK
+                try:
+                    _write_all(self._fd, view[:padded], self._size)
+                    self._padded = padded != length
+                    self._size += length
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    # the file system takes the flag but not these writes
+                    flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                    fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_DIRECT)
+                    self._direct = False
+            _write_all(self._fd, view[:length], self._size)
+            self._size += length
+        except OSError as exc:
+            self.abort()
+            raise self._store._classify(exc, self._tmp, writing=True) from exc
+
+    def commit(self, key: str) -> None:
+        if self._fd < 0:
+            raise PermanentStorageError(f"{self._store.url}/{key}: the staged blob was dropped")
+        store = self._store
+        path = store._path(key)
+        try:
+            try:
+                if self._padded:
+                    os.ftruncate(self._fd, self._size)
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+            store._make_dirs(path.parent)
+            os.replace(self._tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            _unlink_quietly(self._tmp)
+            raise store._classify(exc, key, writing=True) from exc
+        except BaseException:
+            _unlink_quietly(self._tmp)
+            raise
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            _unlink_quietly(self._tmp)
+
+
 def _check_range(offset: int, length: int) -> None:
     if offset < 0 or length < 0:
         raise ValueError(f"a range needs offset >= 0 and length >= 0, not {offset}, {length}")
+
+
+def _write_direct(fd: int, view: memoryview, length: int, padded: int) -> None:
+    """Write ``view[:length]`` to the new file ``fd``, with O_DIRECT if it can."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT)
+    except OSError:
+        _write_all(fd, view[:length])
+        return
+    try:
+        _write_all(fd, view[:padded])
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        # the file system takes the flag but not these writes: through the cache
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        os.ftruncate(fd, 0)
+        _write_all(fd, view[:length])
+        return
+    if padded != length:
+        os.ftruncate(fd, length)
+
+
+def _write_all(fd: int, view: memoryview, at: int = 0) -> None:
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], at + done)
 
 
 def _fsync_dir(directory: Path) -> None:

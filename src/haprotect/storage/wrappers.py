@@ -9,13 +9,23 @@ half-way could neither be retried nor counted against a concurrency limit.
 from __future__ import annotations
 
 import logging
+import mmap
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from haprotect.storage.base import BlobInfo, BlobStore, StorageError, TransientStorageError
+from haprotect.storage.base import (
+    BlobInfo,
+    BlobStore,
+    StagedBlob,
+    StorageError,
+    TransientStorageError,
+    get_range_into,
+    put_buffer,
+    stage,
+)
 
 R = TypeVar("R")
 
@@ -38,11 +48,26 @@ class StoreWrapper:
     def put(self, key: str, data: bytes) -> None:
         self._run("put", key, lambda: self.inner.put(key, data))
 
+    def put_buffer(self, key: str, buffer: mmap.mmap, length: int) -> None:
+        """See :func:`haprotect.storage.base.put_buffer`; a ``put`` for the hook."""
+        self._run("put", key, lambda: put_buffer(self.inner, key, buffer, length))
+
+    def stage(self, prefix: str) -> StagedBlob | None:
+        """See :func:`haprotect.storage.base.stage`; its ``commit`` is a ``put`` for the hook."""
+        staged = stage(self.inner, prefix)
+        return None if staged is None else _WrappedStaged(self, staged)
+
     def get(self, key: str) -> bytes:
         return self._run("get", key, lambda: self.inner.get(key))
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self._run("get_range", key, lambda: self.inner.get_range(key, offset, length))
+
+    def get_range_into(self, key: str, offset: int, length: int, buffer: mmap.mmap) -> memoryview:
+        """See :func:`haprotect.storage.base.get_range_into`; a ``get_range`` for the hook."""
+        return self._run(
+            "get_range", key, lambda: get_range_into(self.inner, key, offset, length, buffer)
+        )
 
     def exists(self, key: str) -> bool:
         return self._run("exists", key, lambda: self.inner.exists(key))
@@ -52,6 +77,23 @@ class StoreWrapper:
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         return iter(self._run("list", prefix, lambda: list(self.inner.list(prefix))))
+
+
+class _WrappedStaged:
+    """A staged blob of the store inside a wrapper: committing runs through its hook."""
+
+    def __init__(self, wrapper: StoreWrapper, inner: StagedBlob) -> None:
+        self._wrapper = wrapper
+        self._inner = inner
+
+    def write(self, buffer: mmap.mmap, length: int) -> None:
+        self._inner.write(buffer, length)
+
+    def commit(self, key: str) -> None:
+        self._wrapper._run("put", key, lambda: self._inner.commit(key))
+
+    def abort(self) -> None:
+        self._inner.abort()
 
 
 class RetryingStore(StoreWrapper):
