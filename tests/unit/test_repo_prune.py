@@ -13,6 +13,8 @@ from haprotect.repo.index import INDEX_PREFIX
 from haprotect.repo.pack import BlobType, PackWriter
 from haprotect.repo.prune import PruneOptions, stored_packs
 from haprotect.repo.retention import KeepPolicy
+from haprotect.storage.base import stage
+from haprotect.storage.local import TEMP_SUFFIX, LocalStore
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB, describe
 
@@ -233,3 +235,21 @@ def test_a_blob_that_fails_verification_while_repacking_stops_prune(tmp_path: Pa
         repo.prune(PruneOptions(repack_threshold=0.1))
     assert store.exists(where.pack.key)
     assert sorted(b.key for b in store.list(INDEX_PREFIX)) == indexed_before
+
+
+def test_prune_removes_what_killed_writers_left_half_written(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "repo")
+    repo = Repository.init(store, "pw", kdf=FAST_KDF, pack_size=1 * MiB)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(random.Random(1).randbytes(300_000))
+    snapshot = repo.backup([src])
+    staged = stage(store, "data")  # a pack being written when its writer was killed
+    assert staged is not None
+    leftovers = [p for p in (tmp_path / "repo").rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+    assert len(leftovers) == 1
+    report = repo.prune(PruneOptions())
+    assert report.leftovers_removed == 1
+    assert not any(p.name.endswith(TEMP_SUFFIX) for p in (tmp_path / "repo").rglob("*"))
+    out = restored(repo, snapshot.id, tmp_path / "out", src)
+    assert (out / "a").read_bytes() == (src / "a").read_bytes()

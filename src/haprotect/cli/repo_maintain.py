@@ -227,7 +227,12 @@ def _print_prune(r: PruneReport) -> None:
         f"{count(r.snapshots, 'snapshot')} use {count(r.chunks_used, 'chunk')}; {would}delete "
         f"{r.packs_deleted} unused and {r.orphan_packs} unindexed packs, {would}repack "
         f"{r.packs_repacked}; {would}free {size(r.bytes_freed)} "
-        f"({size(r.bytes_before)} → {size(r.bytes_after)})",
+        f"({size(r.bytes_before)} → {size(r.bytes_after)})"
+        + (
+            f"; removed {count(r.leftovers_removed, 'half-written file')}"
+            if r.leftovers_removed
+            else ""
+        ),
         markup=False,
     )
 

@@ -13,7 +13,8 @@ Under an exclusive lock, prune
    killed backup or prune) are deleted;
 4. and then writes, in this order: the new packs; a new index listing the
    kept and the new packs; only then deletes the old index blobs; and only
-   then the old packs.
+   then the old packs; last, the half-written files killed writers left
+   (no writer works while prune holds its lock).
 
 Crash safety: the store's ``put`` is atomic and each step only starts when
 the one before is complete, so a prune killed at any moment leaves
@@ -61,7 +62,7 @@ from haprotect.repo.pack import (
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
-from haprotect.storage.base import BlobNotFound, BlobStore
+from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
 
 DEFAULT_REPACK_THRESHOLD = 0.2
 _HINT = "run `haprotect repo check`; prune deletes nothing while the repository is damaged"
@@ -91,6 +92,7 @@ class PruneReport:
     bytes_written: int = 0
     index_blobs_removed: int = 0
     index_blobs_written: int = 0
+    leftovers_removed: int = 0  #: half-written files of killed writers
 
     @property
     def bytes_after(self) -> int:
@@ -258,6 +260,7 @@ class Pruner:
             meter.update(done, meter.bytes_total, "deleting packs")
         meter.finish(done, meter.bytes_total)
         report = plan.report(dry_run=False)
+        report = replace(report, leftovers_removed=remove_leftovers(store))
         return _with(report, written, index_blobs)
 
     def _repack(self, plan: PrunePlan) -> list[FinishedPack]:

@@ -191,3 +191,19 @@ def _check_segments(key: str, segments: list[str]) -> None:
                 f"{key!r} is not a blob key (segments of letters, digits, '.', '_', '-'"
                 " joined by '/', no '.' or '..')"
             )
+
+
+def remove_leftovers(store: BlobStore) -> int:
+    """Remove what killed writers left half-written in ``store``; how many there were.
+
+    Only safe while no writer works on the store (prune holds the exclusive
+    lock). A store with a ``remove_leftovers`` method of this signature
+    (:class:`~haprotect.storage.local.LocalStore`: its ``.tmp~`` files;
+    wrappers pass it on) removes them; any other has none to remove (an S3
+    upload is whole or absent).
+    """
+    method = getattr(store, "remove_leftovers", None)
+    if method is None:
+        return 0
+    removed: int = method()
+    return removed

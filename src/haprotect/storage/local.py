@@ -149,6 +149,16 @@ class LocalStore:
             raise self._classify(exc, prefix, writing=True) from exc
         return LocalStaged(self, fd, tmp)
 
+    def remove_leftovers(self) -> int:
+        """Remove the temporary files of killed writers (see ``base.remove_leftovers``)."""
+        removed = 0
+        for dirpath, _, names in os.walk(self._root):
+            for name in names:
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                    _unlink_quietly(os.path.join(dirpath, name))
+                    removed += 1
+        return removed
+
     def get(self, key: str) -> bytes:
         path = self._path(key)
         try:

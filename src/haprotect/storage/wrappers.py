@@ -24,6 +24,7 @@ from haprotect.storage.base import (
     TransientStorageError,
     get_range_into,
     put_buffer,
+    remove_leftovers,
     stage,
 )
 
@@ -56,6 +57,10 @@ class StoreWrapper:
         """See :func:`haprotect.storage.base.stage`; its ``commit`` is a ``put`` for the hook."""
         staged = stage(self.inner, prefix)
         return None if staged is None else _WrappedStaged(self, staged)
+
+    def remove_leftovers(self) -> int:
+        """See :func:`haprotect.storage.base.remove_leftovers`; a ``delete`` for the hook."""
+        return self._run("delete", "", lambda: remove_leftovers(self.inner))
 
     def get(self, key: str) -> bytes:
         return self._run("get", key, lambda: self.inner.get(key))
