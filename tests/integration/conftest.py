@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import require_component
 
 from haprotect.errors import ComponentError
+from haprotect.lab import Lab
+from haprotect.model.policy import Policy
+from haprotect.movers.postgres import stop_restored
 from haprotect.pgtools import find_postgres, server_user
+from haprotect.policy import default_rules, generate
+from haprotect.repo import KdfParams, Repository
+from haprotect.sources import DiscoverOptions, discover
+from haprotect.storage import open_store
 from haprotect.testing.seaweedfs import SeaweedFS, find_weed, running_seaweedfs
 
 
@@ -51,3 +65,41 @@ def require_postgres() -> None:
         not missing,
         "scripts/bootstrap installs Debian's postgresql package",
     )
+
+
+@dataclass
+class LabEnv:
+    """A lab up in a fresh directory, its generated policy, and an empty repository."""
+
+    lab: Lab
+    root: Path
+    policy: Policy
+    repo: Repository
+    restored: list[Path] = field(default_factory=list)  #: data directories a restore started
+
+
+@contextmanager
+def lab_env(prefix: str, **lab_options: Any) -> Iterator[LabEnv]:
+    """Bring a lab up (orders stay buffered in the application until a flush), then down.
+
+    Restored PostgreSQL servers listed in ``restored`` are stopped at the end.
+    """
+    require_postgres()
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    lab = Lab(root / "lab", **{"flush_interval": 3600.0, **lab_options})
+    made: LabEnv | None = None
+    try:
+        lab.up()
+        source = f"pacemaker+file://{lab.cib_path}"
+        topology = discover(source, DiscoverOptions(use_cli=False))
+        now = datetime.now(UTC).replace(microsecond=0)
+        policy = generate(topology, default_rules(), source=source, now=now)
+        repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=KdfParams(n=1 << 10))
+        made = LabEnv(lab, root, policy, repo)
+        yield made
+    finally:
+        for pgdata in made.restored if made else []:
+            stop_restored(pgdata)
+        lab.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +26,7 @@ import psycopg
 import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
-from tests.integration.conftest import require_postgres
+from tests.integration.conftest import LabEnv, lab_env
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import MoverLookup, RunOptions
@@ -42,50 +40,20 @@ from haprotect.movers import BackupJob, BackupOutcome, Mover, get_mover, pgrepla
 from haprotect.movers.pgcheck import Endpoint, catch_up, lsn_int, primary_lsn
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
-from haprotect.policy import default_rules, generate
 from haprotect.policy.io import dump_policy
-from haprotect.repo import KdfParams, Repository
-from haprotect.sources import DiscoverOptions, discover
-from haprotect.storage import open_store
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 PG = "pgsql_shop"
 FS = "fs_shared"
 
 
-@dataclass
-class Env:
-    lab: Lab
-    root: Path
-    policy: Policy
-    repo: Repository
-    restored: list[Path] = field(default_factory=list)
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    require_postgres()
-    root = Path(tempfile.mkdtemp(prefix="hp-cons-"))
-    root.chmod(0o755)
-    lab = Lab(root / "lab", flush_interval=3600.0)  # orders stay buffered until a flush
-    made: Env | None = None
-    try:
-        lab.up()
-        source = f"pacemaker+file://{lab.cib_path}"
-        topology = discover(source, DiscoverOptions(use_cli=False))
-        now = datetime.now(UTC).replace(microsecond=0)
-        policy = generate(topology, default_rules(), source=source, now=now)
-        repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=KdfParams(n=1 << 10))
-        made = Env(lab, root, policy, repo)
+def env() -> Iterator[LabEnv]:
+    with lab_env("hp-cons-") as made:
         yield made
-    finally:
-        for pgdata in made.restored if made else []:
-            stop_restored(pgdata)
-        lab.down(purge=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
-def backup(env: Env, policy: Policy | None = None, movers: MoverLookup = get_mover) -> Result:
+def backup(env: LabEnv, policy: Policy | None = None, movers: MoverLookup = get_mover) -> Result:
     policy = policy or env.policy
     plan = plan_backup(policy, load_inventory(env.lab.inventory_path), use_cli=False)
     options = RunOptions(staging=env.root / "staging", wait_seconds=2)
@@ -117,7 +85,7 @@ def serves(lab: Lab) -> bool:
         return False
 
 
-def quiesce_meta(env: Env) -> dict[str, Any]:
+def quiesce_meta(env: LabEnv) -> dict[str, Any]:
     snapshot_set = list_sets(env.repo)[-1]
     item = next(i for i in snapshot_set.items if i.dataset == PG)
     block = env.repo.snapshot(item.snapshot_id).metadata["set"]
@@ -182,7 +150,7 @@ def restored_orders(dsn: str) -> set[str]:
         return {str(row[0]) for row in conn.execute("SELECT id FROM orders").fetchall()}
 
 
-def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: Env) -> None:
+def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: LabEnv) -> None:
     lab = env.lab
     loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(2)]
     for load in loads:
@@ -241,7 +209,7 @@ def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: En
     stop_restored(pgdata)
 
 
-def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: Env) -> None:
+def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: LabEnv) -> None:
     hook = TierQuiescer("command", 10.0, 20.0, "fail", {"pre": ["/bin/sh", "-c", "exit 1"]})
     result = backup(env, with_hook(env.policy, "database", hook))
     assert result.status is Status.FAILED
@@ -251,7 +219,7 @@ def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: Env) -
     assert "command of tier database" in " ".join(i.message for i in result.issues)
 
 
-def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env: Env) -> None:
+def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env: LabEnv) -> None:
     hook = TierQuiescer("command", 10.0, 20.0, "continue", {"pre": ["/bin/sh", "-c", "exit 1"]})
     result = backup(env, with_hook(env.policy, "database", hook))
     assert result.status is Status.PARTIALLY_FAILED
@@ -261,7 +229,7 @@ def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env
     assert serves(env.lab)
 
 
-def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(env: Env) -> None:
+def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(env: LabEnv) -> None:
     lab, root = env.lab, env.root
     lease = 6.0
     inventory: dict[str, Any] = yaml.safe_load(lab.inventory_path.read_text())
@@ -338,7 +306,7 @@ def received(standby: Endpoint, lsn: str, seconds: float = 10.0) -> bool:
     return False
 
 
-def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: Env) -> None:
+def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: LabEnv) -> None:
     lab = env.lab
     standby = endpoint(lab, lab.standby)
     pause = pgreplay.pause_at(standby, primary_lsn(endpoint(lab, lab.primary)))
@@ -354,7 +322,7 @@ def test_a_paused_standby_stands_still_and_replays_again_on_resume(env: Env) -> 
     assert done and replay_state(standby)[0] == "not paused"
 
 
-def test_a_standby_paused_at_the_cut_replays_again_when_the_backup_dies(env: Env) -> None:
+def test_a_standby_paused_at_the_cut_replays_again_when_the_backup_dies(env: LabEnv) -> None:
     lab = env.lab
     standby, primary = endpoint(lab, lab.standby), endpoint(lab, lab.primary)
     holder = textwrap.dedent(
@@ -405,7 +373,7 @@ class OnceOnly(Endpoint):
 
 
 def test_a_pause_that_fails_half_way_is_undone_by_its_keeper(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: LabEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab = env.lab
     real = endpoint(lab, lab.standby)

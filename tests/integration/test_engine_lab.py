@@ -6,22 +6,19 @@ middle) and each asks the lab who is primary now.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from tests.integration.conftest import require_postgres
+from tests.integration.conftest import LabEnv, lab_env
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
@@ -36,10 +33,7 @@ from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.movers.postgres import stop_restored
 from haprotect.pgtools import PgBinaries, PgRunner
 from haprotect.plan import load_inventory, plan_restore
-from haprotect.policy import default_rules, generate
-from haprotect.repo import KdfParams, Repository
-from haprotect.sources import DiscoverOptions, discover
-from haprotect.storage import open_store
+from haprotect.repo import KdfParams
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 FAST_KDF = KdfParams(n=1 << 10)
@@ -47,39 +41,13 @@ PG = "pgsql_shop"
 FS = "fs_shared"
 
 
-@dataclass
-class Env:
-    lab: Lab
-    root: Path
-    policy: Policy
-    repo: Repository
-    restored: list[Path] = field(default_factory=list)
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    require_postgres()
-    root = Path(tempfile.mkdtemp(prefix="hp-eng-"))
-    root.chmod(0o755)
-    lab = Lab(root / "lab", flush_interval=3600.0)
-    made: Env | None = None
-    try:
-        lab.up()
-        source = f"pacemaker+file://{lab.cib_path}"
-        topology = discover(source, DiscoverOptions(use_cli=False))
-        now = datetime.now(UTC).replace(microsecond=0)
-        policy = generate(topology, default_rules(), source=source, now=now)
-        repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=FAST_KDF)
-        made = Env(lab, root, policy, repo)
+def env() -> Iterator[LabEnv]:
+    with lab_env("hp-eng-") as made:
         yield made
-    finally:
-        for pgdata in made.restored if made else []:
-            stop_restored(pgdata)
-        lab.down(purge=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
-def backup(env: Env, policy: Policy | None = None) -> tuple[Result, ListReporter]:
+def backup(env: LabEnv, policy: Policy | None = None) -> tuple[Result, ListReporter]:
     """Discover the lab again, plan with its inventory, back up into the module's repository."""
     policy = policy or env.policy
     plan = plan_backup(policy, load_inventory(env.lab.inventory_path), use_cli=False)
@@ -88,11 +56,11 @@ def backup(env: Env, policy: Policy | None = None) -> tuple[Result, ListReporter
     return run_backup(plan, env.repo, reporter, options), reporter
 
 
-def latest_set(env: Env) -> SnapshotSet:
+def latest_set(env: LabEnv) -> SnapshotSet:
     return list_sets(env.repo)[-1]
 
 
-def item_metadata(env: Env, snapshot_set: SnapshotSet, dataset: str) -> dict[str, Any]:
+def item_metadata(env: LabEnv, snapshot_set: SnapshotSet, dataset: str) -> dict[str, Any]:
     item = next(i for i in snapshot_set.items if i.dataset == dataset)
     body = env.repo.snapshot(item.snapshot_id).metadata["item"]
     assert isinstance(body, dict)
@@ -192,7 +160,7 @@ def standby_node(lab: Lab) -> PgNode:
     return PgNode(runner, state.standby_node, lab.paths)
 
 
-def test_a_backup_from_the_standby_leaves_the_primary_serving_and_untouched(env: Env) -> None:
+def test_a_backup_from_the_standby_leaves_the_primary_serving_and_untouched(env: LabEnv) -> None:
     lab = env.lab
     standby = lab.standby
     before = scalar(lab.primary_dsn, "SELECT count(*) FROM orders")
@@ -235,7 +203,7 @@ def test_a_backup_from_the_standby_leaves_the_primary_serving_and_untouched(env:
     assert any("pg_basebackup from " + standby in n for n in notes)
 
 
-def test_a_stopped_standby_falls_back_to_the_primary_or_fails(env: Env) -> None:
+def test_a_stopped_standby_falls_back_to_the_primary_or_fails(env: LabEnv) -> None:
     lab = env.lab
     primary, standby = lab.primary, lab.standby
     standby_node(lab).stop()
@@ -265,7 +233,7 @@ def test_a_stopped_standby_falls_back_to_the_primary_or_fails(env: Env) -> None:
     assert lab.status().healthy
 
 
-def test_a_lagging_standby_triggers_the_fallback(env: Env) -> None:
+def test_a_lagging_standby_triggers_the_fallback(env: LabEnv) -> None:
     lab = env.lab
     scalar(lab.standby_dsn, "SELECT pg_wal_replay_pause()")
     try:
@@ -282,7 +250,7 @@ def test_a_lagging_standby_triggers_the_fallback(env: Env) -> None:
         scalar(lab.standby_dsn, "SELECT pg_wal_replay_resume()")
 
 
-def test_after_a_failover_the_next_backup_reads_the_new_standby(env: Env) -> None:
+def test_after_a_failover_the_next_backup_reads_the_new_standby(env: LabEnv) -> None:
     lab = env.lab
     old_primary = lab.primary
     lab.failover()
@@ -296,7 +264,7 @@ def test_after_a_failover_the_next_backup_reads_the_new_standby(env: Env) -> Non
 
 
 def test_a_full_restore_brings_back_every_acknowledged_order_and_upload_in_order(
-    env: Env,
+    env: LabEnv,
 ) -> None:
     lab = env.lab
     load = lab.load(seconds=1.5, rate=20, upload_every=3)  # journals what was acknowledged
@@ -339,7 +307,7 @@ def test_a_full_restore_brings_back_every_acknowledged_order_and_upload_in_order
     stop_restored(pgdata)
 
 
-def test_restoring_one_tier_in_place_leaves_the_others_untouched(env: Env) -> None:
+def test_restoring_one_tier_in_place_leaves_the_others_untouched(env: LabEnv) -> None:
     lab = env.lab
     upload(lab, "keep-me.bin", b"precious bytes")
     result, _ = backup(env)
@@ -368,7 +336,7 @@ def test_restoring_one_tier_in_place_leaves_the_others_untouched(env: Env) -> No
     assert (lab.uploads_dir / "after-restore.bin").exists()
 
 
-def test_the_dry_run_shows_the_standby_it_would_read(env: Env, tmp_path: Path) -> None:
+def test_the_dry_run_shows_the_standby_it_would_read(env: LabEnv, tmp_path: Path) -> None:
     from haprotect.policy.io import dump_policy
 
     policy = tmp_path / "policy.yaml"
