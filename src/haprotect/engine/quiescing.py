@@ -121,13 +121,7 @@ def primary_dsn(plan: Plan, tier: PlanTier) -> str | None:
 
 def _primary_endpoint(plan: Plan, item: PlanItem) -> pgcheck.Endpoint | None:
     node = item.source.primary or item.source.node
-    return None if node is None else _endpoint(plan, item, node)
-
-
-def _endpoint(plan: Plan, item: PlanItem, node: str) -> pgcheck.Endpoint:
-    inventory = plan.inventory
-    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
-    return pgcheck.Endpoint.of(node, inventory.access(node).host, location)
+    return None if node is None else pgcheck.Endpoint.of_item(plan.inventory, item, node)
 
 
 def chosen_before_hold(item: PlanItem) -> bool:
@@ -255,7 +249,7 @@ def _cut(
                 "cut: it will also hold what was written after the cut"
             )
             return Cut(item.scope, lsn=lsn, details=details, warning=warning)
-        standby = _endpoint(plan, item, node)
+        standby = pgcheck.Endpoint.of_item(plan.inventory, item, node)
         try:
             pause = pgreplay.pause_at(standby, lsn, primary=endpoint)
         except HaprotectError as exc:
@@ -279,8 +273,7 @@ def catch_up(inventory: Inventory, item: PlanItem, node: str, cut: Cut) -> str |
     """Let the standby replay past the cut LSN before its copy starts; a note if it did not."""
     if cut.lsn is None:
         return None
-    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
-    endpoint = pgcheck.Endpoint.of(node, inventory.access(node).host, location)
+    endpoint = pgcheck.Endpoint.of_item(inventory, item, node)
     try:
         done, replayed = pgcheck.catch_up(endpoint, cut.lsn, CATCH_UP_SECONDS)
     except HaprotectError as exc:

@@ -24,7 +24,8 @@ from typing import Any
 import psycopg
 
 from haprotect.errors import ComponentError
-from haprotect.model.plan import SourceHealth
+from haprotect.model.inventory import Inventory
+from haprotect.model.plan import PlanItem, SourceHealth
 from haprotect.model.snapshot import JSONValue
 
 DEFAULT_PORT = "5432"
@@ -51,6 +52,12 @@ class Endpoint:
             location.get("pguser") or DEFAULT_USER,
             location.get("pgdatabase") or "postgres",
         )
+
+    @classmethod
+    def of_item(cls, inventory: Inventory, item: PlanItem, node: str) -> Endpoint:
+        """Where ``item``'s server listens on ``node``, as the inventory reaches it."""
+        location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+        return cls.of(node, inventory.access(node).host, location)
 
     def __str__(self) -> str:
         return f"{self.node} ({self.host}:{self.port})"

@@ -58,11 +58,11 @@ class PostgresMover:
         return kind == "postgresql"
 
     def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
-        endpoint = _endpoint(item, node, inventory)
+        endpoint = Endpoint.of_item(inventory, item, node)
         primary = item.source.primary
         if node == primary:
             return pgcheck.check_primary(endpoint)
-        upstream = _endpoint(item, primary, inventory) if primary else None
+        upstream = Endpoint.of_item(inventory, item, primary) if primary else None
         return pgcheck.check_standby(endpoint, upstream)
 
     def backup(self, job: BackupJob) -> BackupOutcome:
@@ -126,7 +126,7 @@ class PostgresMover:
             facts["lag_bytes"], facts["lag_seconds"] = 0, 0.0
             return facts
         primary = job.item.source.primary
-        upstream = _endpoint(job.item, primary, job.inventory) if primary else None
+        upstream = Endpoint.of_item(job.inventory, job.item, primary) if primary else None
         health = pgcheck.check_standby(endpoint, upstream)
         if not health.healthy:
             raise ComponentError(f"standby {job.node} is no longer usable: {health.detail}")
@@ -187,11 +187,6 @@ class PostgresMover:
 def stop_restored(pgdata: Path) -> None:
     """Stop a server a restore left running in ``pgdata``."""
     pgserver.stop(pgdata)
-
-
-def _endpoint(item: PlanItem, node: str, inventory: Inventory) -> Endpoint:
-    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
-    return Endpoint.of(node, inventory.access(node).host, location)
 
 
 def _basebackup(endpoint: Endpoint, staged: Path) -> str:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from haprotect.errors import QuiesceError
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
-from haprotect.quiesce.lease import Lease
+from haprotect.quiesce.lease import Lease, renew_held
 from haprotect.quiesce.run import resolve
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,7 @@ class ClusterQuiescer:
     def renew(self, spec: QuiesceSpec) -> None:
         with self._lock:
             state = self._held.get(spec.key)
-        if state is None or state.lease is None:
-            raise opt.fail(spec, "not held, so there is no lease to renew")
-        state.lease.renew(spec.lease_seconds)
+        renew_held(spec, state.lease if state is not None else None)
 
     def resume(self, spec: QuiesceSpec) -> ResumeReport:
         with self._lock:

@@ -24,6 +24,8 @@ from contextlib import suppress
 from pathlib import Path
 
 from haprotect.errors import QuiesceError
+from haprotect.quiesce import options as opt
+from haprotect.quiesce.base import QuiesceSpec
 
 log = logging.getLogger(__name__)
 
@@ -182,3 +184,10 @@ class Lease:
             if pipe is not None:
                 with suppress(OSError):
                     pipe.close()
+
+
+def renew_held(spec: QuiesceSpec, lease: Lease | None) -> None:
+    """Renew the lease of ``spec``'s hold to ``spec.lease_seconds``; refuse if none is held."""
+    if lease is None:
+        raise opt.fail(spec, "not held, so there is no lease to renew")
+    lease.renew(spec.lease_seconds)
