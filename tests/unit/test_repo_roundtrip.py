@@ -16,6 +16,7 @@ from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo import archiver as archiver_module
+from haprotect.repo import restorer as restorer_module
 from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.walker import Walker
 from haprotect.storage.memory import MemoryStore
@@ -319,3 +320,46 @@ def test_a_tree_stream_dropped_half_read_is_freed_at_once(repo: Repository, tree
         assert ref() is None
     finally:
         gc.enable()
+
+
+class _CountingStore(MemoryStore):
+    """A memory store that records the ranged reads of data packs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranges: list[tuple[str, int, int]] = []
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        if key.startswith("data/"):
+            self.ranges.append((key, offset, length))
+        return super().get_range(key, offset, length)
+
+
+def test_blobs_of_a_pack_close_together_are_read_with_one_request(tmp_path: Path) -> None:
+    """A restore of every other small file reads across the gaps up to MAX_GAP, not beyond."""
+    store = _CountingStore()
+    repo = Repository.init(store, "secret", kdf=FAST_KDF, pack_size=4 * MiB)
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(3)
+    sizes = {"a": 3000, "b": 5000, "c": 7000, "d": restorer_module.MAX_GAP + 4096, "e": 100}
+    for name, size in sizes.items():
+        (src / name).write_bytes(rng.randbytes(size))
+    snapshot = repo.backup([src])
+    wanted = [str(src / name).lstrip("/") for name in ("a", "c", "e")]
+    store.ranges.clear()
+    stats = repo.restore(snapshot.id, tmp_path / "out", include=wanted)
+    assert stats.errors == () and stats.files == 3
+    out = restored(tmp_path / "out", src)
+    assert sorted(p.name for p in out.iterdir()) == ["a", "c", "e"]
+    for name in ("a", "c", "e"):
+        assert (out / name).read_bytes() == (src / name).read_bytes()
+    # a, b (dropped) and c in one read; d is too wide a gap, so e is a read of its own
+    content = {n.name: n.content for n in repo.nodes(snapshot) if n.type is NodeType.FILE}
+    location = repo.index.lookup(content["a"][0])
+    assert location is not None
+    reads = [r for r in store.ranges if r[0] == location.pack.key]
+    assert len(reads) == 2
+    first, second = sorted(reads, key=lambda r: r[1])
+    assert first[2] >= sizes["a"] + sizes["b"] + sizes["c"]
+    assert second[1] >= first[1] + first[2] + sizes["d"] and second[2] < 4096

@@ -1,26 +1,28 @@
 """Restoring a snapshot, or some of its paths, into a target directory.
 
-The calling thread streams the tree in order. It creates every directory
-(so a directory exists before anything inside it), symlink and other
-special node itself, and groups the chunks of regular files into runs:
-neighbouring blobs of one pack, read with one ranged request, so a run of
-many small files costs one read. Worker threads do the rest of a file's
-work, in parallel and out of order: a worker fetches a run, verifies each
-blob, creates the files the blobs belong to (relative to their directory's
-descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes each blob at its
-offset with ``pwrite`` and, when the last run of a file is written, sets the
-file's size, owner, mode, xattrs and times and closes it. Holes are skipped
-(the file is truncated to its size at the end), so sparse files stay
-sparse. A directory's metadata is set once everything is restored, deepest
-first, so read-only directories and directory mtimes come out right. Owners
-are restored when running as root, by name when the name exists here, else
-by number.
+The calling thread streams the tree in order. It creates every directory (so
+a directory exists before anything inside it), symlink and other special
+node itself, and groups the chunks of regular files into runs: blobs of one
+pack that lie close together, read with one ranged request, so a run of many
+small files costs one read. The bytes between two blobs of a run (up to
+``MAX_GAP``, other files' blobs) are read and dropped: that costs less than
+another request, on a disk and on object storage alike. Worker threads do
+the rest of a file's work, in parallel and out of order: a worker fetches a
+run, verifies each blob, creates the files the blobs belong to (relative to
+their directory's descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes
+each blob at its offset with ``pwrite`` and, when the last run of a file is
+written, sets the file's size, owner, mode, xattrs and times and closes it.
+Large files are written around the page cache
+(:mod:`haprotect.repo.directwrite`). Holes are skipped (the file is
+truncated to its size at the end), so sparse files stay sparse. A
+directory's metadata is set once everything is restored, deepest first, so
+read-only directories and directory mtimes come out right. Owners are
+restored when running as root, by name when the name exists here, else by
+number.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import grp
 import mmap
 import os
@@ -33,11 +35,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import MiB
+from haprotect.repo.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation
 from haprotect.repo.pack import PackInfo
@@ -46,8 +48,8 @@ from haprotect.repo.target import Components, Target, components
 from haprotect.repo.tree import sort_key
 
 MAX_FILES_PER_RUN = 256
+MAX_GAP = 64 * 1024
 DIRECT_MIN = 1 * MiB
-BLOCK = 4096
 _ZEROS = bytes(1 * MiB)
 _DIRECT = getattr(os, "O_DIRECT", 0)
 
@@ -78,13 +80,15 @@ class _File:
     failed: bool = False
     direct: bool = False
     holes: list[tuple[int, int]] = field(default_factory=list)
-    partial: dict[int, list[Any]] = field(default_factory=dict)
+    partial: dict[int, PartialBlock] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(slots=True, eq=False)
 class _Run:
-    """Neighbouring blobs of one pack, for one or several files: one ranged read.
+    """Blobs of one pack, in order and close together, for one or several files.
+
+    One ranged read covers them all (and the gaps between them).
 
     ``files`` are the files whose pending count this run holds: those with
     blobs in it, and files without any data that it creates.
@@ -140,7 +144,8 @@ class Restorer:
         self._counts = {"files": 0, "dirs": 0, "others": 0, "bytes": 0}
         self._dest: Target | None = None
         self._direct = bool(_DIRECT) and options.direct_io and options.sparse
-        self._aligned = threading.local()
+        self._reads = threading.local()
+        self._direct_writer: DirectWriter[_File] = DirectWriter(self._ensure_open)
 
     def run(
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
@@ -247,7 +252,7 @@ class Restorer:
             if isinstance(entry, int):
                 opened.holes.append((offset, entry))
                 if opened.direct:
-                    self._hole_edges(opened, offset, entry)
+                    self._direct_writer.hole(opened, offset, entry)
                 offset += entry
                 continue
             location = self._reader.locate(entry, node.path)
@@ -275,12 +280,12 @@ class Restorer:
             run is None
             or run.pack is None
             or run.pack.id != location.pack.id
-            or run.end != location.offset
-            or run.end - run.start + location.length > self._options.max_read
+            or not 0 <= location.offset - run.end <= MAX_GAP
+            or location.offset + location.length - run.start > self._options.max_read
         ):
             self._flush_run()
             run = self._run = _Run(location.pack, location.offset, location.offset)
-        run.end += location.length
+        run.end = location.offset + location.length
         run.blobs.append((chunk_id, location, opened, at))
         if not run.files or run.files[-1] is not opened:
             with opened.lock:
@@ -355,9 +360,9 @@ class Restorer:
             try:
                 fd = opened.fd if opened.fd >= 0 else self._ensure_open(opened)
                 if opened.direct:
-                    self._write_direct(opened, plain, offset)
+                    self._direct_writer.write(opened, plain, offset)
                 else:
-                    _write_all(fd, plain, offset)
+                    write_all(fd, plain, offset)
             except OSError as exc:
                 opened.failed = True
                 self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
@@ -372,104 +377,14 @@ class Restorer:
         assert self._dest is not None
         return self._dest.create_in(opened.parent, opened.name, direct=opened.direct)
 
-    # Large files are written with O_DIRECT: copying gigabytes into the page
-    # cache costs more CPU than all the rest of a restore, and evicts what
-    # the machine had cached. Direct writes must cover whole aligned blocks,
-    # so the block-aligned middle of each chunk is written at once and the
-    # pieces at its ends are gathered per block (with the zeros of holes)
-    # until the block is whole. The last block is written whole too; the
-    # file is truncated to its size at the end.
-
-    def _write_direct(self, opened: _File, data: bytes | memoryview, at: int) -> None:
-        end = at + len(data)
-        lo = -(-at // BLOCK) * BLOCK
-        hi = end // BLOCK * BLOCK
-        if lo > hi:
-            self._piece(opened, at, data)
-            return
-        if lo > at:
-            self._piece(opened, at, data[: lo - at])
-        if end > hi:
-            self._piece(opened, hi, data[hi - at :])
-        if lo == hi:
-            return
-        buf = self._buffer(hi - lo)
-        buf[:] = data[lo - at : hi - at]
-        self._pwrite(opened, buf, lo)
-
-    def _hole_edges(self, opened: _File, at: int, length: int) -> None:
-        """Count the zeros of a hole into the partial blocks at its ends."""
-        end = at + length
-        first = at // BLOCK * BLOCK
-        if at > first or end - first < BLOCK:
-            self._piece(opened, at, None, min(end, first + BLOCK) - at)
-        last = end // BLOCK * BLOCK
-        if end > last >= first + BLOCK:
-            self._piece(opened, last, None, end - last)
-
-    def _piece(
-        self, opened: _File, at: int, data: bytes | memoryview | None, length: int = 0
-    ) -> None:
-        """Add bytes (or zeros) inside one block; write the block once it is whole."""
-        block = at // BLOCK * BLOCK
-        size = len(data) if data is not None else length
-        # the size is known once the calling thread has scheduled the whole
-        # file; until then the last block waits for _flush_partial
-        need = min(BLOCK, opened.size - block) if opened.size else BLOCK
-        with opened.lock:
-            entry = opened.partial.get(block)
-            if entry is None:
-                entry = opened.partial[block] = [bytearray(BLOCK), 0]
-            if data is not None:
-                entry[0][at - block : at - block + size] = data
-            entry[1] += size
-            if entry[1] < need:
-                return
-            del opened.partial[block]
-        if opened.fd < 0:
-            self._ensure_open(opened)
-        buf = self._buffer(BLOCK)
-        buf[:] = entry[0]
-        self._pwrite(opened, buf, block)
-
-    def _flush_partial(self, opened: _File) -> None:
-        """Write the blocks still partial (the last one, when the size came late)."""
-        with opened.lock:
-            left, opened.partial = opened.partial, {}
-        for block, (data, _) in sorted(left.items()):
-            buf = self._buffer(BLOCK)
-            buf[:] = data
-            self._pwrite(opened, buf, block)
-
-    def _buffer(self, size: int) -> memoryview:
-        """This thread's page-aligned buffer, ``size`` bytes of it."""
-        local = self._aligned
-        buf: mmap.mmap | None = getattr(local, "buf", None)
-        if buf is None or len(buf) < size:
-            if buf is not None:
-                buf.close()
-            buf = local.buf = mmap.mmap(-1, max(size, 4 * MiB))
-        return memoryview(buf)[:size]
-
     def _read_buffer(self, size: int) -> mmap.mmap:
         """This thread's buffer for reading ``size`` bytes of a pack (and two pages)."""
-        local = self._aligned
+        local = self._reads
         buf: mmap.mmap | None = getattr(local, "read", None)
         need = size + 2 * BLOCK
         if buf is None or len(buf) < need:
             buf = local.read = mmap.mmap(-1, max(need, self._options.max_read + 2 * BLOCK))
         return buf
-
-    def _pwrite(self, opened: _File, view: memoryview, at: int) -> None:
-        try:
-            _write_all(opened.fd, view, at)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            # the file system takes O_DIRECT but not these writes: go through the cache
-            flags = fcntl.fcntl(opened.fd, fcntl.F_GETFL)
-            fcntl.fcntl(opened.fd, fcntl.F_SETFL, flags & ~_DIRECT)
-            _write_all(opened.fd, view, at)
 
     def _finish(self, opened: _File) -> None:
         """Worker: create the file if it had no data, set its size and metadata, close it."""
@@ -494,9 +409,9 @@ class Restorer:
         if not self._options.sparse:
             for offset, length in opened.holes:
                 for start in range(offset, offset + length, len(_ZEROS)):
-                    _write_all(fd, _ZEROS[: min(len(_ZEROS), offset + length - start)], start)
+                    write_all(fd, _ZEROS[: min(len(_ZEROS), offset + length - start)], start)
         elif opened.direct:
-            self._flush_partial(opened)
+            self._direct_writer.flush(opened)
             os.ftruncate(fd, opened.size)
         elif opened.size != opened.data_end:
             os.ftruncate(fd, opened.size)
@@ -516,15 +431,3 @@ class Restorer:
 
     def _dir_metadata(self, dest: Target, parts: Components, node: Node) -> None:
         self._apply(dest.dir_fd(parts), node)
-
-
-def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    written = os.pwrite(fd, data, offset)
-    if written == len(data):
-        return
-    view = memoryview(data)[written:]
-    offset += written
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
