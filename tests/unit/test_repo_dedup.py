@@ -231,3 +231,31 @@ def test_unchanged_files_keep_their_xattrs_without_reading_them(
     assert new[f"{rel}/dir1/small3"].xattrs == (("user.kept", b"v"),)
     assert new[f"{rel}/dir1/small3"] == old[f"{rel}/dir1/small3"]
     assert new[f"{rel}/dir2/small4"].xattrs == (("user.new", b"w"),)
+
+
+def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) -> None:
+    """Two workers storing batches at once do not interleave their files' blobs."""
+    repo = Repository.init(MemoryStore(), "secret", kdf=KdfParams(n=1 << 10), pack_size=16 * MiB)
+    src = tmp_path / "src"
+    rng = random.Random(17)
+    for d in range(4):
+        sub = src / f"d{d}"
+        sub.mkdir(parents=True)
+        for f in range(200):
+            (sub / f"f{f:03d}").write_bytes(rng.randbytes(rng.randint(1, 6000)))
+    snapshot = repo.backup([src], options=archiver_module.BackupOptions(workers=2))
+    blobs = []
+    for node in repo.nodes(snapshot):
+        for entry in node.content:
+            assert isinstance(entry, bytes)
+            location = repo.index.lookup(entry)
+            assert location is not None
+            blobs.append(location)
+    assert len(blobs) == 800
+    breaks = sum(
+        1
+        for before, after in zip(blobs, blobs[1:], strict=False)
+        if after.pack.id != before.pack.id or after.offset != before.offset + before.length
+    )
+    batches = -(-len(blobs) // archiver_module.SMALL_BATCH_FILES)
+    assert breaks < batches

@@ -340,7 +340,7 @@ class Archiver:
             view = memoryview(task.buf)
             if task.large is not None:
                 return [self._store_large(view, *task.large)]
-            return [self._store_small(view, *file) for file in task.files]
+            return self._store_small(view, task.files)
         finally:
             self._pool.give(task.buf)
 
@@ -406,30 +406,43 @@ class Archiver:
             got = fill(fd, view, offset, limit)
             final = got < len(view) or got == limit
             cuts, covered = chunker.cut(view[:got], final=final, block=block)
-            content += [store(view[off : off + n]) for off, n in cuts]
+            content += store([view[off : off + n] for off, n in cuts])
             offset += covered
             if final:
                 return offset
 
-    def _store_small(self, view: memoryview, source: bytes, start: int, size: int) -> Stored:
-        """Worker: read one small file into its place in the batch, cut and store it.
+    def _store_small(self, view: memoryview, files: list[tuple[bytes, int, int]]) -> list[Stored]:
+        """Worker: read a batch of small files into their places, cut them, store the chunks.
 
-        It is read up to the size the walk saw (like a large file's extents).
+        Each file is read up to the size the walk saw (like a large file's
+        extents). The chunks of the whole batch are stored together, so they
+        lie in the order of the tree in the pack.
         """
-        try:
-            fd = open_for_reading(source)
+        chunks: list[memoryview] = []
+        read: list[tuple[int, int, int, str | None]] = []
+        min_size = self._config.chunker.min_size
+        for source, start, size in files:
             try:
-                got = fill(fd, view[start : start + size], 0, size)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            return [], 0, 0, exc.strerror or str(exc)
-        data = view[start : start + got]
-        sink = self._sink
-        if got <= self._config.chunker.min_size:
-            return ([sink.store(data, small=True)] if got else []), got, got, None
-        cuts, _ = self._chunker().cut(data, final=True, block=None)
-        return [sink.store(data[off : off + n], small=True) for off, n in cuts], got, got, None
+                fd = open_for_reading(source)
+                try:
+                    got = fill(fd, view[start : start + size], 0, size)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                read.append((0, 0, 0, exc.strerror or str(exc)))
+                continue
+            data = view[start : start + got]
+            first = len(chunks)
+            if got > min_size:
+                cuts, _ = self._chunker().cut(data, final=True, block=None)
+                chunks += [data[off : off + n] for off, n in cuts]
+            elif got:
+                chunks.append(data)
+            read.append((first, len(chunks) - first, got, None))
+        entries = self._sink.store(chunks, small=True)
+        return [
+            (entries[first : first + count], got, got, failed) for first, count, got, failed in read
+        ]
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:

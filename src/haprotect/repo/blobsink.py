@@ -4,7 +4,9 @@
 hashes and compresses with its own zstd compressor (both release the GIL);
 the threads then take turns to encrypt their blobs straight into the data
 pack being filled (a few microseconds per blob): one for the chunks of large
-files, one for small files, however many threads there are. Keeping the two
+files, one for small files, however many threads there are. The chunks of
+one read of a large file, or of a batch of small files, go in together, in
+the order of the tree, which a restore follows. Keeping large and small
 apart means a large file's packs hold only its chunks (and its neighbours'),
 which a prune frees whole when it is deleted. A filled pack is sealed only
 once the uploader has room for it, which bounds the memory a backup needs
@@ -110,23 +112,34 @@ class BlobSink:
             compressor = local.zstd = zstandard.ZstdCompressor(level=self._level)
         return compressor
 
-    def store(self, data: memoryview, *, small: bool = False) -> ContentEntry:
-        """Store one data chunk (if new); return its id, or its length if all zeros.
+    def store(self, chunks: list[memoryview], *, small: bool = False) -> list[ContentEntry]:
+        """Store chunks (those not stored yet); for each its id, or its length if all zeros.
 
-        ``small`` chunks (whole small files) go to the packs of small files.
+        The new ones are packed together, in order, so that a restore, which
+        reads in the same order, reads them with few requests. ``small``
+        chunks (whole small files) go to the packs of small files.
         """
-        chunk_id = self._key.chunk_id(data)
-        if self._is_zero(data, chunk_id):
-            return len(data)
-        if not self._claim(chunk_id):
-            return chunk_id
-        packed = self._compressor(len(data)).compress(data)
+        entries: list[ContentEntry] = []
+        new: list[tuple[bytes, memoryview, bytes | memoryview]] = []
+        for data in chunks:
+            chunk_id = self._key.chunk_id(data)
+            if self._is_zero(data, chunk_id):
+                entries.append(len(data))
+                continue
+            entries.append(chunk_id)
+            if self._claim(chunk_id):
+                compressed = self._compressor(len(data)).compress(data)
+                # incompressible: keep no copy
+                new.append((chunk_id, data, compressed if len(compressed) < len(data) else data))
+        if not new:
+            return entries
         lock, writer = self._writers[small]
         with lock:
-            finished = self._add(writer, chunk_id, data, packed)
-        if finished is not None:
-            self._uploader.submit(finished, reserved=True)
-        return chunk_id
+            for chunk_id, data, stored in new:
+                finished = self._add(writer, chunk_id, data, stored)
+                if finished is not None:
+                    self._uploader.submit(finished, reserved=True)
+        return entries
 
     def store_tree(self, writer: PackWriter, data: bytes) -> bytes:
         """Store one tree chunk through ``writer`` (the caller's own tree pack)."""
@@ -139,7 +152,7 @@ class BlobSink:
         return chunk_id
 
     def _add(
-        self, writer: PackWriter, chunk_id: bytes, data: memoryview, packed: bytes
+        self, writer: PackWriter, chunk_id: bytes, data: memoryview, packed: bytes | memoryview
     ) -> FinishedPack | None:
         """Add one blob; return the pack if that filled it (its upload reserved)."""
         if len(packed) < len(data):
