@@ -16,12 +16,15 @@ API in a child process, ``restic`` and ``borg`` as commands), measures
    the same change), a backup: time and the bytes it added to the repository;
 4. the repository's size;
 5. a full restore of the latest snapshot, from a repository dropped from
-   the page cache first (every tool reads its packs from disk): MB/s; then,
-   outside the timing, every restored file is compared byte for byte with
-   the source.
+   the page cache first (every tool reads its packs from disk): MB/s when
+   the tool exits, and when what it wrote is on disk (a ``sync`` after it:
+   a tool that leaves gigabytes to the page cache has not finished
+   writing them); then, outside the timing, every restored file is compared
+   byte for byte with the source.
 
 Before each timed command the whole tree is read once (the page cache cannot
-be dropped here, so every tool starts with it warm). Every tool gets the same
+be dropped here, so every tool starts with it warm) and everything is
+synced, so that no tool's step writes out what an earlier step left behind. Every tool gets the same
 settings where they have one: zstd level 3 for borg, restic's default (auto,
 zstd) in a version 2 repository, haprotect's defaults; passwords through the
 environment. With ``--rounds N`` the tools take turns in a rotating order and
@@ -78,6 +81,8 @@ class Run:
     seconds: float
     cpu: float
     rss_mib: float
+    synced: float = 0.0
+    """Seconds until what the command wrote was on disk (``sync`` after it)."""
 
 
 @dataclass
@@ -307,10 +312,15 @@ def one_round(tools: list[Tool], base: Path, work: Path, results: dict[str, Tool
 
     def timed(label: str, tool: Tool, action: Callable[[], Run]) -> Run:
         warm(src)
+        # what an earlier step left to write is not written during this one
+        os.sync()
         run = action()
+        start = time.perf_counter()
+        os.sync()
+        run.synced = run.seconds + time.perf_counter() - start
         print(
             f"  {tool.name:10s} {label:10s} {run.seconds:7.2f} s  cpu {run.cpu:7.2f} s"
-            f"  rss {run.rss_mib:6.0f} MiB",
+            f"  rss {run.rss_mib:6.0f} MiB  synced {run.synced:7.2f} s",
             flush=True,
         )
         return run
@@ -363,6 +373,7 @@ def summarise(
             "repo_mib": min(r.repo_bytes) / 2**20,
             "restore_s": restore.seconds,
             "restore_mb_s": restored / restore.seconds / MB,
+            "restore_synced_mb_s": restored / min(x.synced for x in r.restore) / MB,
             "restore_cpu_s": min(x.cpu for x in r.restore),
             "restore_rss_mib": max(x.rss_mib for x in r.restore),
             "verified": float(all(r.verified)),
@@ -380,6 +391,7 @@ ROWS = [
     ("bytes added by it, MiB", "added_mib", "{:.1f}", False),
     ("repository size, MiB", "repo_mib", "{:.0f}", False),
     ("restore, MB/s", "restore_mb_s", "{:.0f}", True),
+    ("restore until on disk (sync), MB/s", "restore_synced_mb_s", "{:.0f}", True),
     ("restore, CPU s", "restore_cpu_s", "{:.1f}", False),
     ("restore, peak RSS MiB", "restore_rss_mib", "{:.0f}", False),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from pathlib import Path
@@ -254,7 +255,7 @@ def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) 
     assert len(blobs) == 800
     breaks = sum(
         1
-        for before, after in zip(blobs, blobs[1:], strict=False)
+        for before, after in itertools.pairwise(blobs)
         if after.pack.id != before.pack.id or after.offset != before.offset + before.length
     )
     batches = -(-len(blobs) // archiver_module.SMALL_BATCH_FILES)

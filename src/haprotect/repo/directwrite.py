@@ -9,6 +9,12 @@ gathered per block, with the zeros of holes, until the block is whole. The
 last block is written whole too: the caller truncates the file to its size
 at the end. Chunks arrive from several threads in any order; the partial
 blocks of a file are guarded by its lock.
+
+A direct write waits for the disk, so each costs a round trip to it. Chunks
+that follow each other in a file are therefore gathered into an extent (up
+to ``EXTENT_MAX``, in a page-aligned buffer of the thread) and written with
+one call: a run of a pack read for a restore usually holds several
+consecutive chunks of one file.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Generic, Protocol, TypeVar
 from haprotect.repo.config import MiB
 
 BLOCK = 4096
+EXTENT_MAX = 8 * MiB
 _DIRECT = getattr(os, "O_DIRECT", 0)
 
 
@@ -50,14 +57,79 @@ class BlockFile(Protocol):
 F = TypeVar("F", bound=BlockFile)
 
 
-class DirectWriter(Generic[F]):
-    """Writes chunks and holes of ``O_DIRECT`` files; ``open_fd`` opens a file not open yet."""
+@dataclass(slots=True)
+class _Extent(Generic[F]):
+    """Consecutive bytes of one file gathered in a thread's extent buffer."""
 
-    def __init__(self, open_fd: Callable[[F], int]) -> None:
+    file: F
+    start: int
+    length: int = 0
+
+
+class DirectWriter(Generic[F]):
+    """Writes chunks and holes of ``O_DIRECT`` files.
+
+    ``open_fd`` opens a file not open yet; ``failed`` is told of a file whose
+    gathered extent could not be written.
+    """
+
+    def __init__(self, open_fd: Callable[[F], int], failed: Callable[[F, OSError], None]) -> None:
         self._open_fd = open_fd
+        self._failed = failed
         self._local = threading.local()
 
+    def append(self, file: F, data: bytes | memoryview, at: int) -> None:
+        """Add a chunk to this thread's extent; write the extent when this one does not follow.
+
+        Call :meth:`flush_extent` when the chunks at hand are added (before
+        the file is finished).
+        """
+        local = self._local
+        extent: _Extent[F] | None = getattr(local, "extent", None)
+        if extent is not None and (
+            extent.file is not file
+            or extent.start + extent.length != at
+            or extent.start % BLOCK + extent.length + len(data) > EXTENT_MAX
+        ):
+            self.flush_extent()
+            extent = None
+        if extent is None:
+            if len(data) + BLOCK > EXTENT_MAX:
+                try:
+                    self.write(file, data, at)
+                except OSError as exc:
+                    self._failed(file, exc)
+                return
+            extent = local.extent = _Extent(file, at)
+        pos = extent.start % BLOCK + extent.length
+        self._extent_buffer()[pos : pos + len(data)] = data
+        extent.length += len(data)
+
+    def flush_extent(self) -> None:
+        """Write this thread's extent, if any."""
+        extent: _Extent[F] | None = getattr(self._local, "extent", None)
+        self._local.extent = None
+        if extent is None or not extent.length:
+            return
+        file, at, length = extent.file, extent.start, extent.length
+        shift = at % BLOCK
+        # the extent's first whole block lies at a page boundary of the buffer
+        view = memoryview(self._extent_buffer())[shift : shift + length]
+        try:
+            self._write_at(file, view, at, aligned=True)
+        except OSError as exc:
+            self._failed(file, exc)
+
+    def discard_extent(self) -> None:
+        """Drop this thread's extent unwritten (its files failed)."""
+        self._local.extent = None
+
     def write(self, file: F, data: bytes | memoryview, at: int) -> None:
+        """Write one chunk: its whole blocks at once, its ends gathered."""
+        self._write_at(file, data, at, aligned=False)
+
+    def _write_at(self, file: F, data: bytes | memoryview, at: int, *, aligned: bool) -> None:
+        """Write ``data`` at ``at``; ``aligned``: its whole blocks lie at page boundaries."""
         end = at + len(data)
         lo = -(-at // BLOCK) * BLOCK
         hi = end // BLOCK * BLOCK
@@ -69,6 +141,11 @@ class DirectWriter(Generic[F]):
         if end > hi:
             self._piece(file, hi, data[hi - at :])
         if lo == hi:
+            return
+        if file.fd < 0:
+            self._open_fd(file)
+        if aligned:
+            self._pwrite(file, memoryview(data)[lo - at : hi - at], lo)
             return
         buf = self.buffer(hi - lo)
         buf[:] = data[lo - at : hi - at]
@@ -102,6 +179,13 @@ class DirectWriter(Generic[F]):
                 buf.close()
             buf = local.buf = mmap.mmap(-1, max(size, 4 * MiB))
         return memoryview(buf)[:size]
+
+    def _extent_buffer(self) -> mmap.mmap:
+        local = self._local
+        buf: mmap.mmap | None = getattr(local, "extent_buf", None)
+        if buf is None:
+            buf = local.extent_buf = mmap.mmap(-1, EXTENT_MAX)
+        return buf
 
     def _piece(self, file: F, at: int, data: bytes | memoryview | None, length: int = 0) -> None:
         """Add bytes (or zeros) inside one block; write the block once it is whole."""

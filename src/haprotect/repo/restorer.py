@@ -145,7 +145,9 @@ class Restorer:
         self._dest: Target | None = None
         self._direct = bool(_DIRECT) and options.direct_io and options.sparse
         self._reads = threading.local()
-        self._direct_writer: DirectWriter[_File] = DirectWriter(self._ensure_open)
+        self._direct_writer: DirectWriter[_File] = DirectWriter(
+            self._ensure_open, self._write_failed
+        )
 
     def run(
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
@@ -352,20 +354,28 @@ class Restorer:
             run.pack, run.start, run.end - run.start, self._read_buffer(run.end - run.start)
         )
         start = run.start
-        for chunk_id, location, opened, offset in run.blobs:
-            rel = location.offset - start
-            plain = reader.open(location, chunk_id, data[rel : rel + location.length])
-            if opened.failed:
-                continue
-            try:
-                fd = opened.fd if opened.fd >= 0 else self._ensure_open(opened)
+        direct = self._direct_writer
+        try:
+            for chunk_id, location, opened, offset in run.blobs:
+                rel = location.offset - start
+                plain = reader.open(location, chunk_id, data[rel : rel + location.length])
+                if opened.failed:
+                    continue
                 if opened.direct:
-                    self._direct_writer.write(opened, plain, offset)
-                else:
+                    direct.append(opened, plain, offset)
+                    continue
+                try:
+                    fd = opened.fd if opened.fd >= 0 else self._ensure_open(opened)
                     write_all(fd, plain, offset)
-            except OSError as exc:
-                opened.failed = True
-                self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
+                except OSError as exc:
+                    self._write_failed(opened, exc)
+            direct.flush_extent()
+        finally:
+            direct.discard_extent()
+
+    def _write_failed(self, opened: _File, exc: OSError) -> None:
+        opened.failed = True
+        self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
 
     def _ensure_open(self, opened: _File) -> int:
         with opened.lock:
