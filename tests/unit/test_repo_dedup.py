@@ -11,6 +11,7 @@ import pytest
 
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo import archiver as archiver_module
+from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
 from haprotect.storage.memory import MemoryStore
@@ -38,7 +39,7 @@ def make_tree(root: Path) -> None:
 class CountingOpener:
     def __init__(self) -> None:
         self.opened: list[bytes] = []
-        self._real = archiver_module.open_for_reading
+        self._real = fileworker_module.open_for_reading
 
     def __call__(self, path: bytes) -> int:
         self.opened.append(path)
@@ -52,7 +53,7 @@ def test_second_backup_reads_nothing_and_adds_nothing(
     first = repo.backup([tmp_path / "src"])
     assert first.stats.files_new == 202 and first.stats.bytes_read == first.stats.bytes_total
     opener = CountingOpener()
-    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
     second = repo.backup([tmp_path / "src"])
     assert opener.opened == [], "unchanged files are not even opened"
     assert second.parent == first.id
@@ -71,7 +72,7 @@ def test_changed_file_is_read_again_and_only_it(
     with open(src / "dir3" / "small5", "ab") as f:
         f.write(b"more")
     opener = CountingOpener()
-    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
     snapshot = repo.backup([src])
     assert opener.opened == [os.fsencode(src / "dir3" / "small5")]
     assert (snapshot.stats.files_changed, snapshot.stats.files_unchanged) == (1, 201)
@@ -153,7 +154,7 @@ def test_metadata_changes_are_recorded_and_only_those_files_read(
     os.chmod(src / "dir1" / "small3", 0o600)
     os.setxattr(src / "dir2" / "small4", "user.note", b"x")
     opener = CountingOpener()
-    monkeypatch.setattr(archiver_module, "open_for_reading", opener)
+    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
     second = repo.backup([src])
     assert sorted(opener.opened) == [
         os.fsencode(src / "dir1" / "small3"),

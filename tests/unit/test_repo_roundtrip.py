@@ -15,7 +15,7 @@ import pytest
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository, RestoreOptions
-from haprotect.repo import archiver as archiver_module
+from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import restorer as restorer_module
 from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.walker import Walker
@@ -147,14 +147,14 @@ def test_unreadable_file_is_recorded_and_the_backup_goes_on(
     src.mkdir()
     (src / "ok").write_text("fine")
     (src / "secret").write_text("x")
-    real = archiver_module.open_for_reading
+    real = fileworker_module.open_for_reading
 
     def refuse_secret(path: bytes) -> int:
         if path.endswith(b"/secret"):
             raise PermissionError(13, "Permission denied")
         return real(path)
 
-    monkeypatch.setattr(archiver_module, "open_for_reading", refuse_secret)
+    monkeypatch.setattr(fileworker_module, "open_for_reading", refuse_secret)
     snapshot = repo.backup([src])
     assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
         ("secret", "Permission denied")

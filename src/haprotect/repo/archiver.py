@@ -4,7 +4,8 @@ One thread (the caller's) walks the paths in canonical order, asks the files
 cache about each file and hands each file that changed to a worker thread,
 with a pooled buffer: the worker reads it, cuts it into chunks, and hashes,
 deduplicates, compresses, encrypts and packs them
-(:class:`~haprotect.repo.blobsink.BlobSink`); upload threads store finished
+(:mod:`haprotect.repo.fileworker`, :class:`~haprotect.repo.blobsink.BlobSink`);
+upload threads store finished
 packs (:class:`~haprotect.repo.uploader.Uploader`). A large file is one task,
 read buffer by buffer, so the workers never wait for the walking thread to
 read for them. Small files are read back to back into one buffer and handed
@@ -25,25 +26,19 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
 from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.chunker import (
-    SAMPLE_BYTES,
-    Chunker,
-    StreamChunker,
-    fixed_block_size,
-    looks_paged,
-    sample_offsets,
-)
+from haprotect.repo.chunker import StreamChunker
 from haprotect.repo.config import MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
+from haprotect.repo.filereader import BufferPool
 from haprotect.repo.files_cache import FilesCache
+from haprotect.repo.fileworker import FileWorker, Task
 from haprotect.repo.index import Index
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
@@ -123,30 +118,7 @@ class _Kind(Enum):
     OTHER = 4
 
 
-# what a worker returns for one file: content, size, bytes read, error message
-Stored = tuple[list[ContentEntry], int, int, str | None]
-
-
-class _Task:
-    """Files handed to a worker as one unit, with a buffer to read them into.
-
-    A large file's task holds it alone (``large``: source, size, allocated
-    blocks, name), which the worker reads buffer by buffer; a batch of small
-    files holds ``files`` (source, offset in the buffer, size). The worker
-    opens, reads and cuts them itself, so that the system calls run on the
-    workers, in parallel.
-    """
-
-    __slots__ = ("buf", "files", "future", "large")
-
-    def __init__(self, buf: bytearray) -> None:
-        self.buf = buf
-        self.files: list[tuple[bytes, int, int]] = []
-        self.large: tuple[bytes, int, int, bytes] | None = None
-        self.future: Future[list[Stored]] | None = None
-
-
-Part = tuple[_Task, int] | int
+Part = tuple[Task, int] | int
 
 
 @dataclass(slots=True)
@@ -180,8 +152,6 @@ class Archiver:
         self._config = config
         self._options = options
         self._meter = meter
-        self._seed = key.chunker_seed
-        self._local = threading.local()
         self._tree_chunker = StreamChunker(config.chunker, key.chunker_seed)
         # a buffer longer than the largest chunk always yields a whole chunk
         size = max(options.buffer_size, config.chunker.max_size + config.chunker.min_size)
@@ -195,11 +165,12 @@ class Archiver:
             level=config.compression_level,
         )
         self._tree_writer = self._sink.new_tree_writer()
+        self._worker = FileWorker(config, key.chunker_seed, self._sink, self._pool)
         self._uploader = uploader
         self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
         self._queue: deque[_Queued] = deque()
         self._links: dict[str, _Queued] = {}
-        self._batch: _Task | None = None
+        self._batch: Task | None = None
         self._batch_pos = 0
         self.tree: list[str] = []
         self.errors: list[FileError] = []
@@ -302,7 +273,7 @@ class Archiver:
         if size <= self._options.small_file and size < self._pool.size:
             self._read_small(entry, queued)
             return queued
-        task = _Task(self._pool.take())
+        task = Task(self._pool.take())
         task.large = (entry.source, size, entry.blocks, entry.rel.rpartition(b"/")[2])
         assert queued.parts is not None
         queued.parts.append((task, 0))
@@ -316,7 +287,7 @@ class Archiver:
         if self._batch is not None and self._batch_pos + size > self._pool.size:
             self._submit_batch()
         if self._batch is None:
-            self._batch = _Task(self._pool.take())
+            self._batch = Task(self._pool.take())
             self._batch_pos = 0
         task = self._batch
         assert queued.parts is not None
@@ -332,117 +303,8 @@ class Archiver:
             self._submit(self._batch)
             self._batch = None
 
-    def _submit(self, task: _Task) -> None:
-        task.future = self._workers.submit(self._store, task)
-
-    def _store(self, task: _Task) -> list[Stored]:
-        try:
-            view = memoryview(task.buf)
-            if task.large is not None:
-                return [self._store_large(view, *task.large)]
-            return self._store_small(view, task.files)
-        finally:
-            self._pool.give(task.buf)
-
-    def _chunker(self) -> Chunker:
-        """This thread's content-defined chunker."""
-        chunker: Chunker | None = getattr(self._local, "chunker", None)
-        if chunker is None:
-            chunker = self._local.chunker = Chunker(self._config.chunker, self._seed)
-        return chunker
-
-    def _store_large(
-        self, view: memoryview, source: bytes, size: int, blocks: int, name: bytes
-    ) -> Stored:
-        """Worker: read a large file buffer by buffer, cut it and store its chunks.
-
-        Its data extents are read (holes become lengths), each up to the end
-        of the file, so a file that grows while it is read is read whole.
-        """
-        try:
-            fd = open_for_reading(source)
-        except OSError as exc:
-            return [], 0, 0, exc.strerror or str(exc)
-        try:
-            params = self._config.chunker
-            block = fixed_block_size(params, size)
-            if block is not None:
-                samples = [os.pread(fd, SAMPLE_BYTES, at) for at in sample_offsets(size)]
-                block = fixed_block_size(params, size, looks_paged(name, samples))
-            content: list[ContentEntry] = []
-            pos = read = 0
-            for start, length in plan_extents(fd, size, blocks, block):
-                if start > pos:
-                    content.append(start - pos)
-                end = self._read_extent(fd, view, start, length, block, content)
-                read += end - start
-                pos = end
-            if pos < size and blocks * 512 < size:
-                content.append(size - pos)
-                pos = size
-            return content, pos, read, None
-        except OSError as exc:
-            return [], 0, 0, exc.strerror or str(exc)
-        finally:
-            os.close(fd)
-
-    def _read_extent(
-        self,
-        fd: int,
-        view: memoryview,
-        offset: int,
-        length: int | None,
-        block: int | None,
-        content: list[ContentEntry],
-    ) -> int:
-        # The bytes after the last whole chunk of a buffer are read again into
-        # the next one: a second read from the page cache costs less than
-        # carrying them over (a copy).
-        end = None if length is None else offset + length
-        chunker = self._chunker()
-        store = self._sink.store
-        while True:
-            limit = None if end is None else end - offset
-            got = fill(fd, view, offset, limit)
-            final = got < len(view) or got == limit
-            cuts, covered = chunker.cut(view[:got], final=final, block=block)
-            content += store([view[off : off + n] for off, n in cuts])
-            offset += covered
-            if final:
-                return offset
-
-    def _store_small(self, view: memoryview, files: list[tuple[bytes, int, int]]) -> list[Stored]:
-        """Worker: read a batch of small files into their places, cut them, store the chunks.
-
-        Each file is read up to the size the walk saw (like a large file's
-        extents). The chunks of the whole batch are stored together, so they
-        lie in the order of the tree in the pack.
-        """
-        chunks: list[memoryview] = []
-        read: list[tuple[int, int, int, str | None]] = []
-        min_size = self._config.chunker.min_size
-        for source, start, size in files:
-            try:
-                fd = open_for_reading(source)
-                try:
-                    got = fill(fd, view[start : start + size], 0, size)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                read.append((0, 0, 0, exc.strerror or str(exc)))
-                continue
-            data = view[start : start + got]
-            first = len(chunks)
-            if got > min_size:
-                cuts, _ = self._chunker().cut(data, final=True, block=None)
-                chunks += [data[off : off + n] for off, n in cuts]
-            elif got:
-                chunks.append(data)
-            read.append((first, len(chunks) - first, got, None))
-        entries = self._sink.store(chunks, small=True)
-        return [
-            (entries[first : first + count], got, got, failed) for first, count, got, failed in read
-        ]
+    def _submit(self, task: Task) -> None:
+        task.future = self._workers.submit(self._worker.store, task)
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:
