@@ -6,15 +6,8 @@ import os
 import threading
 
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.pack import (
-    ENTRY,
-    BlobType,
-    PackBuffers,
-    PackWriter,
-    open_blob,
-    pack_capacity,
-    read_pack,
-)
+from haprotect.repo.pack import ENTRY, BlobType, open_blob, read_pack
+from haprotect.repo.packwriter import PackBuffers, PackWriter, pack_capacity
 from haprotect.storage.base import put_buffer
 from haprotect.storage.memory import MemoryStore
 

@@ -24,14 +24,8 @@ import zstandard
 from haprotect.model.snapshot import ContentEntry
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import Index
-from haprotect.repo.pack import (
-    FLAG_ZSTD,
-    BlobType,
-    FinishedPack,
-    PackBuffers,
-    PackWriter,
-    pack_capacity,
-)
+from haprotect.repo.pack import FLAG_ZSTD, BlobType
+from haprotect.repo.packwriter import FinishedPack, PackBuffers, PackWriter, pack_capacity
 from haprotect.repo.uploader import Uploader
 
 _ZERO_IDS_MAX = 256

@@ -21,9 +21,9 @@ from haprotect.errors import UsageError
 from haprotect.repo.crypto import NONCE_SIZE, TAG_SIZE, MasterKey, decrypt
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.pack import (
-    _TRAILER_AAD,
     ENTRY,
     HEADER_SIZE,
+    TRAILER_AAD,
     PackEntry,
     PackInfo,
     open_blob,
@@ -82,7 +82,7 @@ def check_structure(
             key.subkey(info.salt),
             tail[:NONCE_SIZE],
             memoryview(tail)[NONCE_SIZE:length],
-            _TRAILER_AAD,
+            TRAILER_AAD,
             f"the trailer of pack {info.id}",
         )
     except IntegrityError as exc:

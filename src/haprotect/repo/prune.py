@@ -49,16 +49,8 @@ from haprotect.repo.crypto import NONCE_SIZE, MasterKey, decompress, decrypt
 from haprotect.repo.errors import IntegrityError, PruneRefused
 from haprotect.repo.index import write_index
 from haprotect.repo.indexset import IndexedPack, load_index_set
-from haprotect.repo.pack import (
-    DATA_PREFIX,
-    FLAG_ZSTD,
-    BlobType,
-    FinishedPack,
-    PackEntry,
-    PackWriter,
-    blob_aad,
-    pack_key,
-)
+from haprotect.repo.pack import DATA_PREFIX, FLAG_ZSTD, BlobType, PackEntry, blob_aad, pack_key
+from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan

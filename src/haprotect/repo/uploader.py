@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import Index, write_index
-from haprotect.repo.pack import DATA_PREFIX, FinishedPack, PackEntry, PackInfo
+from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo
+from haprotect.repo.packwriter import FinishedPack
 from haprotect.storage.base import BlobStore, StagedBlob, stage
 
 INDEX_FLUSH_ENTRIES = 50_000
