@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
-from haprotect.model.snapshot import JSONValue, Node, NodeType, RestoreStats, Snapshot
+from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.archiver import Archiver, BackupOptions
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
@@ -50,7 +50,7 @@ from haprotect.repo.snapshots import (
     resolve_id,
     write_snapshot,
 )
-from haprotect.repo.tree import decode_stream
+from haprotect.repo.tree import NodeStream, decode_stream
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
@@ -269,7 +269,7 @@ class Repository:
             self.forget(*(s.id for g in groups for s in g.removed))
         return groups
 
-    def nodes(self, snapshot: Snapshot) -> Iterator[Node]:
+    def nodes(self, snapshot: Snapshot) -> NodeStream:
         """The nodes of a snapshot in canonical order, streamed."""
         ids = [bytes.fromhex(i) for i in snapshot.tree]
         return decode_stream(prefetch(self._reader.read, ids))
@@ -298,10 +298,23 @@ class Repository:
                         files += 1
                         nbytes += node.size
                 meter.files_total, meter.bytes_total = files, nbytes
-            from haprotect.repo.restorer import RestoreOptions, Restorer
+            from haprotect.repo import restoreprocs
+            from haprotect.repo.restorer import RestoreOptions
 
-            restorer = Restorer(self._reader, snapshot.id, options or RestoreOptions(), meter)
-            return restorer.run(self.nodes(snapshot), Path(target), include)
+            ids = [bytes.fromhex(i) for i in snapshot.tree]
+
+            def nodes(reader: BlobReader) -> NodeStream:
+                return decode_stream(prefetch(reader.read, ids))
+
+            return restoreprocs.restore(
+                self._reader,
+                snapshot.id,
+                nodes,
+                Path(target),
+                include,
+                options or RestoreOptions(),
+                meter,
+            )
 
     def lock(self, *, exclusive: bool = False, operation: str = "") -> HeldLock:
         """Take a lock (waiting up to :attr:`lock_wait`); use it as a context manager."""

@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
 from haprotect.repo.blobreader import BlobReader
@@ -62,6 +63,47 @@ class RestoreOptions:
     xattrs: bool = True
     max_read: int = 8 * MiB
     direct_io: bool = True
+    processes: int = 0
+    """Processes sharing the work (:mod:`haprotect.repo.restoreprocs`); 0: a core each, up to 4."""
+    segment: int = 64 * MiB
+    """The processes take turns by segments of this many bytes of file data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Process ``index`` of ``count`` restoring one snapshot.
+
+    The regular files, in tree order, fall into segments of ``segment``
+    bytes of data (a file in the segment where it starts); this process
+    writes those of segments ``index``, ``index + count``, ... Process 0,
+    the primary, also makes directories and special files, links every
+    later name of a hard-linked file once the others are done, and sets the
+    directories' metadata last.
+    """
+
+    index: int
+    count: int
+    segment: int
+
+    @property
+    def primary(self) -> bool:
+        return self.index == 0
+
+    def owns(self, position: int) -> bool:
+        return position // self.segment % self.count == self.index
+
+
+class Team(Protocol):
+    """The processes of one restore, as one of them sees them."""
+
+    def publish(self, files: int, nbytes: int) -> None:
+        """Make this process's counts of restored files and bytes known to the others."""
+
+    def totals(self) -> tuple[int, int]:
+        """The files and bytes restored by all processes so far."""
+
+    def join(self, meter: ProgressMeter) -> RestoreStats:
+        """Primary: wait for the others (reporting progress); what they restored."""
 
 
 @dataclass(slots=True, eq=False)
@@ -125,10 +167,24 @@ def selected(key: tuple[bytes, ...], includes: Sequence[tuple[bytes, ...]] | Non
 
 
 class Restorer:
+    """Restores a snapshot's tree, or with ``part`` and ``team`` one process's part of it."""
+
     def __init__(
-        self, reader: BlobReader, snapshot_id: str, options: RestoreOptions, meter: ProgressMeter
+        self,
+        reader: BlobReader,
+        snapshot_id: str,
+        options: RestoreOptions,
+        meter: ProgressMeter,
+        *,
+        part: Part | None = None,
+        team: Team | None = None,
     ) -> None:
         self._reader = reader
+        self._part = part
+        self._team = team
+        self._primary = part is None or part.primary
+        self._position = 0
+        self._later_links: list[tuple[Components, Components, Node]] = []
         self._snapshot_id = snapshot_id
         self._options = options
         self._meter = meter
@@ -178,6 +234,12 @@ class Restorer:
                 dest.trim()
             self._flush_run()
             self._wait_all()
+            others = RestoreStats()
+            if self._team is not None and self._primary:
+                others = self._team.join(self._meter)
+                for existing, parts, node in self._later_links:
+                    if self._guard(node, dest.link, existing, parts):
+                        self._counts["files"] += 1
             for parts, node in reversed(self._dirs):
                 self._guard(node, self._dir_metadata, dest, parts, node)
                 dest.trim()
@@ -185,8 +247,17 @@ class Restorer:
             self._pool.shutdown(wait=True, cancel_futures=True)
             dest.close()
         c = self._counts
-        self._meter.finish(c["files"], c["bytes"])
-        return RestoreStats(c["files"], c["dirs"], c["others"], c["bytes"], tuple(self._errors))
+        stats = RestoreStats(
+            c["files"] + others.files,
+            c["dirs"] + others.dirs,
+            c["others"] + others.others,
+            c["bytes"] + others.bytes_written,
+            (*self._errors, *others.errors),
+        )
+        if self._team is not None:
+            self._team.publish(c["files"], c["bytes"])
+        self._meter.finish(stats.files, stats.bytes_written)
+        return stats
 
     def _guard(self, node: Node, action: Callable[..., None], *args: object) -> bool:
         try:
@@ -200,12 +271,12 @@ class Restorer:
         kind = node.type
         if kind is NodeType.FILE:
             self._guard(node, self._file, dest, parts, node)
+        elif not self._primary or kind is NodeType.SOCKET:
+            return
         elif kind is NodeType.DIR:
             self._guard(node, dest.make_dir, parts)
             self._dirs.append((parts, node))
             self._counts["dirs"] += 1
-        elif kind is NodeType.SOCKET:
-            return
         else:
             self._guard(node, self._special, dest, parts, node)
 
@@ -230,10 +301,23 @@ class Restorer:
 
     def _file(self, dest: Target, parts: Components, node: Node) -> None:
         """Schedule one file: its blobs join runs; a worker creates and finishes it."""
+        part = self._part
         if node.hardlink is not None and node.hardlink in self._links:
+            if part is not None:
+                # its first name may be another process's, not written yet
+                if part.primary:
+                    self._later_links.append((self._links[node.hardlink], parts, node))
+                return
             dest.link(self._links[node.hardlink], parts)
             self._counts["files"] += 1
             return
+        if part is not None:
+            mine = part.owns(self._position)
+            self._position += node.size
+            if not mine:
+                if node.hardlink is not None:
+                    self._links[node.hardlink] = parts
+                return
         dir_parts = parts[:-1]
         parent = dest.pin(dir_parts)
         opened = _File(node, dir_parts, parent, parts[-1])
@@ -320,7 +404,11 @@ class Restorer:
             counts["files"] += 1
             counts["bytes"] += opened.written
             path = opened.node.path
-        self._meter.update(counts["files"], counts["bytes"], path)
+        files, nbytes = counts["files"], counts["bytes"]
+        if self._team is not None:
+            self._team.publish(files, nbytes)
+            files, nbytes = self._team.totals()
+        self._meter.update(files, nbytes, path)
 
     def _wait_all(self) -> None:
         while self._futures:

@@ -1,0 +1,291 @@
+"""Restoring with several processes, so that a restore uses every core.
+
+Most of a restore's work runs outside Python's global lock (reading,
+decrypting, decompressing, hashing, writing), but what is left (one tree
+walk, a few steps per file and per chunk) is enough to keep one process
+from using more than about one core. So a restore from a local repository
+forks: each process restores the regular files of its own segments
+(:class:`~haprotect.repo.restorer.Part`) with its own threads, and the
+first one, the primary, does the rest. Before forking, the primary makes
+every directory, so that no two processes ever race to make one. The
+processes publish their counts in a shared page, so progress covers all of
+them. A process that fails sends its error to the primary, which raises it;
+one that dies is an error too; if the primary fails, the others are
+stopped. A process that forked never returns into its parent's code: it
+leaves with ``os._exit`` (the repository lock, for one, stays the
+primary's).
+
+Only a repository in a local directory is restored this way: each process
+opens the directory again, while a network store's connections cannot be
+shared across a fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import select
+import signal
+import struct
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from haprotect.model.progress import Phase
+from haprotect.model.snapshot import FileError, NodeType, RestoreStats
+from haprotect.repo import errors as repo_errors
+from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.errors import RestoreError
+from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.restorer import Part, RestoreOptions, Restorer, selected
+from haprotect.repo.target import Target, components
+from haprotect.repo.tree import NodeStream, decode_node, sort_key
+from haprotect.storage.base import BlobStore
+from haprotect.storage.local import LocalStore
+
+MAX_PROCESSES = 4
+_COUNTS = struct.Struct("<qq")
+_POLL_S = 0.1
+
+Nodes = Callable[[BlobReader], NodeStream]
+"""A snapshot's tree, read through the given reader."""
+
+
+def local_root(store: BlobStore) -> Path | None:
+    """The directory of a local store, under any wrappers; None for other stores."""
+    inner: object = store
+    while not isinstance(inner, LocalStore):
+        inner = getattr(inner, "inner", None)
+        if inner is None:
+            return None
+    return inner.root
+
+
+def process_count(options: RestoreOptions, store: BlobStore) -> int:
+    if not hasattr(os, "fork") or local_root(store) is None:
+        return 1
+    if options.processes:
+        return max(1, options.processes)
+    return max(1, min(MAX_PROCESSES, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every process of one restore does, but through its own reader."""
+
+    snapshot_id: str
+    nodes: Nodes
+    target: Path
+    includes: Sequence[str] | None
+    options: RestoreOptions
+
+    def run(
+        self,
+        reader: BlobReader,
+        meter: ProgressMeter,
+        part: Part | None = None,
+        team: _Team | None = None,
+    ) -> RestoreStats:
+        restorer = Restorer(reader, self.snapshot_id, self.options, meter, part=part, team=team)
+        return restorer.run(self.nodes(reader), self.target, self.includes)
+
+
+def restore(
+    reader: BlobReader,
+    snapshot_id: str,
+    nodes: Nodes,
+    target: Path,
+    includes: Sequence[str] | None,
+    options: RestoreOptions,
+    meter: ProgressMeter,
+) -> RestoreStats:
+    """Restore a snapshot (or the paths in ``includes``) into ``target``."""
+    job = _Job(snapshot_id, nodes, target, includes, options)
+    count = process_count(options, reader.store)
+    root = local_root(reader.store)
+    if count == 1 or root is None:
+        return job.run(reader, meter)
+    make_dirs(nodes(reader), target, includes, snapshot_id)
+    team = _Team(count, options.segment)
+    try:
+        for index in range(1, count):
+            team.fork(index, lambda part: _restore_part(job, reader, root, part, team))
+        return job.run(reader, meter, Part(0, count, options.segment), team)
+    finally:
+        team.stop()
+
+
+def make_dirs(
+    nodes: NodeStream, target: Path, includes: Sequence[str] | None, snapshot_id: str
+) -> None:
+    """Make every directory of the tree that the restore will need (mode 0700 until the end)."""
+    wanted = None if includes is None else [sort_key(p.strip("/")) for p in includes]
+    dest = Target(target)
+    try:
+        for record in nodes.records():
+            if b'"type":"dir"' not in record:
+                continue
+            node = decode_node(record)
+            if node.type is not NodeType.DIR:
+                continue
+            parts = components(node.path, snapshot_id)
+            if wanted is None or selected(parts, wanted):
+                dest.make_dir(parts)
+                dest.trim()
+    finally:
+        dest.close()
+
+
+def _restore_part(
+    job: _Job, parent: BlobReader, root: Path, part: Part, team: _Team
+) -> RestoreStats:
+    """In a forked process: one share, read through a store of its own."""
+    reader = BlobReader(LocalStore(root), parent.key, parent.index)
+    return job.run(reader, ProgressMeter(Phase.RESTORE, None), part, team)
+
+
+class _Child:
+    __slots__ = ("buffer", "index", "pid", "pipe")
+
+    def __init__(self, index: int, pid: int, pipe: int) -> None:
+        self.index = index
+        self.pid = pid
+        self.pipe = pipe
+        self.buffer = bytearray()
+
+
+class _Team:
+    """The processes of one restore (see :class:`~haprotect.repo.restorer.Team`)."""
+
+    def __init__(self, count: int, segment: int) -> None:
+        self.count = count
+        self.segment = segment
+        self.index = 0
+        # anonymous maps are shared with the processes forked after them
+        self._counts = mmap.mmap(-1, _COUNTS.size * count)
+        self._children: list[_Child] = []
+
+    def publish(self, files: int, nbytes: int) -> None:
+        _COUNTS.pack_into(self._counts, _COUNTS.size * self.index, files, nbytes)
+
+    def totals(self) -> tuple[int, int]:
+        files = nbytes = 0
+        for f, b in _COUNTS.iter_unpack(self._counts):
+            files += f
+            nbytes += b
+        return files, nbytes
+
+    def fork(self, index: int, work: Callable[[Part], RestoreStats]) -> None:
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            # only the forking thread goes on in the child, which uses none
+            # of the locks the others might hold (see the module's docstring)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _child_main(self, index, work, write_end)
+        os.close(write_end)
+        self._children.append(_Child(index, pid, read_end))
+
+    def join(self, meter: ProgressMeter) -> RestoreStats:
+        """Wait for every other process; raise the first failure; their stats summed."""
+        results: list[dict[str, Any]] = []
+        pending = {child.pipe: child for child in self._children}
+        while pending:
+            ready, _, _ = select.select(list(pending), [], [], _POLL_S)
+            for pipe in ready:
+                child = pending[pipe]
+                data = os.read(pipe, 1 << 16)
+                if data:
+                    child.buffer += data
+                    continue
+                del pending[pipe]
+                results.append(self._reap(child))
+            files, nbytes = self.totals()
+            meter.update(files, nbytes, None)
+        return _sum(results)
+
+    def _reap(self, child: _Child) -> dict[str, Any]:
+        self._children.remove(child)
+        os.close(child.pipe)
+        _, status = os.waitpid(child.pid, 0)
+        try:
+            payload: dict[str, Any] = json.loads(child.buffer)
+        except ValueError:
+            raise RestoreError(
+                f"restore process {child.index} (pid {child.pid}) died: {_describe(status)}",
+                hint="the files of its share are missing or incomplete; restore again",
+            ) from None
+        if "error" in payload:
+            raise _rebuild(payload)
+        return payload
+
+    def stop(self) -> None:
+        """Stop and reap the processes still running (after a failure of the primary)."""
+        for child in self._children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)
+            os.close(child.pipe)
+        self._children = []
+
+
+def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], pipe: int) -> None:
+    """Run one share in a forked process, send the outcome, and leave."""
+    code = 1
+    try:
+        team.index = index
+        try:
+            stats = work(Part(index, team.count, team.segment))
+            payload: dict[str, Any] = {
+                "files": stats.files,
+                "dirs": stats.dirs,
+                "others": stats.others,
+                "bytes": stats.bytes_written,
+                "errors": [[e.path, e.message] for e in stats.errors],
+            }
+            code = 0
+        except BaseException as exc:
+            payload = {
+                "error": type(exc).__name__,
+                "message": str(exc) or repr(exc),
+                "hint": getattr(exc, "hint", None),
+            }
+        view = memoryview(json.dumps(payload).encode())
+        while view:
+            view = view[os.write(pipe, view) :]
+    finally:
+        os._exit(code)
+
+
+def _sum(results: list[dict[str, Any]]) -> RestoreStats:
+    errors = [FileError(str(p), str(m)) for r in results for p, m in r["errors"]]
+    return RestoreStats(
+        sum(int(r["files"]) for r in results),
+        sum(int(r["dirs"]) for r in results),
+        sum(int(r["others"]) for r in results),
+        sum(int(r["bytes"]) for r in results),
+        tuple(errors),
+    )
+
+
+def _rebuild(payload: dict[str, Any]) -> Exception:
+    """The error a process sent, as the same class when it is one of the repository's."""
+    name, message = str(payload["error"]), str(payload["message"])
+    hint = payload.get("hint")
+    cls = getattr(repo_errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, repo_errors.RepositoryError):
+        return cls(message, hint=str(hint) if hint else None)
+    return RestoreError(f"a restore process failed: {name}: {message}")
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)} without a report"
