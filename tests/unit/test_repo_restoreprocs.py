@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from haprotect.model.snapshot import Node, NodeType, RestoreStats
 from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
 from haprotect.repo.errors import IntegrityError, RestoreError
 from haprotect.repo.restorer import Part, Restorer
+from haprotect.repo.target import Target
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore
 from haprotect.storage.wrappers import RetryingStore
@@ -174,3 +180,94 @@ def test_a_subset_is_restored_alone(repo: Repository, tmp_path: Path) -> None:
     out = restored(tmp_path / "out", tree)
     assert sorted(os.listdir(out)) == ["d1"]
     assert describe(out / "d1") == describe(tree / "d1")
+
+
+def test_a_hard_link_whose_first_name_fails_loses_nothing_silently(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process keeps the same shares when a file of one of them cannot be made."""
+    tree = tmp_path / "src"
+    rng = random.Random(1)
+    (tree / "d0").mkdir(parents=True)
+    (tree / "d1").mkdir()
+    (tree / "d0" / "a").write_bytes(rng.randbytes(5000))
+    for d, prefix in (("d0", "f"), ("d1", "g")):
+        for i in range(60):
+            (tree / d / f"{prefix}{i:02d}").write_bytes(rng.randbytes(3000))
+    os.link(tree / "d0" / "a", tree / "d1" / "b-link")
+    snapshot = repo.backup([tree])
+    real = Target.create_in
+
+    def no_space_for_a(self: Target, parent: int, name: bytes, *, direct: bool = False) -> int:
+        if name == b"a":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, parent, name, direct=direct)
+
+    monkeypatch.setattr(Target, "create_in", no_space_for_a)
+    stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
+    out = restored(tmp_path / "out", tree)
+    failed = {e.path.rsplit("/", 2)[-2] + "/" + e.path.rsplit("/", 1)[-1] for e in stats.errors}
+    assert "d0/a" in failed
+    for path in tree.rglob("*"):
+        if path.is_file():
+            rel = str(path.relative_to(tree))
+            there = out / rel
+            assert rel in failed or (there.exists() and there.read_bytes() == path.read_bytes()), (
+                rel
+            )
+
+
+def test_the_other_processes_end_with_the_primary(tmp_path: Path) -> None:
+    """A primary killed outright takes its helpers with it: nothing writes on behind it."""
+    script = tmp_path / "primary.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, random, time
+            from pathlib import Path
+            from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
+            from haprotect.storage.local import LocalStore
+            base = Path({str(tmp_path)!r})
+            src = base / "src"
+            src.mkdir()
+            for i in range(30):
+                (src / f"f{{i:02d}}").write_bytes(random.randbytes(3000))
+            repo = Repository.init(LocalStore(base / "repo"), "s", kdf=KdfParams(n=1 << 10))
+            snapshot = repo.backup([src])
+            real = restoreprocs._restore_part
+            def slow(*args):
+                (base / f"helper-{{os.getpid()}}").touch()
+                time.sleep(60)
+                return real(*args)
+            restoreprocs._restore_part = slow
+            options = RestoreOptions(processes=3, segment=4096)
+            repo.restore(snapshot.id, base / "out", options=options)
+            """
+        )
+    )
+    primary = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("helper-*"))) < 2:
+            assert time.monotonic() < deadline, "the helpers did not start"
+            assert primary.poll() is None, "the primary ended early"
+            time.sleep(0.05)
+        helpers = [int(p.name.split("-")[1]) for p in tmp_path.glob("helper-*")]
+        primary.kill()
+        primary.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in helpers):
+            assert time.monotonic() < deadline, f"helpers {helpers} outlived the primary"
+            time.sleep(0.05)
+    finally:
+        primary.kill()
+        primary.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie: its parent died, so init reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

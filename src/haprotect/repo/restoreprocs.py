@@ -10,10 +10,16 @@ first one, the primary, does the rest. Before forking, the primary makes
 every directory, so that no two processes ever race to make one. The
 processes publish their counts in a shared page, so progress covers all of
 them. A process that fails sends its error to the primary, which raises it;
-one that dies is an error too; if the primary fails, the others are
-stopped. A process that forked never returns into its parent's code: it
+one that dies is an error too; if the primary fails, the others are killed,
+and if it dies they die with it (``PR_SET_PDEATHSIG``), so nothing writes
+into the target behind it. A process that forked never returns into its
+parent's code: it blocks SIGINT and SIGTERM until it is inside its own, and
 leaves with ``os._exit`` (the repository lock, for one, stays the
-primary's).
+primary's). The fork happens while other threads run (the lock's
+heartbeat, and whatever threads an embedding program has): the children
+use none of the locks those threads take, but a caller whose threads hold
+C library locks (name service, say) at that moment could hang a child, so
+such a caller should restore with ``processes=1``.
 
 Only a repository in a local directory is restored this way: each process
 opens the directory again, while a network store's connections cannot be
@@ -23,17 +29,18 @@ shared across a fork.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import mmap
 import os
-import select
+import selectors
 import signal
 import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, NodeType, RestoreStats
@@ -50,6 +57,8 @@ from haprotect.storage.local import LocalStore
 MAX_PROCESSES = 4
 _COUNTS = struct.Struct("<qq")
 _POLL_S = 0.1
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_PR_SET_PDEATHSIG = 1
 
 Nodes = Callable[[BlobReader], NodeStream]
 """A snapshot's tree, read through the given reader."""
@@ -181,39 +190,48 @@ class _Team:
 
     def fork(self, index: int, work: Callable[[Part], RestoreStats]) -> None:
         read_end, write_end = os.pipe()
-        with warnings.catch_warnings():
-            # only the forking thread goes on in the child, which uses none
-            # of the locks the others might hold (see the module's docstring)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:
+        # signals wait until the child is inside its own code (_child_main)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            with warnings.catch_warnings():
+                # only the forking thread goes on in the child, which uses none
+                # of the locks the others might hold (see the module's docstring)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:
+                _child_main(self, index, work, read_end, write_end, mask)
+        except BaseException:
             os.close(read_end)
-            _child_main(self, index, work, write_end)
+            os.close(write_end)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write_end)
         self._children.append(_Child(index, pid, read_end))
 
     def join(self, meter: ProgressMeter) -> RestoreStats:
         """Wait for every other process; raise the first failure; their stats summed."""
         results: list[dict[str, Any]] = []
-        pending = {child.pipe: child for child in self._children}
-        while pending:
-            ready, _, _ = select.select(list(pending), [], [], _POLL_S)
-            for pipe in ready:
-                child = pending[pipe]
-                data = os.read(pipe, 1 << 16)
-                if data:
-                    child.buffer += data
-                    continue
-                del pending[pipe]
-                results.append(self._reap(child))
-            files, nbytes = self.totals()
-            meter.update(files, nbytes, None)
+        with selectors.DefaultSelector() as selector:
+            for child in self._children:
+                selector.register(child.pipe, selectors.EVENT_READ, child)
+            while selector.get_map():
+                for key, _ in selector.select(_POLL_S):
+                    child = key.data
+                    data = os.read(child.pipe, 1 << 16)
+                    if data:
+                        child.buffer += data
+                        continue
+                    selector.unregister(child.pipe)
+                    results.append(self._reap(child))
+                files, nbytes = self.totals()
+                meter.update(files, nbytes, None)
         return _sum(results)
 
     def _reap(self, child: _Child) -> dict[str, Any]:
+        _, status = os.waitpid(child.pid, 0)
         self._children.remove(child)
         os.close(child.pipe)
-        _, status = os.waitpid(child.pid, 0)
         try:
             payload: dict[str, Any] = json.loads(child.buffer)
         except ValueError:
@@ -226,24 +244,35 @@ class _Team:
         return payload
 
     def stop(self) -> None:
-        """Stop and reap the processes still running (after a failure of the primary)."""
+        """Kill and reap the processes still running (after a failure of the primary)."""
         for child in self._children:
+            os.close(child.pipe)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGTERM)
+                os.kill(child.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(child.pid, 0)
-            os.close(child.pipe)
         self._children = []
 
 
-def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], pipe: int) -> None:
+def _child_main(
+    team: _Team,
+    index: int,
+    work: Callable[[Part], RestoreStats],
+    read_end: int,
+    pipe: int,
+    mask: set[int | signal.Signals],
+) -> NoReturn:
     """Run one share in a forked process, send the outcome, and leave."""
     code = 1
     try:
-        team.index = index
+        payload: dict[str, Any]
         try:
+            _die_with_parent()
+            os.close(read_end)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            team.index = index
             stats = work(Part(index, team.count, team.segment))
-            payload: dict[str, Any] = {
+            payload = {
                 "files": stats.files,
                 "dirs": stats.dirs,
                 "others": stats.others,
@@ -262,6 +291,16 @@ def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], p
             view = view[os.write(pipe, view) :]
     finally:
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Be killed when the primary ends, however it ends (Linux); leave if it already has."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _sum(results: list[dict[str, Any]]) -> RestoreStats:

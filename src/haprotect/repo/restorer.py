@@ -312,11 +312,13 @@ class Restorer:
             self._counts["files"] += 1
             return
         if part is not None:
+            # every process must see the same positions and first names,
+            # whatever happens to the file in the process that writes it
             mine = part.owns(self._position)
             self._position += node.size
+            if node.hardlink is not None:
+                self._links[node.hardlink] = parts
             if not mine:
-                if node.hardlink is not None:
-                    self._links[node.hardlink] = parts
                 return
         dir_parts = parts[:-1]
         parent = dest.pin(dir_parts)
