@@ -20,7 +20,8 @@ from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import Node, NodeType, RestoreStats
 from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
 from haprotect.repo.errors import IntegrityError, RestoreError
-from haprotect.repo.restorer import Part, Restorer
+from haprotect.repo.restoreparts import Part
+from haprotect.repo.restorer import Restorer
 from haprotect.repo.target import Target
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore

@@ -55,7 +55,7 @@ from haprotect.repo.retention import Duration, KeepPolicy
 if TYPE_CHECKING:
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
-    from haprotect.repo.restorer import RestoreOptions
+    from haprotect.repo.restoreparts import RestoreOptions
 
 # Loaded on first use, so that a backup does not import check, prune and restore.
 _LAZY = {

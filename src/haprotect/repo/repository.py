@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     # imported where used: a backup needs none of them (and starts sooner)
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
-    from haprotect.repo.restorer import RestoreOptions
+    from haprotect.repo.restoreparts import RestoreOptions
     from haprotect.repo.stats import RepoStats
 
 
@@ -299,7 +299,7 @@ class Repository:
                         nbytes += node.size
                 meter.files_total, meter.bytes_total = files, nbytes
             from haprotect.repo import restoreprocs
-            from haprotect.repo.restorer import RestoreOptions
+            from haprotect.repo.restoreparts import RestoreOptions
 
             ids = [bytes.fromhex(i) for i in snapshot.tree]
 

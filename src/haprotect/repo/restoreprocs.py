@@ -48,7 +48,8 @@ from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.restorer import Part, RestoreOptions, Restorer, selected
+from haprotect.repo.restoreparts import Part, RestoreOptions
+from haprotect.repo.restorer import Restorer, selected
 from haprotect.repo.target import Target, components
 from haprotect.repo.tree import NodeStream, decode_node, sort_key
 from haprotect.storage.base import BlobStore

@@ -23,19 +23,14 @@ number.
 
 from __future__ import annotations
 
-import grp
 import mmap
 import os
-import pwd
-import stat
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
 
 from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
 from haprotect.repo.blobreader import BlobReader
@@ -43,8 +38,10 @@ from haprotect.repo.config import MiB
 from haprotect.repo.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation
+from haprotect.repo.nodemeta import apply_metadata, make_special
 from haprotect.repo.pack import PackInfo
 from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.restoreparts import Part, RestoreOptions, Team
 from haprotect.repo.target import Components, Target, components
 from haprotect.repo.tree import sort_key
 
@@ -53,57 +50,6 @@ MAX_GAP = 64 * 1024
 DIRECT_MIN = 1 * MiB
 _ZEROS = bytes(1 * MiB)
 _DIRECT = getattr(os, "O_DIRECT", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreOptions:
-    workers: int = 4
-    sparse: bool = True
-    owners: bool | None = None
-    xattrs: bool = True
-    max_read: int = 8 * MiB
-    direct_io: bool = True
-    processes: int = 0
-    """Processes sharing the work (:mod:`haprotect.repo.restoreprocs`); 0: a core each, up to 4."""
-    segment: int = 64 * MiB
-    """The processes take turns by segments of this many bytes of file data."""
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """Process ``index`` of ``count`` restoring one snapshot.
-
-    The regular files, in tree order, fall into segments of ``segment``
-    bytes of data (a file in the segment where it starts); this process
-    writes those of segments ``index``, ``index + count``, ... Process 0,
-    the primary, also makes directories and special files, links every
-    later name of a hard-linked file once the others are done, and sets the
-    directories' metadata last.
-    """
-
-    index: int
-    count: int
-    segment: int
-
-    @property
-    def primary(self) -> bool:
-        return self.index == 0
-
-    def owns(self, position: int) -> bool:
-        return position // self.segment % self.count == self.index
-
-
-class Team(Protocol):
-    """The processes of one restore, as one of them sees them."""
-
-    def publish(self, files: int, nbytes: int) -> None:
-        """Make this process's counts of restored files and bytes known to the others."""
-
-    def totals(self) -> tuple[int, int]:
-        """The files and bytes restored by all processes so far."""
-
-    def join(self, meter: ProgressMeter) -> RestoreStats:
-        """Primary: wait for the others (reporting progress); what they restored."""
 
 
 @dataclass(slots=True, eq=False)
@@ -141,22 +87,6 @@ class _Run:
     end: int
     blobs: list[tuple[bytes, BlobLocation, _File, int]] = field(default_factory=list)
     files: list[_File] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1024)
-def _uid(user: str | None, uid: int) -> int:
-    try:
-        return pwd.getpwnam(user).pw_uid if user else uid
-    except KeyError:
-        return uid
-
-
-@lru_cache(maxsize=1024)
-def _gid(group: str | None, gid: int) -> int:
-    try:
-        return grp.getgrnam(group).gr_gid if group else gid
-    except KeyError:
-        return gid
 
 
 def selected(key: tuple[bytes, ...], includes: Sequence[tuple[bytes, ...]] | None) -> bool:
@@ -283,20 +213,7 @@ class Restorer:
     def _special(self, dest: Target, parts: Components, node: Node) -> None:
         parent, name = dest.dir_fd(parts[:-1]), parts[-1]
         dest.clear(parent, name)
-        if node.type is NodeType.SYMLINK:
-            os.symlink(os.fsencode(node.target or ""), name, dir_fd=parent)
-        elif node.type is NodeType.FIFO:
-            os.mkfifo(name, 0o600, dir_fd=parent)
-        else:
-            kind = stat.S_IFCHR if node.type is NodeType.CHAR else stat.S_IFBLK
-            os.mknod(name, 0o600 | kind, node.rdev, dir_fd=parent)
-        if self._owners:
-            uid, gid = _uid(node.user, node.uid), _gid(node.group, node.gid)
-            os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
-        if node.type is not NodeType.SYMLINK:
-            os.chmod(name, node.mode, dir_fd=parent)
-        ns = (node.mtime_ns, node.mtime_ns)
-        os.utime(name, ns=ns, dir_fd=parent, follow_symlinks=False)
+        make_special(parent, name, node, owners=self._owners)
         self._counts["others"] += 1
 
     def _file(self, dest: Target, parts: Components, node: Node) -> None:
@@ -518,16 +435,7 @@ class Restorer:
         self._apply(fd, opened.node)
 
     def _apply(self, fd: int, node: Node) -> None:
-        if self._owners:
-            os.fchown(fd, _uid(node.user, node.uid), _gid(node.group, node.gid))
-        os.fchmod(fd, node.mode)
-        if self._options.xattrs:
-            for name, value in node.xattrs:
-                try:
-                    os.setxattr(fd, name, value)
-                except OSError:
-                    continue
-        os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+        apply_metadata(fd, node, owners=self._owners, xattrs=self._options.xattrs)
 
     def _dir_metadata(self, dest: Target, parts: Components, node: Node) -> None:
         self._apply(dest.dir_fd(parts), node)
