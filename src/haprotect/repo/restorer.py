@@ -18,7 +18,11 @@ truncated to its size at the end), so sparse files stay sparse. A
 directory's metadata is set once everything is restored, deepest first, so
 read-only directories and directory mtimes come out right. Owners are
 restored when running as root, by name when the name exists here, else by
-number.
+number (:mod:`haprotect.repo.nodemeta`).
+
+With a :class:`~haprotect.repo.restoreparts.Part`, the restorer is one of
+several processes (:mod:`haprotect.repo.restoreprocs`): it writes only the
+regular files of its share, and only the primary makes the rest.
 """
 
 from __future__ import annotations
