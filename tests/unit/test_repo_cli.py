@@ -179,3 +179,20 @@ def test_every_command_has_help(command: str, needle: str) -> None:
     result = runner.invoke(app, ["repo", command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert needle in result.output
+
+
+def test_restore_takes_a_number_of_processes(repo_dir: Path, src: Path, tmp_path: Path) -> None:
+    assert invoke("backup", str(repo_dir), str(src)).exit_code == 0
+    for processes in ("1", "3"):
+        out = tmp_path / f"out-{processes}"
+        result = invoke(
+            "restore", str(repo_dir), "latest", "--target", str(out), "--processes", processes
+        )
+        assert result.exit_code == 0, result.output
+        restored = out / str(src).lstrip("/")
+        assert (restored / "b.bin").read_bytes() == (src / "b.bin").read_bytes()
+        assert (restored / "a.txt").read_text() == "alpha\n" * 100
+    refused = invoke(
+        "restore", str(repo_dir), "latest", "--target", str(tmp_path / "x"), "--processes", "0"
+    )
+    assert refused.exit_code == 2 and "--processes" in refused.output

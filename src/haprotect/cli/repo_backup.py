@@ -29,7 +29,7 @@ from haprotect.cli.repo_common import (
     summary,
 )
 from haprotect.model.result import Status
-from haprotect.repo import Repository
+from haprotect.repo import Repository, RestoreOptions
 from haprotect.repo.errors import RepositoryError
 from haprotect.storage import open_store
 
@@ -152,6 +152,15 @@ def restore_command(
     no_lock: Annotated[
         bool, typer.Option("--no-lock", help="Take no lock (for read-only access to the store).")
     ] = False,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Processes sharing a restore from a local repository (default: one per "
+            "core, up to 4; 1 leaves the other cores to what else runs on the host).",
+        ),
+    ] = None,
     password_file: PasswordFileOpt = None,
     retry_lock: RetryLockOpt = 0.0,
     as_json: JsonOpt = False,
@@ -159,13 +168,14 @@ def restore_command(
     """Restore a snapshot into a directory, with owners, modes, times and holes.
 
     Paths keep their full original path below the target: /var/lib/pgsql
-    restored into /tmp/r is at /tmp/r/var/lib/pgsql. Exit 3 if some files
-    could not be restored.
+    restored into /tmp/r is at /tmp/r/var/lib/pgsql. Every byte is verified.
+    Exit 3 if some files could not be restored.
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
     with ProgressView(as_json) as view:
-        stats = repo.restore(snapshot_id, target, include or None, view, lock=not no_lock)
+        options = RestoreOptions(processes=processes or 0)
+        stats = repo.restore(snapshot_id, target, include or None, view, options, lock=not no_lock)
     if as_json:
         summary(command="restore", snapshot=snapshot_id, target=str(target), stats=asdict(stats))
     else:

@@ -65,7 +65,7 @@ _LAZY = {
     "Subset": "check",
     "PruneOptions": "prune",
     "PruneReport": "prune",
-    "RestoreOptions": "restorer",
+    "RestoreOptions": "restoreparts",
 }
 
 
