@@ -147,7 +147,7 @@ class DirectWriter(Generic[F]):
         if aligned:
             self._pwrite(file, memoryview(data)[lo - at : hi - at], lo)
             return
-        buf = self.buffer(hi - lo)
+        buf = self._buffer(hi - lo)
         buf[:] = data[lo - at : hi - at]
         self._pwrite(file, buf, lo)
 
@@ -166,11 +166,11 @@ class DirectWriter(Generic[F]):
         with file.lock:
             left, file.partial = file.partial, {}
         for block, partial in sorted(left.items()):
-            buf = self.buffer(BLOCK)
+            buf = self._buffer(BLOCK)
             buf[:] = partial.data
             self._pwrite(file, buf, block)
 
-    def buffer(self, size: int) -> memoryview:
+    def _buffer(self, size: int) -> memoryview:
         """This thread's page-aligned buffer, ``size`` bytes of it."""
         local = self._local
         buf: mmap.mmap | None = getattr(local, "buf", None)
@@ -206,7 +206,7 @@ class DirectWriter(Generic[F]):
             del file.partial[block]
         if file.fd < 0:
             self._open_fd(file)
-        buf = self.buffer(BLOCK)
+        buf = self._buffer(BLOCK)
         buf[:] = partial.data
         self._pwrite(file, buf, block)
 

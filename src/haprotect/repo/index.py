@@ -57,12 +57,16 @@ class Index:
     def __len__(self) -> int:
         return len(self._blobs)
 
-    def add_pack(self, info: PackInfo, entries: Iterable[PackEntry]) -> None:
+    def _pack_number(self, info: PackInfo) -> int:
         number = self._pack_numbers.get(info.id)
         if number is None:
             number = len(self._packs)
             self._packs.append(info)
             self._pack_numbers[info.id] = number
+        return number
+
+    def add_pack(self, info: PackInfo, entries: Iterable[PackEntry]) -> None:
+        number = self._pack_number(info)
         blobs = self._blobs
         for e in entries:
             if e.id not in blobs:
@@ -70,11 +74,7 @@ class Index:
 
     def add_table(self, info: PackInfo, table: bytes | memoryview) -> None:
         """Like :meth:`add_pack`, from the pack's entries as stored (48-byte records)."""
-        number = self._pack_numbers.get(info.id)
-        if number is None:
-            number = len(self._packs)
-            self._packs.append(info)
-            self._pack_numbers[info.id] = number
+        number = self._pack_number(info)
         blobs = self._blobs
         for chunk_id, offset, length, raw_length, flags in ENTRY.iter_unpack(table):
             if chunk_id not in blobs:

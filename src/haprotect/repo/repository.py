@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,8 +272,7 @@ class Repository:
 
     def nodes(self, snapshot: Snapshot) -> NodeStream:
         """The nodes of a snapshot in canonical order, streamed."""
-        ids = [bytes.fromhex(i) for i in snapshot.tree]
-        return decode_stream(prefetch(self._reader.read, ids))
+        return read_tree(self._reader, snapshot)
 
     def restore(
         self,
@@ -301,15 +301,10 @@ class Repository:
             from haprotect.repo import restoreprocs
             from haprotect.repo.restoreparts import RestoreOptions
 
-            ids = [bytes.fromhex(i) for i in snapshot.tree]
-
-            def nodes(reader: BlobReader) -> NodeStream:
-                return decode_stream(prefetch(reader.read, ids))
-
             return restoreprocs.restore(
                 self._reader,
                 snapshot.id,
-                nodes,
+                partial(read_tree, snapshot=snapshot),
                 Path(target),
                 include,
                 options or RestoreOptions(),
@@ -421,3 +416,9 @@ class Repository:
         """Reload the index if a prune replaced blobs of it since it was loaded."""
         if not self._index_names <= index_names(self.store):
             self.reload_index()
+
+
+def read_tree(reader: BlobReader, snapshot: Snapshot) -> NodeStream:
+    """The nodes of a snapshot in canonical order, streamed through ``reader``."""
+    ids = [bytes.fromhex(i) for i in snapshot.tree]
+    return decode_stream(prefetch(reader.read, ids))

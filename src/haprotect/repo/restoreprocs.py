@@ -76,6 +76,7 @@ def local_root(store: BlobStore) -> Path | None:
 
 
 def process_count(options: RestoreOptions, store: BlobStore) -> int:
+    """How many processes restore from ``store``: one unless it is local."""
     if not hasattr(os, "fork") or local_root(store) is None:
         return 1
     if options.processes:
@@ -116,9 +117,10 @@ def restore(
     """Restore a snapshot (or the paths in ``includes``) into ``target``."""
     job = _Job(snapshot_id, nodes, target, includes, options)
     count = process_count(options, reader.store)
-    root = local_root(reader.store)
-    if count == 1 or root is None:
+    if count == 1:
         return job.run(reader, meter)
+    root = local_root(reader.store)
+    assert root is not None
     make_dirs(nodes(reader), target, includes, snapshot_id)
     team = _Team(count, options.segment)
     try:
