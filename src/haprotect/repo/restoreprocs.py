@@ -49,9 +49,9 @@ from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
-from haprotect.repo.restorer import Restorer, selected
+from haprotect.repo.restorer import Restorer, include_keys, selected
 from haprotect.repo.target import Target, components
-from haprotect.repo.tree import NodeStream, decode_node, sort_key
+from haprotect.repo.tree import NodeStream, decode_node
 from haprotect.storage.base import BlobStore
 from haprotect.storage.local import LocalStore
 
@@ -135,7 +135,7 @@ def make_dirs(
     nodes: NodeStream, target: Path, includes: Sequence[str] | None, snapshot_id: str
 ) -> None:
     """Make every directory of the tree that the restore will need (mode 0700 until the end)."""
-    wanted = None if includes is None else [sort_key(p.strip("/")) for p in includes]
+    wanted = include_keys(includes)
     dest = Target(target)
     try:
         for record in nodes.records():

@@ -93,6 +93,11 @@ class _Run:
     files: list[_File] = field(default_factory=list)
 
 
+def include_keys(includes: Sequence[str] | None) -> list[tuple[bytes, ...]] | None:
+    """The sort keys of the paths a restore is limited to (None: everything)."""
+    return None if includes is None else [sort_key(p.strip("/")) for p in includes]
+
+
 def selected(key: tuple[bytes, ...], includes: Sequence[tuple[bytes, ...]] | None) -> bool:
     """In or below an included path, or one of its ancestors."""
     if includes is None:
@@ -142,7 +147,7 @@ class Restorer:
     def run(
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
     ) -> RestoreStats:
-        wanted = None if includes is None else [sort_key(p.strip("/")) for p in includes]
+        wanted = include_keys(includes)
         dest = self._dest = Target(target)
         try:
             previous: tuple[bytes, ...] | None = None
