@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo import archiver as archiver_module
 from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
+from haprotect.repo.files_cache import FilesCache
+from haprotect.repo.index import Index
+from haprotect.repo.tree import encode_node, sort_key
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
 
@@ -261,3 +265,26 @@ def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) 
     )
     batches = -(-len(blobs) // archiver_module.SMALL_BATCH_FILES)
     assert breaks < batches
+
+
+def test_the_files_cache_merges_the_walk_with_the_parents_records() -> None:
+    """Matched heads, lookups past removed files, added files and out-of-order keys."""
+
+    def node(path: str, size: int = 1) -> Node:
+        return Node(path=path, type=NodeType.FILE, mode=0o644, mtime_ns=1, ctime_ns=2, size=size)
+
+    def head(n: Node) -> bytes:
+        return encode_node(n)[:-2]  # without the closing brace
+
+    parent = [node("a"), node("a/1"), node("a/2"), node("a/3"), node("a/4"), node("b", 5)]
+    cache = FilesCache(parent, Index())
+    assert cache.matching_record(head(node("a/1"))) is None, "the directory a comes first"
+    assert cache.lookup_record(sort_key("a/1")) == encode_node(node("a/1"))
+    assert cache.matching_record(head(node("a/2"))) == encode_node(node("a/2"))
+    assert cache.matching_record(head(node("a/4"))) is None, "a/3 comes first"
+    assert cache.lookup_record(sort_key("a/3x")) is None, "a file the parent did not have"
+    assert cache.lookup_record(sort_key("a/4")) == encode_node(node("a/4"))
+    assert cache.lookup_record(sort_key("a/2")) is None, "out of order: the merge is past it"
+    assert cache.matching_record(head(node("b", 6))) is None, "b changed"
+    assert cache.lookup_record(sort_key("b")) == encode_node(node("b", 5))
+    assert cache.lookup_record(sort_key("c")) is None

@@ -17,6 +17,7 @@ from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import restorer as restorer_module
+from haprotect.repo import walker as walker_module
 from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.walker import Walker
 from haprotect.storage.memory import MemoryStore
@@ -164,6 +165,34 @@ def test_unreadable_file_is_recorded_and_the_backup_goes_on(
     assert "ok" in names and "secret" not in names
 
 
+def test_names_that_vanish_or_fail_during_the_walk(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name gone before its lstat is skipped; one whose lstat fails is reported; the rest stay."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        (src / name).write_text(name)
+    real_listdir, real_lstat = walker_module.os.listdir, walker_module.os.lstat
+
+    def listdir_with_a_ghost(path: bytes) -> list[bytes]:
+        return [*real_listdir(path), b"ghost"]
+
+    def lstat_refusing_b(path: bytes, *, dir_fd: int | None = None) -> os.stat_result:
+        if path == b"b":
+            raise PermissionError(13, "Permission denied")
+        return real_lstat(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(walker_module.os, "listdir", listdir_with_a_ghost)
+    monkeypatch.setattr(walker_module.os, "lstat", lstat_refusing_b)
+    snapshot = repo.backup([src])
+    assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
+        ("b", "Permission denied")
+    ]
+    names = [n.name for n in repo.nodes(snapshot) if n.path.startswith(str(src).lstrip("/"))]
+    assert names == ["src", "a", "c"]
+
+
 def test_missing_path_is_recorded_as_an_error(repo: Repository, tmp_path: Path) -> None:
     (tmp_path / "there").write_text("x")
     snapshot = repo.backup([tmp_path / "there", tmp_path / "missing"])
@@ -276,6 +305,21 @@ def test_tree_records_are_the_json_the_format_specifies(tree: Path) -> None:
         assert encode_node(node) == reference_record(node)
         assert decode_node(encode_node(node)) == node
         assert record_key(encode_node(node)) == sort_key(node.path)
+
+
+def test_a_files_head_is_the_start_of_its_record(tree: Path) -> None:
+    """Entry.head, built in one step for the usual file, is its record up to the ctime."""
+    (tree / 'qu"ote\\back').write_bytes(b"x")
+    (tree / "owned").write_bytes(b"y")
+    os.chown(tree / "owned", 5, 7)
+    os.chmod(tree / "owned", 0o2711)
+    files = [e for e in Walker([os.fsencode(tree)], lambda *_: None) if e.is_file]
+    assert len(files) >= 10
+    for entry in files:
+        record, head = reference_record(entry.node), entry.head()
+        assert record.startswith(head), entry.path
+        assert head.endswith(b',"ctime":%d' % entry.st.st_ctime_ns)
+        assert record[len(head) : len(head) + 1] in (b",", b"}")
 
 
 def reference_record(node: Node) -> bytes:

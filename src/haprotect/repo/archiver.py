@@ -135,6 +135,9 @@ class _Queued:
     link: bool = False
 
 
+_STAT_OF_KIND = {_Kind.NEW: "new", _Kind.CHANGED: "changed", _Kind.UNCHANGED: "unchanged"}
+
+
 class _Unreadable(Exception):
     """A file a worker could not read (its message is the error's)."""
 
@@ -186,26 +189,24 @@ class Archiver:
             check, flush_index = self._uploader.check, self._uploader.flush_index
             queue = self._queue
             for entry in ahead(entries):
-                check()
                 if entry.is_file:
-                    record = cache.lookup_record(entry.key)
+                    head = entry.head()
+                    record = cache.matching_record(head) or cache.lookup_record(entry.key)
                     if record is not None and cache.reuse_record(
-                        record,
-                        entry.head(),
-                        None if entry.lazy_xattrs else tail_of(entry.xattrs),
+                        record, head, None if entry.lazy_xattrs else tail_of(entry.xattrs)
                     ):
-                        unchanged = _Queued(
-                            None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry
-                        )
                         if not queue:
-                            self._record(record, unchanged)
+                            self._record_unchanged(record, entry)
                             continue
-                        queue.append(unchanged)
+                        queue.append(
+                            _Queued(None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry)
+                        )
                     else:
                         parent = decode_node(record) if record is not None else None
                         self._file(entry, parent, cache)
                 else:
                     queue.append(_Queued(entry.node, _Kind.OTHER))
+                check()
                 self._drain(wait=len(queue) > MAX_QUEUED_NODES)
                 flush_index()
             self._submit_batch()
@@ -371,11 +372,10 @@ class Archiver:
             assert node is not None
             stats["dirs" if node.type is NodeType.DIR else "others"] += 1
         else:
-            stats[queued.kind.name.lower()] += 1
+            stats[_STAT_OF_KIND[queued.kind]] += 1
             self._files_done += 1
             self._bytes_done += queued.size
-        for chunk in self._tree_chunker.feed(record):
-            self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
+        self._feed_tree(record)
         if self._meter.active:
             if node is not None:
                 path = node.path
@@ -383,3 +383,16 @@ class Archiver:
                 assert queued.entry is not None
                 path = queued.entry.path
             self._meter.update(self._files_done, self._bytes_done, path)
+
+    def _record_unchanged(self, record: bytes, entry: Entry) -> None:
+        """:meth:`_record` for an unchanged file with nothing queued before it (the usual case)."""
+        self._stats["unchanged"] += 1
+        self._files_done += 1
+        self._bytes_done += entry.st.st_size
+        self._feed_tree(record)
+        if self._meter.active:
+            self._meter.update(self._files_done, self._bytes_done, entry.path)
+
+    def _feed_tree(self, record: bytes) -> None:
+        for chunk in self._tree_chunker.feed(record):
+            self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())

@@ -11,6 +11,9 @@ those it needs. When nothing about a file changed, not even its owner, mode
 or xattrs, the start of its new record (:func:`~haprotect.repo.tree.encode_head`)
 equals the start of the parent's, and the parent's record is reused as it
 is (:meth:`FilesCache.reuse_record`): no node is decoded, built or encoded.
+Usually the file is also the parent's next record, so the merge does not even
+compare paths: the parent's next record starts with the file's new head
+(:meth:`FilesCache.matching_record`).
 """
 
 from __future__ import annotations
@@ -38,24 +41,43 @@ class FilesCache:
         )
         self._index = index
         self._head: bytes | None = None
-        self._head_key: tuple[bytes, ...] = ()
-        self._last: tuple[bytes, ...] = ()
+        self._head_key: tuple[bytes, ...] | None = None
         self._advance()
 
     def _advance(self) -> None:
         self._head = next(self._records, None)
-        if self._head is not None:
-            self._head_key = record_key(self._head)
+        self._head_key = None
+
+    def matching_record(self, head: bytes) -> bytes | None:
+        """The parent's next record if it starts with ``head``, the start of a file's new record.
+
+        The usual case of a backup after another: the file is the parent's
+        next node, and its path, type, owner, mode and stat up to its ctime
+        are as recorded. Else None; then :meth:`lookup_record` finds the
+        parent's record of that path, if any.
+        """
+        record = self._head
+        if record is not None and record.startswith(head):
+            self._advance()
+            return record
+        return None
 
     def lookup_record(self, key: tuple[bytes, ...]) -> bytes | None:
-        """The parent's record at ``key`` (a sort key); keys must come in canonical order."""
-        if key < self._last:
-            return None
-        self._last = key
-        while self._head is not None and self._head_key < key:
+        """The parent's record at ``key`` (a sort key); keys must come in canonical order.
+
+        A key that comes out of order finds nothing: the merge has gone past it.
+        """
+        while self._head is not None:
+            head_key = self._head_key
+            if head_key is None:
+                head_key = self._head_key = record_key(self._head)
+            if head_key == key:
+                record = self._head
+                self._advance()
+                return record
+            if head_key > key:
+                return None
             self._advance()
-        if self._head is not None and self._head_key == key:
-            return self._head
         return None
 
     def lookup(self, path: str) -> Node | None:

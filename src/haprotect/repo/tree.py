@@ -31,7 +31,7 @@ def sort_key(path: str) -> tuple[bytes, ...]:
     return tuple(os.fsencode(path).split(b"/"))
 
 
-_json_str = json.encoder.encode_basestring  # json.dumps's own escaping (ensure_ascii=False)
+json_string = json.encoder.encode_basestring  # json.dumps's own escaping (ensure_ascii=False)
 
 
 def _get_name(record: dict[str, Any], field: str) -> str | None:
@@ -44,12 +44,12 @@ def _get_name(record: dict[str, Any], field: str) -> str | None:
 def _name(field: str, value: str) -> str:
     """``"field":"value"``, or ``"field64":"<base64>"`` for a name that is not UTF-8."""
     if value.isascii():
-        return f'"{field}":{_json_str(value)}'
+        return f'"{field}":{json_string(value)}'
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return f'"{field}64":"{base64.b64encode(os.fsencode(value)).decode("ascii")}"'
-    return f'"{field}":{_json_str(value)}'
+    return f'"{field}":{json_string(value)}'
 
 
 def encode_head(
@@ -82,9 +82,9 @@ def encode_head(
     if gid:
         parts += (',"gid":', str(gid))
     if user is not None:
-        parts += (',"user":', _json_str(user))
+        parts += (',"user":', json_string(user))
     if group is not None:
-        parts += (',"group":', _json_str(group))
+        parts += (',"group":', json_string(group))
     if size:
         parts += (',"size":', str(size))
     if inode:
@@ -96,7 +96,7 @@ def encode_head(
     if rdev:
         parts += (',"rdev":', str(rdev))
     if hardlink is not None:
-        parts += (',"hardlink":', _json_str(hardlink))
+        parts += (',"hardlink":', json_string(hardlink))
     parts += (',"mtime":', str(mtime_ns), ',"ctime":', str(ctime_ns))
     return "".join(parts)
 
@@ -104,7 +104,9 @@ def encode_head(
 def encode_xattrs(xattrs: Sequence[tuple[str, bytes]]) -> str:
     if not xattrs:
         return ""
-    items = ",".join(f'[{_json_str(k)},"{base64.b64encode(v).decode("ascii")}"]' for k, v in xattrs)
+    items = ",".join(
+        f'[{json_string(k)},"{base64.b64encode(v).decode("ascii")}"]' for k, v in xattrs
+    )
     return f',"xattrs":[{items}]'
 
 

@@ -22,9 +22,13 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
-from haprotect.repo.tree import encode_head, encode_tail
+from haprotect.repo.tree import encode_head, encode_tail, json_string
 
 ErrorSink = Callable[[str, str], None]
+
+LSTAT_SLICE = 1024
+"""Names of one directory ``lstat``-ed together (bounds the stat results held at once)."""
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 _TYPES = {
     stat.S_IFREG: NodeType.FILE,
@@ -106,8 +110,17 @@ class Entry:
 
     def _head(self, size: int) -> str:
         st = self.st
+        rel = self.rel
+        if size and st.st_nlink == 1 and st.st_ino and st.st_dev and rel.isascii():
+            # the usual file, built in one step; the same text as encode_head's
+            return (
+                f'{{"path":{json_string(rel.decode("ascii"))}'
+                f"{_file_middle(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)}"
+                f',"size":{size},"inode":{st.st_ino},"device":{st.st_dev}'
+                f',"mtime":{st.st_mtime_ns},"ctime":{st.st_ctime_ns}'
+            )
         return encode_head(
-            os.fsdecode(self.rel),
+            os.fsdecode(rel),
             NodeType.FILE,
             stat.S_IMODE(st.st_mode),
             st.st_uid,
@@ -134,6 +147,14 @@ class Entry:
         The same bytes as ``encode_node`` of the file's node, made without one.
         """
         return (self._head(size) + encode_tail(None, content, self.xattrs)).encode()
+
+
+@lru_cache(maxsize=4096)
+def _file_middle(mode: int, uid: int, gid: int) -> str:
+    """A regular file's record between its path and its size (see :func:`encode_head`)."""
+    user, group = user_name(uid), group_name(gid)
+    head = encode_head("", NodeType.FILE, mode, uid, gid, user, group, 0, 0, 0, 1, 0, None, 0, 0)
+    return head[len('{"path":""') : head.index(',"mtime":')]
 
 
 @lru_cache(maxsize=4096)
@@ -245,9 +266,12 @@ class Walker:
             if is_root and stat.S_ISDIR(entry.st.st_mode):
                 yield from self._walk_dir(entry.source, b"/".join(comps), entry.st.st_dev)
 
-    def _entry(self, rel: bytes, source: bytes, root: bool = False) -> Entry | None:
+    def _entry(
+        self, rel: bytes, source: bytes, root: bool = False, st: os.stat_result | None = None
+    ) -> Entry | None:
         try:
-            st = os.lstat(source)
+            if st is None:
+                st = os.lstat(source)
             if stat.S_ISREG(st.st_mode):
                 return Entry(rel, source, st, None if self._xattrs else ())
             xattrs = read_xattrs(source) if self._xattrs else ()
@@ -262,18 +286,65 @@ class Walker:
         return Entry(rel, source, st, xattrs, node)
 
     def _children(self, source: bytes, rel: bytes) -> Iterator[Entry]:
+        """The entries of directory ``source``, sorted, ``lstat``-ed a slice at a time.
+
+        Each slice is ``lstat``-ed relative to an open descriptor of the
+        directory (no path lookup per name) in one pass; only a slice in which
+        a call failed is redone name by name, to skip or report that entry.
+        The descriptor is closed before the slice's entries are handed out,
+        so a deep walk holds none open.
+        """
         try:
-            with os.scandir(source) as it:
-                names = sorted(e.name for e in it)
+            names = sorted(os.listdir(source))
         except FileNotFoundError:
-            return iter(())
+            return
         except OSError as exc:
             self._on_error(os.fsdecode(rel) or "/", exc.strerror or str(exc))
-            return iter(())
+            return
         base = source.rstrip(b"/") + b"/"
         prefix = rel + b"/" if rel else b""
-        entries = (self._entry(prefix + name, base + name) for name in names)
-        return (e for e in entries if e is not None)
+        lazy: tuple[tuple[str, bytes], ...] | None = None if self._xattrs else ()
+        for start in range(0, len(names), LSTAT_SLICE):
+            part = names[start : start + LSTAT_SLICE]
+            stats = self._lstat_all(source, rel, part)
+            for name, st in zip(part, stats, strict=True):
+                if st is None:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield Entry(prefix + name, base + name, st, lazy)
+                else:
+                    entry = self._entry(prefix + name, base + name, st=st)
+                    if entry is not None:
+                        yield entry
+
+    def _lstat_all(
+        self, source: bytes, rel: bytes, names: list[bytes]
+    ) -> list[os.stat_result | None]:
+        try:
+            fd = os.open(source, _DIR_FLAGS)
+        except FileNotFoundError:
+            return [None] * len(names)
+        except OSError as exc:
+            self._on_error(os.fsdecode(rel) or "/", exc.strerror or str(exc))
+            return [None] * len(names)
+        try:
+            lstat = os.lstat
+            try:
+                return [lstat(name, dir_fd=fd) for name in names]
+            except OSError:
+                return [self._lstat_one(fd, rel, name) for name in names]
+        finally:
+            os.close(fd)
+
+    def _lstat_one(self, fd: int, rel: bytes, name: bytes) -> os.stat_result | None:
+        try:
+            return os.lstat(name, dir_fd=fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            path = rel + b"/" + name if rel else name
+            self._on_error(os.fsdecode(path), exc.strerror or str(exc))
+            return None
 
     def _walk_dir(self, source: bytes, rel: bytes, device: int) -> Iterator[Entry]:
         stack = [self._children(source, rel)]
