@@ -66,7 +66,8 @@ store = LocalStore(repo_dir)
 if action == "init":
     Repository.init(store, password)
 elif action == "backup":
-    snapshot = Repository.open(store, password).backup([path])
+    # as `haprotect repo backup` does: the walk starts while the key is derived
+    snapshot = Repository.open(store, password, background=True).backup([path])
     print(snapshot.id, flush=True)
 elif action == "restore":
     repo = Repository.open(store, password)

@@ -92,6 +92,10 @@ def test_no_passphrase_and_no_terminal_is_a_one_line_error(repo_dir: Path) -> No
 
 def test_wrong_passphrase_and_missing_repository(repo_dir: Path, tmp_path: Path) -> None:
     one_line_error(invoke("snapshots", str(repo_dir), password="nope"), 7, "wrong passphrase")
+    # a backup unlocks in the background while it walks: the same one line, nothing written
+    backup = invoke("backup", str(repo_dir), str(tmp_path), password="nope")
+    one_line_error(backup, 7, "wrong passphrase")
+    assert not any((repo_dir / "snapshots").glob("*")) and not any((repo_dir / "locks").glob("*"))
     result = invoke("check", str(tmp_path / "nothing"))
     one_line_error(result, 7, "no haprotect repository at")
     assert "haprotect repo init" in result.output

@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository
+from haprotect.repo import keys as keys_module
 from haprotect.repo.errors import (
     IntegrityError,
     RepositoryExists,
@@ -39,6 +41,39 @@ def test_wrong_passphrase_is_one_clear_line(repo: Repository, store: MemoryStore
         Repository.open(store, "battery staple")
     assert str(caught.value) == "wrong passphrase for repository memory://vault/"
     assert caught.value.exit_code == 7 and caught.value.hint
+
+
+def test_a_background_unlock_raises_a_wrong_passphrase_at_first_use(
+    repo: Repository, store: MemoryStore, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("data")
+    opened = Repository.open(store, "battery staple", background=True)
+    assert opened.id == repo.id, "the config is read at once"
+    with pytest.raises(WrongPassphrase, match="memory://vault/"):
+        opened.backup([tmp_path])
+    with pytest.raises(WrongPassphrase):
+        opened.snapshots()
+    assert repo.snapshots() == [] and repo.locks() == [], "nothing written, no lock left"
+
+
+def test_a_background_unlock_backs_up_while_deriving_the_key(
+    repo: Repository, store: MemoryStore, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("data")
+    first = Repository.open(store, "correct horse", background=True).backup([tmp_path])
+    second = Repository.open(store, "correct horse", background=True).backup([tmp_path])
+    assert (first.stats.files_new, second.stats.files_unchanged) == (1, 1)
+    assert [s.id for s in repo.snapshots()] == [first.id, second.id]
+
+
+@pytest.mark.parametrize("params", [KdfParams(1 << 10, 8, 1), KdfParams(1 << 12, 4, 3)])
+def test_key_derivation_is_standard_scrypt(params: KdfParams) -> None:
+    """hashlib's scrypt (which lets other threads run) gives cryptography's bytes."""
+    salt = os.urandom(16)
+    expected = Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(
+        "pässwörd".encode()
+    )
+    assert keys_module._derive("pässwörd", salt, params) == expected
 
 
 def test_a_second_key_opens_the_same_repository(repo: Repository, store: MemoryStore) -> None:

@@ -79,7 +79,7 @@ def backup_command(
     be read are recorded in the snapshot and the backup goes on (exit 3).
     """
     metadata = parse_meta(meta or [])
-    repo = open_repo(url, password_file, retry_lock=retry_lock)
+    repo = open_repo(url, password_file, retry_lock=retry_lock, background=True)
     with ProgressView(as_json) as view:
         snapshot = repo.backup(
             paths, tags=tag or (), host=host, metadata=metadata, on_progress=view

@@ -120,10 +120,17 @@ def passphrase(password_file: Path | None, url: str, *, confirm: bool = False) -
 
 
 def open_repo(
-    url: str, password_file: Path | None, *, lenient_index: bool = False, retry_lock: float = 0
+    url: str,
+    password_file: Path | None,
+    *,
+    lenient_index: bool = False,
+    retry_lock: float = 0,
+    background: bool = False,
 ) -> Repository:
+    """The repository at ``url``; ``background`` unlocks it while the command starts."""
     store = open_store(url)
-    repo = Repository.open(store, passphrase(password_file, url), lenient_index=lenient_index)
+    secret = passphrase(password_file, url)
+    repo = Repository.open(store, secret, lenient_index=lenient_index, background=background)
     repo.lock_wait = retry_lock
     return repo
 

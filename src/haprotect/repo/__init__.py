@@ -45,7 +45,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from haprotect.repo.archiver import BackupOptions
 from haprotect.repo.config import ChunkerParams
 from haprotect.repo.keys import KdfParams
 from haprotect.repo.lock import Locker
@@ -53,12 +52,15 @@ from haprotect.repo.repository import Repository
 from haprotect.repo.retention import Duration, KeepPolicy
 
 if TYPE_CHECKING:
+    from haprotect.repo.archiver import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
     from haprotect.repo.restoreparts import RestoreOptions
 
-# Loaded on first use, so that a backup does not import check, prune and restore.
+# Loaded on first use, so that a backup does not import check, prune and restore,
+# and opening a repository not even the backup's modules.
 _LAZY = {
+    "BackupOptions": "archiver",
     "CheckReport": "check",
     "Finding": "check",
     "Severity": "check",

@@ -1,13 +1,14 @@
 """The backup pipeline: walk, read, chunk, store, record the tree.
 
-One thread (the caller's) walks the paths in canonical order, asks the files
-cache about each file and hands each file that changed to a worker thread,
-with a pooled buffer: the worker reads it, cuts it into chunks, and hashes,
-deduplicates, compresses, encrypts and packs them
-(:mod:`haprotect.repo.fileworker`, :class:`~haprotect.repo.blobsink.BlobSink`);
-upload threads store finished
+The walk runs in a thread of its own, ahead of the caller's
+(:class:`~haprotect.repo.lookahead.Lookahead`). The caller takes the entries
+in canonical order, asks the files cache about each file and hands each file
+that changed to a worker thread, with a pooled buffer: the worker reads it,
+cuts it into chunks, and hashes, deduplicates, compresses, encrypts and packs
+them (:mod:`haprotect.repo.fileworker`,
+:class:`~haprotect.repo.blobsink.BlobSink`); upload threads store finished
 packs (:class:`~haprotect.repo.uploader.Uploader`). A large file is one task,
-read buffer by buffer, so the workers never wait for the walking thread to
+read buffer by buffer, so the workers never wait for the caller's thread to
 read for them. Small files are read back to back into one buffer and handed
 over as one task, so their per-file cost is a few system calls and a
 dictionary lookup.
@@ -20,16 +21,12 @@ then the snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
-import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
 from haprotect.repo.blobsink import BlobSink
@@ -46,50 +43,7 @@ from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096
-T = TypeVar("T")
 _NO_XATTRS_TAIL = b"}\n"
-
-
-def ahead(items: Iterable[T], batch: int = 128, depth: int = 16) -> Iterator[T]:
-    """``items``, produced by another thread up to ``depth`` batches ahead.
-
-    The walk is mostly system calls (``lstat``, ``listxattr``), which then
-    run while this thread works on the entries before them.
-    """
-    handoff: queue.Queue[list[T] | BaseException | None] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            chunk: list[T] = []
-            for item in items:
-                chunk.append(item)
-                if len(chunk) >= batch:
-                    if stop.is_set():
-                        return
-                    handoff.put(chunk)
-                    chunk = []
-            handoff.put(chunk)
-            handoff.put(None)
-        except BaseException as exc:
-            handoff.put(exc)
-
-    thread = threading.Thread(target=produce, name="haprotect-walk", daemon=True)
-    thread.start()
-    try:
-        while True:
-            got = handoff.get()
-            if got is None:
-                return
-            if isinstance(got, BaseException):
-                raise got
-            yield from got
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                handoff.get_nowait()
-            thread.join(0.01)
 
 
 def tail_of(xattrs: tuple[tuple[str, bytes], ...]) -> bytes:
@@ -151,7 +105,9 @@ class Archiver:
         uploader: Uploader,
         options: BackupOptions,
         meter: ProgressMeter,
+        errors: list[FileError] | None = None,
     ) -> None:
+        """``errors`` collects the files that could not be backed up (the walk's too)."""
         self._config = config
         self._options = options
         self._meter = meter
@@ -176,7 +132,7 @@ class Archiver:
         self._batch: Task | None = None
         self._batch_pos = 0
         self.tree: list[str] = []
-        self.errors: list[FileError] = []
+        self.errors: list[FileError] = [] if errors is None else errors
         self._stats = {k: 0 for k in ("new", "changed", "unchanged", "dirs", "others", "read")}
         self._files_done = 0
         self._bytes_done = 0
@@ -188,7 +144,7 @@ class Archiver:
         try:
             check, flush_index = self._uploader.check, self._uploader.flush_index
             queue = self._queue
-            for entry in ahead(entries):
+            for entry in entries:
                 if entry.is_file:
                     head = entry.head()
                     record = cache.matching_record(head) or cache.lookup_record(entry.key)

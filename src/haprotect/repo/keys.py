@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -32,6 +33,7 @@ _AAD = b"haprotect key file v1"
 _MAX_N = 1 << 22
 _MAX_R = 32
 _MAX_P = 16
+_HASHLIB_MAX_MEMORY = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,27 @@ class KdfParams:
 
 
 def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """scrypt of the passphrase: OpenSSL's through hashlib, which lets other threads run.
+
+    A backup walks the file system while the key is derived
+    (:mod:`haprotect.repo.unlock`); ``cryptography``'s scrypt holds the GIL
+    throughout. hashlib caps its memory at 2 GiB; costs above that (allowed
+    in key files) use ``cryptography``'s, which gives the same bytes.
+    """
+    secret = passphrase.encode("utf-8")
+    memory = 128 * params.r * (params.n + params.p + 2)
+    if memory < _HASHLIB_MAX_MEMORY:
+        return hashlib.scrypt(
+            secret,
+            salt=salt,
+            n=params.n,
+            r=params.r,
+            p=params.p,
+            maxmem=_HASHLIB_MAX_MEMORY,
+            dklen=KEY_SIZE,
+        )
     kdf = Scrypt(salt=salt, length=KEY_SIZE, n=params.n, r=params.r, p=params.p)
-    return kdf.derive(passphrase.encode("utf-8"))
+    return kdf.derive(secret)
 
 
 def _b64(data: bytes) -> str:

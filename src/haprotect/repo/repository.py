@@ -28,20 +28,18 @@ from typing import TYPE_CHECKING
 
 from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
-from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
-from haprotect.repo.archiver import Archiver, BackupOptions
+from haprotect.model.snapshot import FileError, JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.errors import RepositoryExists, RepositoryNotFound, WrongPassphrase
-from haprotect.repo.files_cache import FilesCache
+from haprotect.repo.errors import RepositoryExists, RepositoryNotFound
 from haprotect.repo.index import Index
-from haprotect.repo.indexset import index_names, load_index_set
-from haprotect.repo.keys import KEYS_PREFIX, KdfParams, new_key_file, open_key_file
+from haprotect.repo.indexset import IndexSet, index_names, load_index_set
+from haprotect.repo.keys import KdfParams, new_key_file
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
 from haprotect.repo.lockfile import username
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
-from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
+from haprotect.repo.progress import ProgressMeter, ProgressSink
 from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
 from haprotect.repo.snapshots import (
     SNAPSHOTS_PREFIX,
@@ -52,12 +50,16 @@ from haprotect.repo.snapshots import (
     write_snapshot,
 )
 from haprotect.repo.tree import NodeStream, decode_stream
-from haprotect.repo.uploader import Uploader
-from haprotect.repo.walker import Walker, normalize_roots
+from haprotect.repo.unlock import Unlocked, Unlocking, unlock
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
 
+WALK_HEAD_START = 256
+"""Batches of entries (128 each) the walk may make before the backup takes any."""
+
 if TYPE_CHECKING:
-    # imported where used: a backup needs none of them (and starts sooner)
+    # Imported where used: a backup needs none of them (and starts sooner), and
+    # opening a repository needs not even the backup's (see Repository.backup).
+    from haprotect.repo.archiver import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
     from haprotect.repo.restoreparts import RestoreOptions
@@ -69,25 +71,54 @@ class Repository:
         self,
         store: BlobStore,
         config: RepoConfig,
-        key: MasterKey,
-        index: Index,
+        unlocked: Unlocked | Unlocking,
         *,
-        index_names: frozenset[str] = frozenset(),
         locker: Locker | None = None,
+        lenient_index: bool = False,
     ) -> None:
+        """A repository whose key is ``unlocked``, or being unlocked in the background."""
         self.store = store
         self.config = config
-        self._key = key
-        self._index = index
-        self._index_names = index_names
-        self._reader = BlobReader(store, key, index)
+        self._unlocking = unlocked if isinstance(unlocked, Unlocking) else None
+        if isinstance(unlocked, Unlocked):
+            self._take(unlocked)
         self.locker = locker or Locker(store)
         """Takes the locks; replace it to inject a clock or other staleness limits."""
         self.lock_wait = 0.0
         """Seconds to keep trying while another process holds a conflicting lock."""
-        self.index_damage: dict[str, str] = {}
+        self._lenient = lenient_index
+
+    def _take(self, unlocked: Unlocked) -> None:
+        self._master_key = unlocked.key
+        self._indexes = unlocked.indexes
+        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.index)
+
+    def _unlocked(self) -> None:
+        """Wait for a background unlock, if one runs (raising a wrong passphrase)."""
+        if self._unlocking is not None:
+            self._take(self._unlocking.result())
+            self._unlocking = None
+
+    @property
+    def _key(self) -> MasterKey:
+        self._unlocked()
+        return self._master_key
+
+    @property
+    def _index(self) -> Index:
+        self._unlocked()
+        return self._indexes.index
+
+    @property
+    def _reader(self) -> BlobReader:
+        self._unlocked()
+        return self._blob_reader
+
+    @property
+    def index_damage(self) -> dict[str, str]:
         """Index blobs that could not be read (only when opened with ``lenient_index``)."""
-        self._lenient = False
+        self._unlocked()
+        return self._indexes.damaged
 
     @classmethod
     def init(
@@ -110,14 +141,25 @@ class Repository:
         name, blob = new_key_file(key, config.id, passphrase, kdf or KdfParams())
         store.put(name, blob)
         store.put(CONFIG_KEY, config.dump(key))
-        return cls(store, config, key, Index())
+        return cls(store, config, Unlocked(key, IndexSet()))
 
     @classmethod
-    def open(cls, store: BlobStore, passphrase: str, *, lenient_index: bool = False) -> Repository:
+    def open(
+        cls,
+        store: BlobStore,
+        passphrase: str,
+        *,
+        lenient_index: bool = False,
+        background: bool = False,
+    ) -> Repository:
         """Open a repository: check its version, unlock a key file, load the index.
 
         A damaged index blob makes opening fail, unless ``lenient_index``
         (for check): then it is skipped and recorded in :attr:`index_damage`.
+        With ``background`` the key is derived and the index loaded in a
+        background thread: ``open`` returns once the config is read, the
+        first use of the key waits for it and raises a wrong passphrase
+        there; a backup walks the file system meanwhile.
         """
         try:
             raw = store.get(CONFIG_KEY)
@@ -127,18 +169,13 @@ class Repository:
                 hint="check the URL, or create one with `haprotect repo init URL`",
             ) from None
         config, mac = parse_config(raw, store.url)
-        for info in store.list(KEYS_PREFIX):
-            key = open_key_file(store.get(info.key), passphrase, config.id, info.key)
-            if key is not None:
-                config.verify(key, mac, store.url)
-                loaded = load_index_set(store, key, strict=not lenient_index)
-                repo = cls(store, config, key, loaded.index, index_names=loaded.names)
-                repo.index_damage, repo._lenient = loaded.damaged, lenient_index
-                return repo
-        raise WrongPassphrase(
-            f"wrong passphrase for repository {store.url}",
-            hint="check the passphrase, or the key file it belongs to",
+        strict = not lenient_index
+        unlocked: Unlocked | Unlocking = (
+            Unlocking(store, config, mac, passphrase, strict_index=strict)
+            if background
+            else unlock(store, config, mac, passphrase, strict_index=strict)
         )
+        return cls(store, config, unlocked, lenient_index=lenient_index)
 
     @property
     def url(self) -> str:
@@ -177,28 +214,44 @@ class Repository:
         ``use_parent`` is false.
         """
         started, clock = datetime.now(UTC), time.monotonic()
+        # imported here: an open() in the background derives the key meanwhile
+        from haprotect.repo.archiver import Archiver, BackupOptions
+        from haprotect.repo.files_cache import FilesCache
+        from haprotect.repo.lookahead import Lookahead
+        from haprotect.repo.progress import InputCounter
+        from haprotect.repo.uploader import Uploader
+        from haprotect.repo.walker import Walker, normalize_roots
+
         roots = normalize_roots(paths)
         if not roots:
             raise UsageError("nothing to back up: no paths given")
         host = host or socket.gethostname()
         shown = tuple(os.fsdecode(r) for r in roots)
-        with self.lock(operation="backup") as held:
+        opts = options or BackupOptions()
+        errors: list[FileError] = []
+        walker = Walker(
+            roots,
+            lambda path, message: errors.append(FileError(path, message)),
+            xattrs=opts.xattrs,
+            one_file_system=opts.one_file_system,
+        )
+        meter = ProgressMeter(Phase.BACKUP, on_progress)
+        counter = InputCounter(roots, meter) if meter.active else None
+        with (
+            self.lock(operation="backup") as held,
+            Lookahead(walker, head_start=WALK_HEAD_START, name="haprotect-walk") as entries,
+        ):
+            # the walk goes on while the key is derived, if it still is
             self._sync_index()
             store = GuardedStore(self.store, held)
             base = self._parent(parent, host, shown) if use_parent else None
             cache = FilesCache(self.nodes(base) if base else (), self._index)
-            meter = ProgressMeter(Phase.BACKUP, on_progress)
-            counter = InputCounter(roots, meter) if meter.active else None
             if counter is not None:
                 counter.start()
-            opts = options or BackupOptions()
             uploader = Uploader(store, self._key, threads=opts.upload_threads)
-            archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter)
-            walker = Walker(
-                roots, archiver.error, xattrs=opts.xattrs, one_file_system=opts.one_file_system
-            )
+            archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter, errors)
             try:
-                archiver.run(walker, cache)
+                archiver.run(entries, cache)
                 uploader.finish(self._index)
             except BaseException:
                 uploader.abort()
@@ -406,15 +459,14 @@ class Repository:
 
     def reload_index(self) -> Index:
         """Read the index blobs again (after another writer added some)."""
-        loaded = load_index_set(self.store, self._key, strict=not self._lenient)
-        self._index, self._index_names = loaded.index, loaded.names
-        self.index_damage = loaded.damaged
-        self._reader = BlobReader(self.store, self._key, self._index)
+        key = self._key
+        self._take(Unlocked(key, load_index_set(self.store, key, strict=not self._lenient)))
         return self._index
 
     def _sync_index(self) -> None:
         """Reload the index if a prune replaced blobs of it since it was loaded."""
-        if not self._index_names <= index_names(self.store):
+        self._unlocked()
+        if not self._indexes.names <= index_names(self.store):
             self.reload_index()
 
 
