@@ -316,7 +316,7 @@ def test_a_files_head_is_the_start_of_its_record(tree: Path) -> None:
     files = [e for e in Walker([os.fsencode(tree)], lambda *_: None) if e.is_file]
     assert len(files) >= 10
     for entry in files:
-        record, head = reference_record(entry.node), entry.head()
+        record, head = reference_record(entry.node), entry.head
         assert record.startswith(head), entry.path
         assert head.endswith(b',"ctime":%d' % entry.st.st_ctime_ns)
         assert record[len(head) : len(head) + 1] in (b",", b"}")

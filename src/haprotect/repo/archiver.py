@@ -143,16 +143,23 @@ class Archiver:
     def run(self, entries: Iterable[Entry], cache: FilesCache) -> None:
         try:
             check, flush_index = self._uploader.check, self._uploader.flush_index
-            queue = self._queue
+            matching_record, reuse_record = cache.matching_record, cache.reuse_record
+            queue, stats = self._queue, self._stats
             for entry in entries:
                 if entry.is_file:
-                    head = entry.head()
-                    record = cache.matching_record(head) or cache.lookup_record(entry.key)
-                    if record is not None and cache.reuse_record(
+                    head = entry.head
+                    record = matching_record(head) or cache.lookup_record(entry.key)
+                    if record is not None and reuse_record(
                         record, head, None if entry.lazy_xattrs else tail_of(entry.xattrs)
                     ):
                         if not queue:
-                            self._record_unchanged(record, entry)
+                            # the usual unchanged file: _record's work, in short
+                            stats["unchanged"] += 1
+                            self._files_done += 1
+                            self._bytes_done += entry.st.st_size
+                            self._feed_tree(record)
+                            if self._meter.active:
+                                self._meter.update(self._files_done, self._bytes_done, entry.path)
                             continue
                         queue.append(
                             _Queued(None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry)
@@ -339,15 +346,6 @@ class Archiver:
                 assert queued.entry is not None
                 path = queued.entry.path
             self._meter.update(self._files_done, self._bytes_done, path)
-
-    def _record_unchanged(self, record: bytes, entry: Entry) -> None:
-        """:meth:`_record` for an unchanged file with nothing queued before it (the usual case)."""
-        self._stats["unchanged"] += 1
-        self._files_done += 1
-        self._bytes_done += entry.st.st_size
-        self._feed_tree(record)
-        if self._meter.active:
-            self._meter.update(self._files_done, self._bytes_done, entry.path)
 
     def _feed_tree(self, record: bytes) -> None:
         for chunk in self._tree_chunker.feed(record):

@@ -52,7 +52,7 @@ class Entry:
     an unchanged file does not ask for them.
     """
 
-    __slots__ = ("_node", "_xattrs", "rel", "source", "st")
+    __slots__ = ("_node", "_xattrs", "head", "is_file", "rel", "source", "st")
 
     def __init__(
         self,
@@ -67,6 +67,9 @@ class Entry:
         self.st = st
         self._xattrs = xattrs
         self._node = node
+        self.is_file = stat.S_ISREG(st.st_mode)
+        self.head = self._head(st.st_size).encode() if self.is_file else b""
+        """A regular file's record up to its ctime (see :func:`encode_head`), made by the walk."""
 
     @property
     def xattrs(self) -> tuple[tuple[str, bytes], ...]:
@@ -88,10 +91,6 @@ class Entry:
     @property
     def blocks(self) -> int:
         return self.st.st_blocks
-
-    @property
-    def is_file(self) -> bool:
-        return stat.S_ISREG(self.st.st_mode)
 
     @property
     def key(self) -> tuple[bytes, ...]:
@@ -137,16 +136,13 @@ class Entry:
             st.st_ctime_ns,
         )
 
-    def head(self) -> bytes:
-        """The start of a regular file's tree record (see :func:`encode_head`)."""
-        return self._head(self.st.st_size).encode()
-
     def record(self, size: int, content: Sequence[ContentEntry]) -> bytes:
         """A regular file's tree record, with ``size`` bytes read as ``content``.
 
         The same bytes as ``encode_node`` of the file's node, made without one.
         """
-        return (self._head(size) + encode_tail(None, content, self.xattrs)).encode()
+        tail = encode_tail(None, content, self.xattrs).encode()
+        return (self.head if size == self.st.st_size else self._head(size).encode()) + tail
 
 
 @lru_cache(maxsize=4096)
