@@ -54,7 +54,10 @@ from haprotect.repo.unlock import Unlocked, Unlocking, unlock
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
 
 WALK_HEAD_START = 256
-"""Batches of entries (128 each) the walk may make before the backup takes any."""
+"""Batches of entries (128 each, about 150 KiB) the walk may make before the backup
+takes any, when there may be a parent: then most files are usually unchanged, and
+the walk is most of the work. A first backup's work is reading; its walk keeps to
+the usual depth, and memory to what the reading needs."""
 
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
@@ -237,9 +240,13 @@ class Repository:
         )
         meter = ProgressMeter(Phase.BACKUP, on_progress)
         counter = InputCounter(roots, meter) if meter.active else None
+        may_have_parent = parent is not None or (
+            use_parent and next(iter(self.store.list(SNAPSHOTS_PREFIX)), None) is not None
+        )
+        head_start = WALK_HEAD_START if may_have_parent else 0
         with (
             self.lock(operation="backup") as held,
-            Lookahead(walker, head_start=WALK_HEAD_START, name="haprotect-walk") as entries,
+            Lookahead(walker, head_start=head_start, name="haprotect-walk") as entries,
         ):
             # the walk goes on while the key is derived, if it still is
             self._sync_index()
