@@ -222,11 +222,17 @@ def test_unchanged_files_keep_their_xattrs_without_reading_them(
     read: list[bytes] = []
     original = walker_module.read_xattrs
 
-    def counting(source: bytes) -> tuple[tuple[str, bytes], ...]:
-        read.append(source)
+    def counting(source: bytes | int) -> tuple[tuple[str, bytes], ...]:
+        # the reader of a changed file reads them through its open descriptor
+        read.append(
+            os.fsencode(os.readlink(f"/proc/self/fd/{source}"))
+            if isinstance(source, int)
+            else source
+        )
         return original(source)
 
     monkeypatch.setattr(walker_module, "read_xattrs", counting)
+    monkeypatch.setattr(fileworker_module, "read_xattrs", counting)
     os.setxattr(src / "dir2" / "small4", "user.new", b"w")
     second = repo.backup([src])
     files = [p for p in read if os.path.isfile(p)]

@@ -40,7 +40,7 @@ from haprotect.repo.index import Index
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
-from haprotect.repo.walker import Entry
+from haprotect.repo.walker import Entry, Xattrs
 
 MAX_QUEUED_NODES = 4096
 _NO_XATTRS_TAIL = b"}\n"
@@ -124,7 +124,9 @@ class Archiver:
             level=config.compression_level,
         )
         self._tree_writer = self._sink.new_tree_writer()
-        self._worker = FileWorker(config, key.chunker_seed, self._sink, self._pool)
+        self._worker = FileWorker(
+            config, key.chunker_seed, self._sink, self._pool, xattrs=options.xattrs
+        )
         self._uploader = uploader
         self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
         self._queue: deque[_Queued] = deque()
@@ -308,13 +310,14 @@ class Archiver:
             return encode_node(queued.node)
         assert queued.entry is not None and queued.parts is not None
         content: list[ContentEntry] = []
+        xattrs: Xattrs | None = None
         for part in queued.parts:
             if isinstance(part, int):
                 entries: Sequence[ContentEntry] = (part,)
             else:
                 task, segment = part
                 assert task.future is not None
-                entries, size, read, failed = task.future.result()[segment]
+                entries, size, read, failed, xattrs = task.future.result()[segment]
                 if failed is not None:
                     raise _Unreadable(failed)
                 if queued.sized:
@@ -326,7 +329,7 @@ class Archiver:
                     content[-1] += e
                 else:
                     content.append(e)
-        return queued.entry.record(queued.size, content)
+        return queued.entry.record(queued.size, content, xattrs)
 
     def _record(self, record: bytes, queued: _Queued) -> None:
         stats = self._stats

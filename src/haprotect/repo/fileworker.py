@@ -25,9 +25,11 @@ from haprotect.repo.chunker import (
 )
 from haprotect.repo.config import RepoConfig
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
+from haprotect.repo.walker import Xattrs, read_xattrs
 
-# what a worker returns for one file: content, size, bytes read, error message
-Stored = tuple[list[ContentEntry], int, int, str | None]
+# what a worker returns for one file: content, size, bytes read, error message, and
+# the xattrs it read through the open file (None when not asked to)
+Stored = tuple[list[ContentEntry], int, int, str | None, Xattrs | None]
 
 
 class Task:
@@ -52,8 +54,17 @@ class Task:
 class FileWorker:
     """Runs tasks on the worker threads of one backup."""
 
-    def __init__(self, config: RepoConfig, seed: int, sink: BlobSink, pool: BufferPool) -> None:
+    def __init__(
+        self, config: RepoConfig, seed: int, sink: BlobSink, pool: BufferPool, *, xattrs: bool
+    ) -> None:
+        """``xattrs``: read each file's extended attributes through its open descriptor.
+
+        The walk leaves them to the reader of a file that changed: an
+        unchanged file keeps its parent's, and the reader's threads run in
+        parallel where the walk's caller does not.
+        """
         self._config = config
+        self._xattrs = xattrs
         self._seed = seed
         self._sink = sink
         self._pool = pool
@@ -86,8 +97,9 @@ class FileWorker:
         try:
             fd = open_for_reading(source)
         except OSError as exc:
-            return [], 0, 0, exc.strerror or str(exc)
+            return [], 0, 0, exc.strerror or str(exc), None
         try:
+            xattrs = read_xattrs(fd) if self._xattrs else None
             params = self._config.chunker
             block = fixed_block_size(params, size)
             if block is not None:
@@ -104,9 +116,9 @@ class FileWorker:
             if pos < size and blocks * 512 < size:
                 content.append(size - pos)
                 pos = size
-            return content, pos, read, None
+            return content, pos, read, None, xattrs
         except OSError as exc:
-            return [], 0, 0, exc.strerror or str(exc)
+            return [], 0, 0, exc.strerror or str(exc), None
         finally:
             os.close(fd)
 
@@ -143,17 +155,19 @@ class FileWorker:
         lie in the order of the tree in the pack.
         """
         chunks: list[memoryview] = []
-        read: list[tuple[int, int, int, str | None]] = []
+        read: list[tuple[int, int, int, str | None, Xattrs | None]] = []
         min_size = self._config.chunker.min_size
+        with_xattrs = self._xattrs
         for source, start, size in files:
             try:
                 fd = open_for_reading(source)
                 try:
                     got = fill(fd, view[start : start + size], 0, size)
+                    xattrs = read_xattrs(fd) if with_xattrs else None
                 finally:
                     os.close(fd)
             except OSError as exc:
-                read.append((0, 0, 0, exc.strerror or str(exc)))
+                read.append((0, 0, 0, exc.strerror or str(exc), None))
                 continue
             data = view[start : start + got]
             first = len(chunks)
@@ -162,8 +176,9 @@ class FileWorker:
                 chunks += [data[off : off + n] for off, n in cuts]
             elif got:
                 chunks.append(data)
-            read.append((first, len(chunks) - first, got, None))
+            read.append((first, len(chunks) - first, got, None, xattrs))
         entries = self._sink.store(chunks, small=True)
         return [
-            (entries[first : first + count], got, got, failed) for first, count, got, failed in read
+            (entries[first : first + count], got, got, failed, xattrs)
+            for first, count, got, failed, xattrs in read
         ]

@@ -136,11 +136,16 @@ class Entry:
             st.st_ctime_ns,
         )
 
-    def record(self, size: int, content: Sequence[ContentEntry]) -> bytes:
+    def record(
+        self, size: int, content: Sequence[ContentEntry], xattrs: Xattrs | None = None
+    ) -> bytes:
         """A regular file's tree record, with ``size`` bytes read as ``content``.
 
         The same bytes as ``encode_node`` of the file's node, made without one.
+        ``xattrs`` are those the reader of the file found, if it looked.
         """
+        if xattrs is not None and self._xattrs is None:
+            self._xattrs = xattrs
         tail = encode_tail(None, content, self.xattrs).encode()
         return (self.head if size == self.st.st_size else self._head(size).encode()) + tail
 
@@ -169,15 +174,25 @@ def group_name(gid: int) -> str | None:
         return None
 
 
-def read_xattrs(source: bytes) -> tuple[tuple[str, bytes], ...]:
+Xattrs = tuple[tuple[str, bytes], ...]
+
+
+def read_xattrs(source: bytes | int) -> Xattrs:
+    """The extended attributes of ``source``, a path (not followed) or an open descriptor."""
     try:
-        names = os.listxattr(source, follow_symlinks=False)
+        if isinstance(source, int):
+            names = os.listxattr(source)
+        else:
+            names = os.listxattr(source, follow_symlinks=False)
     except OSError:
         return ()
     found = []
     for name in sorted(names):
         try:
-            found.append((name, os.getxattr(source, name, follow_symlinks=False)))
+            if isinstance(source, int):
+                found.append((name, os.getxattr(source, name)))
+            else:
+                found.append((name, os.getxattr(source, name, follow_symlinks=False)))
         except OSError:
             continue
     return tuple(found)
