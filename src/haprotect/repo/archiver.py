@@ -150,7 +150,9 @@ class Archiver:
             for entry in entries:
                 if entry.is_file:
                     head = entry.head
-                    record = matching_record(head) or cache.lookup_record(entry.key)
+                    record = matching_record(head) or (
+                        None if cache.exhausted else cache.lookup_record(entry.key)
+                    )
                     if record is not None and reuse_record(
                         record, head, None if entry.lazy_xattrs else tail_of(entry.xattrs)
                     ):
@@ -271,6 +273,7 @@ class Archiver:
 
     def _submit(self, task: Task) -> None:
         task.future = self._workers.submit(self._worker.store, task)
+        task.future.add_done_callback(task.finished)
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:
@@ -295,10 +298,7 @@ class Archiver:
     @staticmethod
     def _ready(queued: _Queued) -> bool:
         for part in queued.parts or ():
-            if isinstance(part, int):
-                continue
-            future = part[0].future
-            if future is None or not future.done():
+            if not isinstance(part, int) and not part[0].done:
                 return False
         return True
 

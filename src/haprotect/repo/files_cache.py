@@ -48,6 +48,11 @@ class FilesCache:
         self._head = next(self._records, None)
         self._head_key = None
 
+    @property
+    def exhausted(self) -> bool:
+        """No parent's record is left (or there was no parent): every lookup finds nothing."""
+        return self._head is None
+
     def matching_record(self, head: bytes) -> bytes | None:
         """The parent's next record if it starts with ``head``, the start of a file's new record.
 

@@ -42,13 +42,18 @@ class Task:
     workers, in parallel.
     """
 
-    __slots__ = ("buf", "files", "future", "large")
+    __slots__ = ("buf", "done", "files", "future", "large")
 
     def __init__(self, buf: bytearray) -> None:
         self.buf = buf
         self.files: list[tuple[bytes, int, int]] = []
         self.large: tuple[bytes, int, int, bytes] | None = None
         self.future: Future[list[Stored]] | None = None
+        self.done = False
+        """The future is done: a plain flag, read once per file without the future's lock."""
+
+    def finished(self, _future: Future[list[Stored]]) -> None:
+        self.done = True
 
 
 class FileWorker:

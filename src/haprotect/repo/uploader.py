@@ -98,6 +98,8 @@ class Uploader:
             raise self._error
 
     def flush_index(self, *, force: bool = False) -> None:
+        if not force and self._stored_entries < INDEX_FLUSH_ENTRIES:
+            return  # read without the lock: called once per file, it must cost nothing
         with self._lock:
             if not self._stored or (not force and self._stored_entries < INDEX_FLUSH_ENTRIES):
                 return
