@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -35,12 +35,12 @@ from haprotect.repo.config import MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool
 from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.fileworker import FileWorker, Task
+from haprotect.repo.fileworker import FileWorker, Task, merged
 from haprotect.repo.index import Index
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
-from haprotect.repo.walker import Entry, Xattrs
+from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096
 _NO_XATTRS_TAIL = b"}\n"
@@ -242,7 +242,7 @@ class Archiver:
             self._read_small(entry, queued)
             return queued
         task = Task(self._pool.take())
-        task.large = (entry.source, size, entry.blocks, entry.rel.rpartition(b"/")[2])
+        task.large = entry
         assert queued.parts is not None
         queued.parts.append((task, 0))
         queued.sized = True
@@ -261,7 +261,7 @@ class Archiver:
         assert queued.parts is not None
         queued.parts.append((task, len(task.files)))
         queued.sized = True
-        task.files.append((entry.source, self._batch_pos, size))
+        task.files.append((entry, self._batch_pos, size))
         self._batch_pos += size
         if len(task.files) >= SMALL_BATCH_FILES:
             self._submit_batch()
@@ -310,26 +310,26 @@ class Archiver:
             return encode_node(queued.node)
         assert queued.entry is not None and queued.parts is not None
         content: list[ContentEntry] = []
-        xattrs: Xattrs | None = None
         for part in queued.parts:
             if isinstance(part, int):
-                entries: Sequence[ContentEntry] = (part,)
-            else:
-                task, segment = part
+                content.append(part)
+                continue
+            task, segment = part
+            results = task.results
+            if results is None:
                 assert task.future is not None
-                entries, size, read, failed, xattrs = task.future.result()[segment]
-                if failed is not None:
-                    raise _Unreadable(failed)
-                if queued.sized:
-                    queued.size = size
-                    if not queued.link:
-                        self._stats["read"] += read
-            for e in entries:
-                if isinstance(e, int) and content and isinstance(content[-1], int):
-                    content[-1] += e
-                else:
-                    content.append(e)
-        return queued.entry.record(queued.size, content, xattrs)
+                results = task.future.result()  # waits (or raises what the worker raised)
+            entries, size, read, failed, record = results[segment]
+            if failed is not None:
+                raise _Unreadable(failed)
+            if queued.sized:
+                queued.size = size
+                if not queued.link:
+                    self._stats["read"] += read
+            if record is not None and not queued.link:
+                return record  # the usual case: the worker made it
+            content += entries
+        return queued.entry.record(queued.size, merged(content))
 
     def _record(self, record: bytes, queued: _Queued) -> None:
         stats = self._stats

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
@@ -25,11 +26,24 @@ from haprotect.repo.chunker import (
 )
 from haprotect.repo.config import RepoConfig
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
-from haprotect.repo.walker import Xattrs, read_xattrs
+from haprotect.repo.walker import Entry, Xattrs, read_xattrs
 
-# what a worker returns for one file: content, size, bytes read, error message, and
-# the xattrs it read through the open file (None when not asked to)
-Stored = tuple[list[ContentEntry], int, int, str | None, Xattrs | None]
+# What a worker returns for one file: its content, size, bytes read, error
+# message, and its tree record (None after an error), which the worker makes
+# so that the walk's caller only puts it in its place. The xattrs in the
+# record are read through the open file when the worker is asked to.
+Stored = tuple[list[ContentEntry], int, int, str | None, bytes | None]
+
+
+def merged(entries: Iterable[ContentEntry]) -> list[ContentEntry]:
+    """Content entries with consecutive lengths of zeros (holes, zero chunks) added up."""
+    content: list[ContentEntry] = []
+    for e in entries:
+        if isinstance(e, int) and content and isinstance(content[-1], int):
+            content[-1] += e
+        else:
+            content.append(e)
+    return content
 
 
 class Task:
@@ -42,13 +56,15 @@ class Task:
     workers, in parallel.
     """
 
-    __slots__ = ("buf", "done", "files", "future", "large")
+    __slots__ = ("buf", "done", "files", "future", "large", "results")
 
     def __init__(self, buf: bytearray) -> None:
         self.buf = buf
-        self.files: list[tuple[bytes, int, int]] = []
-        self.large: tuple[bytes, int, int, bytes] | None = None
+        self.files: list[tuple[Entry, int, int]] = []
+        self.large: Entry | None = None
         self.future: Future[list[Stored]] | None = None
+        self.results: list[Stored] | None = None
+        """What the worker stored, set before the future completes (read without its lock)."""
         self.done = False
         """The future is done: a plain flag, read once per file without the future's lock."""
 
@@ -79,8 +95,11 @@ class FileWorker:
         try:
             view = memoryview(task.buf)
             if task.large is not None:
-                return [self._store_large(view, *task.large)]
-            return self._store_small(view, task.files)
+                results = [self._store_large(view, task.large)]
+            else:
+                results = self._store_small(view, task.files)
+            task.results = results
+            return results
         finally:
             self._pool.give(task.buf)
 
@@ -91,16 +110,15 @@ class FileWorker:
             chunker = self._local.chunker = Chunker(self._config.chunker, self._seed)
         return chunker
 
-    def _store_large(
-        self, view: memoryview, source: bytes, size: int, blocks: int, name: bytes
-    ) -> Stored:
+    def _store_large(self, view: memoryview, entry: Entry) -> Stored:
         """Worker: read a large file buffer by buffer, cut it and store its chunks.
 
         Its data extents are read (holes become lengths), each up to the end
         of the file, so a file that grows while it is read is read whole.
         """
+        size, blocks = entry.st.st_size, entry.blocks
         try:
-            fd = open_for_reading(source)
+            fd = open_for_reading(entry.source)
         except OSError as exc:
             return [], 0, 0, exc.strerror or str(exc), None
         try:
@@ -109,6 +127,7 @@ class FileWorker:
             block = fixed_block_size(params, size)
             if block is not None:
                 samples = [os.pread(fd, SAMPLE_BYTES, at) for at in sample_offsets(size)]
+                name = entry.rel.rpartition(b"/")[2]
                 block = fixed_block_size(params, size, looks_paged(name, samples))
             content: list[ContentEntry] = []
             pos = read = 0
@@ -121,7 +140,8 @@ class FileWorker:
             if pos < size and blocks * 512 < size:
                 content.append(size - pos)
                 pos = size
-            return content, pos, read, None, xattrs
+            content = merged(content)
+            return content, pos, read, None, entry.record(pos, content, xattrs)
         except OSError as exc:
             return [], 0, 0, exc.strerror or str(exc), None
         finally:
@@ -152,7 +172,7 @@ class FileWorker:
             if final:
                 return offset
 
-    def _store_small(self, view: memoryview, files: list[tuple[bytes, int, int]]) -> list[Stored]:
+    def _store_small(self, view: memoryview, files: list[tuple[Entry, int, int]]) -> list[Stored]:
         """Worker: read a batch of small files into their places, cut them, store the chunks.
 
         Each file is read up to the size the walk saw (like a large file's
@@ -163,9 +183,9 @@ class FileWorker:
         read: list[tuple[int, int, int, str | None, Xattrs | None]] = []
         min_size = self._config.chunker.min_size
         with_xattrs = self._xattrs
-        for source, start, size in files:
+        for entry, start, size in files:
             try:
-                fd = open_for_reading(source)
+                fd = open_for_reading(entry.source)
                 try:
                     got = fill(fd, view[start : start + size], 0, size)
                     xattrs = read_xattrs(fd) if with_xattrs else None
@@ -183,7 +203,11 @@ class FileWorker:
                 chunks.append(data)
             read.append((first, len(chunks) - first, got, None, xattrs))
         entries = self._sink.store(chunks, small=True)
-        return [
-            (entries[first : first + count], got, got, failed, xattrs)
-            for first, count, got, failed, xattrs in read
-        ]
+        stored: list[Stored] = []
+        for (entry, _, _), (first, count, got, failed, xattrs) in zip(files, read, strict=True):
+            if failed is not None:
+                stored.append(([], 0, 0, failed, None))
+                continue
+            content = merged(entries[first : first + count])
+            stored.append((content, got, got, None, entry.record(got, content, xattrs)))
+        return stored
