@@ -186,6 +186,8 @@ def read_xattrs(source: bytes | int) -> Xattrs:
             names = os.listxattr(source, follow_symlinks=False)
     except OSError:
         return ()
+    if not names:
+        return ()
     found = []
     for name in sorted(names):
         try:
