@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.index import Index
-from haprotect.repo.tree import encode_node, sort_key
+from haprotect.repo.pack import BlobType, PackEntry, PackInfo
+from haprotect.repo.tree import NodeStream, encode_node, encode_tail, sort_key
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
 
@@ -294,3 +296,59 @@ def test_the_files_cache_merges_the_walk_with_the_parents_records() -> None:
     assert cache.matching_record(head(node("b", 6))) is None, "b changed"
     assert cache.lookup_record(sort_key("b")) == encode_node(node("b", 5))
     assert cache.lookup_record(sort_key("c")) is None
+
+
+def test_runs_of_unchanged_files_are_taken_as_one_by_one_reuse_would() -> None:
+    """unchanged_run takes exactly what reuse_record would take in a row, or nothing."""
+    rng = random.Random(11)
+    indexed = [rng.randbytes(32) for _ in range(40)]
+    index = Index()
+    index.add_pack(
+        PackInfo("p" * 64, BlobType.DATA, b"s"),
+        [PackEntry(chunk_id, 0, 1, 1, 0) for chunk_id in indexed],
+    )
+
+    def head_of(n: Node) -> bytes:
+        return encode_node(n)[: -len(encode_tail(n.target, n.content, n.xattrs).encode())]
+
+    for trial in range(300):
+        nodes = []
+        for k in range(rng.randint(1, 12)):
+            content = tuple(
+                rng.choice([*indexed[:5], rng.randint(1, 9)])
+                if rng.random() < 0.97
+                else rng.randbytes(32)  # a chunk the index lacks
+                for _ in range(rng.randint(0, 3))
+            )
+            xattrs = (("user.k", b"v:]"),) if rng.random() < 0.2 else ()
+            nodes.append(
+                Node(
+                    path=f"d/{k:03}",
+                    type=NodeType.FILE,
+                    mode=0o644,
+                    mtime_ns=1,
+                    ctime_ns=2,
+                    size=7,
+                    content=content,
+                    xattrs=xattrs,
+                )
+            )
+        records = [encode_node(n) for n in nodes]
+        heads = [
+            head_of(n) if rng.random() < 0.9 else head_of(replace(n, ctime_ns=3)) for n in nodes
+        ]
+        if trial % 10 == 0:  # a quoted content item that is no chunk id
+            records[-1] = heads[-1] + b',"content":["zz"]}\n'
+        probe = FilesCache((), index)
+        reusable = [probe.reuse_record(r, h, None) for r, h in zip(records, heads, strict=True)]
+        # every record here is well formed after its head (the crafted one too):
+        # a run is the records whose heads match, taken whole if each would be reused
+        matching = [r.startswith(h) for r, h in zip(records, heads, strict=True)]
+        run = next((k for k, ok in enumerate(matching) if not ok), len(matching))
+        one_by_one = next((k for k, ok in enumerate(reusable) if not ok), len(reusable))
+        cache = FilesCache(NodeStream([b"".join(records)]), index)
+        taken = cache.unchanged_run(heads)
+        expected = records[:run] if one_by_one == run else []
+        assert taken == expected, trial
+        rest = records[len(taken) :]
+        assert [cache.matching_record(b"") for _ in rest] == rest, "the others are left"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -37,6 +36,7 @@ from haprotect.repo.filereader import BufferPool
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.fileworker import FileWorker, Task, merged
 from haprotect.repo.index import Index
+from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
@@ -142,40 +142,10 @@ class Archiver:
     def error(self, path: str, message: str) -> None:
         self.errors.append(FileError(path, message))
 
-    def run(self, entries: Iterable[Entry], cache: FilesCache) -> None:
+    def run(self, entries: Lookahead[Entry], cache: FilesCache) -> None:
         try:
-            check, flush_index = self._uploader.check, self._uploader.flush_index
-            matching_record, reuse_record = cache.matching_record, cache.reuse_record
-            queue, stats = self._queue, self._stats
-            for entry in entries:
-                if entry.is_file:
-                    head = entry.head
-                    record = matching_record(head) or (
-                        None if cache.exhausted else cache.lookup_record(entry.key)
-                    )
-                    if record is not None and reuse_record(
-                        record, head, None if entry.lazy_xattrs else tail_of(entry.xattrs)
-                    ):
-                        if not queue:
-                            # the usual unchanged file: _record's work, in short
-                            stats["unchanged"] += 1
-                            self._files_done += 1
-                            self._bytes_done += entry.st.st_size
-                            self._feed_tree(record)
-                            if self._meter.active:
-                                self._meter.update(self._files_done, self._bytes_done, entry.path)
-                            continue
-                        queue.append(
-                            _Queued(None, _Kind.UNCHANGED, None, entry.st.st_size, record, entry)
-                        )
-                    else:
-                        parent = decode_node(record) if record is not None else None
-                        self._file(entry, parent, cache)
-                else:
-                    queue.append(_Queued(entry.node, _Kind.OTHER))
-                check()
-                self._drain(wait=len(queue) > MAX_QUEUED_NODES)
-                flush_index()
+            for batch in entries.batches():
+                self._batch_of_entries(batch, cache)
             self._submit_batch()
             while self._queue:
                 self._drain(wait=True)
@@ -190,6 +160,56 @@ class Archiver:
             self._sink.flush(self._tree_writer)
         finally:
             self._sink.close(self._tree_writer)
+
+    def _batch_of_entries(self, batch: list[Entry], cache: FilesCache) -> None:
+        """Back up the entries of one batch of the walk, in order.
+
+        Runs of files that are unchanged since the parent are recorded
+        whole (:meth:`FilesCache.unchanged_run`); after a file in a run
+        differs, the rest of the batch goes one entry at a time.
+        """
+        i, end = 0, len(batch)
+        runs = True
+        while i < end:
+            if runs and not self._queue and not cache.exhausted:
+                j = i
+                while j < end and batch[j].is_file and batch[j].lazy_xattrs:
+                    j += 1
+                if j > i:
+                    taken = cache.unchanged_run([e.head for e in batch[i:j]])
+                    if taken:
+                        self._record_unchanged(batch[i : i + len(taken)], taken)
+                        i += len(taken)
+                    runs = i == j
+                    if taken:
+                        continue
+            self._entry(batch[i], cache)
+            i += 1
+
+    def _entry(self, entry: Entry, cache: FilesCache) -> None:
+        queue = self._queue
+        if entry.is_file:
+            head = entry.head
+            record = cache.matching_record(head) or (
+                None if cache.exhausted else cache.lookup_record(entry.key)
+            )
+            tail = None if entry.lazy_xattrs else tail_of(entry.xattrs)
+            if record is not None and cache.reuse_record(record, head, tail):
+                if not queue:
+                    self._record_unchanged([entry], [record])
+                    return
+                size = entry.st.st_size
+                queue.append(_Queued(None, _Kind.UNCHANGED, None, size, record, entry))
+            else:
+                parent = decode_node(record) if record is not None else None
+                self._file(entry, parent, cache)
+        else:
+            if not cache.exhausted:
+                cache.lookup_record(entry.key)  # the merge goes past its record
+            queue.append(_Queued(entry.node, _Kind.OTHER))
+        self._uploader.check()
+        self._drain(wait=len(queue) > MAX_QUEUED_NODES)
+        self._uploader.flush_index()
 
     def stats(self, duration: float, bytes_added: int) -> BackupStats:
         s = self._stats
@@ -349,6 +369,16 @@ class Archiver:
                 assert queued.entry is not None
                 path = queued.entry.path
             self._meter.update(self._files_done, self._bytes_done, path)
+
+    def _record_unchanged(self, entries: list[Entry], records: list[bytes]) -> None:
+        """:meth:`_record` for unchanged files with nothing queued before them (the usual case)."""
+        count = len(records)
+        self._stats["unchanged"] += count
+        self._files_done += count
+        self._bytes_done += sum([e.st.st_size for e in entries])
+        self._feed_tree(b"".join(records) if count > 1 else records[0])
+        if self._meter.active:
+            self._meter.update(self._files_done, self._bytes_done, entries[-1].path)
 
     def _feed_tree(self, record: bytes) -> None:
         for chunk in self._tree_chunker.feed(record):

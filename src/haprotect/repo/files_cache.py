@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import binascii
 import os
-from collections.abc import Iterable, Iterator
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from itertools import islice
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
 from haprotect.repo.index import Index
@@ -30,6 +33,9 @@ from haprotect.repo.tree import NodeStream, decode_node, encode_node, record_key
 _CONTENT = b',"content":['
 _XATTRS = b',"xattrs":['
 _END = b"}\n"
+# what may follow a file's head in a record it can be reused from (reuse_record, tail=None)
+_TAIL = re.compile(rb'(?:,"content":\[([^\]:]*)\])?(?:,"xattrs":\[.*\])?\}\n')
+_CHUNK_ID = re.compile(rb'"([0-9a-f]{64})"')
 
 
 class FilesCache:
@@ -42,10 +48,12 @@ class FilesCache:
         self._index = index
         self._head: bytes | None = None
         self._head_key: tuple[bytes, ...] | None = None
+        self._ahead: deque[bytes] = deque()
+        """Records after the head already taken from the stream (by :meth:`unchanged_run`)."""
         self._advance()
 
     def _advance(self) -> None:
-        self._head = next(self._records, None)
+        self._head = self._ahead.popleft() if self._ahead else next(self._records, None)
         self._head_key = None
 
     @property
@@ -66,6 +74,44 @@ class FilesCache:
             self._advance()
             return record
         return None
+
+    def unchanged_run(self, heads: Sequence[bytes]) -> list[bytes]:
+        """The parent's next records for unchanged files, as many as match ``heads`` in a row.
+
+        ``heads`` are the heads of files whose xattrs the walk did not read:
+        each record is taken when :meth:`reuse_record` would take it (with
+        ``tail=None``), checked for a whole run at once: the heads with one
+        ``startswith`` each, what follows them with one regular expression,
+        and all their chunks against the index together. The usual backup
+        after another is a few such runs per directory. The records taken
+        are passed; the first that does not match is left for
+        :meth:`matching_record` or :meth:`lookup_record`.
+        """
+        first = self._head
+        if first is None or not heads:
+            return []
+        more = len(heads) - 1 - len(self._ahead)
+        if more > 0:
+            self._ahead.extend(islice(self._records, more))
+        records = [first, *islice(self._ahead, len(heads) - 1)]
+        starts = list(map(bytes.startswith, records, heads))
+        n = starts.index(False) if False in starts else len(starts)
+        tails = list(map(_TAIL.fullmatch, records[:n], map(len, heads[:n])))
+        if None in tails:
+            n = tails.index(None)
+        if not n:
+            return []
+        contents = b",".join([m[1] for m in tails[:n] if m is not None and m[1]])
+        if contents:
+            ids = _CHUNK_ID.findall(contents)
+            if contents.count(b'"') != 2 * len(ids) or not self._index.has_all(
+                map(binascii.unhexlify, ids)
+            ):
+                return []  # the records one by one, to find which
+        if n > 1:
+            self._ahead = deque(islice(self._ahead, n - 1, None))
+        self._advance()
+        return records[:n]
 
     def lookup_record(self, key: tuple[bytes, ...]) -> bytes | None:
         """The parent's record at ``key`` (a sort key); keys must come in canonical order.

@@ -57,6 +57,9 @@ class Index:
     def __len__(self) -> int:
         return len(self._blobs)
 
+    def has_all(self, chunk_ids: Iterable[bytes]) -> bool:
+        return all(map(self._blobs.__contains__, chunk_ids))
+
     def _pack_number(self, info: PackInfo) -> int:
         number = self._pack_numbers.get(info.id)
         if number is None:

@@ -52,6 +52,11 @@ class Lookahead(Generic[T]):
         self.close()
 
     def __iter__(self) -> Iterator[T]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[T]]:
+        """The items in the lists they were produced in (iterate once, this or the items)."""
         while True:
             with self._changed:
                 while not self._ready and not self._finished:
@@ -64,7 +69,7 @@ class Lookahead(Generic[T]):
                     raise self._error
                 else:
                     return
-            yield from got
+            yield got
 
     def close(self) -> None:
         with self._changed:
