@@ -64,6 +64,12 @@ def test_a_background_unlock_backs_up_while_deriving_the_key(
     second = Repository.open(store, "correct horse", background=True).backup([tmp_path])
     assert (first.stats.files_new, second.stats.files_unchanged) == (1, 1)
     assert [s.id for s in repo.snapshots()] == [first.id, second.id]
+    # every other use of a repository opened in the background waits for its key
+    reopened = Repository.open(store, "correct horse", background=True)
+    reopened.restore(second.id, tmp_path / "restored")
+    assert (tmp_path / "restored" / str(tmp_path / "f").lstrip("/")).read_text() == "data"
+    assert Repository.open(store, "correct horse", background=True).check(read_data=True).ok
+    assert len(Repository.open(store, "correct horse", background=True).index) > 0
 
 
 @pytest.mark.parametrize("params", [KdfParams(1 << 10, 8, 1), KdfParams(1 << 12, 4, 3)])
