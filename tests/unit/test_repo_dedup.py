@@ -352,3 +352,25 @@ def test_runs_of_unchanged_files_are_taken_as_one_by_one_reuse_would() -> None:
         assert taken == expected, trial
         rest = records[len(taken) :]
         assert [cache.matching_record(b"") for _ in rest] == rest, "the others are left"
+
+
+def test_a_file_whose_owner_was_renamed_keeps_its_content_with_progress_shown(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its record differs before the ctime (the user's name), its content is the parent's."""
+    src = tmp_path / "src"
+    make_tree(src)
+    first = repo.backup([src])
+    walker_module._file_middle.cache_clear()
+    monkeypatch.setattr(walker_module, "user_name", lambda uid: "renamed")
+    events: list[object] = []
+    try:
+        second = repo.backup([src], on_progress=events.append)
+    finally:
+        walker_module._file_middle.cache_clear()
+    assert events, "progress was shown"
+    assert second.stats.files_unchanged == 202 and second.stats.bytes_read == 0
+    old = {n.path: n for n in repo.nodes(first)}
+    for node in repo.nodes(second):
+        if node.type is NodeType.FILE:
+            assert node.user == "renamed" and node.content == old[node.path].content

@@ -43,17 +43,43 @@ def test_wrong_passphrase_is_one_clear_line(repo: Repository, store: MemoryStore
     assert caught.value.exit_code == 7 and caught.value.hint
 
 
-def test_a_background_unlock_raises_a_wrong_passphrase_at_first_use(
-    repo: Repository, store: MemoryStore, tmp_path: Path
-) -> None:
+class WriteLog(MemoryStore):
+    """A store that records every write and delete."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.writes: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes.append(key)
+        super().put(key, data)
+
+    def delete(self, key: str) -> None:
+        self.writes.append(key)
+        super().delete(key)
+
+
+def test_a_background_unlock_raises_a_wrong_passphrase_before_writing(tmp_path: Path) -> None:
+    store = WriteLog("memory://vault/")
+    repo = Repository.init(store, "correct horse", kdf=FAST_KDF)
     (tmp_path / "f").write_text("data")
+    first = repo.backup([tmp_path])
+    store.writes.clear()
     opened = Repository.open(store, "battery staple", background=True)
     assert opened.id == repo.id, "the config is read at once"
     with pytest.raises(WrongPassphrase, match="memory://vault/"):
         opened.backup([tmp_path])
-    with pytest.raises(WrongPassphrase):
-        opened.snapshots()
-    assert repo.snapshots() == [] and repo.locks() == [], "nothing written, no lock left"
+    for use in (
+        opened.snapshots,
+        lambda: opened.forget(first.id),
+        opened.locks,
+        opened.unlock,
+        lambda: opened.lock(operation="x"),
+    ):
+        with pytest.raises(WrongPassphrase):
+            use()
+    assert store.writes == [], "not even a lock was taken"
+    assert [s.id for s in repo.snapshots()] == [first.id]
 
 
 def test_a_background_unlock_backs_up_while_deriving_the_key(
@@ -80,6 +106,19 @@ def test_key_derivation_is_standard_scrypt(params: KdfParams) -> None:
         "pässwörd".encode()
     )
     assert keys_module._derive("pässwörd", salt, params) == expected
+
+
+def test_key_derivation_without_hashlibs_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python without it, or an OpenSSL that refuses it (FIPS), derives the same key."""
+    params, salt = KdfParams(1 << 10, 8, 1), os.urandom(16)
+    expected = keys_module._derive("pw", salt, params)
+
+    def refusing(*args: object, **kwargs: object) -> bytes:
+        raise ValueError("unsupported")
+
+    for replacement in (None, refusing):
+        monkeypatch.setattr(keys_module, "_HASHLIB_SCRYPT", replacement)
+        assert keys_module._derive("pw", salt, params) == expected
 
 
 def test_a_second_key_opens_the_same_repository(repo: Repository, store: MemoryStore) -> None:

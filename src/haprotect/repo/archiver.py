@@ -231,9 +231,8 @@ class Archiver:
         content = cache.reuse_content(entry.st, parent)
         if content is not None:
             size = entry.st.st_size
-            self._queue.append(
-                _Queued(None, _Kind.UNCHANGED, None, size, entry.record(size, content))
-            )
+            record = entry.record(size, content)
+            self._queue.append(_Queued(None, _Kind.UNCHANGED, None, size, record, entry))
             return
         kind = _Kind.CHANGED if parent is not None else _Kind.NEW
         hardlink = entry.hardlink

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,8 @@ _MAX_N = 1 << 22
 _MAX_R = 32
 _MAX_P = 16
 _HASHLIB_MAX_MEMORY = 2**31 - 1
+# absent from a Python built without OpenSSL's scrypt
+_HASHLIB_SCRYPT: Callable[..., bytes] | None = getattr(hashlib, "scrypt", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +57,24 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     A backup walks the file system while the key is derived
     (:mod:`haprotect.repo.unlock`); ``cryptography``'s scrypt holds the GIL
     throughout. hashlib caps its memory at 2 GiB; costs above that (allowed
-    in key files) use ``cryptography``'s, which gives the same bytes.
+    in key files), or a Python or OpenSSL without it, use ``cryptography``'s,
+    which gives the same bytes.
     """
     secret = passphrase.encode("utf-8")
     memory = 128 * params.r * (params.n + params.p + 2)
-    if memory < _HASHLIB_MAX_MEMORY:
-        return hashlib.scrypt(
-            secret,
-            salt=salt,
-            n=params.n,
-            r=params.r,
-            p=params.p,
-            maxmem=_HASHLIB_MAX_MEMORY,
-            dklen=KEY_SIZE,
-        )
+    if memory < _HASHLIB_MAX_MEMORY and _HASHLIB_SCRYPT is not None:
+        try:
+            return _HASHLIB_SCRYPT(
+                secret,
+                salt=salt,
+                n=params.n,
+                r=params.r,
+                p=params.p,
+                maxmem=_HASHLIB_MAX_MEMORY,
+                dklen=KEY_SIZE,
+            )
+        except ValueError:
+            pass  # refused by this OpenSSL (a FIPS mode): cryptography's below
     kdf = Scrypt(salt=salt, length=KEY_SIZE, n=params.n, r=params.r, p=params.p)
     return kdf.derive(secret)
 

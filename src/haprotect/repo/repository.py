@@ -245,10 +245,11 @@ class Repository:
         )
         head_start = WALK_HEAD_START if may_have_parent else 0
         with (
-            self.lock(operation="backup") as held,
+            # the walk starts while the key is derived, if it still is; the
+            # lock is taken once the key proves the passphrase right
             Lookahead(walker, head_start=head_start, name="haprotect-walk") as entries,
+            self.lock(operation="backup") as held,
         ):
-            # the walk goes on while the key is derived, if it still is
             self._sync_index()
             store = GuardedStore(self.store, held)
             base = self._parent(parent, host, shown) if use_parent else None
@@ -372,7 +373,12 @@ class Repository:
             )
 
     def lock(self, *, exclusive: bool = False, operation: str = "") -> HeldLock:
-        """Take a lock (waiting up to :attr:`lock_wait`); use it as a context manager."""
+        """Take a lock (waiting up to :attr:`lock_wait`); use it as a context manager.
+
+        Only with the passphrase proven: a repository opened in the background
+        waits for its key first, so a wrong passphrase writes nothing.
+        """
+        self._unlocked()
         return self.locker.acquire(exclusive=exclusive, operation=operation, wait=self.lock_wait)
 
     @contextmanager
@@ -386,10 +392,12 @@ class Repository:
             yield held
 
     def locks(self) -> list[LockStatus]:
+        self._unlocked()
         return self.locker.locks()
 
     def unlock(self, *, remove_all: bool = False) -> list[LockStatus]:
         """Remove the stale locks, or every lock with ``remove_all``; return those removed."""
+        self._unlocked()
         return self.locker.remove_all() if remove_all else self.locker.remove_stale()
 
     def prune(
