@@ -12,6 +12,11 @@ import pytest
 from haprotect.repo.lookahead import Lookahead
 
 
+def every(ahead: Lookahead[int]) -> Iterator[int]:
+    """The items of ``ahead``, out of their batches."""
+    return itertools.chain.from_iterable(ahead.batches())
+
+
 class Counted:
     """Counts the items taken from ``items``, and waits for the count to settle."""
 
@@ -39,7 +44,7 @@ def test_it_runs_a_head_start_ahead_then_only_its_depth() -> None:
     with Lookahead(source, batch=10, depth=2, head_start=5) as ahead:
         # five batches queued, the sixth made and waiting to be queued
         assert source.settled() == 60
-        items = iter(ahead)
+        items = every(ahead)
         assert [next(items) for _ in range(10)] == list(range(10))
         # one batch taken: four left queued, above the depth of two
         assert source.settled() == 60
@@ -56,7 +61,7 @@ def test_everything_comes_in_order_then_the_error() -> None:
 
     got: list[int] = []
     with Lookahead(failing(), batch=10) as ahead, pytest.raises(OSError, match="disk gone"):
-        for item in ahead:
+        for item in every(ahead):
             got.append(item)
     assert got == list(range(25))
 
@@ -64,11 +69,11 @@ def test_everything_comes_in_order_then_the_error() -> None:
 def test_close_stops_an_endless_producer() -> None:
     before = threading.active_count()
     ahead = Lookahead(itertools.count(), batch=10, depth=2)
-    assert next(iter(ahead)) == 0
+    assert next(every(ahead)) == 0
     ahead.close()
     assert threading.active_count() == before
 
 
 def test_an_empty_source_ends_at_once() -> None:
     with Lookahead(iter(()), batch=4) as ahead:
-        assert list(ahead) == []
+        assert list(every(ahead)) == []

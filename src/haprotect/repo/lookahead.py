@@ -20,8 +20,9 @@ class Lookahead(Generic[T]):
     """``items``, produced by a thread up to ``depth`` batches ahead of their use.
 
     Before the first batch is taken it may be ``head_start`` batches ahead.
-    Iterate once; :meth:`close` (or leaving the ``with`` block) stops the
-    thread, and an exception the items raise is raised by the iteration.
+    Take its :meth:`batches` once; :meth:`close` (or leaving the ``with``
+    block) stops the thread, and an exception the items raise is raised
+    after the items before it.
     """
 
     def __init__(
@@ -51,12 +52,8 @@ class Lookahead(Generic[T]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[T]:
-        for batch in self.batches():
-            yield from batch
-
     def batches(self) -> Iterator[list[T]]:
-        """The items in the lists they were produced in (iterate once, this or the items)."""
+        """The items, in the lists they were produced in (call once)."""
         while True:
             with self._changed:
                 while not self._ready and not self._finished:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
-from haprotect.repo.tree import encode_head, encode_tail, json_string
+from haprotect.repo.tree import encode_file_head, encode_tail
 
 ErrorSink = Callable[[str, str], None]
 
@@ -109,18 +109,8 @@ class Entry:
 
     def _head(self, size: int) -> str:
         st = self.st
-        rel = self.rel
-        if size and st.st_nlink == 1 and st.st_ino and st.st_dev and rel.isascii():
-            # the usual file, built in one step; the same text as encode_head's
-            return (
-                f'{{"path":{json_string(rel.decode("ascii"))}'
-                f"{_file_middle(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)}"
-                f',"size":{size},"inode":{st.st_ino},"device":{st.st_dev}'
-                f',"mtime":{st.st_mtime_ns},"ctime":{st.st_ctime_ns}'
-            )
-        return encode_head(
-            os.fsdecode(rel),
-            NodeType.FILE,
+        return encode_file_head(
+            os.fsdecode(self.rel),
             stat.S_IMODE(st.st_mode),
             st.st_uid,
             st.st_gid,
@@ -130,8 +120,7 @@ class Entry:
             st.st_ino,
             st.st_dev,
             st.st_nlink,
-            0,
-            f"{st.st_dev}:{st.st_ino}" if st.st_nlink > 1 else None,
+            self.hardlink,
             st.st_mtime_ns,
             st.st_ctime_ns,
         )
@@ -148,14 +137,6 @@ class Entry:
             self._xattrs = xattrs
         tail = encode_tail(None, content, self.xattrs).encode()
         return (self.head if size == self.st.st_size else self._head(size).encode()) + tail
-
-
-@lru_cache(maxsize=4096)
-def _file_middle(mode: int, uid: int, gid: int) -> str:
-    """A regular file's record between its path and its size (see :func:`encode_head`)."""
-    user, group = user_name(uid), group_name(gid)
-    head = encode_head("", NodeType.FILE, mode, uid, gid, user, group, 0, 0, 0, 1, 0, None, 0, 0)
-    return head[len('{"path":""') : head.index(',"mtime":')]
 
 
 @lru_cache(maxsize=4096)
@@ -179,11 +160,10 @@ Xattrs = tuple[tuple[str, bytes], ...]
 
 def read_xattrs(source: bytes | int) -> Xattrs:
     """The extended attributes of ``source``, a path (not followed) or an open descriptor."""
+    # a descriptor is the file itself: there is no link to follow, nor may one be said
+    nofollow: dict[str, bool] = {} if isinstance(source, int) else {"follow_symlinks": False}
     try:
-        if isinstance(source, int):
-            names = os.listxattr(source)
-        else:
-            names = os.listxattr(source, follow_symlinks=False)
+        names = os.listxattr(source, **nofollow)
     except OSError:
         return ()
     if not names:
@@ -191,10 +171,7 @@ def read_xattrs(source: bytes | int) -> Xattrs:
     found = []
     for name in sorted(names):
         try:
-            if isinstance(source, int):
-                found.append((name, os.getxattr(source, name)))
-            else:
-                found.append((name, os.getxattr(source, name, follow_symlinks=False)))
+            found.append((name, os.getxattr(source, name, **nofollow)))
         except OSError:
             continue
     return tuple(found)
@@ -316,16 +293,11 @@ class Walker:
             return
         base = source.rstrip(b"/") + b"/"
         prefix = rel + b"/" if rel else b""
-        lazy: tuple[tuple[str, bytes], ...] | None = None if self._xattrs else ()
         for start in range(0, len(names), LSTAT_SLICE):
             part = names[start : start + LSTAT_SLICE]
             stats = self._lstat_all(source, rel, part)
             for name, st in zip(part, stats, strict=True):
-                if st is None:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield Entry(prefix + name, base + name, st, lazy)
-                else:
+                if st is not None:
                     entry = self._entry(prefix + name, base + name, st=st)
                     if entry is not None:
                         yield entry
