@@ -58,19 +58,21 @@ TOOLS = ("haprotect", "restic", "borg")
 
 CHILD = """
 import sys
-from haprotect.repo import Repository
+from haprotect.repo import open_repository
 from haprotect.storage.local import LocalStore
 
 action, repo_dir, path, password = sys.argv[1:5]
 store = LocalStore(repo_dir)
 if action == "init":
+    from haprotect.repo import Repository
     Repository.init(store, password)
 elif action == "backup":
-    # as `haprotect repo backup` does: the walk starts while the key is derived
-    snapshot = Repository.open(store, password, background=True).backup([path])
+    # as `haprotect repo backup` does: the key is derived while the modules
+    # load and the walk starts
+    snapshot = open_repository(store, password, background=True).backup([path])
     print(snapshot.id, flush=True)
 elif action == "restore":
-    repo = Repository.open(store, password)
+    repo = open_repository(store, password)
     stats = repo.restore(repo.snapshots()[-1].id, path)
     if stats.errors:
         sys.exit(f"restore errors: {stats.errors[:5]}")

@@ -29,7 +29,7 @@ from haprotect.cli.app import stderr
 from haprotect.errors import InputError, UsageError
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Snapshot
-from haprotect.repo import Repository
+from haprotect.repo import Repository, open_repository
 from haprotect.storage import open_store
 
 repo_app = typer.Typer(
@@ -130,7 +130,7 @@ def open_repo(
     """The repository at ``url``; ``background`` unlocks it while the command starts."""
     store = open_store(url)
     secret = passphrase(password_file, url)
-    repo = Repository.open(store, secret, lenient_index=lenient_index, background=background)
+    repo = open_repository(store, secret, lenient_index=lenient_index, background=background)
     repo.lock_wait = retry_lock
     return repo
 

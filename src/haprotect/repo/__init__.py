@@ -34,7 +34,9 @@ check
     Verifying structure (and with ``read_data`` every blob), naming the
     snapshots and files each problem affects (check.py).
 
-Entry point: :class:`Repository` (``init``, ``open``, ``backup``,
+Entry points: :func:`open_repository` (which starts deriving the key before
+the rest of the package is imported: nothing here is imported before its
+first use) and :class:`Repository` (``init``, ``open``, ``backup``,
 ``snapshots``, ``restore``, ``forget``, ``apply_retention``, ``prune``,
 ``check``, ``stats``, ``unlock``). The format is in
 docs/design/repository-format.md, the commands in docs/repository.md.
@@ -45,21 +47,29 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from haprotect.repo.config import ChunkerParams
-from haprotect.repo.keys import KdfParams
-from haprotect.repo.lock import Locker
-from haprotect.repo.repository import Repository
-from haprotect.repo.retention import Duration, KeepPolicy
-
 if TYPE_CHECKING:
     from haprotect.repo.archiver import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
+    from haprotect.repo.config import ChunkerParams
+    from haprotect.repo.kdf import KdfParams
+    from haprotect.repo.lock import Locker
+    from haprotect.repo.opening import open_repository
     from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.repository import Repository
     from haprotect.repo.restoreparts import RestoreOptions
+    from haprotect.repo.retention import Duration, KeepPolicy
 
 # Loaded on first use, so that a backup does not import check, prune and restore,
-# and opening a repository not even the backup's modules.
+# opening a repository not even the backup's modules, and open_repository
+# starts deriving the key before the repository's modules are imported.
 _LAZY = {
+    "open_repository": "opening",
+    "Repository": "repository",
+    "ChunkerParams": "config",
+    "KdfParams": "kdf",
+    "Locker": "lock",
+    "Duration": "retention",
+    "KeepPolicy": "retention",
     "BackupOptions": "archiver",
     "CheckReport": "check",
     "Finding": "check",
@@ -95,4 +105,5 @@ __all__ = [
     "RestoreOptions",
     "Severity",
     "Subset",
+    "open_repository",
 ]

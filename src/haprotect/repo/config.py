@@ -12,10 +12,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, RepositoryNotFound, UnsupportedVersion
+from haprotect.storage.base import BlobNotFound, BlobStore
+
+if TYPE_CHECKING:
+    from haprotect.repo.crypto import MasterKey
 
 FORMAT_NAME = "haprotect-repository"
 FORMAT_VERSION = 1
@@ -90,6 +93,18 @@ class RepoConfig:
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_config(store: BlobStore) -> tuple[RepoConfig, str]:
+    """The config of the repository in ``store`` and its MAC (see :func:`parse_config`)."""
+    try:
+        raw = store.get(CONFIG_KEY)
+    except BlobNotFound:
+        raise RepositoryNotFound(
+            f"no haprotect repository at {store.url}",
+            hint="check the URL, or create one with `haprotect repo init URL`",
+        ) from None
+    return parse_config(raw, store.url)
 
 
 def parse_config(blob: bytes, url: str) -> tuple[RepoConfig, str]:

@@ -33,8 +33,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
+from haprotect.repo.kdf import KEY_SIZE
 
-KEY_SIZE = 32
 SALT_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16

@@ -30,14 +30,15 @@ from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
-from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig, parse_config
+from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.errors import RepositoryExists, RepositoryNotFound
+from haprotect.repo.errors import RepositoryExists
 from haprotect.repo.index import Index
 from haprotect.repo.indexset import IndexSet, index_names, load_index_set
 from haprotect.repo.keys import KdfParams, new_key_file
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
 from haprotect.repo.lockfile import username
+from haprotect.repo.opening import open_repository
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.progress import ProgressMeter, ProgressSink
 from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
@@ -50,8 +51,8 @@ from haprotect.repo.snapshots import (
     write_snapshot,
 )
 from haprotect.repo.tree import NodeStream, decode_stream
-from haprotect.repo.unlock import Unlocked, Unlocking, unlock
-from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore
+from haprotect.repo.unlock import Unlocked, Unlocking
+from haprotect.storage.base import BlobInfo, BlobStore
 
 WALK_HEAD_START = 256
 """Batches of entries (128 each, about 150 KiB) the walk may make before the backup
@@ -164,21 +165,9 @@ class Repository:
         first use of the key waits for it and raises a wrong passphrase
         there; a backup walks the file system meanwhile.
         """
-        try:
-            raw = store.get(CONFIG_KEY)
-        except BlobNotFound:
-            raise RepositoryNotFound(
-                f"no haprotect repository at {store.url}",
-                hint="check the URL, or create one with `haprotect repo init URL`",
-            ) from None
-        config, mac = parse_config(raw, store.url)
-        strict = not lenient_index
-        unlocked: Unlocked | Unlocking = (
-            Unlocking(store, config, mac, passphrase, strict_index=strict)
-            if background
-            else unlock(store, config, mac, passphrase, strict_index=strict)
+        return open_repository(
+            store, passphrase, lenient_index=lenient_index, background=background
         )
-        return cls(store, config, unlocked, lenient_index=lenient_index)
 
     @property
     def url(self) -> str:

@@ -4,19 +4,28 @@ Deriving the key from the passphrase is slow on purpose (scrypt, about
 0.2 s). :class:`Unlocking` does it in a background thread, so that a backup
 walks the file system meanwhile; the first use of the key waits for it, and
 a wrong passphrase is raised there.
+
+Like :mod:`haprotect.repo.kdf`, this module imports nothing heavy, so that
+:func:`haprotect.repo.opening.open_repository` starts the derivation before
+the rest of the repository's modules (and ``cryptography``) are loaded: the
+modules that open the key file and read the index are imported once the
+first derivation is done.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import WrongPassphrase
-from haprotect.repo.indexset import IndexSet, load_index_set
-from haprotect.repo.keys import KEYS_PREFIX, open_key_file
-from haprotect.storage.base import BlobStore
+from haprotect.repo.kdf import KEYS_PREFIX, derive, parse_key_file
+
+if TYPE_CHECKING:
+    from haprotect.repo.config import RepoConfig
+    from haprotect.repo.crypto import MasterKey
+    from haprotect.repo.indexset import IndexSet
+    from haprotect.storage.base import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +43,13 @@ def unlock(
     recorded in the index set's ``damaged``.
     """
     for info in store.list(KEYS_PREFIX):
-        key = open_key_file(store.get(info.key), passphrase, config.id, info.key)
+        key_file = parse_key_file(store.get(info.key), info.key)
+        secret = derive(passphrase, key_file.salt, key_file.params)
+        # loaded after the derivation (see the module's docstring)
+        from haprotect.repo.indexset import load_index_set
+        from haprotect.repo.keys import open_derived
+
+        key = open_derived(key_file, secret, config.id, info.key)
         if key is not None:
             config.verify(key, mac, store.url)
             return Unlocked(key, load_index_set(store, key, strict=strict_index))
