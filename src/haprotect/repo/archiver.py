@@ -38,6 +38,7 @@ from haprotect.repo.fileworker import FileWorker, Task, merged
 from haprotect.repo.index import Index
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.switching import short_switch_interval
 from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Entry
@@ -143,6 +144,10 @@ class Archiver:
         self.errors.append(FileError(path, message))
 
     def run(self, entries: Lookahead[Entry], cache: FilesCache) -> None:
+        with short_switch_interval():
+            self._run(entries, cache)
+
+    def _run(self, entries: Lookahead[Entry], cache: FilesCache) -> None:
         try:
             for batch in entries.batches():
                 self._batch_of_entries(batch, cache)
