@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
-from haprotect.repo import KdfParams, Repository
+from haprotect.repo import KdfParams, Repository, archiver
+from haprotect.repo.forkpool import PooledProcess
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 
@@ -63,6 +64,34 @@ def test_backup_json_is_progress_lines_then_a_summary(repo_dir: Path, src: Path)
     assert summary["snapshot"]["tags"] == ["t1"] and summary["snapshot"]["metadata"] == {"app": "x"}
     listed = json_lines(invoke("snapshots", str(repo_dir), "--json"))[-1]
     assert [s["id"] for s in listed["snapshots"]] == [summary["snapshot"]["id"]]
+
+
+@pytest.mark.parametrize("readers", [0, 1])
+def test_backup_readers_is_how_many_processes_read_small_files(
+    repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(600):
+        (many / f"f{i}").write_bytes(os.urandom(i))
+    monkeypatch.setattr(archiver, "READERS_AFTER_BATCHES", 1)
+    readers_seen: set[int] = set()
+    original = PooledProcess.call
+
+    def noting(self: PooledProcess, request: object) -> Any:
+        readers_seen.add(self.pid)
+        return original(self, request)
+
+    monkeypatch.setattr(PooledProcess, "call", noting)
+    result = invoke("backup", str(repo_dir), str(many), "--readers", str(readers))
+    assert result.exit_code == 0, result.output
+    assert "600 files (600 new" in result.output
+    assert len(readers_seen) == readers
+
+
+def test_backup_readers_cannot_be_negative(repo_dir: Path, src: Path) -> None:
+    result = invoke("backup", str(repo_dir), str(src), "--readers", "-1")
+    assert result.exit_code == 2 and "--readers" in result.output
 
 
 def test_the_passphrase_comes_from_a_file(repo_dir: Path, tmp_path: Path) -> None:

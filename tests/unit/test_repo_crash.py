@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from haprotect.repo import KdfParams, Repository
@@ -15,6 +16,7 @@ from haprotect.testing.repo import MiB, describe
 
 BACKUP = """
 import sys
+import time
 from haprotect.repo import Repository
 from haprotect.storage.local import LocalStore
 repo = Repository.open(LocalStore(sys.argv[1]), "pw")
@@ -32,14 +34,20 @@ def grow(src: Path, rng: random.Random, round_: int) -> None:
     (part / "big").write_bytes(rng.randbytes(6 * MiB + round_))
 
 
-def run_and_kill(repo_dir: Path, src: Path, delay: float | None) -> bool:
+def start_backup(script: str, repo_dir: Path, src: Path) -> subprocess.Popen[str]:
+    """A backup by ``script`` in a process of its own, once it has opened the repository."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", BACKUP, str(repo_dir), str(src)],
+        [sys.executable, "-c", script, str(repo_dir), str(src)],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
+    return proc
+
+
+def run_and_kill(repo_dir: Path, src: Path, delay: float | None) -> bool:
+    proc = start_backup(BACKUP, repo_dir, src)
     if delay is None:
         assert proc.wait(timeout=60) == 0
         return True
@@ -75,3 +83,61 @@ def test_backups_killed_at_random_moments_leave_a_usable_repository(tmp_path: Pa
     repo.restore(final.id, out)
     assert describe(out / str(src).lstrip("/")) == describe(src)
     assert [s.id for s in Repository.open(LocalStore(repo_dir), "pw").snapshots()][-1] == final.id
+
+
+BACKUP_WITH_READERS = """
+import sys
+import time
+from haprotect.repo import BackupOptions, Repository
+from haprotect.repo import archiver
+from haprotect.storage.local import LocalStore
+archiver.READERS_AFTER_BATCHES = 1
+repo = Repository.open(LocalStore(sys.argv[1]), "pw")
+print("started", flush=True)
+repo.backup([sys.argv[2]], options=BackupOptions(readers=2))
+print("done", flush=True)
+"""
+
+
+def processes_using(path: Path) -> list[int]:
+    """Processes whose command line names ``path``: a backup and the readers it forked."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if os.fsencode(path) in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_backups_with_readers_killed_at_random_moments_leave_no_process_behind(
+    tmp_path: Path,
+) -> None:
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    repo_dir, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    Repository.init(LocalStore(repo_dir), "pw", kdf=KdfParams(n=1 << 10), pack_size=1 * MiB)
+    for round_ in range(4):
+        part = src / f"round{round_}"
+        part.mkdir()
+        for i in range(1500):
+            (part / f"small{i}").write_bytes(rng.randbytes(rng.randint(0, 4_000)))
+        proc = start_backup(BACKUP_WITH_READERS, repo_dir, src)
+        try:
+            proc.wait(timeout=rng.uniform(0.05, 0.3))
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        deadline = time.monotonic() + 10
+        while processes_using(repo_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_using(repo_dir) == [], f"seed {seed}: a reader outlived its backup"
+    repo = Repository.open(LocalStore(repo_dir), "pw")
+    assert repo.check(read_data=True).ok, f"seed {seed}"
+    final = repo.backup([src])
+    out = tmp_path / "final"
+    repo.restore(final.id, out)
+    assert describe(out / str(src).lstrip("/")) == describe(src)

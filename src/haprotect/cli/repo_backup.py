@@ -68,6 +68,15 @@ def backup_command(
             help="Record metadata (application, dataset, tier group snapshots for forget).",
         ),
     ] = None,
+    readers: Annotated[
+        int | None,
+        typer.Option(
+            "--readers",
+            min=0,
+            help="Processes that read small files beside this one, once there are many "
+            "(default: one per core, up to 4; 0: none, for a host whose other cores are busy).",
+        ),
+    ] = None,
     password_file: PasswordFileOpt = None,
     retry_lock: RetryLockOpt = 0.0,
     as_json: JsonOpt = False,
@@ -80,9 +89,16 @@ def backup_command(
     """
     metadata = parse_meta(meta or [])
     repo = open_repo(url, password_file, retry_lock=retry_lock, background=True)
+    from haprotect.repo import BackupOptions  # the backup's modules load while the key is derived
+
     with ProgressView(as_json) as view:
         snapshot = repo.backup(
-            paths, tags=tag or (), host=host, metadata=metadata, on_progress=view
+            paths,
+            tags=tag or (),
+            host=host,
+            metadata=metadata,
+            on_progress=view,
+            options=BackupOptions(readers=readers),
         )
     s = snapshot.stats
     if as_json:

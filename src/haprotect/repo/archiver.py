@@ -11,7 +11,10 @@ packs (:class:`~haprotect.repo.uploader.Uploader`). A large file is one task,
 read buffer by buffer, so the workers never wait for the caller's thread to
 read for them. Small files are read back to back into one buffer and handed
 over as one task, so their per-file cost is a few system calls and a
-dictionary lookup.
+dictionary lookup; once a backup has handed out a few such batches, it
+forks processes that read, cut and compress them in parallel
+(:class:`~haprotect.repo.fileworker.SmallFileReader`), while the workers
+encrypt and pack what those leave.
 
 Nodes are recorded in walk order: a node waits in a bounded queue until the
 chunks of its file are stored, then joins the tree stream. When every node is
@@ -34,7 +37,9 @@ from haprotect.repo.config import MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool
 from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.fileworker import FileWorker, Task, merged
+from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task, merged
+from haprotect.repo.forking import can_fork
+from haprotect.repo.forkpool import ForkPool
 from haprotect.repo.index import Index
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
@@ -53,6 +58,10 @@ def tail_of(xattrs: tuple[tuple[str, bytes], ...]) -> bytes:
 
 
 SMALL_BATCH_FILES = 256
+READERS_AFTER_BATCHES = 4
+"""Batches of small files a backup hands out before it forks its reading processes:
+one that reads only a few (most incremental backups) does not fork."""
+MAX_READERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,16 @@ class BackupOptions:
     small_file: int = 1 * MiB
     xattrs: bool = True
     one_file_system: bool = False
+    readers: int | None = None
+    """Processes that read batches of small files beside the threads
+    (:class:`~haprotect.repo.fileworker.SmallFileReader`): None for one per
+    core (up to 4) where the system can fork and has two cores, 0 for none."""
+
+    def reader_count(self) -> int:
+        if self.readers is not None:
+            return max(0, self.readers) if can_fork() else 0
+        cores = os.cpu_count() or 1
+        return min(MAX_READERS, cores) if cores >= 2 and can_fork() else 0
 
 
 class _Kind(Enum):
@@ -125,8 +144,15 @@ class Archiver:
             level=config.compression_level,
         )
         self._tree_writer = self._sink.new_tree_writer()
+        self._readers = self._reader_pool(config, key, index, options.reader_count())
+        self._small_batches = 0
         self._worker = FileWorker(
-            config, key.chunker_seed, self._sink, self._pool, xattrs=options.xattrs
+            config,
+            key.chunker_seed,
+            self._sink,
+            self._pool,
+            xattrs=options.xattrs,
+            readers=self._readers,
         )
         self._uploader = uploader
         self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
@@ -139,6 +165,14 @@ class Archiver:
         self._stats = {k: 0 for k in ("new", "changed", "unchanged", "dirs", "others", "read")}
         self._files_done = 0
         self._bytes_done = 0
+
+    def _reader_pool(
+        self, config: RepoConfig, key: MasterKey, index: Index, count: int
+    ) -> ForkPool | None:
+        if not count:
+            return None
+        size = self._pool.size
+        return ForkPool(lambda: SmallFileReader(config, key, index, size), size, count)
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FileError(path, message))
@@ -158,9 +192,11 @@ class Archiver:
                 self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
         except BaseException:
             self._workers.shutdown(wait=True, cancel_futures=True)
+            self._close_readers(kill=True)
             self._sink.close(self._tree_writer)
             raise
         self._workers.shutdown(wait=True, cancel_futures=True)
+        self._close_readers(kill=False)
         try:
             self._sink.flush(self._tree_writer)
         finally:
@@ -292,8 +328,15 @@ class Archiver:
 
     def _submit_batch(self) -> None:
         if self._batch is not None:
+            self._small_batches += 1
+            if self._small_batches == READERS_AFTER_BATCHES and self._readers is not None:
+                self._readers.start()
             self._submit(self._batch)
             self._batch = None
+
+    def _close_readers(self, *, kill: bool) -> None:
+        if self._readers is not None:
+            self._readers.close(kill=kill)
 
     def _submit(self, task: Task) -> None:
         task.future = self._workers.submit(self._worker.store, task)

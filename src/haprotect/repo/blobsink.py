@@ -17,6 +17,7 @@ becomes a hole (its length) in the file's content.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import zstandard
@@ -33,6 +34,76 @@ _ZERO_IDS_MAX = 256
 # are compressed one level lower: on them zstd's level 3 gains under 0.5 % of
 # size over level 2 for about 30 % more time (docs/design/repository-format.md).
 LOWER_LEVEL_MAX = 256 * 1024
+
+
+NewBlob = tuple[bytes, int, "bytes | memoryview"]
+"""A chunk to store: its id, its length, and its bytes as stored (compressed or not)."""
+
+
+class ZeroChunks:
+    """Tells chunks that are all zeros (stored as holes) by their ids."""
+
+    def __init__(self, key: MasterKey) -> None:
+        self._key = key
+        self._ids: dict[int, bytes] = {}
+
+    def __call__(self, data: memoryview, chunk_id: bytes) -> bool:
+        size = len(data)
+        if not size or data[0] or data[-1] or data[size // 2]:
+            return False
+        zero_id = self._ids.get(size)
+        if zero_id is None:
+            zero_id = self._key.chunk_id(bytes(size))
+            if len(self._ids) < _ZERO_IDS_MAX:
+                self._ids[size] = zero_id
+        return chunk_id == zero_id
+
+
+class Compressors:
+    """One thread's compressors: ``level``, and one lower for chunks up to LOWER_LEVEL_MAX."""
+
+    def __init__(self, level: int) -> None:
+        self._level = level
+        self._small_level = level - 1 if level >= 2 else level
+        self._small: zstandard.ZstdCompressor | None = None
+        self._large: zstandard.ZstdCompressor | None = None
+
+    def __call__(self, size: int) -> zstandard.ZstdCompressor:
+        if size <= LOWER_LEVEL_MAX:
+            if self._small is None:
+                self._small = zstandard.ZstdCompressor(level=self._small_level)
+            return self._small
+        if self._large is None:
+            self._large = zstandard.ZstdCompressor(level=self._level)
+        return self._large
+
+
+def prepare_chunks(
+    chunks: list[memoryview],
+    key: MasterKey,
+    zeros: ZeroChunks,
+    claim: Callable[[bytes], bool],
+    compressor: Callable[[int], zstandard.ZstdCompressor],
+) -> tuple[list[ContentEntry], list[NewBlob]]:
+    """Each chunk's content entry (id, or length if all zeros), and those ``claim`` takes, packed.
+
+    Hashing and compressing, the part of storing that needs no pack: a
+    backup's worker threads and its reading processes
+    (:mod:`haprotect.repo.readerprocs`) run it.
+    """
+    entries: list[ContentEntry] = []
+    new: list[NewBlob] = []
+    for data in chunks:
+        chunk_id = key.chunk_id(data)
+        if zeros(data, chunk_id):
+            entries.append(len(data))
+            continue
+        entries.append(chunk_id)
+        if claim(chunk_id):
+            compressed = compressor(len(data)).compress(data)
+            # incompressible: keep no copy
+            new.append((chunk_id, len(data), compressed if len(compressed) < len(data) else data))
+    return entries, new
 
 
 class BlobSink:
@@ -52,7 +123,6 @@ class BlobSink:
         self._pack_size = pack_size
         self._max_blob = max_blob
         self._level = level
-        self._small_level = level - 1 if level >= 2 else level
         self._claimed: dict[bytes, object] = {}
         self._local = threading.local()
         # one buffer per pack being filled (two data packs, the caller's tree
@@ -69,7 +139,7 @@ class BlobSink:
             )
             for _ in range(2)
         ]
-        self._zero_ids: dict[int, bytes] = {}
+        self._zeros = ZeroChunks(key)
 
     @property
     def chunks_added(self) -> int:
@@ -88,29 +158,12 @@ class BlobSink:
         mine = object()
         return self._claimed.setdefault(chunk_id, mine) is mine
 
-    def _is_zero(self, data: memoryview, chunk_id: bytes) -> bool:
-        size = len(data)
-        if not size or data[0] or data[-1] or data[size // 2]:
-            return False
-        zero_id = self._zero_ids.get(size)
-        if zero_id is None:
-            zero_id = self._key.chunk_id(bytes(size))
-            if len(self._zero_ids) < _ZERO_IDS_MAX:
-                self._zero_ids[size] = zero_id
-        return chunk_id == zero_id
-
     def _compressor(self, size: int) -> zstandard.ZstdCompressor:
         """This thread's compressor for a chunk of ``size`` bytes."""
-        local = self._local
-        if size <= LOWER_LEVEL_MAX:
-            small: zstandard.ZstdCompressor | None = getattr(local, "zstd_small", None)
-            if small is None:
-                small = local.zstd_small = zstandard.ZstdCompressor(level=self._small_level)
-            return small
-        compressor: zstandard.ZstdCompressor | None = getattr(local, "zstd", None)
-        if compressor is None:
-            compressor = local.zstd = zstandard.ZstdCompressor(level=self._level)
-        return compressor
+        compressors: Compressors | None = getattr(self._local, "compressors", None)
+        if compressors is None:
+            compressors = self._local.compressors = Compressors(self._level)
+        return compressors(size)
 
     def store(self, chunks: list[memoryview], *, small: bool = False) -> list[ContentEntry]:
         """Store chunks (those not stored yet); for each its id, or its length if all zeros.
@@ -119,46 +172,45 @@ class BlobSink:
         reads in the same order, reads them with few requests. ``small``
         chunks (whole small files) go to the packs of small files.
         """
-        entries: list[ContentEntry] = []
-        new: list[tuple[bytes, memoryview, bytes | memoryview]] = []
-        for data in chunks:
-            chunk_id = self._key.chunk_id(data)
-            if self._is_zero(data, chunk_id):
-                entries.append(len(data))
-                continue
-            entries.append(chunk_id)
-            if self._claim(chunk_id):
-                compressed = self._compressor(len(data)).compress(data)
-                # incompressible: keep no copy
-                new.append((chunk_id, data, compressed if len(compressed) < len(data) else data))
-        if not new:
-            return entries
+        entries, new = prepare_chunks(chunks, self._key, self._zeros, self._claim, self._compressor)
+        if new:
+            self._pack(new, small)
+        return entries
+
+    def store_prepared(self, blobs: list[NewBlob]) -> None:
+        """Pack small files' chunks prepared by another process, those not stored yet.
+
+        Each is ``(id, length, stored)``: ``stored`` is its compressed bytes,
+        or the chunk itself where compressing did not make it shorter.
+        """
+        new = [blob for blob in blobs if self._claim(blob[0])]
+        if new:
+            self._pack(new, True)
+
+    def _pack(self, new: list[NewBlob], small: bool) -> None:
         lock, writer = self._writers[small]
         with lock:
-            for chunk_id, data, stored in new:
-                finished = self._add(writer, chunk_id, data, stored)
+            for chunk_id, length, stored in new:
+                finished = self._add(writer, chunk_id, length, stored)
                 if finished is not None:
                     self._uploader.submit(finished, reserved=True)
-        return entries
 
     def store_tree(self, writer: PackWriter, data: bytes) -> bytes:
         """Store one tree chunk through ``writer`` (the caller's own tree pack)."""
         chunk_id = self._key.chunk_id(data)
         if self._claim(chunk_id):
             packed = self._compressor(len(data)).compress(data)
-            finished = self._add(writer, chunk_id, memoryview(data), packed)
+            stored = packed if len(packed) < len(data) else data
+            finished = self._add(writer, chunk_id, len(data), stored)
             if finished is not None:
                 self._uploader.submit(finished, reserved=True)
         return chunk_id
 
     def _add(
-        self, writer: PackWriter, chunk_id: bytes, data: memoryview, packed: bytes | memoryview
+        self, writer: PackWriter, chunk_id: bytes, length: int, stored: bytes | memoryview
     ) -> FinishedPack | None:
         """Add one blob; return the pack if that filled it (its upload reserved)."""
-        if len(packed) < len(data):
-            writer.add(chunk_id, packed, len(data), FLAG_ZSTD)
-        else:
-            writer.add(chunk_id, data, len(data), 0)
+        writer.add(chunk_id, stored, length, FLAG_ZSTD if len(stored) < length else 0)
         if not writer.full:
             return None
         # reserve before sealing, so the sealed copies in memory stay bounded

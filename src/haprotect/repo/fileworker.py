@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
-from haprotect.repo.blobsink import BlobSink
+from haprotect.repo.blobsink import BlobSink, Compressors, ZeroChunks, prepare_chunks
 from haprotect.repo.chunker import (
     SAMPLE_BYTES,
     Chunker,
@@ -25,7 +25,11 @@ from haprotect.repo.chunker import (
     sample_offsets,
 )
 from haprotect.repo.config import RepoConfig
+from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
+from haprotect.repo.forkpool import ForkPool, PooledProcess, ProcessLost
+from haprotect.repo.index import Index
+from haprotect.repo.tree import file_record
 from haprotect.repo.walker import Entry, Xattrs, read_xattrs
 
 # What a worker returns for one file: its content, size, bytes read, error
@@ -76,19 +80,29 @@ class FileWorker:
     """Runs tasks on the worker threads of one backup."""
 
     def __init__(
-        self, config: RepoConfig, seed: int, sink: BlobSink, pool: BufferPool, *, xattrs: bool
+        self,
+        config: RepoConfig,
+        seed: int,
+        sink: BlobSink,
+        pool: BufferPool,
+        *,
+        xattrs: bool,
+        readers: ForkPool | None = None,
     ) -> None:
         """``xattrs``: read each file's extended attributes through its open descriptor.
 
         The walk leaves them to the reader of a file that changed: an
         unchanged file keeps its parent's, and the reader's threads run in
-        parallel where the walk's caller does not.
+        parallel where the walk's caller does not. ``readers``: processes
+        that read batches of small files (:class:`SmallFileReader`) when one
+        is free.
         """
         self._config = config
         self._xattrs = xattrs
         self._seed = seed
         self._sink = sink
         self._pool = pool
+        self._readers = readers
         self._local = threading.local()
 
     def store(self, task: Task) -> list[Stored]:
@@ -177,31 +191,24 @@ class FileWorker:
 
         Each file is read up to the size the walk saw (like a large file's
         extents). The chunks of the whole batch are stored together, so they
-        lie in the order of the tree in the pack.
+        lie in the order of the tree in the pack. Where a reading process
+        is free, it reads, cuts and compresses the batch instead
+        (:class:`SmallFileReader`); this thread packs the result.
         """
-        chunks: list[memoryview] = []
-        read: list[tuple[int, int, int, str | None, Xattrs | None]] = []
-        min_size = self._config.chunker.min_size
-        with_xattrs = self._xattrs
-        for entry, start, size in files:
-            try:
-                fd = open_for_reading(entry.source)
-                try:
-                    got = fill(fd, view[start : start + size], 0, size)
-                    xattrs = read_xattrs(fd) if with_xattrs else None
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                read.append((0, 0, 0, exc.strerror or str(exc), None))
-                continue
-            data = view[start : start + got]
-            first = len(chunks)
-            if got > min_size:
-                cuts, _ = self._chunker().cut(data, final=True, block=None)
-                chunks += [data[off : off + n] for off, n in cuts]
-            elif got:
-                chunks.append(data)
-            read.append((first, len(chunks) - first, got, None, xattrs))
+        readers = self._readers
+        if readers is not None:
+            reader = readers.take()
+            if reader is not None:
+                through = self._store_through(reader, readers, files)
+                if through is not None:
+                    return through
+        wanted = self._xattrs
+        chunks, read = read_small_files(
+            [(entry.source, start, size, wanted) for entry, start, size in files],
+            view,
+            self._chunker(),
+            self._config.chunker.min_size,
+        )
         entries = self._sink.store(chunks, small=True)
         stored: list[Stored] = []
         for (entry, _, _), (first, count, got, failed, xattrs) in zip(files, read, strict=True):
@@ -211,3 +218,156 @@ class FileWorker:
             content = merged(entries[first : first + count])
             stored.append((content, got, got, None, entry.record(got, content, xattrs)))
         return stored
+
+    def _store_through(
+        self, reader: PooledProcess, readers: ForkPool, files: list[tuple[Entry, int, int]]
+    ) -> list[Stored] | None:
+        """A batch read by ``reader`` (a :class:`SmallFileReader`), packed here.
+
+        None if the reader was lost: the caller reads the batch itself.
+        """
+        request = [
+            (entry.source, size, entry.head, None if entry.lazy_xattrs else entry.xattrs)
+            for entry, _, size in files
+        ]
+        try:
+            replies, placed = reader.call(request)
+        except ProcessLost as exc:
+            readers.lose(reader, str(exc))
+            return None
+        try:
+            shared = reader.buffer
+            self._sink.store_prepared(
+                [(chunk_id, length, shared[at : at + n]) for chunk_id, length, at, n in placed]
+            )
+        finally:
+            readers.give(reader)  # its buffer may be written again once the blobs are packed
+        stored: list[Stored] = []
+        for (entry, _, _), (content, got, failed, record, xattrs) in zip(
+            files, replies, strict=True
+        ):
+            if failed is not None:
+                stored.append(([], 0, 0, failed, None))
+            elif record is None:  # the file shrank since the walk
+                stored.append((content, got, got, None, entry.record(got, content, xattrs)))
+            else:
+                stored.append((content, got, got, None, record))
+        return stored
+
+
+SmallFile = tuple[bytes, int, int, bool]
+"""A small file to read: its source, offset in the buffer, size (as walked), and
+whether to read its xattrs."""
+
+FileRead = tuple[int, int, int, str | None, Xattrs | None]
+"""How a small file was read: its first chunk, number of chunks, bytes read,
+error message, xattrs (if asked for)."""
+
+
+def read_small_files(
+    files: Iterable[SmallFile], view: memoryview, chunker: Chunker, min_size: int
+) -> tuple[list[memoryview], list[FileRead]]:
+    """Read small files into their places in ``view`` and cut them into chunks.
+
+    Each is read up to the size the walk saw, its xattrs through the open
+    descriptor. A file that cannot be read has its error in its
+    :data:`FileRead`; the others go on.
+    """
+    chunks: list[memoryview] = []
+    read: list[FileRead] = []
+    for source, start, size, with_xattrs in files:
+        try:
+            fd = open_for_reading(source)
+            try:
+                got = fill(fd, view[start : start + size], 0, size)
+                xattrs = read_xattrs(fd) if with_xattrs else None
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            read.append((0, 0, 0, exc.strerror or str(exc), None))
+            continue
+        data = view[start : start + got]
+        first = len(chunks)
+        if got > min_size:
+            cuts, _ = chunker.cut(data, final=True, block=None)
+            chunks += [data[off : off + n] for off, n in cuts]
+        elif got:
+            chunks.append(data)
+        read.append((first, len(chunks) - first, got, None, xattrs))
+    return chunks, read
+
+
+SmallFileRequest = list[tuple[bytes, int, bytes, Xattrs | None]]
+"""Small files for a :class:`SmallFileReader`: source, size as walked, record head
+(:attr:`Entry.head`), and xattrs if the walk has them."""
+
+SmallFileReply = tuple[
+    list[tuple[list[ContentEntry], int, str | None, bytes | None, Xattrs | None]],
+    list[tuple[bytes, int, int, int]],
+]
+"""Per file: content, bytes read, error, record (None if it shrank since the walk:
+then its xattrs follow); and per new chunk: id, length, offset and length as stored
+in the shared buffer."""
+
+
+class SmallFileReader:
+    """A backup's reading process: reads, cuts, hashes and compresses batches of small files.
+
+    Made in a process forked by the backup (:class:`~haprotect.repo.forkpool.ForkPool`),
+    with what the backup had: the key, the repository's index, the chunker's
+    settings. It leaves in the shared buffer, back to back, each chunk that
+    is neither in the index nor sent before, compressed where that helps;
+    the thread that sent the batch packs them (its
+    :meth:`~haprotect.repo.blobsink.BlobSink.store_prepared` claims them
+    again against every other thread's), so every chunk is stored once. It
+    uses no lock the backup's other threads take (none of ``cryptography``,
+    which encrypts in the backup's process), as it is forked while they run.
+    """
+
+    def __init__(self, config: RepoConfig, key: MasterKey, index: Index, buffer_size: int) -> None:
+        self._key = key
+        self._index = index
+        self._min_size = config.chunker.min_size
+        self._chunker = Chunker(config.chunker, key.chunker_seed)
+        self._compressors = Compressors(config.compression_level)
+        self._zeros = ZeroChunks(key)
+        self._sent: set[bytes] = set()
+        self._buffer = memoryview(bytearray(buffer_size))
+
+    def _claim(self, chunk_id: bytes) -> bool:
+        if chunk_id in self._sent or chunk_id in self._index:
+            return False
+        self._sent.add(chunk_id)
+        return True
+
+    def __call__(self, request: SmallFileRequest, shared: memoryview) -> SmallFileReply:
+        files: list[SmallFile] = []
+        pos = 0
+        for source, size, _, xattrs in request:
+            files.append((source, pos, size, xattrs is None))
+            pos += size
+        chunks, read = read_small_files(files, self._buffer, self._chunker, self._min_size)
+        entries, new = prepare_chunks(
+            chunks, self._key, self._zeros, self._claim, self._compressors
+        )
+        placed: list[tuple[bytes, int, int, int]] = []
+        at = 0
+        for chunk_id, length, stored in new:
+            n = len(stored)
+            shared[at : at + n] = stored
+            placed.append((chunk_id, length, at, n))
+            at += n
+        replies: list[tuple[list[ContentEntry], int, str | None, bytes | None, Xattrs | None]] = []
+        for (_, size, head, known), (first, count, got, failed, found) in zip(
+            request, read, strict=True
+        ):
+            if failed is not None:
+                replies.append(([], 0, failed, None, None))
+                continue
+            content = merged(entries[first : first + count])
+            xattrs = known if known is not None else found or ()
+            if got == size:
+                replies.append((content, got, None, file_record(head, content, xattrs), None))
+            else:
+                replies.append((content, got, None, None, xattrs))
+        return replies, placed

@@ -15,11 +15,12 @@ and if it dies they die with it (``PR_SET_PDEATHSIG``), so nothing writes
 into the target behind it. A process that forked never returns into its
 parent's code: it blocks SIGINT and SIGTERM until it is inside its own, and
 leaves with ``os._exit`` (the repository lock, for one, stays the
-primary's). The fork happens while other threads run (the lock's
-heartbeat, and whatever threads an embedding program has): the children
-use none of the locks those threads take, but a caller whose threads hold
-C library locks (name service, say) at that moment could hang a child, so
-such a caller should restore with ``processes=1``.
+primary's; see :mod:`haprotect.repo.forking`). The fork happens while
+other threads run (the lock's heartbeat, and whatever threads an embedding
+program has): the children use none of the locks those threads take, but
+a caller whose threads hold C library locks (name service, say) at that
+moment could hang a child, so such a caller should restore with
+``processes=1``.
 
 Only a repository in a local directory is restored this way: each process
 opens the directory again, while a network store's connections cannot be
@@ -29,24 +30,23 @@ shared across a fork.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import mmap
 import os
 import selectors
 import signal
 import struct
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, NodeType, RestoreStats
 from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
+from haprotect.repo.forking import fork_helper
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
 from haprotect.repo.restorer import Restorer, include_keys, selected
@@ -58,8 +58,6 @@ from haprotect.storage.local import LocalStore
 MAX_PROCESSES = 4
 _COUNTS = struct.Struct("<qq")
 _POLL_S = 0.1
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-_PR_SET_PDEATHSIG = 1
 
 Nodes = Callable[[BlobReader], NodeStream]
 """A snapshot's tree, read through the given reader."""
@@ -193,22 +191,14 @@ class _Team:
 
     def fork(self, index: int, work: Callable[[Part], RestoreStats]) -> None:
         read_end, write_end = os.pipe()
-        # signals wait until the child is inside its own code (_child_main)
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            with warnings.catch_warnings():
-                # only the forking thread goes on in the child, which uses none
-                # of the locks the others might hold (see the module's docstring)
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:
-                _child_main(self, index, work, read_end, write_end, mask)
+            pid = fork_helper(
+                lambda: _child_main(self, index, work, write_end), close_in_child=(read_end,)
+            )
         except BaseException:
             os.close(read_end)
             os.close(write_end)
             raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write_end)
         self._children.append(_Child(index, pid, read_end))
 
@@ -257,53 +247,31 @@ class _Team:
         self._children = []
 
 
-def _child_main(
-    team: _Team,
-    index: int,
-    work: Callable[[Part], RestoreStats],
-    read_end: int,
-    pipe: int,
-    mask: set[int | signal.Signals],
-) -> NoReturn:
-    """Run one share in a forked process, send the outcome, and leave."""
+def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], pipe: int) -> int:
+    """Run one share in a forked process and send the outcome; return the exit code."""
     code = 1
+    payload: dict[str, Any]
     try:
-        payload: dict[str, Any]
-        try:
-            _die_with_parent()
-            os.close(read_end)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            team.index = index
-            stats = work(Part(index, team.count, team.segment))
-            payload = {
-                "files": stats.files,
-                "dirs": stats.dirs,
-                "others": stats.others,
-                "bytes": stats.bytes_written,
-                "errors": [[e.path, e.message] for e in stats.errors],
-            }
-            code = 0
-        except BaseException as exc:
-            payload = {
-                "error": type(exc).__name__,
-                "message": str(exc) or repr(exc),
-                "hint": getattr(exc, "hint", None),
-            }
-        view = memoryview(json.dumps(payload).encode())
-        while view:
-            view = view[os.write(pipe, view) :]
-    finally:
-        os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """Be killed when the primary ends, however it ends (Linux); leave if it already has."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
+        team.index = index
+        stats = work(Part(index, team.count, team.segment))
+        payload = {
+            "files": stats.files,
+            "dirs": stats.dirs,
+            "others": stats.others,
+            "bytes": stats.bytes_written,
+            "errors": [[e.path, e.message] for e in stats.errors],
+        }
+        code = 0
+    except BaseException as exc:
+        payload = {
+            "error": type(exc).__name__,
+            "message": str(exc) or repr(exc),
+            "hint": getattr(exc, "hint", None),
+        }
+    view = memoryview(json.dumps(payload).encode())
+    while view:
+        view = view[os.write(pipe, view) :]
+    return code
 
 
 def _sum(results: list[dict[str, Any]]) -> RestoreStats:

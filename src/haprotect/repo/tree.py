@@ -176,6 +176,13 @@ def encode_tail(
     return f"{link}{encode_content(content)}{encode_xattrs(xattrs)}}}\n"
 
 
+def file_record(
+    head: bytes, content: Sequence[ContentEntry], xattrs: Sequence[tuple[str, bytes]]
+) -> bytes:
+    """A regular file's record from its head (:func:`encode_file_head`), content and xattrs."""
+    return head + encode_tail(None, content, xattrs).encode()
+
+
 def encode_node(node: Node) -> bytes:
     head = encode_head(
         node.path,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
-from haprotect.repo.tree import encode_file_head, encode_tail
+from haprotect.repo.tree import encode_file_head, file_record
 
 ErrorSink = Callable[[str, str], None]
 
@@ -135,8 +135,8 @@ class Entry:
         """
         if xattrs is not None and self._xattrs is None:
             self._xattrs = xattrs
-        tail = encode_tail(None, content, self.xattrs).encode()
-        return (self.head if size == self.st.st_size else self._head(size).encode()) + tail
+        head = self.head if size == self.st.st_size else self._head(size).encode()
+        return file_record(head, content, self.xattrs)
 
 
 @lru_cache(maxsize=4096)

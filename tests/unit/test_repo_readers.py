@@ -1,0 +1,259 @@
+"""Backups whose small files are read by forked processes: same snapshot, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from haprotect.repo import BackupOptions, KdfParams, Repository
+from haprotect.repo import archiver as archiver_module
+from haprotect.repo.fileworker import SmallFileReader
+from haprotect.repo.forkpool import ForkPool, PooledProcess
+from haprotect.repo.walker import Walker
+from haprotect.storage.local import LocalStore
+from haprotect.testing.repo import MiB, describe
+
+THREADS = BackupOptions(readers=0)
+READERS = BackupOptions(readers=2)
+
+
+def xattrs_supported(path: Path) -> bool:
+    probe = path / ".xattr-probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+def make_small_files(root: Path, seed: int = 7) -> None:
+    """About 2,000 small files: text, random, zeros, duplicates, a CDC-cut one, xattrs, links."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True)
+    words = [rng.randbytes(rng.randint(2, 8)).hex().encode() for _ in range(200)]
+    for d in range(8):
+        folder = root / f"dir{d}"
+        folder.mkdir()
+        for i in range(250):
+            kind = i % 5
+            size = rng.randint(0, 12_000)
+            if kind == 0:
+                data = b" ".join(rng.choices(words, k=size // 8))
+            elif kind == 1:
+                data = rng.randbytes(size)
+            elif kind == 2:
+                data = bytes(size)
+            elif kind == 3:
+                data = b"the same small file in every folder\n" * 40
+            else:
+                data = rng.randbytes(size // 2) + bytes(size // 2)
+            (folder / f"f{i:03d}").write_bytes(data)
+    # larger than the chunker's minimum, still a small file: cut by content in a reader
+    (root / "dir3" / "cut-by-content").write_bytes(rng.randbytes(700 * 1024))
+    os.link(root / "dir1" / "f001", root / "dir7" / "hardlink-to-dir1-f001")
+    if xattrs_supported(root):
+        os.setxattr(root / "dir2" / "f010", "user.note", b"kept by a reader")
+        os.setxattr(root / "dir5" / "f004", "user.empty", b"")
+
+
+@pytest.fixture
+def early_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers fork at the first batch, so that a small tree goes through them."""
+    monkeypatch.setattr(archiver_module, "READERS_AFTER_BATCHES", 1)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pid of the reader each batch was sent to."""
+    seen: list[int] = []
+    original = PooledProcess.call
+
+    def counting(self: PooledProcess, request: object) -> Any:
+        seen.append(self.pid)
+        return original(self, request)
+
+    monkeypatch.setattr(PooledProcess, "call", counting)
+    return seen
+
+
+def new_repo(path: Path) -> Repository:
+    return Repository.init(LocalStore(path), "pw", kdf=KdfParams(n=1 << 10), pack_size=4 * MiB)
+
+
+def records(repo: Repository, snapshot_id: str, src: Path) -> list[Any]:
+    """The nodes of ``src`` and below (its parents change as the test goes)."""
+    inside = str(src).lstrip("/")
+    nodes = repo.nodes(repo.snapshot(snapshot_id))
+    return [n for n in nodes if n.path == inside or n.path.startswith(inside + "/")]
+
+
+@pytest.mark.usefixtures("early_readers")
+def test_readers_store_what_threads_store(tmp_path: Path, calls: list[int]) -> None:
+    src = tmp_path / "src"
+    make_small_files(src)
+    repo = new_repo(tmp_path / "repo")
+    first = repo.backup([src], options=READERS)
+    assert len(set(calls)) == 2, "both readers took batches"
+    assert first.errors == () and first.stats.files_new == 2002
+    ids = [e.id for p in repo.list_packs() for e in repo.read_pack(p.key.rsplit("/", 1)[1])[1]]
+    assert len(ids) == len(set(ids)), "every chunk stored once"
+    report = repo.check(read_data=True)
+    assert report.ok, report
+    out = tmp_path / "out"
+    assert repo.restore(first.id, out).errors == ()
+    assert describe(out / str(src).lstrip("/")) == describe(src)
+    # the threads, reading every file again, make the same records and find
+    # every chunk stored; so do the readers, which know the index
+    trees = set(first.tree)
+    for options in (THREADS, READERS):
+        before = len(calls)
+        again = repo.backup([src], options=options, use_parent=False)
+        assert (len(calls) > before) is (options is READERS)
+        assert records(repo, again.id, src) == records(repo, first.id, src)
+        # only tree chunks are new (the restore changed the tree above src)
+        assert again.stats.chunks_added == len(set(again.tree) - trees)
+        assert again.stats.bytes_read == first.stats.bytes_read
+        trees |= set(again.tree)
+
+
+@pytest.mark.usefixtures("early_readers")
+def test_a_reader_killed_mid_backup_leaves_its_batch_to_the_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    make_small_files(src)
+    sent: list[PooledProcess] = []
+    original = PooledProcess.call
+
+    def killing_the_second(self: PooledProcess, request: object) -> Any:
+        sent.append(self)
+        if len(sent) == 2:
+            os.kill(self.pid, signal.SIGKILL)
+        return original(self, request)
+
+    monkeypatch.setattr(PooledProcess, "call", killing_the_second)
+    repo = new_repo(tmp_path / "repo")
+    snapshot = repo.backup([src], options=READERS)
+    killed = sent[1]
+    assert all(p is not killed for p in sent[2:]), "a lost reader gets no more batches"
+    assert len(sent) > 2, "the other reader went on"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(killed.pid, os.WNOHANG)
+    assert snapshot.errors == () and snapshot.stats.files_new == 2002
+    expected = repo.backup([src], options=THREADS, use_parent=False)
+    assert records(repo, snapshot.id, src) == records(repo, expected.id, src)
+    assert expected.stats.chunks_added == len(set(expected.tree) - set(snapshot.tree))
+    assert repo.check(read_data=True).ok
+
+
+@pytest.mark.usefixtures("early_readers")
+def test_a_reader_that_fails_leaves_every_batch_to_the_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
+) -> None:
+    src = tmp_path / "src"
+    make_small_files(src)
+
+    def failing(self: SmallFileReader, request: object, shared: memoryview) -> Any:
+        raise MemoryError("no room in the reader")
+
+    # patched before the fork: the readers run it
+    monkeypatch.setattr(SmallFileReader, "__call__", failing)
+    lost: list[list[str]] = []
+    original_close = ForkPool.close
+
+    def noting(self: ForkPool, *, kill: bool = False) -> None:
+        lost.append(list(self.lost))
+        original_close(self, kill=kill)
+
+    monkeypatch.setattr(ForkPool, "close", noting)
+    repo = new_repo(tmp_path / "repo")
+    snapshot = repo.backup([src], options=READERS)
+    assert len(calls) == 2
+    assert lost == [[f"process {pid} failed: MemoryError: no room in the reader" for pid in calls]]
+    assert snapshot.errors == () and snapshot.stats.files_new == 2002
+    out = tmp_path / "out"
+    repo.restore(snapshot.id, out)
+    assert describe(out / str(src).lstrip("/")) == describe(src)
+
+
+@pytest.mark.usefixtures("early_readers")
+def test_a_file_a_reader_cannot_open_is_an_error_of_that_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
+) -> None:
+    src = tmp_path / "src"
+    make_small_files(src)
+    gone = src / "dir4" / "f100"
+    original = SmallFileReader.__call__
+
+    def removing_first(self: SmallFileReader, request: Any, shared: memoryview) -> Any:
+        if any(source == os.fsencode(gone) for source, *_ in request):
+            gone.unlink(missing_ok=True)
+        return original(self, request, shared)
+
+    monkeypatch.setattr(SmallFileReader, "__call__", removing_first)
+    repo = new_repo(tmp_path / "repo")
+    snapshot = repo.backup([src], options=READERS)
+    assert calls, "the readers took the batches"
+    assert [(e.path, e.message) for e in snapshot.errors] == [
+        (str(gone).lstrip("/"), "No such file or directory")
+    ]
+    assert snapshot.stats.files_new == 2001
+    paths = {n.path for n in records(repo, snapshot.id, src)}
+    assert str(gone).lstrip("/") not in paths and str(src / "dir4" / "f101").lstrip("/") in paths
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    yield new_repo(tmp_path / "repo")
+
+
+def test_reader_replies_match_what_the_threads_make(tmp_path: Path, repo: Repository) -> None:
+    """Records, content and placed chunks, for a read file, a missing one and one that shrank."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "text").write_bytes(b"compressible text " * 500)
+    (src / "random").write_bytes(os.urandom(5000))
+    (src / "zeros").write_bytes(bytes(8192))
+    (src / "shrank").write_bytes(b"0123456789")
+    (src / "missing").write_bytes(b"soon gone")
+    entries = {os.path.basename(e.path): e for e in Walker([os.fsencode(src)], print) if e.is_file}
+    request = [(e.source, e.st.st_size, e.head, None) for e in entries.values()]
+    names = list(entries)
+    (src / "shrank").write_bytes(b"01234")
+    (src / "missing").unlink()
+    key, index = repo._key, repo.index
+    reader = SmallFileReader(repo.config, key, index, 1 * MiB)
+    shared = memoryview(bytearray(1 * MiB))
+    replies, placed = reader(request, shared)
+    by_name = dict(zip(names, replies, strict=True))
+    for name in ("text", "random", "zeros"):
+        content, got, failed, record, _ = by_name[name]
+        data = (src / name).read_bytes()
+        assert (got, failed) == (len(data), None)
+        assert record == entries[name].record(got, content)
+    assert by_name["zeros"][0] == [8192]
+    assert by_name["missing"][2] == "No such file or directory"
+    content, got, failed, record, xattrs = by_name["shrank"]
+    assert (got, failed, record) == (5, None, None) and xattrs is not None
+    # each new chunk once, as stored: compressed text, random and the shrunk file as they are
+    stored = {}
+    for chunk_id, length, at, n in placed:
+        blob = bytes(shared[at : at + n])
+        stored[chunk_id] = zstandard.decompress(blob, length) if n < length else blob
+    expected = (b"compressible text " * 500, (src / "random").read_bytes(), b"01234")
+    assert stored == {key.chunk_id(data): data for data in expected}
+    text_id = key.chunk_id(b"compressible text " * 500)
+    assert [n < length for chunk_id, length, _, n in placed if chunk_id == text_id] == [True]
+    # a second batch of the same files sends no chunk again
+    again, placed_again = reader(request[:3], shared)
+    assert placed_again == [] and [r[0] for r in again] == [r[0] for r in replies[:3]]
