@@ -25,7 +25,7 @@ def test_sealed_pack_reads_back_and_buffers_are_reused() -> None:
     first = writer.finish()
     data = bytes(first.data)
     info, entries = read_pack(key, data, first.info.id)
-    assert info == first.info and tuple(entries) == first.entries
+    assert info == first.info and entries == first.entries
     aead = key.subkey(info.salt)
     for blob, e in zip(blobs, entries, strict=True):
         stored = data[e.offset : e.offset + e.length]

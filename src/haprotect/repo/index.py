@@ -15,8 +15,8 @@ Index blob plaintext (little-endian)::
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import blake3
@@ -31,7 +31,8 @@ INDEX_MAGIC = b"HAIX"
 INDEX_VERSION = 1
 _HEAD = struct.Struct("<4sB3xI")
 _PACK = struct.Struct("<32s32sB3xI")
-_LOAD_THREADS = 8
+_ID = struct.Struct("<32s16x")
+"""The chunk id of an :data:`~haprotect.repo.pack.ENTRY`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +45,21 @@ class BlobLocation:
 
 
 class Index:
-    """Chunk id → location, for every chunk of the repository."""
+    """Chunk id → location, for every chunk of the repository.
+
+    Kept compact: the entries as index blobs and pack trailers store them
+    (48 bytes each, back to back), the pack of each, and a dictionary from
+    chunk id to entry number. A million chunks take about 120 MB, not the
+    twice as much a tuple per location would, and since the dictionary
+    holds only bytes and integers, the garbage collector never walks it.
+    """
 
     def __init__(self) -> None:
         self._packs: list[PackInfo] = []
         self._pack_numbers: dict[str, int] = {}
-        self._blobs: dict[bytes, tuple[int, int, int, int, int]] = {}
+        self._entries = bytearray()
+        self._pack_of = array("I")
+        self._blobs: dict[bytes, int] = {}
 
     def __contains__(self, chunk_id: object) -> bool:
         return chunk_id in self._blobs
@@ -69,29 +79,36 @@ class Index:
         return number
 
     def add_pack(self, info: PackInfo, entries: Iterable[PackEntry]) -> None:
-        number = self._pack_number(info)
-        blobs = self._blobs
-        for e in entries:
-            if e.id not in blobs:
-                blobs[e.id] = (number, e.offset, e.length, e.raw_length, e.flags)
+        self.add_table(info, entry_table(entries))
 
-    def add_table(self, info: PackInfo, table: bytes | memoryview) -> None:
-        """Like :meth:`add_pack`, from the pack's entries as stored (48-byte records)."""
+    def add_table(self, info: PackInfo, table: bytes | bytearray | memoryview) -> None:
+        """Add a pack's entries as stored (48-byte records); a known chunk keeps its place."""
+        count = len(table) // ENTRY.size
+        if not count:
+            return
         number = self._pack_number(info)
+        first = len(self._pack_of)
+        self._entries += table[: count * ENTRY.size]
+        self._pack_of += array("I", [number]) * count
+        ids = [fields[0] for fields in _ID.iter_unpack(table[: count * ENTRY.size])]
         blobs = self._blobs
-        for chunk_id, offset, length, raw_length, flags in ENTRY.iter_unpack(table):
-            if chunk_id not in blobs:
-                blobs[chunk_id] = (number, offset, length, raw_length, flags)
+        known = blobs.keys() & ids
+        kept = {chunk_id: blobs[chunk_id] for chunk_id in known} if known else None
+        # in reverse, so that the first of a chunk listed twice in the table wins
+        blobs.update(zip(reversed(ids), range(first + count - 1, first - 1, -1), strict=True))
+        if kept:
+            blobs.update(kept)
 
     def lookup(self, chunk_id: bytes) -> BlobLocation | None:
-        found = self._blobs.get(chunk_id)
-        if found is None:
+        number = self._blobs.get(chunk_id)
+        if number is None:
             return None
-        number, offset, length, raw_length, flags = found
-        return BlobLocation(self._packs[number], offset, length, raw_length, flags)
+        _, offset, length, raw_length, flags = ENTRY.unpack_from(self._entries, number * ENTRY.size)
+        return BlobLocation(self._packs[self._pack_of[number]], offset, length, raw_length, flags)
 
     def raw_length(self, chunk_id: bytes) -> int:
-        return self._blobs[chunk_id][3]
+        raw_length: int = ENTRY.unpack_from(self._entries, self._blobs[chunk_id] * ENTRY.size)[3]
+        return raw_length
 
     def packs(self) -> Sequence[PackInfo]:
         return tuple(self._packs)
@@ -100,19 +117,20 @@ class Index:
         return iter(self._blobs)
 
 
-def encode_index(packs: Sequence[tuple[PackInfo, Sequence[PackEntry]]]) -> bytes:
+def entry_table(entries: Iterable[PackEntry]) -> bytes:
+    """Pack entries as index blobs and pack trailers store them."""
+    return b"".join([ENTRY.pack(e.id, e.offset, e.length, e.raw_length, e.flags) for e in entries])
+
+
+def encode_index(packs: Sequence[tuple[PackInfo, bytes]]) -> bytes:
+    """The plaintext of an index blob naming ``packs``, each with its :func:`entry_table`."""
     parts = [_HEAD.pack(INDEX_MAGIC, INDEX_VERSION, len(packs))]
-    for info, entries in packs:
-        parts.append(_PACK.pack(bytes.fromhex(info.id), info.salt, info.type, len(entries)))
-        parts.extend(ENTRY.pack(e.id, e.offset, e.length, e.raw_length, e.flags) for e in entries)
+    for info, table in packs:
+        parts.append(
+            _PACK.pack(bytes.fromhex(info.id), info.salt, info.type, len(table) // ENTRY.size)
+        )
+        parts.append(table)
     return b"".join(parts)
-
-
-def decode_index(data: bytes, what: str) -> list[tuple[PackInfo, list[PackEntry]]]:
-    return [
-        (info, [PackEntry(*f) for f in ENTRY.iter_unpack(table)])
-        for info, table in decode_index_tables(data, what)
-    ]
 
 
 def decode_index_tables(data: bytes, what: str) -> list[tuple[PackInfo, memoryview]]:
@@ -142,36 +160,16 @@ def decode_index_tables(data: bytes, what: str) -> list[tuple[PackInfo, memoryvi
     return packs
 
 
-def write_index(
-    store: BlobStore, key: MasterKey, packs: Sequence[tuple[PackInfo, Sequence[PackEntry]]]
-) -> int:
-    """Store one index blob naming ``packs``; return its size."""
+def write_index(store: BlobStore, key: MasterKey, packs: Sequence[tuple[PackInfo, bytes]]) -> int:
+    """Store one index blob naming ``packs`` (each with its entry table); return its size."""
     blob = seal(key, SealedKind.INDEX, encode_index(packs))
     store.put(INDEX_PREFIX + blake3.blake3(blob).hexdigest(), blob)
     return len(blob)
 
 
-def read_index_blob(
-    store: BlobStore, key: MasterKey, name: str
-) -> list[tuple[PackInfo, list[PackEntry]]]:
-    what = f"index {name.removeprefix(INDEX_PREFIX)}"
-    return decode_index(unseal(key, SealedKind.INDEX, store.get(name), what), what)
-
-
 def read_index_tables(
     store: BlobStore, key: MasterKey, name: str
 ) -> list[tuple[PackInfo, memoryview]]:
-    """Like :func:`read_index_blob`, each pack's entries as stored (see ``add_table``)."""
+    """The packs an index blob lists, each with its entries as stored (see ``add_table``)."""
     what = f"index {name.removeprefix(INDEX_PREFIX)}"
     return decode_index_tables(unseal(key, SealedKind.INDEX, store.get(name), what), what)
-
-
-def load_index(store: BlobStore, key: MasterKey) -> Index:
-    """Read every index blob of the repository into one :class:`Index`."""
-    index = Index()
-    names = sorted(info.key for info in store.list(INDEX_PREFIX))
-    with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
-        for packs in pool.map(lambda name: read_index_blob(store, key, name), names):
-            for pack, entries in packs:
-                index.add_pack(pack, entries)
-    return index

@@ -1,7 +1,7 @@
 """Loading the index blobs one by one: which exist, which are damaged, what each lists.
 
-:func:`haprotect.repo.index.load_index` gives the merged in-memory index.
-Prune, check and the lock-aware open need more: the names of the index
+:func:`load_index_set` gives the merged in-memory index, and what prune,
+check and the lock-aware open need besides: the names of the index
 blobs that were read (a prune replaces exactly those), the ones that could
 not be read (check reports them instead of failing), and every pack each
 blob lists, duplicates included. An index blob deleted between the listing

@@ -84,21 +84,21 @@ class PackBuffers:
 
 
 class FinishedPack:
-    """A sealed pack: its id, its entries and its bytes.
+    """A sealed pack: its id, its entry table (as its trailer and the index store it), its bytes.
 
     The bytes are in a buffer of a :class:`PackBuffers` (``data`` is valid
     until :meth:`release` gives it back), or already written out to the
     store, waiting to be committed under the pack's key (``staged``).
     """
 
-    __slots__ = ("_buffers", "buffer", "entries", "info", "size", "staged", "written")
+    __slots__ = ("_buffers", "buffer", "info", "size", "staged", "table", "written")
 
     def __init__(
         self,
         info: PackInfo,
         buffer: mmap.mmap | None,
         size: int,
-        entries: tuple[PackEntry, ...],
+        table: bytes,
         buffers: PackBuffers | None = None,
         *,
         staged: StagedBlob | None = None,
@@ -107,12 +107,16 @@ class FinishedPack:
         self.info = info
         self.buffer = buffer
         self.size = size
-        self.entries = entries
+        self.table = table
         self.staged = staged
         """The pack already written out piece by piece, to commit under its key."""
         self.written = written
         """Done when the last piece of a staged pack is written out."""
         self._buffers = buffers
+
+    @property
+    def entries(self) -> list[PackEntry]:
+        return [PackEntry(*fields) for fields in ENTRY.iter_unpack(self.table)]
 
     @property
     def data(self) -> memoryview:
@@ -204,35 +208,38 @@ class PackWriter:
         self._aead: AESGCM | None = None
         self._pos = 0
         self._flushed = 0
-        self._entries: list[PackEntry] = []
+        self._count = 0
+        self._table = bytearray()
+        """The blobs' entries, as the trailer stores them."""
 
     @property
     def empty(self) -> bool:
-        return not self._entries
+        return not self._count
 
     @property
     def full(self) -> bool:
         """The blobs and the table of the trailer reach the target size."""
-        return self._pos + len(self._entries) * ENTRY.size >= self._target
+        return self._pos + len(self._table) >= self._target
 
     def add(self, chunk_id: bytes, data: bytes | memoryview, raw_length: int, flags: int) -> int:
         """Append one blob; return its stored length."""
         if self._aead is None:
             self._start()
         assert self._aead is not None and self._view is not None
-        nonce = counter_nonce(len(self._entries))
+        nonce = counter_nonce(self._count)
         pos = self._pos
         at = pos - self._flushed
         length = NONCE_SIZE + len(data) + TAG_SIZE
         view = self._view
-        trailer = 0 if self._staged else (len(self._entries) + 1) * ENTRY.size + BLOB_OVERHEAD + 4
+        trailer = 0 if self._staged else len(self._table) + ENTRY.size + BLOB_OVERHEAD + 4
         if at + length + trailer > len(view):
             raise ValueError(f"a blob of {len(data)} bytes does not fit in the pack's buffer")
         view[at : at + NONCE_SIZE] = nonce
         self._aead.encrypt_into(
             nonce, data, blob_aad(chunk_id, flags), view[at + NONCE_SIZE : at + length]
         )
-        self._entries.append(PackEntry(chunk_id, pos, length, raw_length, flags))
+        self._table += ENTRY.pack(chunk_id, pos, length, raw_length, flags)
+        self._count += 1
         self._pos = pos + length
         if self._staged is not None and at + length >= STAGE_FLUSH:
             self._flush()
@@ -241,11 +248,9 @@ class PackWriter:
     def finish(self) -> FinishedPack:
         """Seal the pack; the writer then starts a new one."""
         assert self._aead is not None and self._view is not None and self._buf is not None
-        nonce = counter_nonce(len(self._entries))
-        table = b"".join(
-            ENTRY.pack(e.id, e.offset, e.length, e.raw_length, e.flags) for e in self._entries
-        )
-        view, entries = self._view, tuple(self._entries)
+        nonce = counter_nonce(self._count)
+        table = bytes(self._table)
+        view = self._view
         staged = self._staged
         if staged is not None:
             sealed = self._aead.encrypt(nonce, table, TRAILER_AAD)
@@ -254,7 +259,7 @@ class PackWriter:
             self._hasher.update(self._view[:used])
             written = self._write_out(used)
             info = PackInfo(self._hasher.hexdigest(), self._type, self._salt)
-            finished = FinishedPack(info, None, self._pos, entries, staged=staged, written=written)
+            finished = FinishedPack(info, None, self._pos, table, staged=staged, written=written)
             view = self._view
         else:
             pos = self._pos
@@ -264,7 +269,7 @@ class PackWriter:
             LENGTH.pack_into(view, end, end - pos)
             size = end + LENGTH.size
             info = PackInfo(blake3.blake3(view[:size]).hexdigest(), self._type, self._salt)
-            finished = FinishedPack(info, self._buf, size, entries, self._buffers)
+            finished = FinishedPack(info, self._buf, size, table, self._buffers)
         view.release()
         self._reset()
         return finished
@@ -296,7 +301,8 @@ class PackWriter:
             self._buf = None
         self._staged = None
         self._view = self._aead = None
-        self._entries = []
+        self._table = bytearray()
+        self._count = 0
         self._pos = self._flushed = 0
 
     def _start(self) -> None:

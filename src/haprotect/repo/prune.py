@@ -47,7 +47,7 @@ from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import RepoConfig
 from haprotect.repo.crypto import NONCE_SIZE, MasterKey, decompress, decrypt
 from haprotect.repo.errors import IntegrityError, PruneRefused
-from haprotect.repo.index import write_index
+from haprotect.repo.index import entry_table, write_index
 from haprotect.repo.indexset import IndexedPack, load_index_set
 from haprotect.repo.pack import DATA_PREFIX, FLAG_ZSTD, BlobType, PackEntry, blob_aad, pack_key
 from haprotect.repo.packwriter import FinishedPack, PackWriter
@@ -238,9 +238,9 @@ class Pruner:
         index_blobs = 0
         if plan.rewrite_index:
             kept = [plan.packs[p] for p in plan.keep]
-            new = [(f.info, list(f.entries)) for f in written]
+            new = [(f.info, f.entries) for f in written]
             for batch in _index_batches([*kept, *new]):
-                write_index(store, self._key, batch)
+                write_index(store, self._key, [(info, entry_table(e)) for info, e in batch])
                 index_blobs += 1
             meter.update(len(plan.repack), meter.bytes_total, "deleting old index", force=True)
             for name in sorted(plan.index_names):

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import Index, write_index
-from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo
+from haprotect.repo.pack import DATA_PREFIX, ENTRY, PackInfo
 from haprotect.repo.packwriter import FinishedPack
 from haprotect.storage.base import BlobStore, StagedBlob, stage
 
@@ -32,11 +32,12 @@ class Uploader:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="haprotect-up")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._lock = threading.Lock()
-        self._stored: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
+        self._stored: list[tuple[PackInfo, bytes]] = []
         self._stored_entries = 0
         self._futures: set[Future[None]] = set()
         self._error: BaseException | None = None
-        self.packs: list[tuple[PackInfo, tuple[PackEntry, ...]]] = []
+        self.packs: list[tuple[PackInfo, bytes]] = []
+        """Each pack stored, with its entry table."""
         self.bytes_stored = 0
 
     def stage(self) -> StagedBlob | None:
@@ -72,7 +73,7 @@ class Uploader:
 
     def _put(self, holder: list[FinishedPack]) -> None:
         pack = holder.pop()
-        info, entries, size = pack.info, pack.entries, pack.size
+        info, table, size = pack.info, pack.table, pack.size
         try:
             pack.store(self._store)
         except BaseException as exc:
@@ -83,9 +84,9 @@ class Uploader:
             del pack
             self._slots.release()
         with self._lock:
-            self._stored.append((info, entries))
-            self._stored_entries += len(entries)
-            self.packs.append((info, entries))
+            self._stored.append((info, table))
+            self._stored_entries += len(table) // ENTRY.size
+            self.packs.append((info, table))
             self.bytes_stored += size
 
     def _done(self, future: Future[None]) -> None:
@@ -120,8 +121,8 @@ class Uploader:
         self._pool.shutdown(wait=True)
         self.check()
         self.flush_index(force=True)
-        for info, entries in self.packs:
-            index.add_pack(info, entries)
+        for info, table in self.packs:
+            index.add_table(info, table)
 
     def abort(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
