@@ -19,7 +19,7 @@ from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import restorer as restorer_module
 from haprotect.repo import walker as walker_module
 from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
-from haprotect.repo.walker import Walker
+from haprotect.repo.walker import Entry, Walker
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import (
     ODD_NAME,
@@ -364,6 +364,24 @@ def test_a_tree_stream_dropped_half_read_is_freed_at_once(repo: Repository, tree
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_backup_frees_its_files_as_it_records_them(repo: Repository, tmp_path: Path) -> None:
+    """No reference cycle keeps the tasks, their files and results until a collection."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(600):
+        (src / f"f{i}").write_bytes(os.urandom(i * 7))
+    (src / "large").write_bytes(os.urandom(3 * MiB))
+    gc.collect()
+    gc.disable()
+    try:
+        snapshot = repo.backup([src])
+        left = [o for o in gc.get_objects() if isinstance(o, (fileworker_module.Task, Entry))]
+    finally:
+        gc.enable()
+    assert snapshot.stats.files_new == 601
+    assert left == []
 
 
 class _CountingStore(MemoryStore):

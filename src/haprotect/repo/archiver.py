@@ -340,7 +340,6 @@ class Archiver:
 
     def _submit(self, task: Task) -> None:
         task.future = self._workers.submit(self._worker.store, task)
-        task.future.add_done_callback(task.finished)
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:

@@ -68,12 +68,12 @@ class Task:
         self.large: Entry | None = None
         self.future: Future[list[Stored]] | None = None
         self.results: list[Stored] | None = None
-        """What the worker stored, set before the future completes (read without its lock)."""
+        """What the worker stored, set before :attr:`done` (read without the future's lock)."""
         self.done = False
-        """The future is done: a plain flag, read once per file without the future's lock."""
-
-    def finished(self, _future: Future[list[Stored]]) -> None:
-        self.done = True
+        """The worker is done with the task (its future's result, or error, follows at once):
+        a plain flag, read once per file without the future's lock. The worker sets it itself,
+        not a callback of the future, which would make a cycle (task, future, callback) that
+        keeps every task, its files and their results until a full garbage collection."""
 
 
 class FileWorker:
@@ -116,6 +116,7 @@ class FileWorker:
             return results
         finally:
             self._pool.give(task.buf)
+            task.done = True
 
     def _chunker(self) -> Chunker:
         """This thread's content-defined chunker."""
