@@ -1,6 +1,6 @@
 """Repository: haprotect against restic and borg on one generated tree, in one run.
 
-    .venv/bin/python bench/repo_vs_peers.py [--rounds 1] [--size-gib 2.0] [--tools ...]
+    .venv/bin/python bench/repo_vs_peers.py [--rounds 3] [--size-gib 2.0] [--tools ...]
 
 The tree is made by the shared dataset tool (``../shared/bench/gen_dataset.py``
 relative to the repository, or ``$HAPROTECT_BENCH_DATASET_TOOL``): a seeded
@@ -27,8 +27,12 @@ be dropped here, so every tool starts with it warm) and everything is
 synced, so that no tool's step writes out what an earlier step left behind. Every tool gets the same
 settings where they have one: zstd level 3 for borg, restic's default (auto,
 zstd) in a version 2 repository, haprotect's defaults; passwords through the
-environment. With ``--rounds N`` the tools take turns in a rotating order and
-each figure is the best of N. Prints a table with ratios to restic and
+environment. The tools take turns in a rotating order, round after round, and
+each figure is the best of the rounds (three by default, so that each tool
+runs once in each place: the first place in a round runs right after the
+round's copy of the tree, and its no-change backup after the others' initial
+backups, a minute after its own, when this host has paged out much of what
+sat idle). Prints a table with ratios to restic and
 writes bench/out/repo_vs_peers.json and bench/out/repo_vs_peers.md (the table
 for docs/benchmarks.md).
 """
@@ -445,7 +449,7 @@ def targets(table: dict[str, dict[str, float]]) -> list[tuple[str, float, str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-gib", type=float, default=2.0)
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
     args, _ = parser.parse_known_args()

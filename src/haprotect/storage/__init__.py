@@ -10,7 +10,8 @@ transient failures outside it, so a backing-off operation holds no slot.
 
 The registry of backends (``backends``) is made on first use: importing a
 store module (``haprotect.storage.local``) loads neither the entry points
-machinery nor any backend's client library.
+machinery, the wrappers (and ``logging``), nor any backend's client library:
+opening a repository starts deriving its key sooner.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from haprotect.errors import UsageError
 from haprotect.storage.base import (
@@ -31,8 +31,6 @@ from haprotect.storage.base import (
     StorageError,
     TransientStorageError,
 )
-from haprotect.storage.memory import MemoryStore
-from haprotect.storage.wrappers import ConcurrencyLimitedStore, RetryingStore
 
 DEFAULT_CONCURRENCY = 8
 
@@ -78,6 +76,8 @@ def _open_s3(url: str) -> BlobStore:
 
 
 def _open_memory(url: str) -> BlobStore:
+    from haprotect.storage.memory import MemoryStore
+
     return MemoryStore(url)
 
 
@@ -91,6 +91,8 @@ def _register_builtins() -> None:
 
 def url_scheme(url: str) -> str:
     """The scheme of a store URL; a bare path is ``file``."""
+    from urllib.parse import urlsplit
+
     return urlsplit(url).scheme if "://" in url else "file"
 
 
@@ -110,6 +112,8 @@ def open_store(
     url: str, *, concurrency: int = DEFAULT_CONCURRENCY, retry: bool = True
 ) -> BlobStore:
     """Open the store ``url`` names, wrapped in a concurrency limit and retries."""
+    from haprotect.storage.wrappers import ConcurrencyLimitedStore, RetryingStore
+
     store: BlobStore = backend_for(url).open(url)
     store = ConcurrencyLimitedStore(store, concurrency)
     return RetryingStore(store) if retry else store

@@ -14,10 +14,8 @@ import errno
 import fcntl
 import mmap
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from haprotect.errors import UsageError
 from haprotect.storage.base import (
@@ -58,6 +56,8 @@ def path_from_url(url: str) -> Path:
     """The directory a ``file:///path`` URL or a bare path names, made absolute."""
     if "://" not in url:
         return Path(url).expanduser().absolute()
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     if parts.scheme != "file":
         raise UsageError(f"{url}: not a file:// URL")
@@ -67,6 +67,8 @@ def path_from_url(url: str) -> Path:
         raise UsageError(f"{url}: a file URL takes no query or fragment")
     if not parts.path:
         raise UsageError(f"{url}: no directory")
+    from urllib.parse import unquote
+
     return Path(unquote(parts.path)).absolute()
 
 
@@ -119,7 +121,7 @@ class LocalStore:
         path = self._path(key)
         try:
             self._make_dirs(path.parent)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=path.parent)
+            fd, tmp = _temp_file(path.parent)
             try:
                 try:
                     write(fd)
@@ -144,7 +146,7 @@ class LocalStore:
         directory = self._root.joinpath(*check_prefix(prefix).split("/")) if prefix else self._root
         try:
             self._make_dirs(directory)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
+            fd, tmp = _temp_file(directory)
         except OSError as exc:
             raise self._classify(exc, prefix, writing=True) from exc
         return LocalStaged(self, fd, tmp)
@@ -391,6 +393,13 @@ def _write_direct(fd: int, view: memoryview, length: int, padded: int) -> None:
         return
     if padded != length:
         os.ftruncate(fd, length)
+
+
+def _temp_file(directory: Path) -> tuple[int, str]:
+    """A new temporary file in ``directory`` (a name no key can have), opened for writing."""
+    import tempfile  # on first write: opening a repository reads only
+
+    return tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
 
 
 def _write_all(fd: int, view: memoryview, at: int = 0) -> None:
