@@ -16,7 +16,6 @@ from haprotect.testing.repo import MiB, describe
 
 BACKUP = """
 import sys
-import time
 from haprotect.repo import Repository
 from haprotect.storage.local import LocalStore
 repo = Repository.open(LocalStore(sys.argv[1]), "pw")
@@ -87,11 +86,16 @@ def test_backups_killed_at_random_moments_leave_a_usable_repository(tmp_path: Pa
 
 BACKUP_WITH_READERS = """
 import sys
-import time
 from haprotect.repo import BackupOptions, Repository
 from haprotect.repo import archiver
+from haprotect.repo.forkpool import ForkPool
 from haprotect.storage.local import LocalStore
 archiver.READERS_AFTER_BATCHES = 1
+start = ForkPool.start
+def started(self):
+    start(self)
+    print("readers", flush=True)
+ForkPool.start = started
 repo = Repository.open(LocalStore(sys.argv[1]), "pw")
 print("started", flush=True)
 repo.backup([sys.argv[2]], options=BackupOptions(readers=2))
@@ -120,6 +124,7 @@ def test_backups_with_readers_killed_at_random_moments_leave_no_process_behind(
     repo_dir, src = tmp_path / "repo", tmp_path / "src"
     src.mkdir()
     Repository.init(LocalStore(repo_dir), "pw", kdf=KdfParams(n=1 << 10), pack_size=1 * MiB)
+    with_readers = 0
     for round_ in range(4):
         part = src / f"round{round_}"
         part.mkdir()
@@ -131,10 +136,15 @@ def test_backups_with_readers_killed_at_random_moments_leave_no_process_behind(
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+        else:
+            assert proc.returncode == 0, f"seed {seed}: a backup that was not killed failed"
+        assert proc.stdout is not None
+        with_readers += "readers" in proc.stdout.read().split()
         deadline = time.monotonic() + 10
         while processes_using(repo_dir) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert processes_using(repo_dir) == [], f"seed {seed}: a reader outlived its backup"
+    assert with_readers, f"seed {seed}: no backup got as far as forking its readers"
     repo = Repository.open(LocalStore(repo_dir), "pw")
     assert repo.check(read_data=True).ok, f"seed {seed}"
     final = repo.backup([src])

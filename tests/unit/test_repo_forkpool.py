@@ -6,12 +6,16 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from haprotect.repo import forkpool
+from haprotect.repo import forking, forkpool
 from haprotect.repo.forkpool import ForkPool, PooledProcess, ProcessLost
+
+# a process that keeps a pipe end it should not makes closing the pool wait forever
+pytestmark = pytest.mark.timeout(60)
 
 
 def echo_handler() -> forkpool.Handler:
@@ -23,6 +27,8 @@ def echo_handler() -> forkpool.Handler:
             raise RuntimeError("asked to fail")
         if request == "exit":
             os._exit(3)
+        if request == "sleep":
+            time.sleep(60)
         data = bytes(request)
         shared[: len(data)] = data
         served[0] += 1
@@ -112,8 +118,8 @@ def test_close_ends_idle_processes_and_reaps_them() -> None:
     assert all(reaped(pid) for pid in pids)
 
 
-def test_a_process_ends_with_its_parent() -> None:
-    """A pooled process of a parent killed with SIGKILL does not outlive it."""
+def test_a_busy_process_ends_with_its_parent() -> None:
+    """Killed with its parent even in the middle of a request (an idle one sees its pipe end)."""
     read_end, write_end = os.pipe()
     parent = os.fork()
     if parent == 0:  # the parent of the pool, in a process of its own
@@ -122,22 +128,50 @@ def test_a_process_ends_with_its_parent() -> None:
         pool.start()
         process = pool.take()
         assert process is not None
+        forkpool._send(process.fds()[0], "sleep")  # the process is now in its handler
         os.write(write_end, str(process.pid).encode())
         time.sleep(60)
         os._exit(0)
     os.close(write_end)
     child = int(os.read(read_end, 32))
     os.close(read_end)
+    time.sleep(0.2)
     os.kill(parent, signal.SIGKILL)
     os.waitpid(parent, 0)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
             os.kill(child, 0)
         except ProcessLookupError:
             return
         time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
     pytest.fail(f"pooled process {child} outlived its parent")
+
+
+def open_fds(pid: int) -> list[int]:
+    return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_process_keeps_nothing_of_its_parent_but_its_own_pipe_ends(
+    tmp_path: Path, pool: ForkPool
+) -> None:
+    """Another pool's pipes, an embedding program's files or sockets: all closed in it."""
+    with open(tmp_path / "held", "wb") as held:
+        other = ForkPool(echo_handler, 4096, 1)
+        other.start()
+        try:
+            process = other.take()
+            assert process is not None
+            process.call(b"serving")  # so it is past its start
+            # its two pipe ends, and the standard streams
+            assert len(open_fds(process.pid)) == 5
+            assert held.fileno() in open_fds(os.getpid())
+        finally:
+            other.close()
+    # the pool's own processes, forked before: closing the other pool did not wait on them
+    first = pool.take()
+    assert first is not None and first.call(b"still") == (first.pid, 1, 5)
 
 
 def test_no_room_for_a_process_leaves_the_work_to_the_callers(
@@ -166,3 +200,56 @@ def test_a_lost_process_is_not_killed_again_after_it_was_reaped(
     monkeypatch.setattr(forkpool.os, "kill", lambda pid, sig: kills.append(pid))
     pool.lose(process, "test")
     assert kills == []
+
+
+def test_with_sigchld_ignored_processes_end_and_fail_as_usual(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A daemon may ignore SIGCHLD: then the system reaps the processes, not the pool."""
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        pool = ForkPool(echo_handler, 4096, 2)
+        pool.start()
+        process = pool.take()
+        assert process is not None
+        with pytest.raises(ProcessLost, match="ended"):
+            process.call("exit")
+        pool.lose(process, "test")
+        other = pool.take()
+        assert other is not None and other.call(b"x")[2] == 1
+        pool.give(other)
+        pool.close()
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
+def test_an_interrupt_as_a_process_is_forked_leaves_none_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt once the child exists (raised as the signal mask is restored)."""
+    forked: list[int] = []
+    real_fork = forking._fork
+
+    def noting() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    real_mask = signal.pthread_sigmask
+
+    def interrupted(how: int, mask: Any) -> Any:
+        old = real_mask(how, mask)
+        if how == signal.SIG_SETMASK and forked:
+            raise KeyboardInterrupt
+        return old
+
+    monkeypatch.setattr(forking, "_fork", noting)
+    monkeypatch.setattr(forking.signal, "pthread_sigmask", interrupted)
+    pool = ForkPool(echo_handler, 4096, 1)
+    with pytest.raises(KeyboardInterrupt):
+        pool.start()
+    monkeypatch.undo()
+    assert len(forked) == 1 and reaped(forked[0])
+    assert pool.take() is None
+    pool.close()

@@ -89,3 +89,21 @@ def test_the_garbage_collector_has_nothing_to_walk_per_chunk() -> None:
     assert index.lookup(ids[4321]) == BlobLocation(
         index.packs()[0], 100 + 43210, 10 + 4321, 20 + 4321, 1
     )
+
+
+def test_a_pack_listed_again_adds_nothing() -> None:
+    """Two index blobs may list one pack (an interrupted prune): its entries are the same."""
+    first = pack("a")
+    index = Index()
+    index.add_pack(first, entries(A, B))
+    size = len(index._entries)
+    index.add_pack(first, entries(A, B))
+    assert len(index._entries) == size and len(index) == 2
+    assert index.packs() == (first,)
+
+
+def test_a_pack_without_entries_is_still_known() -> None:
+    empty = pack("e")
+    index = Index()
+    index.add_table(empty, b"")
+    assert index.packs() == (empty,) and len(index) == 0

@@ -73,6 +73,7 @@ def backup_command(
         typer.Option(
             "--readers",
             min=0,
+            max=16,
             help="Processes that read small files beside this one, once there are many "
             "(default: one per core, up to 4; 0: none, for a host whose other cores are busy).",
         ),

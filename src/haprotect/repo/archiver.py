@@ -79,10 +79,12 @@ class BackupOptions:
     core (up to 4) where the system can fork and has two cores, 0 for none."""
 
     def reader_count(self) -> int:
+        if not can_fork():
+            return 0
         if self.readers is not None:
-            return max(0, self.readers) if can_fork() else 0
-        cores = os.cpu_count() or 1
-        return min(MAX_READERS, cores) if cores >= 2 and can_fork() else 0
+            return max(0, self.readers)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return min(MAX_READERS, cores) if cores >= 2 else 0
 
 
 class _Kind(Enum):
@@ -192,8 +194,10 @@ class Archiver:
                 self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
         except BaseException:
             self._workers.shutdown(wait=True, cancel_futures=True)
-            self._close_readers(kill=True)
-            self._sink.close(self._tree_writer)
+            try:
+                self._close_readers(kill=True)
+            finally:
+                self._sink.close(self._tree_writer)
             raise
         self._workers.shutdown(wait=True, cancel_futures=True)
         self._close_readers(kill=False)

@@ -236,13 +236,18 @@ class FileWorker:
         except ProcessLost as exc:
             readers.lose(reader, str(exc))
             return None
+        shared = reader.buffer
+        views = [shared[at : at + n] for _, _, at, n in placed]
         try:
-            shared = reader.buffer
             self._sink.store_prepared(
-                [(chunk_id, length, shared[at : at + n]) for chunk_id, length, at, n in placed]
+                [(p[0], p[1], view) for p, view in zip(placed, views, strict=True)]
             )
         finally:
-            readers.give(reader)  # its buffer may be written again once the blobs are packed
+            # no view of the buffer outlives this (not even in a traceback):
+            # the reader writes it again, or it is unmapped
+            for view in views:
+                view.release()
+            readers.give(reader)
         stored: list[Stored] = []
         for (entry, _, _), (content, got, failed, record, xattrs) in zip(
             files, replies, strict=True
@@ -298,6 +303,9 @@ def read_small_files(
     return chunks, read
 
 
+MAX_SENT_IDS = 1 << 16
+"""Chunk ids a reader remembers having sent (about 6 MiB), so as not to send them again."""
+
 SmallFileRequest = list[tuple[bytes, int, bytes, Xattrs | None]]
 """Small files for a :class:`SmallFileReader`: source, size as walked, record head
 (:attr:`Entry.head`), and xattrs if the walk has them."""
@@ -338,6 +346,8 @@ class SmallFileReader:
     def _claim(self, chunk_id: bytes) -> bool:
         if chunk_id in self._sent or chunk_id in self._index:
             return False
+        if len(self._sent) >= MAX_SENT_IDS:
+            self._sent.clear()  # a chunk sent again is claimed by one thread only
         self._sent.add(chunk_id)
         return True
 

@@ -14,6 +14,8 @@ each makes its own state once, with the ``make_handler`` the pool was given.
 A process that dies or fails is lost: :meth:`~PooledProcess.call` raises
 :class:`ProcessLost`, and the caller does the work itself. A process ends
 when its requests pipe closes (:meth:`ForkPool.close`), or with its parent.
+It keeps no descriptor of its parent's but its own two pipe ends, so no pipe
+or socket of anyone else's stays open because it lives.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from haprotect.repo.forking import fork_helper
+from haprotect.repo.forking import end_helper, fork_helper
 
 Handler = Callable[[Any, memoryview], Any]
 """What a pooled process does with a request: it may fill the shared buffer."""
@@ -86,16 +88,23 @@ class PooledProcess:
         self._requests = self._replies = -1
         self._end()
         self.buffer.release()
-        self._map.close()
+        # views of the buffer may outlive the process (in a traceback being
+        # raised): the map is then unmapped when the last of them goes
+        with contextlib.suppress(BufferError):
+            self._map.close()
 
     def _end(self) -> str:
         """Reap the process (once: its pid may be reused after); how it ended."""
         if self._ended is None:
-            _, status = os.waitpid(self.pid, 0)
-            if os.WIFSIGNALED(status):
-                self._ended = f"killed by signal {os.WTERMSIG(status)}"
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # SIGCHLD ignored: the system reaped it
+                self._ended = "ended (how is unknown: SIGCHLD is ignored)"
             else:
-                self._ended = f"exit status {os.waitstatus_to_exitcode(status)}"
+                if os.WIFSIGNALED(status):
+                    self._ended = f"killed by signal {os.WTERMSIG(status)}"
+                else:
+                    self._ended = f"exit status {os.waitstatus_to_exitcode(status)}"
         return self._ended
 
 
@@ -121,13 +130,10 @@ class ForkPool:
         """Fork the processes (from the thread that will not be their caller, ideally)."""
         while len(self._all) + len(self.lost) < self.size:
             try:
-                process = self._fork()
+                self._fork()
             except OSError as exc:  # no room for a process: the callers do the work
                 self.lost.append(f"not forked: {exc.strerror or exc}")
                 return
-            with self._lock:
-                self._all.append(process)
-                self._free.append(process)
 
     def take(self) -> PooledProcess | None:
         """A free process, or None when every one is busy or lost."""
@@ -154,32 +160,56 @@ class ForkPool:
         with self._lock:
             processes, self._all, self._free = self._all, [], []
         for process in processes:
-            process.close(kill=kill)
+            try:
+                process.close(kill=kill)
+            except Exception:
+                end_helper(process.pid)
 
-    def _fork(self) -> PooledProcess:
+    def _fork(self) -> None:
+        """Fork one more process; it is in the pool as soon as it exists.
+
+        Whatever interrupts this (a KeyboardInterrupt between two steps) ends
+        the process and closes what was opened for it.
+        """
         buffer = mmap.mmap(-1, max(self._buffer_size, mmap.PAGESIZE))
-        request_read, request_write = os.pipe2(os.O_CLOEXEC)
-        reply_read, reply_write = os.pipe2(os.O_CLOEXEC)
-        for fd in (request_write, reply_write):
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
-        with self._lock:
-            parents = [fd for p in self._all for fd in p.fds()]
-        make_handler = self._make_handler
-
-        def body() -> int:
-            return _serve(make_handler, request_read, reply_write, memoryview(buffer))
-
+        opened: list[int] = []
+        pid = 0
+        process: PooledProcess | None = None
         try:
-            pid = fork_helper(body, close_in_child=[request_write, reply_read, *parents])
-        except BaseException:
-            for fd in (request_read, request_write, reply_read, reply_write):
+            request_read, request_write = os.pipe()
+            opened += (request_read, request_write)
+            reply_read, reply_write = os.pipe()
+            opened += (reply_read, reply_write)
+            for fd in (request_write, reply_write):
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+            make_handler = self._make_handler
+
+            def body() -> int:
+                return _serve(make_handler, request_read, reply_write, memoryview(buffer))
+
+            pid = fork_helper(body, keep_in_child=(request_read, reply_write))
+            for fd in (request_read, reply_write):  # the child's ends
+                opened.remove(fd)
                 os.close(fd)
+            process = PooledProcess(pid, request_write, reply_read, buffer)
+            with self._lock:
+                self._all.append(process)
+                self._free.append(process)
+        except BaseException:
+            with self._lock:
+                for members in (self._all, self._free):
+                    if process in members:
+                        members.remove(process)
+            if pid:
+                end_helper(pid)
+            for fd in opened:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if process is not None:
+                process.buffer.release()
             buffer.close()
             raise
-        os.close(request_read)
-        os.close(reply_write)
-        return PooledProcess(pid, request_write, reply_read, buffer)
 
 
 def _serve(

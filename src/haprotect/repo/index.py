@@ -82,11 +82,18 @@ class Index:
         self.add_table(info, entry_table(entries))
 
     def add_table(self, info: PackInfo, table: bytes | bytearray | memoryview) -> None:
-        """Add a pack's entries as stored (48-byte records); a known chunk keeps its place."""
+        """Add a pack's entries as stored (48-byte records); a known chunk keeps its place.
+
+        A pack listed again (by two index blobs, after an interrupted prune)
+        adds nothing: its id is the hash of its bytes, trailer included, so
+        its entries are the same.
+        """
+        if info.id in self._pack_numbers:
+            return
+        number = self._pack_number(info)
         count = len(table) // ENTRY.size
         if not count:
             return
-        number = self._pack_number(info)
         first = len(self._pack_of)
         self._entries += table[: count * ENTRY.size]
         self._pack_of += array("I", [number]) * count
