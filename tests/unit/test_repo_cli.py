@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
-from haprotect.repo import KdfParams, Repository, archiver
+from haprotect.repo import KdfParams, Repository, handout
 from haprotect.repo.forkpool import PooledProcess
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
@@ -74,7 +74,7 @@ def test_backup_readers_is_how_many_processes_read_small_files(
     many.mkdir()
     for i in range(600):
         (many / f"f{i}").write_bytes(os.urandom(i))
-    monkeypatch.setattr(archiver, "READERS_AFTER_BATCHES", 1)
+    monkeypatch.setattr(handout, "READERS_AFTER_BATCHES", 1)
     readers_seen: set[int] = set()
     original = PooledProcess.call
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from haprotect.model.snapshot import Node, NodeType
-from haprotect.repo import KdfParams, Repository
-from haprotect.repo import archiver as archiver_module
+from haprotect.repo import BackupOptions, KdfParams, Repository, handout
 from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
@@ -257,7 +256,7 @@ def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) 
         sub.mkdir(parents=True)
         for f in range(200):
             (sub / f"f{f:03d}").write_bytes(rng.randbytes(rng.randint(1, 6000)))
-    snapshot = repo.backup([src], options=archiver_module.BackupOptions(workers=2))
+    snapshot = repo.backup([src], options=BackupOptions(workers=2))
     blobs = []
     for node in repo.nodes(snapshot):
         for entry in node.content:
@@ -271,7 +270,7 @@ def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) 
         for before, after in itertools.pairwise(blobs)
         if after.pack.id != before.pack.id or after.offset != before.offset + before.length
     )
-    batches = -(-len(blobs) // archiver_module.SMALL_BATCH_FILES)
+    batches = -(-len(blobs) // handout.SMALL_BATCH_FILES)
     assert breaks < batches
 
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from haprotect.repo import BackupOptions, KdfParams, Repository
-from haprotect.repo import archiver as archiver_module
+from haprotect.repo import BackupOptions, KdfParams, Repository, handout
 from haprotect.repo.blobsink import BlobSink
 from haprotect.repo.fileworker import SmallFileReader
 from haprotect.repo.forkpool import ForkPool, PooledProcess
@@ -71,7 +70,7 @@ def make_small_files(root: Path, seed: int = 7) -> None:
 @pytest.fixture
 def early_readers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Readers fork at the first batch, so that a small tree goes through them."""
-    monkeypatch.setattr(archiver_module, "READERS_AFTER_BATCHES", 1)
+    monkeypatch.setattr(handout, "READERS_AFTER_BATCHES", 1)
 
 
 @pytest.fixture

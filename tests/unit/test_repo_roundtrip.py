@@ -384,6 +384,75 @@ def test_a_backup_frees_its_files_as_it_records_them(repo: Repository, tmp_path:
     assert left == []
 
 
+def make_mixed_directory(root: Path) -> None:
+    """Small files in a row broken by every other kind of entry, in one directory."""
+    root.mkdir(parents=True)
+    rng = random.Random(11)
+    for i in range(700):
+        name = root / f"n{i:04d}"
+        kind = i % 50
+        if kind == 7:
+            name.write_bytes(b"")
+        elif kind == 13:
+            name.mkdir()
+            (name / "inside").write_bytes(rng.randbytes(100))
+        elif kind == 21:
+            name.write_bytes(rng.randbytes(2 * MiB + i))
+        elif kind == 29:
+            os.symlink(f"n{i - 1:04d}", name)
+        elif kind == 31:
+            os.link(root / f"n{i - 4:04d}", name)  # a small file, now with two names
+        else:
+            name.write_bytes(rng.randbytes(rng.randint(1, 9000)))
+
+
+def test_new_small_files_in_a_row_keep_their_order_and_their_errors(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded together, new small files stay in the tree's order, each with its own error."""
+    src = tmp_path / "src"
+    make_mixed_directory(src)
+    real = fileworker_module.open_for_reading
+
+    def refuse(path: bytes) -> int:
+        if path.endswith((b"/n0100", b"/n0333")):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(fileworker_module, "open_for_reading", refuse)
+    snapshot = repo.backup([src])
+    refused = {f"{src}/n0100".lstrip("/"), f"{src}/n0333".lstrip("/")}
+    assert sorted(e.path for e in snapshot.errors) == sorted(refused)
+    walked = [e.path for e in Walker([os.fsencode(src)], lambda *_: None)]
+    nodes = list(repo.nodes(snapshot))
+    assert [n.path for n in nodes] == [p for p in walked if p not in refused]
+    files = [n for n in nodes if n.type is NodeType.FILE]
+    # all but the directories and symlinks, their files in, less the two refused
+    assert snapshot.stats.files_new == len(files) == 700 - 14 - 14 + 14 - 2
+    monkeypatch.undo()
+    out = tmp_path / "out"
+    repo.restore(snapshot.id, out)
+    restored = describe(out / str(src).lstrip("/"))
+    expected = describe(src)
+    assert {k for k in expected if k not in restored} == {b"n0100", b"n0333"}
+    assert restored == {k: v for k, v in expected.items() if k in restored}
+
+
+def test_new_small_files_after_a_parent_are_recorded_as_without_one(
+    repo: Repository, tmp_path: Path
+) -> None:
+    """New files merged with a parent's records (not past its end) go in groups too."""
+    src = tmp_path / "src"
+    make_mixed_directory(src / "a-old")
+    first = repo.backup([src])
+    make_mixed_directory(src / "b-new")
+    (src / "c-last").write_bytes(b"after the new directory")
+    second = repo.backup([src])
+    assert second.stats.files_unchanged == first.stats.files_new
+    reference = repo.backup([src], use_parent=False)
+    assert list(repo.nodes(second)) == list(repo.nodes(reference))
+
+
 class _CountingStore(MemoryStore):
     """A memory store that records the ranged reads of data packs."""
 

@@ -48,7 +48,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from haprotect.repo.archiver import BackupOptions
+    from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.config import ChunkerParams
     from haprotect.repo.kdf import KdfParams
@@ -70,7 +70,7 @@ _LAZY = {
     "Locker": "lock",
     "Duration": "retention",
     "KeepPolicy": "retention",
-    "BackupOptions": "archiver",
+    "BackupOptions": "backupoptions",
     "CheckReport": "check",
     "Finding": "check",
     "Severity": "check",

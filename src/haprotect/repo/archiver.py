@@ -24,22 +24,18 @@ then the snapshot.
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import Enum
+from itertools import islice
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
+from haprotect.repo.backupoptions import BackupOptions
 from haprotect.repo.blobsink import BlobSink
 from haprotect.repo.chunker import StreamChunker
-from haprotect.repo.config import MiB, RepoConfig
+from haprotect.repo.config import RepoConfig
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.filereader import BufferPool
 from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task, merged
-from haprotect.repo.forking import can_fork
-from haprotect.repo.forkpool import ForkPool
+from haprotect.repo.fileworker import merged
+from haprotect.repo.handout import Handout, Kind, Queued, group_start
 from haprotect.repo.index import Index
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
@@ -57,61 +53,7 @@ def tail_of(xattrs: tuple[tuple[str, bytes], ...]) -> bytes:
     return (encode_xattrs(xattrs) + "}\n").encode() if xattrs else _NO_XATTRS_TAIL
 
 
-SMALL_BATCH_FILES = 256
-READERS_AFTER_BATCHES = 4
-"""Batches of small files a backup hands out before it forks its reading processes:
-one that reads only a few (most incremental backups) does not fork."""
-MAX_READERS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class BackupOptions:
-    workers: int = max(2, os.cpu_count() or 2)
-    upload_threads: int = 4
-    buffer_size: int = 0
-    buffers: int = 0
-    small_file: int = 1 * MiB
-    xattrs: bool = True
-    one_file_system: bool = False
-    readers: int | None = None
-    """Processes that read batches of small files beside the threads
-    (:class:`~haprotect.repo.fileworker.SmallFileReader`): None for one per
-    core (up to 4) where the system can fork and has two cores, 0 for none."""
-
-    def reader_count(self) -> int:
-        if not can_fork():
-            return 0
-        if self.readers is not None:
-            return max(0, self.readers)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        return min(MAX_READERS, cores) if cores >= 2 else 0
-
-
-class _Kind(Enum):
-    NEW = 1
-    CHANGED = 2
-    UNCHANGED = 3
-    OTHER = 4
-
-
-Part = tuple[Task, int] | int
-
-
-@dataclass(slots=True)
-class _Queued:
-    """A node waiting for its chunks to be stored, or an unchanged file's record."""
-
-    node: Node | None
-    kind: _Kind
-    parts: list[Part] | None = None
-    size: int = 0
-    record: bytes | None = None
-    entry: Entry | None = None
-    sized: bool = False
-    link: bool = False
-
-
-_STAT_OF_KIND = {_Kind.NEW: "new", _Kind.CHANGED: "changed", _Kind.UNCHANGED: "unchanged"}
+_STAT_OF_KIND = {Kind.NEW: "new", Kind.CHANGED: "changed", Kind.UNCHANGED: "unchanged"}
 
 
 class _Unreadable(Exception):
@@ -134,9 +76,6 @@ class Archiver:
         self._options = options
         self._meter = meter
         self._tree_chunker = StreamChunker(config.chunker, key.chunker_seed)
-        # a buffer longer than the largest chunk always yields a whole chunk
-        size = max(options.buffer_size, config.chunker.max_size + config.chunker.min_size)
-        self._pool = BufferPool(options.buffers or options.workers + 1, size)
         self._sink = BlobSink(
             key,
             index,
@@ -146,35 +85,15 @@ class Archiver:
             level=config.compression_level,
         )
         self._tree_writer = self._sink.new_tree_writer()
-        self._readers = self._reader_pool(config, key, index, options.reader_count())
-        self._small_batches = 0
-        self._worker = FileWorker(
-            config,
-            key.chunker_seed,
-            self._sink,
-            self._pool,
-            xattrs=options.xattrs,
-            readers=self._readers,
-        )
         self._uploader = uploader
-        self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
-        self._queue: deque[_Queued] = deque()
-        self._links: dict[str, _Queued] = {}
-        self._batch: Task | None = None
-        self._batch_pos = 0
+        self._queue: deque[Queued] = deque()
+        self._handout = Handout(config, key, index, self._sink, options, self._queue)
+        self._links: dict[str, Queued] = {}
         self.tree: list[str] = []
         self.errors: list[FileError] = [] if errors is None else errors
         self._stats = {k: 0 for k in ("new", "changed", "unchanged", "dirs", "others", "read")}
         self._files_done = 0
         self._bytes_done = 0
-
-    def _reader_pool(
-        self, config: RepoConfig, key: MasterKey, index: Index, count: int
-    ) -> ForkPool | None:
-        if not count:
-            return None
-        size = self._pool.size
-        return ForkPool(lambda: SmallFileReader(config, key, index, size), size, count)
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FileError(path, message))
@@ -187,20 +106,18 @@ class Archiver:
         try:
             for batch in entries.batches():
                 self._batch_of_entries(batch, cache)
-            self._submit_batch()
+            self._handout.submit_batch()
             while self._queue:
                 self._drain(wait=True)
             for chunk in self._tree_chunker.finish():
                 self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
         except BaseException:
-            self._workers.shutdown(wait=True, cancel_futures=True)
             try:
-                self._close_readers(kill=True)
+                self._handout.close(failed=True)
             finally:
                 self._sink.close(self._tree_writer)
             raise
-        self._workers.shutdown(wait=True, cancel_futures=True)
-        self._close_readers(kill=False)
+        self._handout.close(failed=False)
         try:
             self._sink.flush(self._tree_writer)
         finally:
@@ -216,7 +133,12 @@ class Archiver:
         i, end = 0, len(batch)
         runs = True
         while i < end:
-            if runs and not self._queue and not cache.exhausted:
+            if cache.exhausted:
+                handed = self._new_small_files(batch, i)
+                if handed:
+                    i += handed
+                    continue
+            elif runs and not self._queue:
                 j = i
                 while j < end and batch[j].is_file and batch[j].lazy_xattrs:
                     j += 1
@@ -244,14 +166,14 @@ class Archiver:
                     self._record_unchanged([entry], [record])
                     return
                 size = entry.st.st_size
-                queue.append(_Queued(None, _Kind.UNCHANGED, None, size, record, entry))
+                queue.append(Queued(None, Kind.UNCHANGED, None, size, record, entry))
             else:
                 parent = decode_node(record) if record is not None else None
                 self._file(entry, parent, cache)
         else:
             if not cache.exhausted:
                 cache.lookup_record(entry.key)  # the merge goes past its record
-            queue.append(_Queued(entry.node, _Kind.OTHER))
+            queue.append(Queued(entry.node, Kind.OTHER))
         self._uploader.check()
         self._drain(wait=len(queue) > MAX_QUEUED_NODES)
         self._uploader.flush_index()
@@ -277,73 +199,36 @@ class Archiver:
         if content is not None:
             size = entry.st.st_size
             record = entry.record(size, content)
-            self._queue.append(_Queued(None, _Kind.UNCHANGED, None, size, record, entry))
+            self._queue.append(Queued(None, Kind.UNCHANGED, None, size, record, entry))
             return
-        kind = _Kind.CHANGED if parent is not None else _Kind.NEW
+        kind = Kind.CHANGED if parent is not None else Kind.NEW
         hardlink = entry.hardlink
         first = self._links.get(hardlink) if hardlink else None
         if first is not None:
             # a file's size is known when a worker has read it
             self._queue.append(
-                _Queued(None, kind, first.parts, first.size, None, entry, first.sized, link=True)
+                Queued(None, kind, first.parts, first.size, None, entry, first.sized, link=True)
             )
             return
         try:
-            queued = self._read(entry, kind)
+            queued = self._handout.file(entry, kind)
         except OSError as exc:
             self.error(entry.path, exc.strerror or str(exc))
+            return
+        if queued is None:
             return
         self._queue.append(queued)
         if hardlink:
             self._links[hardlink] = queued
 
-    def _read(self, entry: Entry, kind: _Kind) -> _Queued:
-        queued = _Queued(None, kind, [], entry=entry)
-        size = entry.st.st_size
-        if size == 0:
-            return queued
-        if size <= self._options.small_file and size < self._pool.size:
-            self._read_small(entry, queued)
-            return queued
-        task = Task(self._pool.take())
-        task.large = entry
-        assert queued.parts is not None
-        queued.parts.append((task, 0))
-        queued.sized = True
-        self._submit(task)
-        return queued
-
-    def _read_small(self, entry: Entry, queued: _Queued) -> None:
-        """Give a small file a place in the current batch; a worker will read it."""
-        size = entry.st.st_size
-        if self._batch is not None and self._batch_pos + size > self._pool.size:
-            self._submit_batch()
-        if self._batch is None:
-            self._batch = Task(self._pool.take())
-            self._batch_pos = 0
-        task = self._batch
-        assert queued.parts is not None
-        queued.parts.append((task, len(task.files)))
-        queued.sized = True
-        task.files.append((entry, self._batch_pos, size))
-        self._batch_pos += size
-        if len(task.files) >= SMALL_BATCH_FILES:
-            self._submit_batch()
-
-    def _submit_batch(self) -> None:
-        if self._batch is not None:
-            self._small_batches += 1
-            if self._small_batches == READERS_AFTER_BATCHES and self._readers is not None:
-                self._readers.start()
-            self._submit(self._batch)
-            self._batch = None
-
-    def _close_readers(self, *, kill: bool) -> None:
-        if self._readers is not None:
-            self._readers.close(kill=kill)
-
-    def _submit(self, task: Task) -> None:
-        task.future = self._workers.submit(self._worker.store, task)
+    def _new_small_files(self, batch: list[Entry], start: int) -> int:
+        """Hand out the new small files from ``batch[start]`` on (no parent left); how many."""
+        taken = self._handout.new_small_files(batch, start)
+        if taken:
+            self._uploader.check()
+            self._drain(wait=len(self._queue) > MAX_QUEUED_NODES)
+            self._uploader.flush_index()
+        return taken
 
     def _drain(self, *, wait: bool) -> None:
         while self._queue:
@@ -351,12 +236,13 @@ class Archiver:
             if not self._ready(head):
                 if not wait:
                     return
-                if self._batch is not None and any(
-                    not isinstance(p, int) and p[0] is self._batch for p in head.parts or ()
-                ):
-                    self._submit_batch()
+                if self._handout.holds(head):
+                    self._handout.submit_batch()
                 wait = False
             self._queue.popleft()
+            if head.group is not None:
+                self._record_group(head)
+                continue
             try:
                 record = self._complete(head)
             except _Unreadable as exc:
@@ -366,13 +252,13 @@ class Archiver:
             self._record(record, head)
 
     @staticmethod
-    def _ready(queued: _Queued) -> bool:
+    def _ready(queued: Queued) -> bool:
         for part in queued.parts or ():
             if not isinstance(part, int) and not part[0].done:
                 return False
         return True
 
-    def _complete(self, queued: _Queued) -> bytes:
+    def _complete(self, queued: Queued) -> bytes:
         """The tree record of a queued node, once its chunks are stored."""
         if queued.record is not None:
             return queued.record
@@ -401,10 +287,10 @@ class Archiver:
             content += entries
         return queued.entry.record(queued.size, merged(content))
 
-    def _record(self, record: bytes, queued: _Queued) -> None:
+    def _record(self, record: bytes, queued: Queued) -> None:
         stats = self._stats
         node = queued.node
-        if queued.kind is _Kind.OTHER:
+        if queued.kind is Kind.OTHER:
             assert node is not None
             stats["dirs" if node.type is NodeType.DIR else "others"] += 1
         else:
@@ -419,6 +305,36 @@ class Archiver:
                 assert queued.entry is not None
                 path = queued.entry.path
             self._meter.update(self._files_done, self._bytes_done, path)
+
+    def _record_group(self, queued: Queued) -> None:
+        """Record a group of new small files (one failing to be read is an error of its own)."""
+        assert queued.group is not None
+        task, first = group_start(queued)
+        results = task.results
+        if results is None:
+            assert task.future is not None
+            results = task.future.result()  # raises what the worker raised
+        records: list[bytes] = []
+        size = read = 0
+        for entry, (content, got, nread, failed, record) in zip(
+            queued.group, islice(results, first, None), strict=False
+        ):
+            if failed is not None:
+                self.error(entry.path, failed)
+                continue
+            records.append(record if record is not None else entry.record(got, merged(content)))
+            size += got
+            read += nread
+        count = len(records)
+        stats = self._stats
+        stats["new"] += count
+        stats["read"] += read
+        self._files_done += count
+        self._bytes_done += size
+        if records:
+            self._feed_tree(b"".join(records))
+        if self._meter.active:
+            self._meter.update(self._files_done, self._bytes_done, queued.group[-1].path)
 
     def _record_unchanged(self, entries: list[Entry], records: list[bytes]) -> None:
         """:meth:`_record` for unchanged files with nothing queued before them (the usual case)."""

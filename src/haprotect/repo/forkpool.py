@@ -64,6 +64,8 @@ class PooledProcess:
         try:
             _send(self._requests, request)
             reply = _receive(self._replies)
+        except BrokenPipeError:  # only the process reads its requests: it has ended
+            raise ProcessLost(f"process {self.pid} ended: {self._end()}") from None
         except OSError as exc:
             raise ProcessLost(f"process {self.pid}: {exc.strerror or exc}") from None
         if reply is None:

@@ -63,7 +63,7 @@ the usual depth, and memory to what the reading needs."""
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
     # opening a repository needs not even the backup's (see Repository.backup).
-    from haprotect.repo.archiver import BackupOptions
+    from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
     from haprotect.repo.restoreparts import RestoreOptions
@@ -207,7 +207,8 @@ class Repository:
         """
         started, clock = datetime.now(UTC), time.monotonic()
         # imported here: an open() in the background derives the key meanwhile
-        from haprotect.repo.archiver import Archiver, BackupOptions
+        from haprotect.repo.archiver import Archiver
+        from haprotect.repo.backupoptions import BackupOptions
         from haprotect.repo.files_cache import FilesCache
         from haprotect.repo.lookahead import Lookahead
         from haprotect.repo.progress import InputCounter
