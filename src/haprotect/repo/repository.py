@@ -17,18 +17,15 @@ docs/design/repository-format.md; the commands in docs/repository.md.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
-from haprotect.model.snapshot import FileError, JSONValue, NodeType, RestoreStats, Snapshot
+from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
@@ -37,7 +34,6 @@ from haprotect.repo.index import Index
 from haprotect.repo.indexset import IndexSet, index_names, load_index_set
 from haprotect.repo.keys import KdfParams, new_key_file
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
-from haprotect.repo.lockfile import username
 from haprotect.repo.opening import open_repository
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.progress import ProgressMeter, ProgressSink
@@ -48,17 +44,10 @@ from haprotect.repo.snapshots import (
     list_snapshots,
     load_snapshot,
     resolve_id,
-    write_snapshot,
 )
 from haprotect.repo.tree import NodeStream, decode_stream
 from haprotect.repo.unlock import Unlocked, Unlocking
 from haprotect.storage.base import BlobInfo, BlobStore
-
-WALK_HEAD_START = 256
-"""Batches of entries (128 each, about 150 KiB) the walk may make before the backup
-takes any, when there may be a parent: then most files are usually unchanged, and
-the walk is most of the work. A first backup's work is reading; its walk keeps to
-the usual depth, and memory to what the reading needs."""
 
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
@@ -205,82 +194,34 @@ class Repository:
         else the latest snapshot of the same host and paths, unless
         ``use_parent`` is false.
         """
-        started, clock = datetime.now(UTC), time.monotonic()
         # imported here: an open() in the background derives the key meanwhile
-        from haprotect.repo.archiver import Archiver
-        from haprotect.repo.backupoptions import BackupOptions
-        from haprotect.repo.files_cache import FilesCache
-        from haprotect.repo.lookahead import Lookahead
-        from haprotect.repo.progress import InputCounter
-        from haprotect.repo.uploader import Uploader
-        from haprotect.repo.walker import Walker, normalize_roots
+        from haprotect.repo.backuprun import run_backup
 
-        roots = normalize_roots(paths)
-        if not roots:
-            raise UsageError("nothing to back up: no paths given")
-        host = host or socket.gethostname()
-        shown = tuple(os.fsdecode(r) for r in roots)
-        opts = options or BackupOptions()
-        errors: list[FileError] = []
-        walker = Walker(
-            roots,
-            lambda path, message: errors.append(FileError(path, message)),
-            xattrs=opts.xattrs,
-            one_file_system=opts.one_file_system,
+        return run_backup(
+            self,
+            paths,
+            tags=tags,
+            metadata=metadata,
+            host=host,
+            parent=parent,
+            use_parent=use_parent,
+            on_progress=on_progress,
+            options=options,
         )
-        meter = ProgressMeter(Phase.BACKUP, on_progress)
-        counter = InputCounter(roots, meter) if meter.active else None
-        may_have_parent = parent is not None or (
-            use_parent and next(iter(self.store.list(SNAPSHOTS_PREFIX)), None) is not None
-        )
-        head_start = WALK_HEAD_START if may_have_parent else 0
-        with (
-            # the walk starts while the key is derived, if it still is; the
-            # lock is taken once the key proves the passphrase right
-            Lookahead(walker, head_start=head_start, name="haprotect-walk") as entries,
-            self.lock(operation="backup") as held,
-        ):
-            self._sync_index()
-            store = GuardedStore(self.store, held)
-            base = self._parent(parent, host, shown) if use_parent else None
-            cache = FilesCache(self.nodes(base) if base else (), self._index)
-            if counter is not None:
-                counter.start()
-            uploader = Uploader(store, self._key, threads=opts.upload_threads)
-            archiver = Archiver(self._key, self.config, self._index, uploader, opts, meter, errors)
-            try:
-                archiver.run(entries, cache)
-                uploader.finish(self._index)
-            except BaseException:
-                uploader.abort()
-                raise
-            finally:
-                if counter is not None:
-                    counter.stop()
-            stats = archiver.stats(time.monotonic() - clock, uploader.bytes_stored)
-            snapshot = Snapshot(
-                id="",
-                time=started,
-                host=host,
-                username=username(),
-                paths=shown,
-                tags=tuple(tags),
-                metadata=dict(metadata or {}),
-                parent=base.id if base else None,
-                tree=tuple(archiver.tree),
-                stats=stats,
-                errors=tuple(archiver.errors),
-            )
-            snapshot = write_snapshot(store, self._key, snapshot)
-        meter.finish(
-            stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total
-        )
-        return snapshot
 
-    def _parent(self, parent: str | None, host: str, paths: Sequence[str]) -> Snapshot | None:
+    def parent_for(
+        self, host: str, paths: Sequence[str], parent: str | None = None
+    ) -> Snapshot | None:
+        """The snapshot a backup of ``paths`` on ``host`` is a delta of: ``parent`` if given,
+        else the latest of the same host and paths."""
         if parent is not None:
             return self.snapshot(parent)
         return find_parent(self.snapshots(), host, paths)
+
+    @property
+    def key(self) -> MasterKey:
+        """The master key (waiting for a background unlock, raising a wrong passphrase)."""
+        return self._key
 
     def snapshots(self) -> list[Snapshot]:
         """Every complete snapshot, oldest first."""
@@ -378,7 +319,7 @@ class Repository:
             yield None
             return
         with self.lock(operation=operation) as held:
-            self._sync_index()
+            self.sync_index()
             yield held
 
     def locks(self) -> list[LockStatus]:
@@ -468,7 +409,7 @@ class Repository:
         self._take(Unlocked(key, load_index_set(self.store, key, strict=not self._lenient)))
         return self._index
 
-    def _sync_index(self) -> None:
+    def sync_index(self) -> None:
         """Reload the index if a prune replaced blobs of it since it was loaded."""
         self._unlocked()
         if not self._indexes.names <= index_names(self.store):
