@@ -21,7 +21,7 @@ from haprotect.model.snapshot import Node, NodeType, RestoreStats
 from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
 from haprotect.repo.errors import IntegrityError, RestoreError
 from haprotect.repo.restoreparts import Part
-from haprotect.repo.restorer import Restorer
+from haprotect.repo.runwriter import RunWriter
 from haprotect.repo.target import Target
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore
@@ -101,13 +101,13 @@ def test_the_work_is_shared_by_segments(
     make_many_files(tree)
     snapshot = repo.backup([tree])
     log = os.open(tmp_path / "created.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    real = Restorer._create
+    real = RunWriter._create
 
-    def recording_create(self: Restorer, opened: Any) -> int:
+    def recording_create(self: RunWriter, opened: Any) -> int:
         os.write(log, f"{os.getpid()} {opened.node.path}\n".encode())
         return real(self, opened)
 
-    monkeypatch.setattr(Restorer, "_create", recording_create)
+    monkeypatch.setattr(RunWriter, "_create", recording_create)
     stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
     monkeypatch.undo()
     os.close(log)

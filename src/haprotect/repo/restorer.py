@@ -7,13 +7,14 @@ pack that lie close together, read with one ranged request, so a run of many
 small files costs one read. The bytes between two blobs of a run (up to
 ``MAX_GAP``, other files' blobs) are read and dropped: that costs less than
 another request, on a disk and on object storage alike. Worker threads do
-the rest of a file's work, in parallel and out of order: a worker fetches a
-run, verifies each blob, creates the files the blobs belong to (relative to
-their directory's descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes
-each blob at its offset with ``pwrite`` and, when the last run of a file is
-written, sets the file's size, owner, mode, xattrs and times and closes it.
-Large files are written around the page cache
-(:mod:`haprotect.repo.directwrite`). Holes are skipped (the file is
+the rest of a file's work, in parallel and out of order
+(:mod:`haprotect.repo.runwriter`): a worker fetches a run, verifies each
+blob, creates the files the blobs belong to (relative to their directory's
+descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes each blob at its
+offset with ``pwrite`` and, when the last run of a file is written, sets
+the file's size, owner, mode, xattrs and times and closes it. Large files
+are written around the page cache (:mod:`haprotect.repo.directwrite`).
+Holes are skipped (the file is
 truncated to its size at the end), so sparse files stay sparse. A
 directory's metadata is set once everything is restored, deepest first, so
 read-only directories and directory mtimes come out right. Owners are
@@ -27,25 +28,22 @@ regular files of its share, and only the primary makes the rest.
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import MiB
-from haprotect.repo.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation
-from haprotect.repo.nodemeta import apply_metadata, make_special
-from haprotect.repo.pack import PackInfo
+from haprotect.repo.nodemeta import make_special
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions, Team
+from haprotect.repo.runwriter import RestoredFile, Run, RunWriter
 from haprotect.repo.target import Components, Target, components
 from haprotect.repo.tree import sort_key
 
@@ -54,43 +52,6 @@ MAX_GAP = 64 * 1024
 DIRECT_MIN = 1 * MiB
 _ZEROS = bytes(1 * MiB)
 _DIRECT = getattr(os, "O_DIRECT", 0)
-
-
-@dataclass(slots=True, eq=False)
-class _File:
-    """A regular file being restored; shared by the runs that hold its blobs."""
-
-    node: Node
-    dir_parts: Components
-    parent: int
-    name: bytes
-    size: int = 0
-    data_end: int = 0
-    written: int = 0
-    pending: int = 1
-    fd: int = -1
-    failed: bool = False
-    direct: bool = False
-    holes: list[tuple[int, int]] = field(default_factory=list)
-    partial: dict[int, PartialBlock] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass(slots=True, eq=False)
-class _Run:
-    """Blobs of one pack, in order and close together, for one or several files.
-
-    One ranged read covers them all (and the gaps between them).
-
-    ``files`` are the files whose pending count this run holds: those with
-    blobs in it, and files without any data that it creates.
-    """
-
-    pack: PackInfo | None
-    start: int
-    end: int
-    blobs: list[tuple[bytes, BlobLocation, _File, int]] = field(default_factory=list)
-    files: list[_File] = field(default_factory=list)
 
 
 def include_keys(includes: Sequence[str] | None) -> list[tuple[bytes, ...]] | None:
@@ -131,24 +92,21 @@ class Restorer:
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-restore")
         self._slots = threading.BoundedSemaphore(options.workers * 2)
         self._futures: deque[Future[None]] = deque()
-        self._done: deque[_File] = deque()
-        self._run: _Run | None = None
+        self._done: deque[RestoredFile] = deque()
+        self._run: Run | None = None
         self._links: dict[str, Components] = {}
         self._dirs: list[tuple[Components, Node]] = []
         self._errors: list[FileError] = []
         self._counts = {"files": 0, "dirs": 0, "others": 0, "bytes": 0}
-        self._dest: Target | None = None
         self._direct = bool(_DIRECT) and options.direct_io and options.sparse
-        self._reads = threading.local()
-        self._direct_writer: DirectWriter[_File] = DirectWriter(
-            self._ensure_open, self._write_failed
-        )
+        self._writer: RunWriter | None = None
 
     def run(
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
     ) -> RestoreStats:
         wanted = include_keys(includes)
-        dest = self._dest = Target(target)
+        dest = Target(target)
+        writer = self._writer = RunWriter(self._reader, dest, self._options, owners=self._owners)
         try:
             previous: tuple[bytes, ...] | None = None
             for node in nodes:
@@ -191,7 +149,7 @@ class Restorer:
             c["dirs"] + others.dirs,
             c["others"] + others.others,
             c["bytes"] + others.bytes_written,
-            (*self._errors, *others.errors),
+            (*self._errors, *writer.errors, *others.errors),
         )
         if self._team is not None:
             self._team.publish(c["files"], c["bytes"])
@@ -248,7 +206,7 @@ class Restorer:
                 return
         dir_parts = parts[:-1]
         parent = dest.pin(dir_parts)
-        opened = _File(node, dir_parts, parent, parts[-1])
+        opened = RestoredFile(node, dir_parts, parent, parts[-1])
         opened.direct = self._direct and node.size >= DIRECT_MIN
         if node.hardlink is not None:
             # later links need the file to exist, so this one is created now
@@ -266,7 +224,7 @@ class Restorer:
             if isinstance(entry, int):
                 opened.holes.append((offset, entry))
                 if opened.direct:
-                    self._direct_writer.hole(opened, offset, entry)
+                    self._writing.direct.hole(opened, offset, entry)
                 offset += entry
                 continue
             location = self._reader.locate(entry, node.path)
@@ -278,7 +236,7 @@ class Restorer:
         run = self._run
         if run is None or not run.files or run.files[-1] is not opened:
             if run is None:
-                run = self._run = _Run(None, 0, 0)
+                run = self._run = Run(None, 0, 0)
             with opened.lock:
                 opened.pending += 1
             run.files.append(opened)
@@ -286,7 +244,9 @@ class Restorer:
             # the current run is not submitted yet, so this never drops to zero
             opened.pending -= 1
 
-    def _add_blob(self, opened: _File, chunk_id: bytes, location: BlobLocation, at: int) -> None:
+    def _add_blob(
+        self, opened: RestoredFile, chunk_id: bytes, location: BlobLocation, at: int
+    ) -> None:
         run = self._run
         if run is not None and run.pack is None:
             run.pack, run.start, run.end = location.pack, location.offset, location.offset
@@ -298,7 +258,7 @@ class Restorer:
             or location.offset + location.length - run.start > self._options.max_read
         ):
             self._flush_run()
-            run = self._run = _Run(location.pack, location.offset, location.offset)
+            run = self._run = Run(location.pack, location.offset, location.offset)
         run.end = location.offset + location.length
         run.blobs.append((chunk_id, location, opened, at))
         if not run.files or run.files[-1] is not opened:
@@ -343,11 +303,12 @@ class Restorer:
             self._futures.popleft().result()
         self._collect()
 
-    def _fetch(self, run: _Run) -> None:
+    def _fetch(self, run: Run) -> None:
         """Worker: read one run, write its blobs, finish the files it completes."""
+        writer = self._writing
         try:
             if run.pack is not None:
-                self._write_run(run)
+                writer.write(run)
         except BaseException:
             for opened in run.files:
                 opened.failed = True
@@ -358,93 +319,16 @@ class Restorer:
                     with opened.lock:
                         opened.pending -= 1
                         last = opened.pending == 0
-                    if last:
-                        self._finish(opened)
+                    if last and writer.finish(opened):
+                        self._done.append(opened)
             finally:
                 self._slots.release()
 
-    def _write_run(self, run: _Run) -> None:
-        assert run.pack is not None
-        reader = self._reader
-        data = reader.read_range_into(
-            run.pack, run.start, run.end - run.start, self._read_buffer(run.end - run.start)
-        )
-        start = run.start
-        direct = self._direct_writer
-        try:
-            for chunk_id, location, opened, offset in run.blobs:
-                rel = location.offset - start
-                plain = reader.open(location, chunk_id, data[rel : rel + location.length])
-                if opened.failed:
-                    continue
-                if opened.direct:
-                    direct.append(opened, plain, offset)
-                    continue
-                try:
-                    fd = opened.fd if opened.fd >= 0 else self._ensure_open(opened)
-                    write_all(fd, plain, offset)
-                except OSError as exc:
-                    self._write_failed(opened, exc)
-            direct.flush_extent()
-        finally:
-            direct.discard_extent()
-
-    def _write_failed(self, opened: _File, exc: OSError) -> None:
-        opened.failed = True
-        self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
-
-    def _ensure_open(self, opened: _File) -> int:
-        with opened.lock:
-            if opened.fd < 0:
-                opened.fd = self._create(opened)
-            return opened.fd
-
-    def _create(self, opened: _File) -> int:
-        assert self._dest is not None
-        return self._dest.create_in(opened.parent, opened.name, direct=opened.direct)
-
-    def _read_buffer(self, size: int) -> mmap.mmap:
-        """This thread's buffer for reading ``size`` bytes of a pack (and two pages)."""
-        local = self._reads
-        buf: mmap.mmap | None = getattr(local, "read", None)
-        need = size + 2 * BLOCK
-        if buf is None or len(buf) < need:
-            buf = local.read = mmap.mmap(-1, max(need, self._options.max_read + 2 * BLOCK))
-        return buf
-
-    def _finish(self, opened: _File) -> None:
-        """Worker: create the file if it had no data, set its size and metadata, close it."""
-        assert self._dest is not None
-        try:
-            if not opened.failed:
-                if opened.fd < 0:
-                    opened.fd = self._create(opened)
-                self._file_metadata(opened)
-        except OSError as exc:
-            self._errors.append(FileError(opened.node.path, exc.strerror or str(exc)))
-        finally:
-            if opened.fd >= 0:
-                os.close(opened.fd)
-                opened.fd = -1
-            self._dest.unpin(opened.dir_parts)
-            if not opened.failed:
-                self._done.append(opened)
-
-    def _file_metadata(self, opened: _File) -> None:
-        fd = opened.fd
-        if not self._options.sparse:
-            for offset, length in opened.holes:
-                for start in range(offset, offset + length, len(_ZEROS)):
-                    write_all(fd, _ZEROS[: min(len(_ZEROS), offset + length - start)], start)
-        elif opened.direct:
-            self._direct_writer.flush(opened)
-            os.ftruncate(fd, opened.size)
-        elif opened.size != opened.data_end:
-            os.ftruncate(fd, opened.size)
-        self._apply(fd, opened.node)
-
-    def _apply(self, fd: int, node: Node) -> None:
-        apply_metadata(fd, node, owners=self._owners, xattrs=self._options.xattrs)
-
     def _dir_metadata(self, dest: Target, parts: Components, node: Node) -> None:
-        self._apply(dest.dir_fd(parts), node)
+        self._writing.apply(dest.dir_fd(parts), node)
+
+    @property
+    def _writing(self) -> RunWriter:
+        """The run writer of the restore that runs."""
+        assert self._writer is not None
+        return self._writer
