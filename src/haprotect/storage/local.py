@@ -11,7 +11,6 @@ and a killed writer leaves only such a file behind.
 from __future__ import annotations
 
 import errno
-import fcntl
 import mmap
 import os
 from collections.abc import Callable, Iterator
@@ -27,11 +26,17 @@ from haprotect.storage.base import (
     check_key,
     check_prefix,
 )
-
-TEMP_SUFFIX = ".tmp~"
-DIRECT_MIN = 1 << 20
-_DIRECT = getattr(os, "O_DIRECT", 0)
-_BLOCK = 4096
+from haprotect.storage.localfiles import (
+    BLOCK,
+    DIRECT_MIN,
+    O_DIRECT_FLAG,
+    TEMP_SUFFIX,
+    LocalStaged,
+    fsync_dir,
+    temp_file,
+    unlink_quietly,
+    write_direct,
+)
 
 _NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 _TRANSIENT = frozenset(
@@ -108,20 +113,18 @@ class LocalStore:
         encrypting it) nor evicts what the machine had cached. Same
         atomicity and durability as :meth:`put`.
         """
-        padded = -(-length // _BLOCK) * _BLOCK
-        if not _DIRECT or length < DIRECT_MIN or len(buffer) < padded:
+        padded = -(-length // BLOCK) * BLOCK
+        if not O_DIRECT_FLAG or length < DIRECT_MIN or len(buffer) < padded:
             self.put(key, buffer[:length])
             return
-        self._write_atomically(
-            key, lambda fd: _write_direct(fd, memoryview(buffer), length, padded)
-        )
+        self._write_atomically(key, lambda fd: write_direct(fd, memoryview(buffer), length, padded))
 
     def _write_atomically(self, key: str, write: Callable[[int], None]) -> None:
         """Have ``write`` fill a temporary file, make it durable, rename it to ``key``."""
         path = self._path(key)
         try:
             self._make_dirs(path.parent)
-            fd, tmp = _temp_file(path.parent)
+            fd, tmp = temp_file(path.parent)
             try:
                 try:
                     write(fd)
@@ -130,9 +133,9 @@ class LocalStore:
                     os.close(fd)
                 os.replace(tmp, path)
             except BaseException:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 raise
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except OSError as exc:
             raise self._classify(exc, key, writing=True) from exc
 
@@ -146,7 +149,7 @@ class LocalStore:
         directory = self._root.joinpath(*check_prefix(prefix).split("/")) if prefix else self._root
         try:
             self._make_dirs(directory)
-            fd, tmp = _temp_file(directory)
+            fd, tmp = temp_file(directory)
         except OSError as exc:
             raise self._classify(exc, prefix, writing=True) from exc
         return LocalStaged(self, fd, tmp)
@@ -157,7 +160,7 @@ class LocalStore:
         for dirpath, _, names in os.walk(self._root):
             for name in names:
                 if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                    _unlink_quietly(os.path.join(dirpath, name))
+                    unlink_quietly(os.path.join(dirpath, name))
                     removed += 1
         return removed
 
@@ -187,14 +190,14 @@ class LocalStore:
         reads once.
         """
         _check_range(offset, length)
-        start = offset - offset % _BLOCK
-        end = -(-(offset + length) // _BLOCK) * _BLOCK
-        if not _DIRECT or length < DIRECT_MIN or len(buffer) < end - start:
+        start = offset - offset % BLOCK
+        end = -(-(offset + length) // BLOCK) * BLOCK
+        if not O_DIRECT_FLAG or length < DIRECT_MIN or len(buffer) < end - start:
             return memoryview(self.get_range(key, offset, length))
         path = self._path(key)
         try:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _DIRECT)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | O_DIRECT_FLAG)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
@@ -279,7 +282,7 @@ class LocalStore:
                 path.mkdir(mode=0o700)
             except FileExistsError:
                 continue
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def _classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
         message = f"{self.url}/{key}: {exc.strerror or exc}"
@@ -295,137 +298,6 @@ class LocalStore:
         return PermanentStorageError(message, hint=hint)
 
 
-class LocalStaged:
-    """A temporary file of a :class:`LocalStore`, filled piece by piece (see ``stage``)."""
-
-    def __init__(self, store: LocalStore, fd: int, tmp: str) -> None:
-        self._store = store
-        self._fd = fd
-        self._tmp = tmp
-        self._size = 0
-        self._padded = False
-        self._direct = False
-        if _DIRECT:
-            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT)
-                self._direct = True
-            except OSError:
-                pass
-
-    def write(self, buffer: mmap.mmap, length: int) -> None:
-        if self._fd < 0 or self._padded:
-            raise ValueError("write to a staged blob after its last piece")
-        view = memoryview(buffer)
-        try:
-            if self._direct:
-                padded = -(-length // _BLOCK) * _BLOCK
-                try:
-                    _write_all(self._fd, view[:padded], self._size)
-                    self._padded = padded != length
-                    self._size += length
-                    return
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL:
-                        raise
-                    # the file system takes the flag but not these writes
-                    flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-                    fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_DIRECT)
-                    self._direct = False
-            _write_all(self._fd, view[:length], self._size)
-            self._size += length
-        except OSError as exc:
-            self.abort()
-            raise self._store._classify(exc, self._tmp, writing=True) from exc
-
-    def commit(self, key: str) -> None:
-        if self._fd < 0:
-            raise PermanentStorageError(f"{self._store.url}/{key}: the staged blob was dropped")
-        store = self._store
-        path = store._path(key)
-        try:
-            try:
-                if self._padded:
-                    os.ftruncate(self._fd, self._size)
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-            store._make_dirs(path.parent)
-            os.replace(self._tmp, path)
-            _fsync_dir(path.parent)
-        except OSError as exc:
-            _unlink_quietly(self._tmp)
-            raise store._classify(exc, key, writing=True) from exc
-        except BaseException:
-            _unlink_quietly(self._tmp)
-            raise
-
-    def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-            _unlink_quietly(self._tmp)
-
-
 def _check_range(offset: int, length: int) -> None:
     if offset < 0 or length < 0:
         raise ValueError(f"a range needs offset >= 0 and length >= 0, not {offset}, {length}")
-
-
-def _write_direct(fd: int, view: memoryview, length: int, padded: int) -> None:
-    """Write ``view[:length]`` to the new file ``fd``, with O_DIRECT if it can."""
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _DIRECT)
-    except OSError:
-        _write_all(fd, view[:length])
-        return
-    try:
-        _write_all(fd, view[:padded])
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        # the file system takes the flag but not these writes: through the cache
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
-        os.ftruncate(fd, 0)
-        _write_all(fd, view[:length])
-        return
-    if padded != length:
-        os.ftruncate(fd, length)
-
-
-def _temp_file(directory: Path) -> tuple[int, str]:
-    """A new temporary file in ``directory`` (a name no key can have), opened for writing."""
-    import tempfile  # on first write: opening a repository reads only
-
-    return tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
-
-
-def _write_all(fd: int, view: memoryview, at: int = 0) -> None:
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], at + done)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a directory's entries durable, where the filesystem can.
-
-    Some filesystems (CIFS, some FUSE ones) refuse to fsync a directory;
-    there a rename is as durable as they make it, so that is no error.
-    """
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        return

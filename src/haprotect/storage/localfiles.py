@@ -1,0 +1,159 @@
+"""Files of a local store, written durably: temporary files renamed into place.
+
+A blob is written to a temporary file in its key's directory (a name no key
+can have: it ends in :data:`TEMP_SUFFIX`), made durable (``fsync``), renamed
+over its key, and its directory made durable too. From :data:`DIRECT_MIN` on,
+a blob is written with ``O_DIRECT`` where the file system allows it, around
+the page cache; a staged blob (:class:`LocalStaged`) is written so piece by
+piece, as a backup fills its pack.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import mmap
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from haprotect.storage.base import PermanentStorageError
+
+if TYPE_CHECKING:
+    from haprotect.storage.local import LocalStore
+
+TEMP_SUFFIX = ".tmp~"
+DIRECT_MIN = 1 << 20
+O_DIRECT_FLAG = getattr(os, "O_DIRECT", 0)
+BLOCK = 4096
+
+
+class LocalStaged:
+    """A temporary file of a :class:`LocalStore`, filled piece by piece (see ``stage``)."""
+
+    def __init__(self, store: LocalStore, fd: int, tmp: str) -> None:
+        self._store = store
+        self._fd = fd
+        self._tmp = tmp
+        self._size = 0
+        self._padded = False
+        self._direct = False
+        if O_DIRECT_FLAG:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags | O_DIRECT_FLAG)
+                self._direct = True
+            except OSError:
+                pass
+
+    def write(self, buffer: mmap.mmap, length: int) -> None:
+        if self._fd < 0 or self._padded:
+            raise ValueError("write to a staged blob after its last piece")
+        view = memoryview(buffer)
+        try:
+            if self._direct:
+                padded = -(-length // BLOCK) * BLOCK
+                try:
+                    write_all(self._fd, view[:padded], self._size)
+                    self._padded = padded != length
+                    self._size += length
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    # the file system takes the flag but not these writes
+                    flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                    fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~O_DIRECT_FLAG)
+                    self._direct = False
+            write_all(self._fd, view[:length], self._size)
+            self._size += length
+        except OSError as exc:
+            self.abort()
+            raise self._store._classify(exc, self._tmp, writing=True) from exc
+
+    def commit(self, key: str) -> None:
+        if self._fd < 0:
+            raise PermanentStorageError(f"{self._store.url}/{key}: the staged blob was dropped")
+        store = self._store
+        path = store._path(key)
+        try:
+            try:
+                if self._padded:
+                    os.ftruncate(self._fd, self._size)
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+            store._make_dirs(path.parent)
+            os.replace(self._tmp, path)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            unlink_quietly(self._tmp)
+            raise store._classify(exc, key, writing=True) from exc
+        except BaseException:
+            unlink_quietly(self._tmp)
+            raise
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            unlink_quietly(self._tmp)
+
+
+def write_direct(fd: int, view: memoryview, length: int, padded: int) -> None:
+    """Write ``view[:length]`` to the new file ``fd``, with O_DIRECT if it can."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | O_DIRECT_FLAG)
+    except OSError:
+        write_all(fd, view[:length])
+        return
+    try:
+        write_all(fd, view[:padded])
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        # the file system takes the flag but not these writes: through the cache
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        os.ftruncate(fd, 0)
+        write_all(fd, view[:length])
+        return
+    if padded != length:
+        os.ftruncate(fd, length)
+
+
+def temp_file(directory: Path) -> tuple[int, str]:
+    """A new temporary file in ``directory`` (a name no key can have), opened for writing."""
+    import tempfile  # on first write: opening a repository reads only
+
+    return tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
+
+
+def write_all(fd: int, view: memoryview, at: int = 0) -> None:
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], at + done)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries durable, where the filesystem can.
+
+    Some filesystems (CIFS, some FUSE ones) refuse to fsync a directory;
+    there a rename is as durable as they make it, so that is no error.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        return
