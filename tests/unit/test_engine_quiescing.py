@@ -22,7 +22,7 @@ from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology import Topology
-from haprotect.movers import get_mover, mover_name_for
+from haprotect.movers import mover_name_for
 from haprotect.movers.pgcheck import Endpoint
 from haprotect.movers.pgreplay import ReplayPause
 from haprotect.plan import build, parse_inventory, plan_restore
@@ -32,26 +32,14 @@ from haprotect.policy.io import dump_policy, parse_policy
 from haprotect.quiesce import HoldReport, OnError, QuiesceSpec, ResumeReport
 from haprotect.repo import KdfParams, Repository
 from haprotect.storage.memory import MemoryStore
-from haprotect.testing.builders import app, cluster, shared, tier, topology, web_cluster
+from haprotect.testing.builders import topology, web_cluster
+from haprotect.testing.plans import plan_with_movers, site
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 INVENTORY = Inventory(
     (NodeAccess("node1", "10.0.0.11", True), NodeAccess("node2", "10.0.0.12", True)),
     this_host="backup-host",
 )
-
-
-def site(root: Path) -> Topology:
-    return topology(
-        cluster(
-            "c1",
-            datasets=(
-                shared("data", location={"directory": str(root / "data")}),
-                shared("static", location={"directory": str(root / "static")}),
-            ),
-            applications=(app("site", tier("storage", ["data"]), tier("frontend", ["static"])),),
-        )
-    )
 
 
 def with_quiesce(policy: Policy, **tiers: tuple[TierQuiescer, ...]) -> Policy:
@@ -66,14 +54,7 @@ def plan_of(topo: Topology, **tiers: tuple[TierQuiescer, ...]) -> Plan:
     policy = with_quiesce(
         generate(topo, default_rules(), source="file:///t.yaml", now=NOW), **tiers
     )
-    return build(
-        policy,
-        topo,
-        INVENTORY,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, INVENTORY),
-        now=NOW,
-    )
+    return plan_with_movers(policy, topo, INVENTORY, NOW)
 
 
 class Recorder:

@@ -30,14 +30,15 @@ from haprotect.model.result import ItemStatus, Severity, Status
 from haprotect.model.snapshot import FileError
 from haprotect.model.topology import Topology
 from haprotect.model.topology_json import topology_from_json, topology_to_json
-from haprotect.movers import Mover, get_mover, mover_name_for
+from haprotect.movers import Mover, get_mover
 from haprotect.movers.base import VANISHED, BackupOutcome
-from haprotect.plan import build, plan_restore
+from haprotect.plan import plan_restore
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.errors import SnapshotNotFound
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.builders import app, cluster, shared, tier, topology
+from haprotect.testing.plans import plan_with_movers
 
 FAST_KDF = KdfParams(n=1 << 10)
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -74,14 +75,7 @@ def make_files(root: Path) -> None:
 def plan_for(root: Path, topo: Topology | None = None) -> Plan:
     topo = topo or site(root)
     policy = generate(topo, default_rules(), source="file:///site.yaml", now=NOW)
-    return build(
-        policy,
-        topo,
-        INVENTORY,
-        mover_for=mover_name_for,
-        probe=lambda item, node: get_mover(item.mover or "").probe(item, node, INVENTORY),
-        now=NOW,
-    )
+    return plan_with_movers(policy, topo, INVENTORY, NOW)
 
 
 @pytest.fixture
@@ -126,7 +120,7 @@ def test_an_application_is_one_set_that_the_repository_alone_describes(
     data = site_set.items_of("storage")[0]
     assert (data.dataset, data.node, data.role, data.mover) == ("data", "node1", "active", "files")
     assert data.path_key == "directory"
-    assert data.root == str(root / "data")
+    assert data.root == "/haprotect/c1/datasets/data"  # not where it was read: stable
     assert data.restore_node == "node1"
     assert (data.files, data.bytes) == (2, 300_006)
     assert data.started <= data.finished
@@ -140,6 +134,8 @@ def test_an_application_is_one_set_that_the_repository_alone_describes(
         "source": "file:///site.yaml",
     }
     assert f"set={site_set.id}" in snapshot.tags
+    assert (snapshot.metadata["application"], snapshot.metadata["dataset"]) == ("site", "data")
+    assert snapshot.metadata["tier"] == "storage"
     assert snapshot.host == "node1"
     lone = the_set(repo, "notes")
     assert lone.application is None and [i.dataset for i in lone.items] == ["notes"]

@@ -22,6 +22,7 @@ from haprotect.cli.runs import (
     summary,
 )
 from haprotect.engine import find_set, list_sets, run_restore
+from haprotect.engine.sets import LATEST
 from haprotect.errors import UsageError
 from haprotect.model.plan import RestorePlan, SnapshotSet
 from haprotect.plan import load_inventory, plan_restore
@@ -33,7 +34,12 @@ ORIGINAL = "original"
 @reports_errors
 def restore_command(
     set_ref: Annotated[
-        str, typer.Argument(metavar="SET", help="A set id (or its start), or 'latest'.")
+        str,
+        typer.Argument(
+            metavar="SET",
+            help="A set id (or its start), or 'latest': the newest complete set "
+            "(a partial set is restored only by its id).",
+        ),
     ],
     repo_url: RepoOpt = None,
     tiers: Annotated[
@@ -49,7 +55,8 @@ def restore_command(
         typer.Option("--yes", "-y", help="Ask nothing; overwrite what is at the targets."),
     ] = False,
     application: Annotated[
-        str | None, typer.Option("--app", help="With 'latest': the latest set of this application.")
+        str | None,
+        typer.Option("--app", help="With 'latest': the latest complete set of this application."),
     ] = None,
     inventory_file: InventoryOpt = None,
     keep_running: Annotated[
@@ -75,7 +82,10 @@ def restore_command(
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
     repo = open_repository(repo_url, password_file)
-    chosen = find_set(list_sets(repo), set_ref, application)
+    found = list_sets(repo)
+    chosen = find_set(found, set_ref, application)
+    if set_ref == LATEST:
+        _skipped(found, chosen)
     inventory = load_inventory(inventory_file)
     wanted = list(tiers or ())
     if not yes:
@@ -105,11 +115,25 @@ def restore_command(
     exit_for([result])
 
 
+def _skipped(found: list[SnapshotSet], chosen: SnapshotSet) -> None:
+    """Say which newer partial sets 'latest' passed over."""
+    for s in found:
+        if s.application == chosen.application and s.started > chosen.started:
+            stderr.print(
+                f"skipped set {s.id} ({s.started:%Y-%m-%d %H:%M:%S} UTC): partial, "
+                f"{'; '.join(s.partial_because)}",
+                markup=False,
+            )
+    stderr.print(f"latest complete set: {chosen.id}", markup=False)
+
+
 def _describe(s: SnapshotSet) -> None:
     stderr.print(
         f"set [bold]{s.id}[/] of {escape(s.name)}, taken {s.started:%Y-%m-%d %H:%M:%S} UTC"
         + ("" if s.complete else " [yellow](partial)[/]")
     )
+    for reason in s.partial_because:
+        stderr.print(f"  [yellow]partial:[/] {escape(reason)}")
     for name in s.restore_order:
         datasets = ", ".join(i.dataset for i in s.items_of(name)) or "no data"
         stderr.print(f"  tier {escape(name)}: {escape(datasets)}")

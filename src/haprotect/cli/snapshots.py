@@ -42,17 +42,23 @@ def snapshots_command(
         )
         return
     table = Table(title=f"Snapshot sets in {repo_url}", title_justify="left")
-    for column in ("set", "started (UTC)", "name", "state", "tiers (restore order)"):
+    for column in ("set", "started (UTC)", "name", "complete", "tiers (restore order)"):
         table.add_column(column)
     for s in found:
-        table.add_row(s.id, f"{s.started:%Y-%m-%d %H:%M:%S}", _name(s), _state(s), _tiers(s))
+        table.add_row(s.id, f"{s.started:%Y-%m-%d %H:%M:%S}", _name(s), _complete(s), _tiers(s))
     stdout.print(table)
+    if not all(s.complete for s in found):
+        stdout.print(
+            "A partial set is never 'latest': restore it by its id, for what it holds.",
+            markup=False,
+        )
 
 
 def set_to_json(s: SnapshotSet) -> dict[str, object]:
     body = to_plain(s)
     assert isinstance(body, dict)
     body["complete"] = s.complete
+    body["partial_because"] = list(s.partial_because)
     body["missing"] = [f"{t}/{d}" for t, d in s.missing]
     return body
 
@@ -61,12 +67,10 @@ def _name(s: SnapshotSet) -> str:
     return escape(s.name) + ("" if s.application else " (data set)")
 
 
-def _state(s: SnapshotSet) -> str:
+def _complete(s: SnapshotSet) -> str:
     if s.complete:
-        return "[green]complete[/]"
-    notes = [f"missing {t}/{d}" for t, d in s.missing]
-    notes += [f"{i.dataset}: {i.errors} files unreadable" for i in s.items if i.errors]
-    return "[yellow]partial[/]: " + escape("; ".join(notes))
+        return "[green]yes[/]"
+    return "[yellow]no[/] (partial): " + escape("; ".join(s.partial_because))
 
 
 def _tiers(s: SnapshotSet) -> str:

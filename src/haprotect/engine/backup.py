@@ -133,7 +133,7 @@ class _BackupRun:
         )
         workdir = self.staging / set_id
         try:
-            block["topology"] = self._topology(block, workdir / "topology")
+            block["topology"] = self._topology(pset, block, workdir / "topology")
         except (HaprotectError, OSError) as exc:
             self.result.error(
                 f"set {pset.name}", f"the topology copy of set {set_id} was not stored: {exc}"
@@ -178,7 +178,7 @@ class _BackupRun:
             remove_tree(workdir)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
 
-    def _topology(self, block: dict[str, JSONValue], workdir: Path) -> str:
+    def _topology(self, pset: PlanSet, block: dict[str, JSONValue], workdir: Path) -> str:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = workdir / "topology.json"
         path.write_text(json.dumps(topology_to_json(self.plan.topology), indent=1) + "\n")
@@ -187,5 +187,6 @@ class _BackupRun:
             tags=[*sets.set_tags(block, None, None), "part=topology"],
             metadata=sets.topology_metadata(block),
             host=self.plan.inventory.this_host or None,
+            record_as=sets.topology_path(pset.cluster, pset.name),
         )
         return snapshot.id

@@ -98,8 +98,19 @@ def back_up_item(
             ctx.reporter.emit(Note(item.scope, waited))
 
     def metadata(path_key: str | None, details: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+        # A copy that ends before the cut is partial: the snapshot says so itself.
+        late = quiescing.ends_before(details, cut.lsn) if cut is not None else None
         return sets.item_metadata(
-            block, item, choice, access, location, restore_to, started, path_key, details
+            block,
+            item,
+            choice,
+            access,
+            location,
+            restore_to,
+            started,
+            path_key,
+            details,
+            problems=[late] if late else [],
         )
 
     def progress(event: ProgressEvent) -> None:
@@ -132,6 +143,7 @@ def back_up_item(
         cancel=ctx.cancel,
         paused_at=cut.paused_at if cut is not None else None,
         release_source=(lambda: None) if cut is None else lambda: ctx.release(item, cut),
+        record_as=sets.item_path(item.cluster, item.dataset),
     )
     if cut is not None and cut.pause is not None:
         try:

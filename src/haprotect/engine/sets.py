@@ -9,6 +9,7 @@ enough to rebuild every set, with no catalog:
 ```json
 {"format": "haprotect.set/v1",
  "part": "item",                                  // or "topology"
+ "application": "shop", "dataset": "fs_data", "tier": "storage",  // for retention's groups
  "set": {"id": "3f2a9c0d1e2b", "name": "shop", "cluster": "c1", "application": "shop",
          "started": "2025-01-01T02:00:00+00:00",
          "policy": {"name": "c1", "fingerprint": "sha256:...", "source": "pacemaker+file:///..."},
@@ -22,8 +23,15 @@ enough to rebuild every set, with no catalog:
           "node": "node2", "host": "node2", "role": "standby", "primary": "node1",
           "fallback_used": false, "why": ["role standby: node1 is primary", "..."],
           "restore_node": "node1", "location": {...}, "cluster_location": {...},
-          "path_key": "directory", "started": "...", "details": {...}}}
+          "path_key": "directory", "started": "...", "details": {...},
+          "problems": []}}
 ```
+
+A set's snapshots record their data under stable paths, whatever staging
+or cut directory it was read from: ``/haprotect/<cluster>/datasets/<data
+set>`` for an item, ``/haprotect/<cluster>/topology/<set name>.json`` for
+the topology. So every backup of a data set has the same paths (the next
+one finds the last as its parent), and retention groups them together.
 
 The spec, with every field, is in docs/engine.md. Readers ignore unknown
 fields and skip snapshots whose metadata is not a set's.
@@ -31,6 +39,7 @@ fields and skip snapshots whose metadata is not a set's.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -57,6 +66,23 @@ FORMAT = "haprotect.set/v1"
 ITEM = "item"
 TOPOLOGY = "topology"
 LATEST = "latest"
+#: where a set's snapshots record their data
+ROOT = "/haprotect"
+
+
+def item_path(cluster: str, dataset: str) -> str:
+    """The stable path an item's snapshot records its data under."""
+    return f"{ROOT}/{_component(cluster)}/datasets/{_component(dataset)}"
+
+
+def topology_path(cluster: str, set_name: str) -> str:
+    """The stable path of a set's topology file."""
+    return f"{ROOT}/{_component(cluster)}/topology/{_component(set_name)}.json"
+
+
+def _component(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.@+=-]", "_", name)
+    return safe if safe.strip(".") else "_" + safe
 
 
 def new_set_id() -> str:
@@ -101,7 +127,14 @@ def set_tags(block: Mapping[str, JSONValue], tier: str | None, dataset: str | No
 
 
 def topology_metadata(block: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
-    return {"format": FORMAT, "part": TOPOLOGY, "set": dict(block)}
+    return {
+        "format": FORMAT,
+        "part": TOPOLOGY,
+        "application": block.get("application"),
+        "dataset": None,
+        "tier": None,
+        "set": dict(block),
+    }
 
 
 def restore_node(topology: Topology, item: PlanItem, read_from: str) -> str:
@@ -135,7 +168,9 @@ def item_metadata(
     started: datetime,
     path_key: str | None,
     details: Mapping[str, JSONValue],
+    problems: Sequence[str] = (),
 ) -> dict[str, JSONValue]:
+    """An item snapshot's metadata; ``problems`` say why it misses data (then it is partial)."""
     body: dict[str, JSONValue] = {
         "tier": item.tier,
         "dataset": item.dataset,
@@ -157,8 +192,17 @@ def item_metadata(
         "path_key": path_key,
         "started": started.isoformat(),
         "details": dict(details),
+        "problems": list(problems),
     }
-    return {"format": FORMAT, "part": ITEM, "set": dict(block), "item": body}
+    return {
+        "format": FORMAT,
+        "part": ITEM,
+        "application": block.get("application"),
+        "dataset": item.dataset,
+        "tier": item.tier,
+        "set": dict(block),
+        "item": body,
+    }
 
 
 # -- reading sets back ---------------------------------------------------------
@@ -193,14 +237,23 @@ def read_sets(snapshots: Iterable[Snapshot]) -> list[SnapshotSet]:
 
 
 def find_set(sets: Sequence[SnapshotSet], ref: str, application: str | None = None) -> SnapshotSet:
-    """The set whose id is or starts with ``ref``; ``latest``: the newest (of ``application``)."""
+    """The set whose id is or starts with ``ref``; ``latest``: the newest complete one
+    (of ``application``). A partial set is only ever chosen by its id."""
     pool = [s for s in sets if application is None or s.application == application]
     if ref == LATEST:
+        of = f" of {application}" if application else ""
         if not pool:
+            raise SnapshotNotFound(f"no snapshot set{of} here")
+        complete = [s for s in pool if s.complete]
+        if not complete:
+            newest = pool[-1]
             raise SnapshotNotFound(
-                "no snapshot set" + (f" of {application}" if application else "") + " here"
+                f"no complete snapshot set{of}: the newest, {newest.id} "
+                f"({newest.started:%Y-%m-%d %H:%M:%S} UTC), is partial "
+                f"({'; '.join(newest.partial_because)})",
+                hint=f"restore what it holds by its id: haprotect restore {newest.id} --repo URL",
             )
-        return pool[-1]
+        return complete[-1]
     matches = [s for s in pool if s.id.startswith(ref.lower())]
     if len(matches) == 1:
         return matches[0]
@@ -255,6 +308,7 @@ def _item(snapshot: Snapshot, body: Mapping[str, Any]) -> SetItem | None:
         errors=sum(1 for e in snapshot.errors if not vanished(e)),
         files=stats.files_new + stats.files_changed + stats.files_unchanged,
         bytes=stats.bytes_total,
+        problems=_strings(body.get("problems")),
     )
 
 
@@ -294,7 +348,7 @@ def _set(
         restore_order=restore,
         planned=planned,
         items=tuple(items),
-        topology_snapshot=topology or (str(block["topology"]) if block.get("topology") else None),
+        topology_snapshot=topology,
     )
 
 

@@ -222,6 +222,8 @@ class SetItem:
     errors: int = 0
     files: int = 0
     bytes: int = 0
+    #: why the copy is incomplete although every file was read (it misses writes)
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,7 @@ class SnapshotSet:
     restore_order: tuple[str, ...]
     planned: tuple[tuple[str, str], ...]  #: (tier, dataset) of every item the run planned
     items: tuple[SetItem, ...]
+    #: the id of the set's topology snapshot, if the repository holds it
     topology_snapshot: str | None = None
 
     @property
@@ -246,9 +249,26 @@ class SnapshotSet:
         return tuple(p for p in self.planned if p not in have)
 
     @property
+    def partial_because(self) -> tuple[str, ...]:
+        """Why the set is partial, one reason per line; empty: it is complete."""
+        reasons = [] if self.planned else ["it planned no items"]
+        reasons += [f"{t}/{d} has no snapshot" for t, d in self.missing]
+        for i in self.items:
+            if i.errors:
+                reasons.append(f"{i.tier}/{i.dataset}: {i.errors} files could not be read")
+            reasons += [f"{i.tier}/{i.dataset}: {p}" for p in i.problems]
+        if self.topology_snapshot is None:
+            reasons.append("its topology snapshot is missing")
+        return tuple(reasons)
+
+    @property
     def complete(self) -> bool:
-        """Every planned item is here, and none lacks a file it could not read."""
-        return not self.missing and all(i.errors == 0 for i in self.items)
+        """Every planned item has a snapshot that misses nothing (files that vanished
+        while it ran aside), and the set's topology snapshot is here.
+
+        Only a complete set is a restore point: ``latest`` never means a partial one.
+        """
+        return not self.partial_because
 
     def tier(self, name: str) -> SetTier:
         for tier in self.tiers:

@@ -55,6 +55,11 @@ class BackupJob:
     up; ``release_source`` is called by the mover as soon as it has read what
     it needs from the source (the standby then resumes replay). The engine
     calls it again afterwards; it does its work once.
+
+    ``record_as``: the path the snapshot records its data under, whatever
+    directory (a staging or cut directory) it was read from, so that every
+    backup of the data set has the same paths (pass it on to
+    ``repo.backup``); ``None``: where it was read.
     """
 
     repo: Repository
@@ -72,6 +77,7 @@ class BackupJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     paused_at: str | None = None
     release_source: Callable[[], None] = _nothing
+    record_as: str | None = None
 
     def metadata(
         self, path_key: str | None, details: Mapping[str, JSONValue] | None = None

@@ -81,6 +81,7 @@ class BlockMover:
             metadata=job.metadata(found[0] if found else None, details),
             host=job.node,
             on_progress=job.progress,
+            record_as=job.record_as,
         )
         message = f"{kind} {path}: {size_text(snapshot.stats.bytes_total)}"
         if snapshot.errors:

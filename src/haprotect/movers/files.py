@@ -65,6 +65,7 @@ class FilesMover:
             metadata=job.metadata(key[0] if key else None, {"directory": str(path)}),
             host=job.node,
             on_progress=job.progress,
+            record_as=job.record_as,
         )
         stats = snapshot.stats
         files = stats.files_new + stats.files_changed + stats.files_unchanged

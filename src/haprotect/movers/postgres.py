@@ -95,6 +95,7 @@ class PostgresMover:
             metadata=job.metadata("pgdata", details),
             host=job.node,
             on_progress=job.progress,
+            record_as=job.record_as,
         )
         role = "standby" if from_standby else "primary"
         message = (

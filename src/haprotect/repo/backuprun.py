@@ -54,12 +54,15 @@ def run_backup(
     use_parent: bool = True,
     on_progress: ProgressSink | None = None,
     options: BackupOptions | None = None,
+    record_as: str | None = None,
 ) -> Snapshot:
     """:meth:`Repository.backup <haprotect.repo.repository.Repository.backup>`."""
     started, clock = datetime.now(UTC), time.monotonic()
-    roots = normalize_roots(paths)
-    if not roots:
+    sources = normalize_roots(paths)
+    if not sources:
         raise UsageError("nothing to back up: no paths given")
+    renamed = _renamed(sources, record_as)
+    roots = list(renamed) or sources
     host = host or socket.gethostname()
     shown = tuple(os.fsdecode(r) for r in roots)
     opts = options or BackupOptions()
@@ -69,9 +72,10 @@ def run_backup(
         lambda path, message: errors.append(FileError(path, message)),
         xattrs=opts.xattrs,
         one_file_system=opts.one_file_system,
+        sources=renamed,
     )
     meter = ProgressMeter(Phase.BACKUP, on_progress)
-    counter = InputCounter(roots, meter) if meter.active else None
+    counter = InputCounter(sources, meter) if meter.active else None
     may_have_parent = parent is not None or (
         use_parent and next(iter(repo.store.list(SNAPSHOTS_PREFIX)), None) is not None
     )
@@ -117,3 +121,19 @@ def run_backup(
         snapshot = write_snapshot(store, key, snapshot)
     meter.finish(stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total)
     return snapshot
+
+
+def _renamed(sources: list[bytes], record_as: str | None) -> dict[bytes, bytes]:
+    """``{recorded path: path read}`` for a backup recorded under another name."""
+    if record_as is None:
+        return {}
+    if len(sources) != 1:
+        raise UsageError("only one path can be recorded under another name")
+    recorded = os.fsencode(record_as)
+    parts = recorded.split(b"/")
+    if not recorded.startswith(b"/") or any(p in (b".", b"..") for p in parts) or b"" in parts[1:]:
+        raise UsageError(
+            f"cannot record a backup as {record_as}",
+            hint="give an absolute, normalised path (no '.', '..' or '//'), not /",
+        )
+    return {recorded: sources[0]}

@@ -187,12 +187,15 @@ class Repository:
         use_parent: bool = True,
         on_progress: ProgressSink | None = None,
         options: BackupOptions | None = None,
+        record_as: str | None = None,
     ) -> Snapshot:
         """Back up ``paths`` into a new snapshot.
 
         The parent (whose unchanged files are not read again) is ``parent``,
         else the latest snapshot of the same host and paths, unless
-        ``use_parent`` is false.
+        ``use_parent`` is false. ``record_as`` records the one path given
+        under that absolute path instead (as its ``paths`` and in its tree):
+        a staging directory that differs every run keeps one name.
         """
         # imported here: an open() in the background derives the key meanwhile
         from haprotect.repo.backuprun import run_backup
@@ -207,6 +210,7 @@ class Repository:
             use_parent=use_parent,
             on_progress=on_progress,
             options=options,
+            record_as=record_as,
         )
 
     def parent_for(

@@ -7,6 +7,12 @@ depth first with the entries of each directory sorted by the bytes of their
 names. That is the order of :func:`haprotect.repo.tree.sort_key`, so the
 walk can be merged with the parent snapshot's tree in one pass.
 
+A root may be recorded under another name than the one it is read from
+(``sources``: recorded path to the path read): a staging directory that
+differs every run is then recorded under a stable name. The ancestors of
+such a root do not exist as recorded; they are recorded with the metadata
+of the directory holding the source.
+
 Paths are handled as bytes, so names that are not UTF-8 are kept exactly.
 Objects that vanish during the walk are skipped; directories that cannot be
 read are reported to ``on_error`` and the walk goes on.
@@ -18,7 +24,7 @@ import grp
 import os
 import pwd
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
@@ -231,25 +237,32 @@ class Walker:
         *,
         xattrs: bool = True,
         one_file_system: bool = False,
+        sources: Mapping[bytes, bytes] | None = None,
     ) -> None:
         self._roots = list(roots)
+        self._sources = dict(sources or {})
         self._on_error = on_error
         self._xattrs = xattrs
         self._one_fs = one_file_system
 
     def __iter__(self) -> Iterator[Entry]:
-        items: dict[tuple[bytes, ...], bool] = {}
+        # recorded components -> (read from, is a root)
+        items: dict[tuple[bytes, ...], tuple[bytes, bool]] = {}
         for root in self._roots:
             comps = _components(root)
+            source = self._sources.get(root)
             for depth in range(1, len(comps)):
-                items.setdefault(comps[:depth], False)
-            items[comps] = True
+                ancestor = b"/" + b"/".join(comps[:depth])
+                if source is not None:
+                    ancestor = os.path.dirname(source.rstrip(b"/")) or b"/"
+                items.setdefault(comps[:depth], (ancestor, False))
+            items[comps] = (source or b"/" + b"/".join(comps), True)
         for comps in sorted(items):
-            is_root = items[comps]
+            source, is_root = items[comps]
             if not comps:
-                yield from self._walk_dir(b"/", b"", os.lstat(b"/").st_dev)
+                yield from self._walk_dir(source, b"", os.lstat(source).st_dev)
                 continue
-            entry = self._entry(b"/".join(comps), b"/" + b"/".join(comps), is_root)
+            entry = self._entry(b"/".join(comps), source, is_root)
             if entry is None:
                 continue
             yield entry
