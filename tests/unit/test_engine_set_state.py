@@ -230,3 +230,68 @@ def test_every_backup_of_a_data_set_has_the_same_paths(
     assert topo.paths == ("/haprotect/c1/topology/site.json",)
     assert topo.metadata["application"] == "site"
     assert not any(str(tmp_path) in s.paths[0] for s in repo.snapshots())
+
+
+def forget_cli(repo_dir: Path, *args: str) -> Any:
+    return CliRunner().invoke(
+        cli,
+        ["repo", "forget", f"file://{repo_dir}", *args],
+        env={"HAPROTECT_PASSWORD": PASSWORD, "COLUMNS": "300"},
+        catch_exceptions=False,
+    )
+
+
+def test_forget_judges_the_sets_of_an_application_together_and_whole(
+    repo_dir: Path, root: Path, tmp_path: Path
+) -> None:
+    oldest, _ = complete_then_partial(repo_dir, root, tmp_path)
+    backup(repo_dir, root, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        backup(repo_dir, root, tmp_path, movers=interrupted)
+    _, partial, newest_complete, newest = site_sets(repo_dir)
+    result = forget_cli(repo_dir, "--keep-last", "1", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.splitlines()[-1])
+    (group,) = summary["sets"]
+    assert group["group"] == {"cluster": "c1", "application": "site"}
+    decisions = {s["id"]: (s["keep"], s["complete"]) for s in group["sets"]}
+    assert decisions == {
+        newest.id: (True, False),  # partial, newer than every complete set
+        newest_complete.id: (True, True),  # keep-last 1
+        partial.id: (False, False),
+        oldest: (False, True),
+    }
+    removed_sets = {s["id"]: s["snapshots"] for s in group["sets"] if not s["keep"]}
+    assert sorted(summary["removed"]) == sorted(i for ids in removed_sets.values() for i in ids)
+    assert len(removed_sets[oldest]) == 3  # its topology and both items
+    assert summary["groups"] == []  # no snapshot of a set judged on its own
+    assert len(site_sets(repo_dir)) == 4  # a dry run
+    text = forget_cli(repo_dir, "--keep-last", "1", "--dry-run").output
+    assert "sets of cluster c1, application site" in text
+    assert "would remove 5 snapshots" in text
+    done = forget_cli(repo_dir, "--keep-last", "1", "--app", "site")
+    assert done.exit_code == 0, done.output
+    assert [s.id for s in site_sets(repo_dir)] == [newest_complete.id, newest.id]
+    assert find_set(list_sets(open_repo(repo_dir)), "latest").id == newest_complete.id
+
+
+def test_forget_never_removes_the_last_complete_set(
+    repo_dir: Path, root: Path, tmp_path: Path
+) -> None:
+    good, partial = complete_then_partial(repo_dir, root, tmp_path)
+    result = forget_cli(repo_dir, "--keep-tag", "none-has-it")
+    assert result.exit_code == 0, result.output
+    assert "the newest complete set of its group: never removed" in result.output
+    assert [s.id for s in site_sets(repo_dir)] == [good, partial]
+
+
+def test_forget_of_another_application_or_data_set_leaves_the_sets_alone(
+    repo_dir: Path, root: Path, tmp_path: Path
+) -> None:
+    backup(repo_dir, root, tmp_path)
+    backup(repo_dir, root, tmp_path)
+    for chosen in (("--app", "other"), ("--dataset", "other")):
+        forget_cli(repo_dir, "--keep-last", "1", *chosen)
+        assert len(site_sets(repo_dir)) == 2
+    forget_cli(repo_dir, "--keep-last", "1", "--dataset", "static")
+    assert len(site_sets(repo_dir)) == 1

@@ -85,6 +85,14 @@ def forget_command(
     ] = ",".join(DEFAULT_GROUP_BY),
     host: HostFilterOpt = None,
     tag: TagFilterOpt = None,
+    application: Annotated[
+        list[str] | None,
+        typer.Option("--app", help="Only the sets of this application (repeatable)."),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="Only the sets that hold this data set (repeatable)."),
+    ] = None,
     prune: Annotated[
         bool, typer.Option("--prune", help="Prune afterwards to free the space.")
     ] = False,
@@ -99,9 +107,16 @@ def forget_command(
     """Remove snapshots by a keep policy, each decision with the rule behind it.
 
     Counts of -1 keep every period. Calendar periods are local time. A
-    snapshot any rule keeps is kept. Only snapshot records are removed; the
-    data stays until a prune (--prune, or `haprotect repo prune`).
+    snapshot any rule keeps is kept. Snapshot sets are judged whole, per
+    application (or data set backed up alone): the rules count complete
+    sets, and the newest complete set is never removed. Only snapshot
+    records are removed; the data stays until a prune (--prune, or
+    `haprotect repo prune`).
     """
+    # imported here: the other repo commands do without the engine
+    from haprotect.cli.forget_sets import print_set_group, set_group_json
+    from haprotect.engine.set_retention import Judgement, judge
+
     policy = KeepPolicy(
         last=keep_last,
         hourly=keep_hourly,
@@ -116,16 +131,26 @@ def forget_command(
     if snapshot_ids and not policy.empty:
         raise UsageError("give snapshot ids or --keep-* options, not both")
     repo = open_repo(url, password_file, retry_lock=retry_lock)
-    groups: list[Group] = []
+    judged = Judgement()
     if snapshot_ids:
+        if application or dataset:
+            raise UsageError("--app and --dataset choose what a keep policy judges, not ids")
         removed = [repo.snapshot(i).id for i in snapshot_ids]
         if not dry_run:
             repo.forget(*removed)
     else:
-        groups = repo.apply_retention(
-            policy, fields, hosts=host or (), tags=tag or (), dry_run=dry_run
+        judged = judge(
+            repo.snapshots(),
+            policy,
+            fields,
+            applications=application or (),
+            datasets=dataset or (),
+            hosts=host or (),
+            tags=tag or (),
         )
-        removed = [s.id for g in groups for s in g.removed]
+        removed = judged.removed
+        if not dry_run:
+            repo.forget(*removed)
     report: PruneReport | None = None
     if prune:
         with ProgressView(as_json) as view:
@@ -136,12 +161,15 @@ def forget_command(
             command="forget",
             dry_run=dry_run,
             policy=policy.describe(),
-            groups=[_group_json(g) for g in groups],
+            sets=[set_group_json(g) for g in judged.sets],
+            groups=[_group_json(g) for g in judged.others],
             removed=removed,
             prune=_prune_json(report) if report else None,
         )
         return
-    for group in groups:
+    for set_group in judged.sets:
+        print_set_group(set_group)
+    for group in judged.others:
         _print_group(group)
     verb = "would remove" if dry_run else "removed"
     if snapshot_ids:

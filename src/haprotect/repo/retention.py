@@ -184,6 +184,15 @@ _BUCKETS: tuple[tuple[str, Callable[[datetime], str]], ...] = (
 )
 
 
+def require_rules(policy: KeepPolicy) -> None:
+    """Refuse a policy without rules: it would remove everything."""
+    if policy.empty:
+        raise UsageError(
+            "no keep rule given: every snapshot would be removed",
+            hint="give at least one --keep-* option, or name the snapshots to forget",
+        )
+
+
 def apply_policy(
     snapshots: Iterable[Snapshot],
     policy: KeepPolicy,
@@ -192,11 +201,7 @@ def apply_policy(
     tz: tzinfo | None = None,
 ) -> list[Group]:
     """Judge every snapshot; ``tz`` is the zone of the calendar periods (default: local)."""
-    if policy.empty:
-        raise UsageError(
-            "no keep rule given: every snapshot would be removed",
-            hint="give at least one --keep-* option, or name the snapshots to forget",
-        )
+    require_rules(policy)
     groups: dict[str, tuple[dict[str, JSONValue], list[Snapshot]]] = {}
     for snapshot in snapshots:
         key = group_key(snapshot, group_by)
