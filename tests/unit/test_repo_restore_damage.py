@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -317,3 +320,30 @@ def test_the_next_restore_removes_what_a_killed_one_left(
         (out / "d2" / f"{PARTIAL}4d2-9").write_bytes(b"half a file")
         os.chmod(out / "d2", 0o555)
     assert (target / "elsewhere" / f"{PARTIAL}4d2-8").exists()
+
+
+def test_a_killed_restore_leaves_only_whole_files_under_final_names(
+    repo: Repository, tree: Path, snapshot: Snapshot, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    script = f"""
+import os, signal
+from haprotect.repo import Repository, RestoreOptions
+from haprotect.storage.local import LocalStore
+repo = Repository.open(LocalStore({str(tmp_path / "repo")!r}), "secret")
+def kill(event):
+    if event.files_done:
+        os.kill(os.getpid(), signal.SIGKILL)
+repo.restore({snapshot.id!r}, {str(target)!r}, on_progress=kill,
+             options=RestoreOptions(processes=1, workers=2))
+"""
+    killed = subprocess.run([sys.executable, "-c", script], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    out = restored(target, tree)
+    for path in out.rglob("*"):
+        if path.is_file() and not path.name.startswith(PARTIAL):
+            assert path.read_bytes() == (tree / path.relative_to(out)).read_bytes(), path
+    left = len(partials(out))
+    stats = repo.restore(snapshot.id, target, options=ONE)
+    assert stats.errors == () and stats.leftovers_removed == left
+    assert describe(out) == describe(tree)
