@@ -288,6 +288,42 @@ def test_a_tier_whose_dependency_failed_is_skipped(
     assert not (tmp_path / "out" / "frontend").exists()
 
 
+def test_a_tier_that_lost_files_names_them_and_its_dependents_are_restored(
+    repo: Repository, root: Path, tmp_path: Path
+) -> None:
+    backup(plan_for(root), repo, tmp_path)
+    site_set = the_set(repo, "site")
+    storage = next(i for i in site_set.items if i.tier == "storage")
+    node = next(
+        n for n in repo.nodes(repo.snapshot(storage.snapshot_id)) if n.path.endswith("b.bin")
+    )
+    location = repo.index.lookup(node.content[0])  # type: ignore[arg-type]
+    assert location is not None
+    pack = bytearray(repo.store.get(location.pack.key))
+    pack[location.offset + 40] ^= 0x01
+    repo.store.put(location.pack.key, bytes(pack))
+    out = tmp_path / "out"
+    reporter = ListReporter()
+
+    result = run_restore(plan_restore(site_set, INVENTORY, to=out), repo, reporter)
+
+    assert result.status is Status.PARTIALLY_FAILED
+    statuses = {i.dataset: i.status for i in result.items}
+    assert statuses == {"data": ItemStatus.PARTIAL, "static": ItemStatus.OK}
+    (error,) = [i for i in result.issues if i.severity is Severity.ERROR]
+    assert error.message.startswith(
+        f"1 files could not be restored: /{node.path}: lost bytes 0-{location.raw_length - 1} "
+        f"(chunk {node.content[0].hex()[:12]}… in pack {location.pack.id[:12]}…: "  # type: ignore[union-attr]
+        "failed authentication"
+    ), error.message
+    assert any("restored over storage, which lost files" in i.message for i in result.issues)
+    assert (out / "storage" / "data" / "a.txt").read_bytes() == b"alpha\n"
+    assert not (out / "storage" / "data" / "sub" / "b.bin").exists()
+    assert (out / "storage" / "data" / "sub" / "b.bin.haprotect-damaged").exists()
+    assert (out / "frontend" / "static" / "index.html").read_bytes() == b"<h1>site</h1>\n"
+    assert [t.ok for t in reporter.of(TierFinished)] == [False, True]
+
+
 def test_sets_are_found_by_prefix_or_as_latest(
     repo: Repository, root: Path, tmp_path: Path
 ) -> None:

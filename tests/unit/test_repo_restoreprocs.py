@@ -118,10 +118,7 @@ def test_the_work_is_shared_by_segments(
         creators[path] = int(pid)
     position, expected = 0, {}
     for node in first_names(repo.nodes(snapshot)):
-        # the first name of a hard-linked file is created before its data
-        # comes, by the thread walking the tree
-        if node.hardlink is None:
-            expected[node.path] = position // SHARED.segment % SHARED.processes
+        expected[node.path] = position // SHARED.segment % SHARED.processes
         position += node.size
     assert set(creators) == set(expected)
     by_pid: dict[int, set[int]] = {}
@@ -132,7 +129,7 @@ def test_the_work_is_shared_by_segments(
     assert os.getpid() in by_pid and by_pid[os.getpid()] == {0}
 
 
-def test_a_damaged_blob_in_another_process_fails_the_restore_with_its_error(
+def test_a_damaged_blob_in_another_process_is_reported_with_its_file(
     repo: Repository, tmp_path: Path
 ) -> None:
     tree = tmp_path / "src"
@@ -149,25 +146,47 @@ def test_a_damaged_blob_in_another_process_fails_the_restore_with_its_error(
     data[location.offset + 20] ^= 0x01
     os.chmod(pack, 0o600)
     pack.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=f"pack {location.pack.id} failed authentication"):
-        repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
+    stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
+    assert [(f.path, [(r.start, r.end, r.pack) for r in f.ranges]) for f in stats.lost] == [
+        (c.path, [(0, 64 * 1024, location.pack.id)])
+    ]
+    assert [e.path for e in stats.errors] == [c.path]
+    out = restored(tmp_path / "out", tree)
+    assert sorted(os.listdir(out)) == ["a", "b", "c.haprotect-damaged"]
+    for name in ("a", "b"):
+        assert (out / name).read_bytes() == (tree / name).read_bytes()
 
 
-def test_a_process_that_dies_fails_the_restore(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _fail(*args: object) -> RestoreStats:
+    raise IntegrityError("pack 77e0 failed authentication", hint="run check")
+
+
+def _die(*args: object) -> RestoreStats:
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("part", "error", "message"),
+    [
+        (_fail, IntegrityError, "pack 77e0 failed authentication"),
+        (_die, RestoreError, r"restore process \d \(pid \d+\) died: killed by signal 9"),
+    ],
+    ids=["an-error", "a-death"],
+)
+def test_a_process_that_fails_or_dies_fails_the_restore(
+    repo: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    part: Any,
+    error: type[Exception],
+    message: str,
 ) -> None:
     tree = tmp_path / "src"
     make_many_files(tree)
     snapshot = repo.backup([tree])
-
-    def die(*args: object) -> RestoreStats:
-        os.kill(os.getpid(), signal.SIGKILL)
-        raise AssertionError("unreachable")
-
-    monkeypatch.setattr(restoreprocs, "_restore_part", die)
-    with pytest.raises(
-        RestoreError, match=r"restore process \d \(pid \d+\) died: killed by signal 9"
-    ):
+    monkeypatch.setattr(restoreprocs, "_restore_part", part)
+    with pytest.raises(error, match=message):
         repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
 
 
@@ -197,18 +216,20 @@ def test_a_hard_link_whose_first_name_fails_loses_nothing_silently(
             (tree / d / f"{prefix}{i:02d}").write_bytes(rng.randbytes(3000))
     os.link(tree / "d0" / "a", tree / "d1" / "b-link")
     snapshot = repo.backup([tree])
-    real = Target.create_in
+    real = Target.place
 
-    def no_space_for_a(self: Target, parent: int, name: bytes, *, direct: bool = False) -> int:
+    def no_space_for_a(self: Target, parent: int, temp: bytes, name: bytes) -> None:
         if name == b"a":
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, parent, name, direct=direct)
+        real(self, parent, temp, name)
 
-    monkeypatch.setattr(Target, "create_in", no_space_for_a)
+    monkeypatch.setattr(Target, "place", no_space_for_a)
     stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
     out = restored(tmp_path / "out", tree)
     failed = {e.path.rsplit("/", 2)[-2] + "/" + e.path.rsplit("/", 1)[-1] for e in stats.errors}
-    assert "d0/a" in failed
+    assert {"d0/a", "d1/b-link"} <= failed
+    assert not (out / "d0" / "a").exists() and not (out / "d1" / "b-link").exists()
+    assert not [p for p in out.rglob("*") if p.name.startswith(".haprotect-partial-")]
     for path in tree.rglob("*"):
         if path.is_file():
             rel = str(path.relative_to(tree))

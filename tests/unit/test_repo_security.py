@@ -161,7 +161,7 @@ def test_modified_config_is_detected(repo: Repository, store: MemoryStore) -> No
         Repository.open(store, "correct horse")
 
 
-def test_tampered_pack_fails_authentication_naming_the_pack(
+def test_tampered_pack_fails_authentication_naming_the_pack_and_file(
     repo: Repository, store: MemoryStore, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
@@ -179,8 +179,13 @@ def test_tampered_pack_fails_authentication_naming_the_pack(
     blob[100] ^= 0x01
     store.put(key, bytes(blob))
     reopened = Repository.open(store, "correct horse")
-    with pytest.raises(IntegrityError, match=f"pack {pack.id} failed authentication"):
-        reopened.restore(snapshot.id, tmp_path / "out")
+    stats = reopened.restore(snapshot.id, tmp_path / "out")
+    ((lost,),) = [stats.lost]
+    assert lost.path == str(src / "data").lstrip("/")
+    assert {(r.pack, r.reason) for r in lost.ranges} == {
+        (pack.id, "failed authentication: it was modified or corrupted")
+    }
+    assert not (tmp_path / "out" / lost.path).exists()
     with pytest.raises(IntegrityError, match=f"pack {pack.id} does not match its id"):
         reopened.read_pack(pack.id)
 

@@ -29,7 +29,9 @@ from haprotect.cli.repo_common import (
     summary,
 )
 from haprotect.model.result import Status
+from haprotect.model.snapshot import RestoreStats
 from haprotect.repo import Repository, RestoreOptions
+from haprotect.repo.damage import describe
 from haprotect.repo.errors import RepositoryError
 from haprotect.storage import open_store
 
@@ -185,8 +187,10 @@ def restore_command(
     """Restore a snapshot into a directory, with owners, modes, times and holes.
 
     Paths keep their full original path below the target: /var/lib/pgsql
-    restored into /tmp/r is at /tmp/r/var/lib/pgsql. Every byte is verified.
-    Exit 3 if some files could not be restored.
+    restored into /tmp/r is at /tmp/r/var/lib/pgsql. Every byte is verified;
+    a damaged chunk costs only the files that use it: each is listed with
+    the bytes lost, and its readable bytes kept as NAME.haprotect-damaged.
+    Exit 10 if some files could not be restored (the rest were).
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
@@ -201,10 +205,35 @@ def restore_command(
             f"into {target}",
             markup=False,
         )
+        for line in lost_lines(stats, target):
+            stdout.print(line, markup=False)
+    if stats.leftovers_removed:
+        stderr.print(
+            f"haprotect: removed {count(stats.leftovers_removed, 'partial file')} left in "
+            f"{target} by an interrupted restore",
+            markup=False,
+        )
+    lost = {f.path for f in stats.lost}
     for error in stats.errors:
-        stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
+        if error.path not in lost:
+            stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
     if stats.errors:
         raise typer.Exit(Status.PARTIALLY_FAILED.exit_code)
+
+
+def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
+    """``lost: /path bytes a-b (chunk … in pack …: reason); …``, one line per file."""
+    lines = []
+    for item in stats.lost:
+        ranges = ", ".join(describe(r) for r in item.ranges)
+        kept = f"; the rest is in {target / item.kept_as}" if item.kept_as else "; not restored"
+        lines.append(f"lost: /{item.path} {ranges}{kept}")
+    if lines:
+        lines.append(
+            f"{count(len(stats.lost), 'file')} lost data; every other file is restored "
+            "whole (run `haprotect repo check --read-data` to see the damage)"
+        )
+    return lines
 
 
 def _latest(repo: Repository) -> str:

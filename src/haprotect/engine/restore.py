@@ -6,9 +6,12 @@ which also checks it: a database must start and answer a query, a tree must
 hold what the snapshot recorded. A tier is done when all its items are;
 a tier that depends, directly or through others, on a tier that failed is
 not restored at all (its items are ``skipped``), since bringing an
-application back over a missing database helps no one. Tiers without data
-(an application or front-end tier that owns no data set) are passed with a
-note: the cluster starts them again.
+application back over a missing database helps no one. A tier restored
+whole but for some files that lost data in a damaged repository (items
+``partial``, each lost file named with its bytes) is there: the tiers that
+depend on it are restored, with a warning naming it, and the run ends
+PartiallyFailed. Tiers without data (an application or front-end tier that
+owns no data set) are passed with a note: the cluster starts them again.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from haprotect.errors import HaprotectError
 from haprotect.model.plan import RestoreItem, RestorePlan, RestoreTier, SetItem
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.result import ItemStatus, Result
-from haprotect.model.snapshot import JSONValue
+from haprotect.model.snapshot import FileError, JSONValue
 from haprotect.movers import Mover, RestoreJob, get_mover
 from haprotect.plan.graph import dependents
 from haprotect.repo import Repository
@@ -83,15 +86,20 @@ class _RestoreRun:
         order = tuple(t.name for t in self.plan.tiers)
         self.reporter.emit(SetStarted(s.id, s.name, s.application, self.repo.url, order))
         failed: set[str] = set()
+        partial: set[str] = set()
         for tier in self.plan.tiers:
-            if not self._tier(tier, failed):
+            outcome = self._tier(tier, failed, partial)
+            if outcome is ItemStatus.PARTIAL:
+                partial.add(tier.name)
+            elif outcome is not ItemStatus.OK:
                 failed.add(tier.name)
-        self.reporter.emit(SetFinished(s.id, s.name, not failed))
+        self.reporter.emit(SetFinished(s.id, s.name, not failed and not partial))
         result = self.result.finish()
         self.reporter.emit(RunFinished(result))
         return result
 
-    def _tier(self, tier: RestoreTier, failed: set[str]) -> bool:
+    def _tier(self, tier: RestoreTier, failed: set[str], partial: set[str]) -> ItemStatus:
+        """Restore one tier: OK, PARTIAL (some files lost data), or FAILED/SKIPPED."""
         s = self.set
         self.reporter.emit(TierStarted(s.id, tier.name, len(tier.items)))
         missing = [d for t, d in s.missing if t == tier.name]
@@ -102,7 +110,13 @@ class _RestoreRun:
                 self._finish(self._ref(planned.item), planned, ItemStatus.SKIPPED, because)
             self.result.warn(f"tier {tier.name}", because)
             self.reporter.emit(TierFinished(s.id, tier.name, False, because))
-            return False
+            return ItemStatus.SKIPPED
+        lossy = sorted(d for d in partial if tier.name in dependents([d], self.edges))
+        if lossy:
+            self.result.warn(
+                f"tier {tier.name}",
+                f"restored over {', '.join(lossy)}, which lost files (named in its items)",
+            )
         for dataset in missing:
             self.result.error(
                 f"{s.cluster}/{dataset}",
@@ -112,12 +126,16 @@ class _RestoreRun:
             message = f"tier {tier.name} holds no data to restore; the cluster starts it again"
             self.reporter.emit(Note(f"tier {tier.name}", message))
             self.reporter.emit(TierFinished(s.id, tier.name, True, message))
-            return True
+            return ItemStatus.OK
         statuses = [self._item(planned) for planned in tier.items]
-        ok = not missing and all(st is ItemStatus.OK for st in statuses)
-        message = "restored and checked" if ok else "not fully restored"
-        self.reporter.emit(TierFinished(s.id, tier.name, ok, message))
-        return ok
+        if missing or any(st not in (ItemStatus.OK, ItemStatus.PARTIAL) for st in statuses):
+            outcome, message = ItemStatus.FAILED, "not fully restored"
+        elif ItemStatus.PARTIAL in statuses:
+            outcome, message = ItemStatus.PARTIAL, "restored, but some files lost data"
+        else:
+            outcome, message = ItemStatus.OK, "restored and checked"
+        self.reporter.emit(TierFinished(s.id, tier.name, outcome is ItemStatus.OK, message))
+        return outcome
 
     def _ref(self, item: SetItem) -> ItemRef:
         return ItemRef(self.set.id, self.set.name, item.cluster, item.tier, item.dataset, item.kind)
@@ -187,12 +205,7 @@ class _RestoreRun:
             log.exception("mover %s failed to restore %s", mover.name, ref.scope)
             return done(ItemStatus.FAILED, f"{type(exc).__name__}: {exc}")
         if outcome.errors:
-            first = outcome.errors[0]
-            self.result.error(
-                ref.scope,
-                f"{len(outcome.errors)} files could not be restored "
-                f"(first: {first.path}: {first.message})",
-            )
+            self.result.error(ref.scope, not_restored(outcome.errors))
             return self._finish(
                 ref,
                 planned,
@@ -220,3 +233,14 @@ class _RestoreRun:
             )
 
         return emit
+
+
+NAMED_FILES = 20
+"""How many of the files an item could not restore its error names."""
+
+
+def not_restored(errors: Sequence[FileError]) -> str:
+    """``2 files could not be restored: /a/b: lost bytes 0-1023 (...); /c: ...``."""
+    named = "; ".join(f"/{e.path}: {e.message}" for e in errors[:NAMED_FILES])
+    more = f"; and {len(errors) - NAMED_FILES} more" if len(errors) > NAMED_FILES else ""
+    return f"{len(errors)} files could not be restored: {named}{more}"

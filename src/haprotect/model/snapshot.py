@@ -120,9 +120,51 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class LostRange:
+    """Bytes ``start`` to ``end`` (exclusive) of a restored file that could not be read back.
+
+    ``chunk`` is the (first) chunk they came from, ``chunks`` how many
+    chunks the range covers, ``pack`` the pack that should have held them
+    (None when the index knows no pack), ``reason`` what went wrong
+    ("does not match its id", "the pack is missing", ...).
+    """
+
+    start: int
+    end: int
+    chunk: str
+    pack: str | None
+    reason: str
+    chunks: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LostFile:
+    """A file of a restore that lost data: its path, the ranges lost, where the rest went.
+
+    ``kept_as`` is the path its readable bytes were written to (the lost
+    ranges zeroed), beside where the file belongs; None if it was not kept
+    (a later name of a hard-linked file, or a file that could not be written).
+    """
+
+    path: str
+    ranges: tuple[LostRange, ...]
+    kept_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreStats:
+    """What a restore did.
+
+    ``errors`` lists every file that is not at its place complete, for
+    whatever reason; those among them that lost data are also in ``lost``,
+    with the ranges. ``leftovers_removed`` counts partial files that an
+    earlier, interrupted restore had left in the target.
+    """
+
     files: int = 0
     dirs: int = 0
     others: int = 0
     bytes_written: int = 0
     errors: tuple[FileError, ...] = ()
+    lost: tuple[LostFile, ...] = ()
+    leftovers_removed: int = 0

@@ -70,6 +70,15 @@ class BlobReader:
             pack, length, lambda: get_range_into(self.store, pack.key, start, length, buffer)
         )
 
+    def read_available_into(
+        self, pack: PackInfo, start: int, length: int, buffer: mmap.mmap
+    ) -> memoryview:
+        """Like :meth:`read_range_into`, but a pack cut short gives what it holds.
+
+        A missing pack raises :class:`~haprotect.storage.base.BlobNotFound`.
+        """
+        return get_range_into(self.store, pack.key, start, length, buffer)
+
     def open(self, location: BlobLocation, chunk_id: bytes, stored: bytes | memoryview) -> bytes:
         pack = location.pack
         return open_blob(

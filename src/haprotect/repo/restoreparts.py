@@ -63,3 +63,6 @@ class Team(Protocol):
 
     def join(self, meter: ProgressMeter) -> RestoreStats:
         """Primary: wait for the others (reporting progress); what they restored."""
+
+    def stop(self) -> None:
+        """Primary: end the others at once (the restore failed or was interrupted)."""

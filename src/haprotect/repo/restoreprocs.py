@@ -7,12 +7,15 @@ from using more than about one core. So a restore from a local repository
 forks: each process restores the regular files of its own segments
 (:class:`~haprotect.repo.restorer.Part`) with its own threads, and the
 first one, the primary, does the rest. Before forking, the primary makes
-every directory, so that no two processes ever race to make one. The
+every directory (and removes the partial files an interrupted restore left
+in those that existed), so that no two processes ever race to make one. The
 processes publish their counts in a shared page, so progress covers all of
 them. A process that fails sends its error to the primary, which raises it;
 one that dies is an error too; if the primary fails, the others are killed,
 and if it dies they die with it (``PR_SET_PDEATHSIG``), so nothing writes
-into the target behind it. A process that forked never returns into its
+into the target behind it. The files a killed process was writing stay
+under their temporary names, which the next restore into the target
+removes. A process that forked never returns into its
 parent's code: it blocks SIGINT and SIGTERM until it is inside its own, and
 leaves with ``os._exit`` (the repository lock, for one, stays the
 primary's; see :mod:`haprotect.repo.forking`). The fork happens while
@@ -37,19 +40,19 @@ import selectors
 import signal
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from haprotect.model.progress import Phase
-from haprotect.model.snapshot import FileError, NodeType, RestoreStats
+from haprotect.model.snapshot import FileError, LostFile, LostRange, NodeType, RestoreStats
 from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.forking import fork_helper
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
-from haprotect.repo.restorer import Restorer, include_keys, selected
+from haprotect.repo.restorer import Dirs, Restorer, include_keys, selected
 from haprotect.repo.target import Target, components
 from haprotect.repo.tree import NodeStream, decode_node
 from haprotect.storage.base import BlobStore
@@ -98,8 +101,11 @@ class _Job:
         meter: ProgressMeter,
         part: Part | None = None,
         team: _Team | None = None,
+        dirs: Dirs | None = None,
     ) -> RestoreStats:
-        restorer = Restorer(reader, self.snapshot_id, self.options, meter, part=part, team=team)
+        restorer = Restorer(
+            reader, self.snapshot_id, self.options, meter, part=part, team=team, dirs=dirs
+        )
         return restorer.run(self.nodes(reader), self.target, self.includes)
 
 
@@ -119,23 +125,29 @@ def restore(
         return job.run(reader, meter)
     root = local_root(reader.store)
     assert root is not None
-    make_dirs(nodes(reader), target, includes, snapshot_id)
+    dirs, removed = make_dirs(nodes(reader), target, includes, snapshot_id)
     team = _Team(count, options.segment)
     try:
         for index in range(1, count):
             team.fork(index, lambda part: _restore_part(job, reader, root, part, team))
-        return job.run(reader, meter, Part(0, count, options.segment), team)
+        stats = job.run(reader, meter, Part(0, count, options.segment), team, dirs)
     finally:
         team.stop()
+    return replace(stats, leftovers_removed=stats.leftovers_removed + removed)
 
 
 def make_dirs(
     nodes: NodeStream, target: Path, includes: Sequence[str] | None, snapshot_id: str
-) -> None:
-    """Make every directory of the tree that the restore will need (mode 0700 until the end)."""
+) -> tuple[Dirs, int]:
+    """Make every directory of the tree that the restore will need (mode 0700 until the end).
+
+    Returns them, and how many partial files of an earlier restore were removed.
+    """
     wanted = include_keys(includes)
     dest = Target(target)
+    made: Dirs = []
     try:
+        dest.tidy(())
         for record in nodes.records():
             if b'"type":"dir"' not in record:
                 continue
@@ -144,10 +156,12 @@ def make_dirs(
                 continue
             parts = components(node.path, snapshot_id)
             if wanted is None or selected(parts, wanted):
-                dest.make_dir(parts)
+                dest.make_dir(parts, tidy=True)
+                made.append((parts, node))
                 dest.trim()
     finally:
         dest.close()
+    return made, dest.leftovers_removed
 
 
 def _restore_part(
@@ -260,6 +274,8 @@ def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], p
             "others": stats.others,
             "bytes": stats.bytes_written,
             "errors": [[e.path, e.message] for e in stats.errors],
+            "lost": [asdict(f) for f in stats.lost],
+            "leftovers": stats.leftovers_removed,
         }
         code = 0
     except BaseException as exc:
@@ -276,12 +292,19 @@ def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], p
 
 def _sum(results: list[dict[str, Any]]) -> RestoreStats:
     errors = [FileError(str(p), str(m)) for r in results for p, m in r["errors"]]
+    lost = [
+        LostFile(f["path"], tuple(LostRange(**x) for x in f["ranges"]), f["kept_as"])
+        for r in results
+        for f in r["lost"]
+    ]
     return RestoreStats(
         sum(int(r["files"]) for r in results),
         sum(int(r["dirs"]) for r in results),
         sum(int(r["others"]) for r in results),
         sum(int(r["bytes"]) for r in results),
         tuple(errors),
+        tuple(lost),
+        sum(int(r["leftovers"]) for r in results),
     )
 
 

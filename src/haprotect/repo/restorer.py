@@ -15,11 +15,20 @@ offset with ``pwrite`` and, when the last run of a file is written, sets
 the file's size, owner, mode, xattrs and times and closes it. Large files
 are written around the page cache (:mod:`haprotect.repo.directwrite`).
 Holes are skipped (the file is
-truncated to its size at the end), so sparse files stay sparse. A
-directory's metadata is set once everything is restored, deepest first, so
-read-only directories and directory mtimes come out right. Owners are
-restored when running as root, by name when the name exists here, else by
-number (:mod:`haprotect.repo.nodemeta`).
+truncated to its size at the end), so sparse files stay sparse. Each file
+is written under a temporary name and renamed to its own when complete
+(:mod:`haprotect.repo.target`); the later names of a hard-linked file are
+linked at the end, to a first name that is complete. A directory's
+metadata is set once everything is restored, deepest first, so read-only
+directories and directory mtimes come out right; also when the restore
+fails or is interrupted, once its workers have stopped and the files they
+were writing are removed. Owners are restored when running as root, by
+name when the name exists here, else by number
+(:mod:`haprotect.repo.nodemeta`).
+
+Damage costs only what it touches (:mod:`haprotect.repo.damage`): a chunk
+the index does not know, or one that cannot be read or verified, loses its
+bytes in the files that use it, and the restore goes on.
 
 With a :class:`~haprotect.repo.restoreparts.Part`, the restorer is one of
 several processes (:mod:`haprotect.repo.restoreprocs`): it writes only the
@@ -33,11 +42,22 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import cast
 
-from haprotect.model.snapshot import FileError, Node, NodeType, RestoreStats
+from haprotect.model.snapshot import (
+    ContentEntry,
+    FileError,
+    LostFile,
+    LostRange,
+    Node,
+    NodeType,
+    RestoreStats,
+)
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import MiB
+from haprotect.repo.damage import NOT_INDEXED
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation
 from haprotect.repo.nodemeta import make_special
@@ -50,8 +70,10 @@ from haprotect.repo.tree import sort_key
 MAX_FILES_PER_RUN = 256
 MAX_GAP = 64 * 1024
 DIRECT_MIN = 1 * MiB
-_ZEROS = bytes(1 * MiB)
 _DIRECT = getattr(os, "O_DIRECT", 0)
+
+Dirs = list[tuple[Components, Node]]
+"""Directories of a restore, in tree order, with their nodes."""
 
 
 def include_keys(includes: Sequence[str] | None) -> list[tuple[bytes, ...]] | None:
@@ -78,13 +100,16 @@ class Restorer:
         *,
         part: Part | None = None,
         team: Team | None = None,
+        dirs: Dirs | None = None,
     ) -> None:
+        """``dirs``: the directories were made already (by the primary, before forking)."""
         self._reader = reader
         self._part = part
         self._team = team
         self._primary = part is None or part.primary
+        self._made_dirs = dirs is not None
         self._position = 0
-        self._later_links: list[tuple[Components, Components, Node]] = []
+        self._later_links: list[tuple[tuple[Components, str], Components, Node]] = []
         self._snapshot_id = snapshot_id
         self._options = options
         self._meter = meter
@@ -94,9 +119,10 @@ class Restorer:
         self._futures: deque[Future[None]] = deque()
         self._done: deque[RestoredFile] = deque()
         self._run: Run | None = None
-        self._links: dict[str, Components] = {}
-        self._dirs: list[tuple[Components, Node]] = []
+        self._links: dict[str, tuple[Components, str]] = {}
+        self._dirs: Dirs = dirs if dirs is not None else []
         self._errors: list[FileError] = []
+        self._lost: list[LostFile] = []
         self._counts = {"files": 0, "dirs": 0, "others": 0, "bytes": 0}
         self._direct = bool(_DIRECT) and options.direct_io and options.sparse
         self._writer: RunWriter | None = None
@@ -107,7 +133,11 @@ class Restorer:
         wanted = include_keys(includes)
         dest = Target(target)
         writer = self._writer = RunWriter(self._reader, dest, self._options, owners=self._owners)
+        others = RestoreStats()
+        done = False
         try:
+            if not self._made_dirs and self._primary:
+                dest.tidy(())
             previous: tuple[bytes, ...] | None = None
             for node in nodes:
                 parts = components(node.path, self._snapshot_id)
@@ -131,18 +161,21 @@ class Restorer:
                 dest.trim()
             self._flush_run()
             self._wait_all()
-            others = RestoreStats()
             if self._team is not None and self._primary:
                 others = self._team.join(self._meter)
-                for existing, parts, node in self._later_links:
-                    if self._guard(node, dest.link, existing, parts):
-                        self._counts["files"] += 1
-            for parts, node in reversed(self._dirs):
-                self._guard(node, self._dir_metadata, dest, parts, node)
-                dest.trim()
+            self._link_later(dest, writer, others)
+            done = True
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            dest.close()
+            try:
+                if not done:
+                    writer.abandon()
+                    if self._team is not None and self._primary:
+                        self._team.stop()
+                if self._primary:
+                    self._finish_dirs(dest, strict=done)
+            finally:
+                dest.close()
         c = self._counts
         stats = RestoreStats(
             c["files"] + others.files,
@@ -150,11 +183,44 @@ class Restorer:
             c["others"] + others.others,
             c["bytes"] + others.bytes_written,
             (*self._errors, *writer.errors, *others.errors),
+            (*writer.lost, *self._lost, *others.lost),
+            dest.leftovers_removed + others.leftovers_removed,
         )
         if self._team is not None:
             self._team.publish(c["files"], c["bytes"])
         self._meter.finish(stats.files, stats.bytes_written)
         return stats
+
+    def _link_later(self, dest: Target, writer: RunWriter, others: RestoreStats) -> None:
+        """Link the later names of hard-linked files, to first names that came out whole."""
+        if not self._later_links:
+            return
+        failed = {e.path for e in (*self._errors, *writer.errors, *others.errors)}
+        lost = {f.path: f for f in (*writer.lost, *others.lost)}
+        for (existing, first), parts, node in self._later_links:
+            if first not in failed:
+                if self._guard(node, dest.link, existing, parts):
+                    self._counts["files"] += 1
+                continue
+            damaged = lost.get(first)
+            if damaged is not None:
+                self._lost.append(LostFile(node.path, damaged.ranges))
+                why = "lost data"
+            else:
+                why = "could not be restored"
+            self._errors.append(
+                FileError(node.path, f"not linked: a hard link of {first}, which {why}")
+            )
+
+    def _finish_dirs(self, dest: Target, *, strict: bool) -> None:
+        """Set the directories' metadata, deepest first; ``strict``: raise what is not OSError."""
+        for parts, node in reversed(self._dirs):
+            try:
+                self._guard(node, self._dir_metadata, dest, parts, node)
+            except Exception:
+                if strict:
+                    raise
+            dest.trim()
 
     def _guard(self, node: Node, action: Callable[..., None], *args: object) -> bool:
         try:
@@ -171,8 +237,9 @@ class Restorer:
         elif not self._primary or kind is NodeType.SOCKET:
             return
         elif kind is NodeType.DIR:
-            self._guard(node, dest.make_dir, parts)
-            self._dirs.append((parts, node))
+            if not self._made_dirs:
+                self._guard(node, partial(dest.make_dir, tidy=True), parts)
+                self._dirs.append((parts, node))
             self._counts["dirs"] += 1
         else:
             self._guard(node, self._special, dest, parts, node)
@@ -185,49 +252,45 @@ class Restorer:
 
     def _file(self, dest: Target, parts: Components, node: Node) -> None:
         """Schedule one file: its blobs join runs; a worker creates and finishes it."""
-        part = self._part
-        if node.hardlink is not None and node.hardlink in self._links:
-            if part is not None:
-                # its first name may be another process's, not written yet
-                if part.primary:
-                    self._later_links.append((self._links[node.hardlink], parts, node))
+        if node.hardlink is not None:
+            first = self._links.get(node.hardlink)
+            if first is not None:
+                # linked at the end, once its first name is whole
+                if self._primary:
+                    self._later_links.append((first, parts, node))
                 return
-            dest.link(self._links[node.hardlink], parts)
-            self._counts["files"] += 1
-            return
+            # every process must see the same first names
+            self._links[node.hardlink] = (parts, node.path)
+        part = self._part
         if part is not None:
-            # every process must see the same positions and first names,
-            # whatever happens to the file in the process that writes it
+            # every process must see the same positions, whatever happens to
+            # the file in the process that writes it
             mine = part.owns(self._position)
             self._position += node.size
-            if node.hardlink is not None:
-                self._links[node.hardlink] = parts
             if not mine:
                 return
         dir_parts = parts[:-1]
         parent = dest.pin(dir_parts)
         opened = RestoredFile(node, dir_parts, parent, parts[-1])
         opened.direct = self._direct and node.size >= DIRECT_MIN
-        if node.hardlink is not None:
-            # later links need the file to exist, so this one is created now
-            try:
-                opened.fd = dest.create_in(parent, opened.name, direct=opened.direct)
-            except OSError:
-                dest.unpin(dir_parts)
-                raise
-            self._links[node.hardlink] = parts
         run = self._run
         if run is not None and len(run.files) >= MAX_FILES_PER_RUN:
             self._flush_run()
+        content: Sequence[ContentEntry] = node.content
+        lookup = self._reader.index.lookup
+        found = [lookup(entry) for entry in content if not isinstance(entry, int)]
+        if None in found:
+            content, found = self._around_unindexed(opened, found)
+        blobs = iter(cast("list[BlobLocation]", found))
         offset = 0
-        for entry in node.content:
+        for entry in content:
             if isinstance(entry, int):
                 opened.holes.append((offset, entry))
                 if opened.direct:
                     self._writing.direct.hole(opened, offset, entry)
                 offset += entry
                 continue
-            location = self._reader.locate(entry, node.path)
+            location = next(blobs)
             self._add_blob(opened, entry, location, offset)
             offset += location.raw_length
             opened.written += location.raw_length
@@ -243,6 +306,36 @@ class Restorer:
         with opened.lock:
             # the current run is not submitted yet, so this never drops to zero
             opened.pending -= 1
+
+    def _around_unindexed(
+        self, opened: RestoredFile, found: list[BlobLocation | None]
+    ) -> tuple[list[ContentEntry], list[BlobLocation | None]]:
+        """The content of a file with chunks the index does not know, their span made a gap.
+
+        Without its chunks' lengths, the span from the first unknown chunk
+        to the last is lost (with whatever lies between); the chunks before
+        it are placed from the start, those after it from the end.
+        """
+        node = opened.node
+        chunks = [i for i, e in enumerate(node.content) if not isinstance(e, int)]
+        missing = [i for i, location in zip(chunks, found, strict=True) if location is None]
+        first, last = missing[0], missing[-1]
+        located = dict(zip(chunks, found, strict=True))
+
+        def length(i: int) -> int:
+            entry, location = node.content[i], located.get(i)
+            return entry if isinstance(entry, int) else cast(BlobLocation, location).raw_length
+
+        start = sum(length(i) for i in range(first))
+        tail = sum(length(i) for i in range(last + 1, len(node.content)))
+        end = max(start, node.size - tail)
+        chunk = node.content[first]
+        assert isinstance(chunk, bytes)
+        count = sum(1 for i in chunks if first <= i <= last)
+        self._writing.lose(opened, LostRange(start, end, chunk.hex(), None, NOT_INDEXED, count))
+        content = [*node.content[:first], end - start, *node.content[last + 1 :]]
+        kept = [located[i] for i in chunks if not first <= i <= last]
+        return content, kept
 
     def _add_blob(
         self, opened: RestoredFile, chunk_id: bytes, location: BlobLocation, at: int

@@ -7,12 +7,21 @@ parent's descriptor, and every object is created relative to its parent
 directory's descriptor with ``O_EXCL`` or ``O_NOFOLLOW``. So a symlink in the
 target, whether the restore created it or found it there, is never followed:
 a path that passes through one is refused.
+
+Regular files are written under a temporary name in their directory
+(:data:`PARTIAL_PREFIX` and a number) and renamed to their own name only
+when complete (:meth:`Target.place`), so that no final name ever holds a
+partial file. A restore that is killed leaves those temporary files
+behind; the next restore into the same target removes them from every
+directory it restores into that already existed (:meth:`Target.make_dir`
+with ``tidy``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
 import threading
@@ -27,6 +36,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIRECT = getattr(os, "O_DIRECT", 0)
 _CACHED_DIRS = 64
+PARTIAL_PREFIX = b".haprotect-partial-"
 
 
 def components(path: str, snapshot_id: str) -> Components:
@@ -56,6 +66,10 @@ class Target:
         self._dirs: OrderedDict[Components, int] = OrderedDict()
         self._pins: dict[Components, int] = {}
         self._lock = threading.Lock()
+        self._temp_prefix = PARTIAL_PREFIX + b"%x-" % os.getpid()
+        self._temps = itertools.count()
+        self.leftovers_removed = 0
+        """Partial files of an earlier restore removed by :meth:`make_dir` and :meth:`tidy`."""
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -124,7 +138,12 @@ class Target:
         self._dirs[parts] = fd
         return fd
 
-    def make_dir(self, parts: Components) -> None:
+    def make_dir(self, parts: Components, *, tidy: bool = False) -> None:
+        """Make directory ``parts`` (mode 0700 until the end of the restore).
+
+        ``tidy``: if it already exists, remove the partial files an earlier
+        restore left in it (only while no one else writes into the target).
+        """
         parent, name = self.dir_fd(parts[:-1]), parts[-1]
         try:
             os.mkdir(name, 0o700, dir_fd=parent)
@@ -133,6 +152,17 @@ class Target:
             if not stat.S_ISDIR(st.st_mode):
                 self.clear(parent, name)
                 os.mkdir(name, 0o700, dir_fd=parent)
+            elif tidy:
+                self.tidy(parts)
+
+    def tidy(self, parts: Components) -> None:
+        """Remove the partial files an earlier restore left in directory ``parts``."""
+        fd = self.dir_fd(parts)
+        for name in os.listdir(fd):
+            if os.fsencode(name).startswith(PARTIAL_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+                    self.leftovers_removed += 1
 
     def clear(self, parent: int, name: bytes) -> None:
         """Remove whatever is at ``name`` (an empty directory at most)."""
@@ -148,21 +178,29 @@ class Target:
                     f"cannot replace directory {os.fsdecode(name)!r} in the target: {exc.strerror}"
                 ) from None
 
-    def create_file(self, parts: Components) -> int:
-        return self.create_in(self.dir_fd(parts[:-1]), parts[-1])
-
-    def create_in(self, parent: int, name: bytes, *, direct: bool = False) -> int:
-        """Create file ``name`` in directory ``parent`` (a pinned descriptor; any thread).
-
-        ``direct`` asks for ``O_DIRECT`` (writes bypass the page cache), where
-        the file system supports it.
-        """
+    def create_temp(self, parent: int, *, direct: bool = False) -> tuple[int, bytes]:
+        """Create a new partial file in directory ``parent``: its descriptor and name."""
         flags = _FILE_FLAGS | (_DIRECT if direct else 0)
+        while True:
+            name = self._temp_prefix + b"%x" % next(self._temps)
+            try:
+                return _create(name, flags, parent), name
+            except FileExistsError:
+                # left by a process that had this one's pid: take the next number
+                continue
+
+    def place(self, parent: int, temp: bytes, name: bytes) -> None:
+        """Rename the complete file ``temp`` of directory ``parent`` to ``name``.
+
+        Whatever is at ``name`` is replaced (an empty directory at most).
+        """
         try:
-            return _create(name, flags, parent)
-        except FileExistsError:
+            os.rename(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise
             self.clear(parent, name)
-            return _create(name, flags, parent)
+            os.rename(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
 
     def link(self, existing: Components, parts: Components) -> None:
         source_dir = self.dir_fd(existing[:-1])
