@@ -19,19 +19,14 @@ from __future__ import annotations
 import re
 
 REDACTED = "<redacted>"
-_SECRET_WORDS = r"passw|secret|key|token"
-_SECRET_NAME = re.compile(_SECRET_WORDS, re.IGNORECASE)
-
-# scheme://user:password@ -- the password ends where the URL's authority would.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:@/?#]*:)[^\s@/?#]*@", re.I)
-
-# name=value with a secret name: the value is quoted ('...' or "...", with
-# backslash escapes, as libpq writes them) or runs to a separator.
-_SECRET_OPTION = re.compile(
-    r"(?P<head>(?<![\w.-])[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*\s*=\s*)"
-    r"""(?:'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s,;&'"]+)""",
-    re.IGNORECASE,
-)
+_SECRET_NAME = re.compile(r"passw|secret|key|token", re.IGNORECASE)
+# ://user:password@ -- the password ends where the URL's authority would.
+_URL_PASSWORD = re.compile(r"(?P<head>://[^\s:@/?#]*+:)[^\s@/?#]*+@")
+# A name followed by "=": its value is redacted when the name is secret.
+_NAME_EQUALS = re.compile(r"(?<![\w.-])(?P<name>[\w.-]++)\s*+=\s*+")
+# A value: quoted ('...' or "...", with backslash escapes, as libpq writes
+# them; unterminated to the end) or running to a separator.
+_VALUE = re.compile(r"""'(?:[^'\\]|\\.)*+'?|"(?:[^"\\]|\\.)*+"?|[^\s,;&'"]++""")
 
 
 def is_secret(name: str) -> bool:
@@ -45,7 +40,18 @@ def redact_value(name: str, value: str) -> str:
 
 def redact_text(text: str) -> str:
     """``text`` with the credentials inside it replaced by :data:`REDACTED`."""
-    if "=" not in text and "@" not in text:
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
+    if "=" not in text:
         return text
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
-    return _SECRET_OPTION.sub(lambda m: f"{m['head']}{REDACTED}", text)
+    out: list[str] = []
+    done = 0
+    for found in _NAME_EQUALS.finditer(text):
+        if found.start() < done or not is_secret(found["name"]):
+            continue
+        value = _VALUE.match(text, found.end())
+        if value is None:
+            continue
+        out += [text[done : found.end()], REDACTED]
+        done = value.end()
+    return "".join(out) + text[done:]
