@@ -1,7 +1,17 @@
 """Secrets found in cluster configurations never leave haprotect in clear.
 
-A parameter whose name contains ``passw``, ``secret`` or ``key`` (any case)
-has its value replaced wherever it is read, before it reaches the model.
+Sources call :func:`redact_value` on every parameter they read, before it
+reaches the model, so no output or file made from the model (discover, the
+policy, explain, plans, set metadata in the repository, logs) can show one.
+
+* A parameter whose name contains ``passw``, ``secret``, ``key`` or
+  ``token`` (any case) has its whole value replaced.
+* In any other value, the credentials it carries are replaced and the rest
+  is kept (:func:`redact_text`): the password of a URL's ``user:password@``
+  (the user stays), and the value of each ``name=value`` whose name is
+  secret as above, in option strings (``username=svc,password=...``,
+  ``password=...;``, ``--password=...``, ``PGPASSWORD=...``, a URL's query)
+  and libpq connection strings (``host=db password='...'``).
 """
 
 from __future__ import annotations
@@ -9,7 +19,14 @@ from __future__ import annotations
 import re
 
 REDACTED = "<redacted>"
-_SECRET_NAME = re.compile(r"passw|secret|key", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"passw|secret|key|token", re.IGNORECASE)
+# ://user:password@ -- the password ends where the URL's authority would.
+_URL_PASSWORD = re.compile(r"(?P<head>://[^\s:@/?#]*+:)[^\s@/?#]*+@")
+# A name followed by "=": its value is redacted when the name is secret.
+_NAME_EQUALS = re.compile(r"(?<![\w.-])(?P<name>[\w.-]++)\s*+=\s*+")
+# A value: quoted ('...' or "...", with backslash escapes, as libpq writes
+# them; unterminated to the end) or running to a separator.
+_VALUE = re.compile(r"""'(?:[^'\\]|\\.)*+'?|"(?:[^"\\]|\\.)*+"?|[^\s,;&'"]++""")
 
 
 def is_secret(name: str) -> bool:
@@ -17,4 +34,24 @@ def is_secret(name: str) -> bool:
 
 
 def redact_value(name: str, value: str) -> str:
-    return REDACTED if is_secret(name) else value
+    """``value`` of the parameter ``name``: all of it redacted if the name is secret."""
+    return REDACTED if is_secret(name) else redact_text(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the credentials inside it replaced by :data:`REDACTED`."""
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
+    if "=" not in text:
+        return text
+    out: list[str] = []
+    done = 0
+    for found in _NAME_EQUALS.finditer(text):
+        if found.start() < done or not is_secret(found["name"]):
+            continue
+        value = _VALUE.match(text, found.end())
+        if value is None:
+            continue
+        out += [text[done : found.end()], REDACTED]
+        done = value.end()
+    return "".join(out) + text[done:]

@@ -28,7 +28,11 @@ would silently keep the last). Merge keys (``<<``) and aliases work: a value
 reached through an alias is located at the alias, a key merged in by ``<<``
 where it is written. A document holding more than :data:`MAX_VALUES` values
 once its aliases are expanded (a "billion laughs"), or an alias inside
-itself, is refused before anything validates it.
+itself, is refused before anything validates it. So is a number no input
+could mean: an integer beyond 64 bits (:data:`MAX_INT`; one of thousands of
+digits would otherwise stop the parser at Python's own limit), a float
+too large to be finite unless written ``.inf``, and a date that is not one
+(``2024-13-01``): each is one line naming the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 #: Documents larger than this once aliases are expanded are refused.
 MAX_VALUES = 1_000_000
+
+#: The largest integer a YAML input may hold (64 bits, signed; the smallest is -MAX_INT - 1).
+MAX_INT = 2**63 - 1
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# No 64-bit integer takes more characters than this, prefix and sign included.
+_INT_TEXT_MAX = 67
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +148,7 @@ def parse_yaml(text: str, origin: str, *, error: type[HaprotectError] = InputErr
             data, lines = _load(text, origin, error, _FastLoader)
         except yaml.YAMLError:
             # libyaml's messages are terser: parse again for the precise one.
-            data, lines = _load(text, origin, error, yaml.SafeLoader)
+            data, lines = _load(text, origin, error, _SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise error(_marked_message(origin, exc)) from None
     except yaml.reader.ReaderError as exc:
@@ -165,9 +178,56 @@ def read_yaml(
     return parse_yaml(text, name, error=error)
 
 
+class _OutOfRange(Exception):
+    """A scalar that YAML reads as a number or date, but no input can mean."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.node = node
+        self.problem = problem
+
+
+_RANGE = f": integers have 64 bits, up to {MAX_INT} (quote a value meant as text)"
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(node.value).replace("_", "").lstrip("+-")
+    if len(text) > _INT_TEXT_MAX:
+        digits = sum(c.isalnum() for c in text)
+        raise _OutOfRange(node, f"integer out of range ({digits} digits){_RANGE}")
+    value: int = loader.construct_yaml_int(node)
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise _OutOfRange(node, f"integer out of range{_RANGE}")
+    return value
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    value: float = loader.construct_yaml_float(node)
+    if value in (float("inf"), float("-inf")) and "inf" not in str(node.value).lower():
+        raise _OutOfRange(node, "number too large (write .inf for infinity)")
+    return value
+
+
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError) as exc:
+        raise _OutOfRange(node, f"invalid date {node.value!r}: {exc}") from None
+
+
+def _bounded(loader_type: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``loader_type`` with numbers and dates checked as they are constructed."""
+    bounded: type[yaml.SafeLoader] = type(f"Bounded{loader_type.__name__}", (loader_type,), {})
+    bounded.add_constructor(_INT_TAG, _construct_int)
+    bounded.add_constructor(_FLOAT_TAG, _construct_float)
+    bounded.add_constructor(_TIMESTAMP_TAG, _construct_timestamp)
+    return bounded
+
+
 # libyaml's parser when PyYAML was built with it: the same nodes and marks,
 # several times faster on large files.
-_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FastLoader = _bounded(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+_SafeLoader = _bounded(yaml.SafeLoader)
 
 
 def _load(
@@ -190,8 +250,14 @@ def _load(
             )
         lines: dict[tuple[str, ...], int] = {(): node.start_mark.line + 1}
         # Before construction, which flattens merge keys into the nodes.
-        _LineWalker(loader, origin, error, lines).walk(node, ())
-        return loader.construct_document(node), lines
+        walker = _LineWalker(loader, origin, error, lines)
+        try:
+            walker.walk(node, ())
+            return loader.construct_document(node), lines
+        except _OutOfRange as exc:
+            field = format_loc(walker.locs.get(id(exc.node), ()))
+            problem = f"{field}: {exc.problem}" if field else exc.problem
+            raise error(located(origin, exc.node.start_mark.line + 1, problem)) from None
     finally:
         loader.dispose()
 
@@ -242,6 +308,8 @@ class _LineWalker:
         self.error = error
         self.lines = lines
         self.walked: set[int] = set()
+        #: where each value node was first reached
+        self.locs: dict[int, Loc] = {}
 
     def walk(self, node: yaml.Node, path: Loc) -> None:
         if id(node) in self.walked:
@@ -277,6 +345,7 @@ class _LineWalker:
 
     def _record(self, loc: Loc, line: int, node: yaml.Node) -> None:
         self.lines[_text_key(loc)] = line
+        self.locs.setdefault(id(node), loc)
         self.walk(node, loc)
 
 
@@ -356,6 +425,7 @@ def _message(error: ErrorDetails) -> str:
 
 
 __all__ = [
+    "MAX_INT",
     "MAX_VALUES",
     "Loc",
     "YamlDocument",

@@ -21,7 +21,8 @@ from haprotect.model.policy import (
 from haprotect.model.topology import Cluster, Node, Topology
 from haprotect.policy import default_rules, generate, parse_rules, topology_fingerprint
 from haprotect.policy.decide import decide
-from haprotect.policy.generate import redact_url, unused_dataset_rules
+from haprotect.policy.generate import unused_dataset_rules
+from haprotect.redact import redact_text
 from haprotect.testing.builders import (
     app,
     cluster,
@@ -300,9 +301,9 @@ def test_secret_location_parameters_never_reach_the_policy() -> None:
     assert item.what.location["pgdata"] == "/srv/pg"
 
 
-def test_redact_url_keeps_urls_without_password() -> None:
-    assert redact_url("pacemaker+file:///x.xml") == "pacemaker+file:///x.xml"
-    assert redact_url("https://u:p@h:8008/") == "https://u:<redacted>@h:8008/"
+def test_redact_text_keeps_urls_without_password() -> None:
+    assert redact_text("pacemaker+file:///x.xml") == "pacemaker+file:///x.xml"
+    assert redact_text("https://u:p@h:8008/") == "https://u:<redacted>@h:8008/"
 
 
 def test_fingerprint_ignores_placement_but_not_definition() -> None:

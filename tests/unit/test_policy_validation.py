@@ -193,3 +193,135 @@ def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy(tmp_path / "missing.yaml")
     assert str(err.value) == f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "why"),
+    [
+        ("0 0 30 2 *", "February has no day 30"),
+        ("0 0 31 4 *", "April has no day 31"),
+        ("15 3 31 2,4,6 *", "February, April and June have no day 31"),
+        ("0 0 30,31 2 *", "February has no day 30 or 31"),
+    ],
+)
+def test_a_schedule_that_never_fires_is_refused_with_why(
+    text: str, schedule: str, why: str
+) -> None:
+    bad = replace_nth(text, "schedule: 0 * * * *", f"schedule: {schedule}", 1)
+    line = line_of(bad, f"schedule: {schedule}")
+    assert error(bad) == (
+        f"p.yaml:{line}: spec.items[0].schedule: cron expression {schedule!r} never fires: {why}"
+    )
+
+
+@pytest.mark.parametrize("schedule", ["0 0 29 2 *", "0 0 30 2 1", "0 0 31 * *", "@yearly"])
+def test_schedules_that_fire_rarely_are_fine(text: str, schedule: str) -> None:
+    fine = replace_nth(text, "schedule: 0 * * * *", f"schedule: '{schedule}'", 1)
+    assert parse_policy(fine, "p.yaml").items[0].schedule == schedule
+
+
+def test_a_tier_that_depends_on_itself_is_a_cycle(text: str) -> None:
+    bad = text.replace("depends_on: [storage]", "depends_on: [storage, database]")
+    line = line_of(bad, "depends_on: [storage, database]")
+    assert error(bad) == (
+        f"p.yaml:{line}: spec.groups[0].tiers[1].depends_on[1]: dependency cycle: "
+        "database -> database (a tier that depends on itself)"
+    )
+
+
+def test_a_dependency_cycle_is_named_as_a_cycle_not_as_an_order(text: str) -> None:
+    bad = text.replace("depends_on: []", "depends_on: [frontend]")
+    line = line_of(bad, "depends_on: [frontend]")
+    message = error(bad)
+    assert message == (
+        f"p.yaml:{line}: spec.groups[0].tiers[0].depends_on[0]: dependency cycle: "
+        "storage -> frontend -> database -> storage"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        (
+            "copies: 2",
+            "copies: 101",
+            "spec.items[0].copies",
+            "input should be less than or equal to 100",
+        ),
+        (
+            "keep_daily: 14",
+            "keep_daily: 100001",
+            "spec.items[0].retention.keep_daily",
+            "input should be less than or equal to 100000",
+        ),
+        (
+            "max_lag_seconds: 300",
+            "max_lag_seconds: 31622401",
+            "spec.items[0].read_from.max_lag_seconds",
+            "input should be less than or equal to 31622400",
+        ),
+        (
+            "lease_seconds: 120.0",
+            "lease_seconds: .inf",
+            "spec.groups[0].tiers[1].quiesce[0].lease_seconds",
+            "input should be a finite number",
+        ),
+        (
+            "timeout_seconds: 30.0",
+            "timeout_seconds: 604801",
+            "spec.groups[0].tiers[1].quiesce[0].timeout_seconds",
+            "input should be less than or equal to 604800",
+        ),
+    ],
+)
+def test_counts_and_durations_have_a_maximum(
+    text: str, old: str, new: str, field: str, message: str
+) -> None:
+    bad = replace_nth(text, old, new, 1)
+    assert error(bad).startswith(f"p.yaml:{line_of(bad, new)}: {field}: {message}")
+
+
+def test_an_absurd_count_is_one_line_not_a_number(text: str) -> None:
+    bad = replace_nth(text, "copies: 2", "copies: 10000000000000000000000000000", 1)
+    assert error(bad) == (
+        f"p.yaml:{line_of(bad, 'copies: 1000')}: spec.items[0].copies: integer out of range: "
+        "integers have 64 bits, up to 9223372036854775807 "
+        "(quote a value meant as text)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("ftp://x", "unknown scheme ftp:// (known: file://, memory://, s3://)"),
+        ("file:///dev/null", "/dev/null is under /dev, not a directory to write to"),
+        ("/proc/1/x", "/proc/1/x is under /proc, not a directory to write to"),
+        ("file:///sys/kernel", "/sys/kernel is under /sys, not a directory to write to"),
+    ],
+)
+def test_a_repository_must_be_a_known_store_and_no_device(
+    text: str, where: str, message: str
+) -> None:
+    bad = text.replace("repository: file:///var/lib/haprotect/repository", f"repository: {where}")
+    line = line_of(bad, f"repository: {where}")
+    assert error(bad) == f"p.yaml:{line}: spec.repository: repository {where!r}: {message}"
+
+
+def test_a_repository_that_leads_to_a_device_or_file_is_refused(text: str, tmp_path: Path) -> None:
+    (tmp_path / "null").symlink_to("/dev/null")
+    (tmp_path / "file").write_text("x")
+    for name, message in (
+        ("null", f"{tmp_path / 'null'} (/dev/null) is under /dev, not a directory to write to"),
+        ("file", f"{tmp_path / 'file'} is a file, not a directory"),
+    ):
+        where = f"file://{tmp_path / name}"
+        bad = replace_nth(text, "    copies: 2\n", f"    copies: 2\n    where: {where}\n", 1)
+        assert error(bad) == (
+            f"p.yaml:{line_of(bad, 'where: file')}: spec.items[0].where: "
+            f"repository {where!r}: {message}"
+        )
+    fine = text.replace(
+        "repository: file:///var/lib/haprotect/repository",
+        f"repository: {tmp_path / 'new'}",
+    )
+    assert parse_policy(fine, "p.yaml").repository == str(tmp_path / "new")

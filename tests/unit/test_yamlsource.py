@@ -144,3 +144,42 @@ def test_read_yaml(tmp_path: Path) -> None:
         read_yaml(path)
     with pytest.raises(HaprotectError, match=r"nope\.yaml: cannot read: "):
         read_yaml(tmp_path / "nope.yaml")
+
+
+RANGE = "integers have 64 bits, up to 9223372036854775807 (quote a value meant as text)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "a:\n  b: " + "1" * 5000 + "\n",
+            f"f.yaml:2: a.b: integer out of range (5000 digits): {RANGE}",
+        ),
+        (
+            "l: [1, " + "9" * 4301 + "]\n",
+            f"f.yaml:1: l[1]: integer out of range (4301 digits): {RANGE}",
+        ),
+        ("a: 9223372036854775808\n", f"f.yaml:1: a: integer out of range: {RANGE}"),
+        ("a: -9223372036854775809\n", f"f.yaml:1: a: integer out of range: {RANGE}"),
+        ("a: 0x" + "f" * 17 + "\n", f"f.yaml:1: a: integer out of range: {RANGE}"),
+        ("a: " + ":".join(["59"] * 20) + "\n", f"f.yaml:1: a: integer out of range: {RANGE}"),
+        ("? " + "7" * 5000 + "\n: x\n", f"f.yaml:1: integer out of range (5000 digits): {RANGE}"),
+        ("a: 1.0e+999\n", "f.yaml:1: a: number too large (write .inf for infinity)"),
+        (
+            "a:\n  - 2024-13-01\n",
+            "f.yaml:2: a[0]: invalid date '2024-13-01': month must be in 1..12",
+        ),
+    ],
+)
+def test_numbers_and_dates_no_input_can_mean_are_one_line(text: str, expected: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_yaml(text, "f.yaml")
+    assert str(caught.value) == expected
+
+
+def test_numbers_in_range_are_read_as_yaml_reads_them() -> None:
+    text = "a: [9223372036854775807, -9223372036854775808, 0x1f, 1_000, 1:30, .inf, 2024-02-29]\n"
+    a = parse_yaml(text, "f.yaml").data["a"]
+    assert a[:6] == [2**63 - 1, -(2**63), 31, 1000, 90, float("inf")]
+    assert str(a[6]) == "2024-02-29"

@@ -22,7 +22,12 @@ def validate_command(
         bool, typer.Option("--json", help='Print {"ok": true, ...} instead of a line of text.')
     ] = False,
 ) -> None:
-    """Check a policy file: its format, cron schedules, retention and group orders.
+    """Check a policy file: its format, schedules, counts, repositories and group orders.
+
+    Schedules must be cron expressions that fire (`0 0 30 2 *` never does),
+    copies and retention counts stay under their documented maxima,
+    repositories must be a known kind of store and not a device, and no
+    tiers may depend on each other in a cycle.
 
     Exits 0 and prints one line when the policy is valid. Otherwise prints one
     line naming the file, the line and the field, e.g.

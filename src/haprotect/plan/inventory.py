@@ -17,7 +17,8 @@ quiesce:                      # per group tier (group/tier, or cluster/group/tie
 Validated with pydantic through :mod:`haprotect.yamlsource`, so every error
 names the file, line and field. Numbers and booleans in ``locations`` are
 taken as the strings a cluster configuration would hold (``pgport: 5433`` is
-``"5433"``).
+``"5433"``), and credentials in them are redacted as a source's are
+(:mod:`haprotect.redact`): a plan shows its locations.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from haprotect.errors import InputError
 from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.policy.document import quiescer_from
 from haprotect.policy.schema import QuiescerDoc
+from haprotect.redact import redact_value
 from haprotect.yamlsource import YamlDocument, parse_yaml, read_yaml
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -88,7 +90,7 @@ def inventory_from_document(doc: YamlDocument) -> Inventory:
         host = node.host or name
         local = node.local if node.local is not None else (host in LOOPBACK or name == here)
         locations = {
-            dataset: {key: _text(value) for key, value in overrides.items()}
+            dataset: {key: redact_value(key, _text(value)) for key, value in overrides.items()}
             for dataset, overrides in node.locations.items()
         }
         nodes.append(NodeAccess(name, host, local, locations))

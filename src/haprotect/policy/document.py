@@ -6,7 +6,9 @@ model. An item's ``where`` is written only when it differs from
 ``spec.repository`` and is read back as the repository when absent, so that
 changing the repository in one place moves every item that follows it.
 ``what.backing`` is written only when the data set lies on another, and a
-tier's ``quiesce`` only when the tier has quiescers.
+tier's ``quiesce`` only when the tier has quiescers. Credentials in a
+``what.location`` someone wrote into the file are redacted as they are read,
+as a source redacts them (:mod:`haprotect.redact`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from haprotect.model.policy import (
 )
 from haprotect.model.topology import Replication
 from haprotect.policy.schema import PolicyDoc, QuiescerDoc, ReasonDoc
+from haprotect.redact import redact_value
 
 
 def to_data(policy: Policy) -> dict[str, Any]:
@@ -177,7 +180,7 @@ def from_doc(doc: PolicyDoc) -> Policy:
                 resource=i.what.resource,
                 ha=i.what.ha,
                 replication=Replication(i.what.replication),
-                location=dict(i.what.location),
+                location={k: redact_value(k, v) for k, v in i.what.location.items()},
                 backing=i.what.backing,
             ),
             schedule=i.schedule,

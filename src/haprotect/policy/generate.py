@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from haprotect.errors import InputError
 from haprotect.model.policy import (
@@ -20,7 +19,7 @@ from haprotect.policy.fingerprint import topology_fingerprint
 from haprotect.policy.groups import build_groups, memberships
 from haprotect.policy.layers import apply_layers
 from haprotect.policy.rules import Rules
-from haprotect.redact import REDACTED
+from haprotect.redact import redact_text
 
 
 def generate(
@@ -37,7 +36,7 @@ def generate(
     the same inputs always give the same policy.
     """
     if not topology.clusters:
-        raise InputError(f"{redact_url(source)}: no cluster found, nothing to protect")
+        raise InputError(f"{redact_text(source)}: no cluster found, nothing to protect")
     items: list[Item] = []
     excluded: list[Excluded] = []
     groups: list[ConsistencyGroup] = []
@@ -55,7 +54,7 @@ def generate(
     names = tuple(c.name for c in topology.clusters)
     metadata = Metadata(
         name="+".join(names),
-        source=redact_url(source),
+        source=redact_text(source),
         clusters=names,
         generated_at=now.astimezone(UTC).replace(microsecond=0),
         topology_fingerprint=topology_fingerprint(topology),
@@ -72,15 +71,3 @@ def unused_dataset_rules(topology: Topology, rules: Rules) -> list[str]:
         for ds in cluster.datasets:
             known.update((ds.id, f"{cluster.name}/{ds.id}"))
     return [key for key in rules.datasets if key not in known]
-
-
-def redact_url(url: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://user:<redacted>@host/x``."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    netloc = f"{parts.username}:{REDACTED}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))

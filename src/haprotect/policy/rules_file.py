@@ -18,10 +18,11 @@ from pydantic import AfterValidator, Field
 from haprotect.errors import PolicyError
 from haprotect.model.policy import Fallback, Priority, ReadRole, Retention
 from haprotect.policy.fields import (
+    Copies,
     Cron,
     FallbackName,
-    NonNegative,
-    Positive,
+    Keep,
+    LagSeconds,
     PriorityName,
     RetentionDoc,
     Strict,
@@ -46,30 +47,30 @@ PresetName = Annotated[str, AfterValidator(_check_preset)]
 class ClassRuleDoc(Strict):
     priority: PriorityName
     schedule: Cron
-    copies: Positive
+    copies: Copies
     retention: RetentionDoc
     where: Where | None = None
 
 
 class ReplicatedDoc(Strict):
     read_from: Literal["standby", "primary"]
-    max_lag_seconds: NonNegative
+    max_lag_seconds: LagSeconds
     fallback: FallbackName
 
 
 class RetentionOverrideDoc(Strict):
-    keep_hourly: NonNegative | None = None
-    keep_daily: NonNegative | None = None
-    keep_weekly: NonNegative | None = None
-    keep_monthly: NonNegative | None = None
-    keep_yearly: NonNegative | None = None
+    keep_hourly: Keep | None = None
+    keep_daily: Keep | None = None
+    keep_weekly: Keep | None = None
+    keep_monthly: Keep | None = None
+    keep_yearly: Keep | None = None
 
 
 class DatasetRuleDoc(Strict):
     include: bool | None = None
     priority: PriorityName | None = None
     schedule: Cron | None = None
-    copies: Positive | None = None
+    copies: Copies | None = None
     where: Where | None = None
     retention: RetentionOverrideDoc = RetentionOverrideDoc()
     presets: list[PresetName] = Field(default_factory=list)

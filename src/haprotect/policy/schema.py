@@ -1,8 +1,9 @@
 """The ``haprotect/v1`` policy document as pydantic models, and its checks.
 
-Field validation (types, cron, unknown keys) is pydantic's; the checks that
-span fields (duplicate items, group orders against ``depends_on``, group
-members that are not items) are :func:`problems`, which returns each with
+Field validation (types, bounds, cron, repository URLs, unknown keys) is
+pydantic's; the checks that span fields (duplicate items, dependency cycles
+between tiers, group orders against ``depends_on``, group members that are
+not items) are :func:`problems`, which returns each with
 the path it concerns so that the caller can name the line.
 """
 
@@ -14,16 +15,18 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from haprotect.policy.fields import (
+    Copies,
     Cron,
     FallbackName,
+    HoldSeconds,
+    LagSeconds,
     Name,
-    NonNegative,
-    Positive,
     PriorityName,
     RetentionDoc,
     Strict,
     Where,
 )
+from haprotect.policy.tier_cycles import dependency_cycles
 from haprotect.yamlsource import Loc
 
 DecisionName = Literal[
@@ -54,7 +57,7 @@ class ReasonDoc(Strict):
 class ReadFromDoc(Strict):
     role: Literal["standby", "primary", "active", "local"]
     nodes: list[Name] = Field(default_factory=list)
-    max_lag_seconds: NonNegative | None = None
+    max_lag_seconds: LagSeconds | None = None
     fallback: FallbackName | None = None
 
     @model_validator(mode="after")
@@ -86,15 +89,15 @@ class ItemDoc(Strict):
     schedule: Cron
     where: Where | None = None
     retention: RetentionDoc
-    copies: Positive
+    copies: Copies
     read_from: ReadFromDoc
     reasons: list[ReasonDoc] = Field(default_factory=list)
 
 
 class QuiescerDoc(Strict):
     kind: Name
-    timeout_seconds: Annotated[float, Field(gt=0, strict=False)] = 30.0
-    lease_seconds: Annotated[float, Field(gt=0, strict=False)] = 120.0
+    timeout_seconds: HoldSeconds = 30.0
+    lease_seconds: HoldSeconds = 120.0
     on_error: Literal["fail", "continue"] = "fail"
     options: dict[Name, OptionValue] = Field(default_factory=dict)
 
@@ -233,6 +236,16 @@ def _group_problems(group: GroupDoc, loc: Loc) -> list[tuple[Loc, str]]:
                 found.append(
                     ((*loc, "tiers", t, "depends_on", d), f"no tier {dep!r} in this group")
                 )
+    in_cycles: set[str] = set()
+    for t, d, cycle in dependency_cycles(group.tiers):
+        in_cycles.update(cycle)
+        what = " (a tier that depends on itself)" if len(cycle) == 1 else ""
+        found.append(
+            (
+                (*loc, "tiers", t, "depends_on", d),
+                "dependency cycle: " + " -> ".join([*cycle, cycle[0]]) + what,
+            )
+        )
     for field, top_down in (("quiesce_order", True), ("restore_order", False)):
         order: list[str] = getattr(group, field)
         if sorted(order) != sorted(tiers):
@@ -241,7 +254,7 @@ def _group_problems(group: GroupDoc, loc: Loc) -> list[tuple[Loc, str]]:
         position = {name: i for i, name in enumerate(order)}
         for tier in group.tiers:
             for dep in tier.depends_on:
-                if dep not in position:
+                if dep not in position or {tier.name, dep} <= in_cycles:
                     continue
                 if top_down and position[tier.name] > position[dep]:
                     found.append(
