@@ -84,7 +84,7 @@ class Repository:
     def _take(self, unlocked: Unlocked) -> None:
         self._master_key = unlocked.key
         self._indexes = unlocked.indexes
-        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.index)
+        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.for_reading)
 
     def _unlocked(self) -> None:
         """Wait for a background unlock, if one runs (raising a wrong passphrase)."""
@@ -109,7 +109,7 @@ class Repository:
 
     @property
     def index_damage(self) -> dict[str, str]:
-        """Index blobs that could not be read (only when opened with ``lenient_index``)."""
+        """Index blobs that could not be read (skipped), with what is wrong with each."""
         self._unlocked()
         return self._indexes.damaged
 
@@ -147,8 +147,11 @@ class Repository:
     ) -> Repository:
         """Open a repository: check its version, unlock a key file, load the index.
 
-        A damaged index blob makes opening fail, unless ``lenient_index``
-        (for check): then it is skipped and recorded in :attr:`index_damage`.
+        A damaged index blob is skipped and recorded in :attr:`index_damage`;
+        unless ``lenient_index`` (for check, which reports it), a warning is
+        logged and the packs no intact index blob names are indexed from their
+        own trailers, for reading only: restores and checks find their chunks,
+        backups do not deduplicate against them.
         With ``background`` the key is derived and the index loaded in a
         background thread: ``open`` returns once the config is read, the
         first use of the key waits for it and raises a wrong passphrase
@@ -351,7 +354,8 @@ class Repository:
             store = GuardedStore(self.store, held)
             pruner = Pruner(store, self._key, self.config, meter, opts)
             gone = set(forgetting)
-            plan = pruner.plan([s for s in self.snapshots() if s.id not in gone])
+            every = _all_snapshots(self.store, self._key)
+            plan = pruner.plan([s for s in every if s.id not in gone])
             if opts.dry_run:
                 return plan.report(dry_run=True)
             report = pruner.execute(plan)
@@ -406,7 +410,8 @@ class Repository:
     def reload_index(self) -> Index:
         """Read the index blobs again (after another writer added some)."""
         key = self._key
-        self._take(Unlocked(key, load_index_set(self.store, key, strict=not self._lenient)))
+        indexes = load_index_set(self.store, key, strict=False, recover=not self._lenient)
+        self._take(Unlocked(key, indexes))
         return self._index
 
     def sync_index(self) -> None:
@@ -414,6 +419,20 @@ class Repository:
         self._unlocked()
         if not self._indexes.names <= index_names(self.store):
             self.reload_index()
+
+
+def _all_snapshots(store: BlobStore, key: MasterKey) -> list[Snapshot]:
+    """Every snapshot, for prune: one that cannot be read stops it (its data must stay)."""
+    from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
+
+    try:
+        return list_snapshots(store, key, strict=True)
+    except (IntegrityError, UnsupportedVersion) as exc:
+        raise PruneRefused(
+            f"{exc}; prune deletes nothing",
+            hint="run `haprotect repo check`; `haprotect repo repair snapshots --forget URL` "
+            "removes a snapshot that cannot be read",
+        ) from None
 
 
 def read_tree(reader: BlobReader, snapshot: Snapshot) -> NodeStream:
