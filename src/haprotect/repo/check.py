@@ -6,10 +6,14 @@ The structural check (always):
 * every index blob reads and authenticates;
 * every pack an index lists exists, has exactly the size the index implies,
   and its trailer lists the same blobs (one ranged read per pack);
-* every snapshot reads, its tree reads, and every chunk it uses (tree and
-  file content) is in the index;
+* every snapshot reads, its tree reads, every chunk it uses (tree and
+  file content) is in the index, and every path in it passes the test a
+  restore makes (:mod:`haprotect.repo.pathjudge`);
 * packs no index lists are *info* (garbage of an interrupted backup or
-  prune, removed by the next prune), stale locks too.
+  prune, removed by the next prune; their trailers are read, so that the
+  chunks a damaged index blob listed are found), stale and unreadable
+  locks too; files whose names are no blob's (:mod:`haprotect.repo.names`)
+  are warnings.
 
 With ``read_data`` every pack (or a subset: ``N%`` at random, or part
 ``N/M`` of the packs split by id) is read whole and each blob is
@@ -405,12 +409,19 @@ class Checker:
                     names |= users.snapshots.get(chunk, set())
                     files.extend(f"{s[:8]}:{path}" for s, path in users.files.get(chunk, ()))
             files = sorted(set(files))
-            message = pending.message
-            if (pending.lost or pending.pack) and pending.severity is Severity.ERROR:
+            message, severity = pending.message, pending.severity
+            if pending.kind == "missing-pack" and not lost:
+                # nothing any snapshot needs is gone: only the index is out of date
+                severity = Severity.WARNING
+                message += (
+                    "; no snapshot uses its chunks; `haprotect repo repair index` (or the next "
+                    "prune) drops it from the index"
+                )
+            elif (pending.lost or pending.pack) and severity is Severity.ERROR:
                 message += _affects(len(lost), len(names), len(files))
             findings.append(
                 Finding(
-                    pending.severity,
+                    severity,
                     pending.kind,
                     message,
                     pending.pack,

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.repairindex import IndexRepair
+    from haprotect.repo.repairsnapshots import SnapshotRepair
     from haprotect.repo.restoreparts import RestoreOptions
     from haprotect.repo.stats import RepoStats
 
@@ -389,6 +391,43 @@ class Repository:
                 subset=subset,
                 removed_locks=removed,
             ).run()
+
+    def repair_index(
+        self, *, dry_run: bool = False, on_progress: ProgressSink | None = None
+    ) -> IndexRepair:
+        """Rebuild the index from the packs' own trailers (exclusive lock)."""
+        from haprotect.repo.repairindex import repair_index
+
+        meter = ProgressMeter(Phase.REPAIR, on_progress)
+        with self.lock(exclusive=True, operation="repair index") as held:
+            store = GuardedStore(self.store, held)
+            report = repair_index(store, self._key, meter, dry_run=dry_run)
+            if report.changed and not dry_run:
+                self.reload_index()
+        return report
+
+    def repair_snapshots(
+        self, snapshot_ids: Sequence[str] = (), *, dry_run: bool = False, forget: bool = False
+    ) -> list[SnapshotRepair]:
+        """Rewrite the snapshots (all, or those given) that reference lost data; with
+        ``forget`` remove the originals, and snapshot blobs that cannot be read."""
+        from haprotect.repo.errors import IntegrityError
+        from haprotect.repo.repairsnapshots import SnapshotRepairer, load_chosen
+
+        with self.lock(operation="repair snapshots") as held:
+            self.reload_index()
+            if self.index_damage:
+                raise IntegrityError(
+                    f"the index of {self.url} is damaged ({len(self.index_damage)} index blobs "
+                    "cannot be read); repair snapshots needs it whole",
+                    hint=f"run `haprotect repo repair index {self.url}` first",
+                )
+            ids = [resolve_id(self.store, i) for i in snapshot_ids]
+            snapshots, unreadable = load_chosen(self.store, self._key, ids)
+            store = GuardedStore(self.store, held)
+            reader = BlobReader(self.store, self._key, self._index)
+            repairer = SnapshotRepairer(store, reader, self._index, self.config)
+            return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
 
     def stats(self) -> RepoStats:
         from haprotect.repo.stats import repo_stats
