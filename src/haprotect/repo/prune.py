@@ -46,13 +46,14 @@ from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import RepoConfig
 from haprotect.repo.crypto import NONCE_SIZE, MasterKey, decompress, decrypt
-from haprotect.repo.errors import IntegrityError, PruneRefused
+from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
 from haprotect.repo.index import entry_table, write_index
 from haprotect.repo.indexset import IndexedPack, load_index_set
 from haprotect.repo.names import list_folder
 from haprotect.repo.pack import DATA_PREFIX, FLAG_ZSTD, BlobType, PackEntry, blob_aad, pack_key
 from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.snapshots import list_snapshots
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
@@ -309,6 +310,18 @@ class Pruner:
     def _put(self, pack: FinishedPack) -> FinishedPack:
         pack.store(self._store)
         return pack
+
+
+def all_snapshots(store: BlobStore, key: MasterKey) -> list[Snapshot]:
+    """Every snapshot; one that cannot be read stops prune (its data must stay)."""
+    try:
+        return list_snapshots(store, key, strict=True)
+    except (IntegrityError, UnsupportedVersion) as exc:
+        raise PruneRefused(
+            f"{exc}; prune deletes nothing",
+            hint="run `haprotect repo check`; `haprotect repo repair snapshots --forget URL` "
+            "removes a snapshot that cannot be read",
+        ) from None
 
 
 def index_batches(packs: Sequence[IndexedPack]) -> list[list[IndexedPack]]:

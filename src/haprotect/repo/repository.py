@@ -348,7 +348,7 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
-        from haprotect.repo.prune import PruneOptions, Pruner
+        from haprotect.repo.prune import PruneOptions, Pruner, all_snapshots
 
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
@@ -356,7 +356,7 @@ class Repository:
             store = GuardedStore(self.store, held)
             pruner = Pruner(store, self._key, self.config, meter, opts)
             gone = set(forgetting)
-            every = _all_snapshots(self.store, self._key)
+            every = all_snapshots(self.store, self._key)
             plan = pruner.plan([s for s in every if s.id not in gone])
             if opts.dry_run:
                 return plan.report(dry_run=True)
@@ -458,20 +458,6 @@ class Repository:
         self._unlocked()
         if not self._indexes.names <= index_names(self.store):
             self.reload_index()
-
-
-def _all_snapshots(store: BlobStore, key: MasterKey) -> list[Snapshot]:
-    """Every snapshot, for prune: one that cannot be read stops it (its data must stay)."""
-    from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
-
-    try:
-        return list_snapshots(store, key, strict=True)
-    except (IntegrityError, UnsupportedVersion) as exc:
-        raise PruneRefused(
-            f"{exc}; prune deletes nothing",
-            hint="run `haprotect repo check`; `haprotect repo repair snapshots --forget URL` "
-            "removes a snapshot that cannot be read",
-        ) from None
 
 
 def read_tree(reader: BlobReader, snapshot: Snapshot) -> NodeStream:
