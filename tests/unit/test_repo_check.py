@@ -9,14 +9,15 @@ import pytest
 
 from haprotect.errors import UsageError
 from haprotect.model.progress import Phase, ProgressEvent
+from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.check import CheckReport, Finding, Severity, Subset
-from haprotect.repo.errors import IntegrityError
+from haprotect.repo.errors import RepositoryError
 from haprotect.repo.index import INDEX_PREFIX
 from haprotect.repo.lock import Locker
 from haprotect.repo.snapshots import SNAPSHOTS_PREFIX
 from haprotect.storage.memory import MemoryStore
-from haprotect.testing.repo import MiB
+from haprotect.testing.repo import MiB, write_crafted_snapshot
 
 
 class Fixture:
@@ -102,9 +103,8 @@ def test_a_truncated_index_blob_is_reported_with_what_it_affects(fx: Fixture) ->
     first_index = names[0]
     blob = fx.store.get(first_index)
     fx.store.put(first_index, blob[: len(blob) // 2])
-    with pytest.raises(IntegrityError, match="index") as caught:
-        Repository.open(fx.store, "pw")
-    assert "check" in (caught.value.hint or "")
+    opened = Repository.open(fx.store, "pw")
+    assert list(opened.index_damage) == [first_index], "skipped, not fatal"
     repo = fx.reopen()
     assert list(repo.index_damage) == [first_index]
     report = repo.check()
@@ -112,8 +112,11 @@ def test_a_truncated_index_blob_is_reported_with_what_it_affects(fx: Fixture) ->
     assert kinds[0] == "damaged-index" and "missing-chunks" in kinds
     damaged = report.errors[0]
     assert first_index.removeprefix(INDEX_PREFIX) in damaged.message
+    assert "haprotect repo repair index" in damaged.message
     missing = next(f for f in report.errors if f.kind == "missing-chunks")
     assert missing.snapshots, "the snapshots that need the unindexed chunks are named"
+    assert "packs no index lists" in missing.message and "repair index" in missing.message
+    assert "no chunk a snapshot uses is known to be lost" in missing.message
     orphans = [f for f in report.findings if f.kind == "orphan-pack"]
     assert orphans and all(f.severity is Severity.INFO for f in orphans)
 
@@ -192,3 +195,44 @@ def test_read_data_subsets(fx: Fixture) -> None:
 def test_bad_subsets_are_one_line_errors(text: str) -> None:
     with pytest.raises(UsageError, match="is not a subset of packs"):
         Subset.parse(text)
+
+
+def _node(path: str, kind: NodeType = NodeType.FILE) -> Node:
+    return Node(path=path, type=kind, mode=0o644, mtime_ns=1, ctime_ns=1)
+
+
+@pytest.mark.parametrize(
+    ("paths", "needle"),
+    [
+        (["a", "a/../../evil"], "would escape the target"),
+        (["a", "/etc/evil"], "would escape the target"),
+        (["a", "a//b"], "would escape the target"),
+        (["a", "b", "b"], "out of order"),
+        (["b", "a"], "out of order"),
+    ],
+)
+def test_check_refuses_paths_restore_refuses(
+    fx: Fixture, tmp_path: Path, paths: list[str], needle: str
+) -> None:
+    nodes = [_node(p, NodeType.DIR if i == 0 else NodeType.FILE) for i, p in enumerate(paths)]
+    crafted = write_crafted_snapshot(fx.repo, nodes)
+    with pytest.raises(RepositoryError, match=needle):
+        fx.repo.restore(crafted.id, tmp_path / "target")
+    (finding,) = errors(fx.repo.check(read_data=True))
+    assert finding.kind == "refused-path" and finding.snapshots == (crafted.id,)
+    assert needle in finding.message and crafted.short_id in finding.message
+
+
+def test_check_judges_paths_in_tree_chunks_shared_by_snapshots(fx: Fixture) -> None:
+    """A tree chunk is parsed once, but judged in every snapshot that has it, by its own id."""
+    many = [_node("d", NodeType.DIR)] + [_node(f"d/{i:06d}-{'x' * 60}") for i in range(5000)]
+    many[100], many[101] = many[101], many[100]
+    first = write_crafted_snapshot(fx.repo, many)
+    second = write_crafted_snapshot(fx.repo, [*many, _node("e")])
+    assert len(first.tree) > 2 and first.tree[0] == second.tree[0]
+    found = errors(fx.repo.check())
+    assert [f.kind for f in found] == ["refused-path", "refused-path"]
+    assert {f.snapshots for f in found} == {(first.id,), (second.id,)}
+    for finding in found:
+        assert "out of order" in finding.message
+        assert finding.snapshots[0][:8] in finding.message.split("(first:")[1]

@@ -211,11 +211,27 @@ def test_unlock_removes_only_stale_locks_unless_told_all(store: MemoryStore, clo
     assert lock_keys(store) == []
 
 
-def test_an_unreadable_lock_conflicts_until_removed(store: MemoryStore, clock: Clock) -> None:
-    store.put(LOCKS_PREFIX + "ab" * 32, b"not json")
+def test_an_unreadable_lock_blocks_nothing_and_unlock_removes_it(
+    store: MemoryStore, clock: Clock
+) -> None:
+    junk = LOCKS_PREFIX + "ab" * 32
+    store.put(junk, b"not json")
+    store.put(LOCKS_PREFIX + "junk.tmp", b"not a lock at all")
+    locker(store, clock, 1).acquire(exclusive=True, operation="prune").release()
+    assert store.exists(junk), "taking a lock never deletes what it cannot read"
+    (status,) = locker(store, clock, 1).locks()
+    assert status.junk and "unreadable" in status.describe()
+    assert [s.key for s in locker(store, clock, 1).remove_stale()] == [junk]
+    assert lock_keys(store) == [LOCKS_PREFIX + "junk.tmp"], "a stray is left alone"
+
+
+def test_an_unreadable_lock_of_a_newer_version_conflicts_until_removed_by_hand(
+    store: MemoryStore, clock: Clock
+) -> None:
+    store.put(LOCKS_PREFIX + "ab" * 32, b'{"version": 2, "holder": {"node": "db1"}}')
     with pytest.raises(RepositoryLocked) as caught:
         locker(store, clock, 1).acquire(exclusive=False, operation="backup")
-    assert "unreadable" in caught.value.message
+    assert "version 2" in caught.value.message
     assert "--remove-all" in (caught.value.hint or "")
     assert locker(store, clock, 1).remove_stale() == []
     assert len(locker(store, clock, 1).remove_all()) == 1

@@ -296,9 +296,10 @@ def check_command(
     """Verify the repository; every problem names the snapshots and files it affects.
 
     Checks key files, index blobs, that every indexed pack exists with the
-    right size and trailer, and that every chunk every snapshot uses is
-    indexed. Unindexed packs and stale locks are reported as info. Exits 0
-    when no error is found, 7 when one is.
+    right size and trailer, that every chunk every snapshot uses is indexed,
+    and every snapshot path as a restore would judge it. Unindexed packs and
+    stale locks are reported as info, stray files as warnings. Exits 0 when
+    no error is found, 7 when one is.
     """
     chosen = Subset.parse(subset) if subset is not None else None
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)

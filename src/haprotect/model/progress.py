@@ -16,6 +16,7 @@ class Phase(StrEnum):
     RESTORE = "restore"
     CHECK = "check"
     PRUNE = "prune"
+    REPAIR = "repair"
 
 
 @dataclass(frozen=True, slots=True)

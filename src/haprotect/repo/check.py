@@ -6,10 +6,14 @@ The structural check (always):
 * every index blob reads and authenticates;
 * every pack an index lists exists, has exactly the size the index implies,
   and its trailer lists the same blobs (one ranged read per pack);
-* every snapshot reads, its tree reads, and every chunk it uses (tree and
-  file content) is in the index;
+* every snapshot reads, its tree reads, every chunk it uses (tree and
+  file content) is in the index, and every path in it passes the test a
+  restore makes (:mod:`haprotect.repo.pathjudge`);
 * packs no index lists are *info* (garbage of an interrupted backup or
-  prune, removed by the next prune), stale locks too.
+  prune, removed by the next prune; their trailers are read, so that the
+  chunks a damaged index blob listed are found), stale and unreadable
+  locks too; files whose names are no blob's (:mod:`haprotect.repo.names`)
+  are warnings.
 
 With ``read_data`` every pack (or a subset: ``N%`` at random, or part
 ``N/M`` of the packs split by id) is read whole and each blob is
@@ -23,7 +27,6 @@ for damage, so one run reports everything it finds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,16 +36,22 @@ from typing import Any
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.errors import IntegrityError
+from haprotect.repo.errors import (
+    IntegrityError,
+    RepositoryError,
+    SnapshotNotFound,
+    UnsupportedVersion,
+)
 from haprotect.repo.indexset import IndexedPack, load_index_set
-from haprotect.repo.keys import KEYS_PREFIX
+from haprotect.repo.kdf import KEYS_PREFIX, parse_key_file
 from haprotect.repo.lock import Locker, LockStatus
+from haprotect.repo.names import DATA, flat_id, list_folder
 from haprotect.repo.packcheck import PackProblem, Subset, check_data, check_structure
+from haprotect.repo.packindex import read_pack_tables
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.prune import stored_packs
 from haprotect.repo.snapshots import load_snapshot, snapshot_ids
 from haprotect.repo.usage import find_users, scan
-from haprotect.storage.base import BlobNotFound, BlobStore
+from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 SHOWN_FILES = 10
 _THREADS = 8
@@ -115,6 +124,8 @@ class _Pending:
     pack: str | None = None
     lost: frozenset[bytes] = frozenset()
     snapshots: tuple[str, ...] = ()
+    needed: frozenset[bytes] = frozenset()
+    """Chunks whose snapshots are named even when the chunks are not lost (unindexed)."""
 
 
 @dataclass(slots=True)
@@ -156,28 +167,30 @@ class Checker:
             state.add(
                 Severity.ERROR,
                 "damaged-index",
-                f"{message}; the packs it lists are unindexed until the index is rebuilt from "
-                "them (packs describe themselves)",
+                f"{message}; the packs it lists are unindexed until "
+                "`haprotect repo repair index` rebuilds the index from them (packs describe "
+                "themselves)",
             )
         packs = indexed.packs()
-        stored = stored_packs(self._store)
+        data = list_folder(self._store, DATA)
+        stored = data.blobs
+        self._strays(state, data.strays)
         self._packs(state, packs, stored)
-        for orphan in sorted(set(stored) - set(packs)):
-            state.add(
-                Severity.INFO,
-                "orphan-pack",
-                f"pack {orphan} is in no index (left by an interrupted backup or prune, or "
-                "listed by a damaged index blob); prune removes it",
-                pack=orphan,
-            )
+        recovered = self._orphans(state, packs, stored)
         packs_read = bytes_read = 0
         if self._read_data:
             packs_read, bytes_read = self._data(state, packs, stored)
         snapshots = self._snapshots(state)
-        reader = BlobReader(self._store, self._key, indexed.index)
+        reading = indexed.index.copy() if recovered else indexed.index
+        for info, entries in recovered.values():
+            reading.add_pack(info, entries)
+        reader = BlobReader(self._store, self._key, reading)
         self._meter.files_total = len(snapshots)
         usage = scan(
-            reader, snapshots, lambda n: self._meter.update(n, bytes_read, "reading snapshots")
+            reader,
+            snapshots,
+            lambda n: self._meter.update(n, bytes_read, "reading snapshots"),
+            judge_paths=True,
         )
         for snapshot_id, problem in sorted(usage.problems.items()):
             state.add(
@@ -186,16 +199,32 @@ class Checker:
                 f"the tree of snapshot {snapshot_id[:8]} cannot be read: {problem}",
                 snapshots=(snapshot_id,),
             )
+        for snapshot_id, refused in sorted(usage.refused.items()):
+            state.add(
+                Severity.ERROR,
+                "refused-path",
+                f"snapshot {snapshot_id[:8]} has {refused.count} "
+                f"path{'s' * (refused.count != 1)} a restore refuses (first: {refused.first})",
+                snapshots=(snapshot_id,),
+            )
         used = usage.chunks
         unindexed = frozenset(c for c in used if c not in indexed.index)
         if unindexed:
+            found = sum(1 for c in unindexed if c in reading)
+            where = (
+                f"; {found} of them are in packs no index lists, which "
+                "`haprotect repo repair index` indexes"
+                if found
+                else ""
+            )
             state.add(
                 Severity.ERROR,
                 "missing-chunks",
-                f"{len(unindexed)} chunks the snapshots use are in no index",
+                f"{len(unindexed)} chunks the snapshots use are in no index{where}",
                 lost=unindexed,
+                needed=unindexed,
             )
-        findings = self._attribute(state, packs, stored, reader, snapshots, used)
+        findings = self._attribute(state, {**recovered, **packs}, stored, reader, snapshots, used)
         self._meter.finish(packs_read, bytes_read)
         return CheckReport(
             tuple(findings),
@@ -206,30 +235,70 @@ class Checker:
             bytes_read=bytes_read,
         )
 
+    def _strays(self, state: _State, data_strays: Sequence[str]) -> None:
+        strays = list(data_strays)
+        for prefix in ("index/", "snapshots/", "locks/"):
+            strays.extend(list_folder(self._store, prefix).strays)
+        for key in sorted(strays):
+            state.add(
+                Severity.WARNING,
+                "stray-file",
+                f"{key} is not a file haprotect writes (its name is no blob id); every command "
+                "ignores it; remove it if it is not yours",
+            )
+
+    def _orphans(
+        self, state: _State, packs: dict[str, IndexedPack], stored: dict[str, int]
+    ) -> dict[str, IndexedPack]:
+        """Report the packs no index lists; read their trailers (what they hold)."""
+        orphans = {p: size for p, size in stored.items() if p not in packs}
+        tables = read_pack_tables(self._store, self._key, orphans.items())
+        for orphan in sorted(orphans):
+            problem = tables.problems.get(orphan)
+            state.add(
+                Severity.INFO,
+                "orphan-pack",
+                f"pack {orphan} is in no index (left by an interrupted backup or prune, or "
+                "listed by a damaged index blob); prune removes it"
+                + (f"; its trailer cannot be read: {problem}" if problem else ""),
+                pack=orphan,
+            )
+        return tables.packs
+
     def _keys(self, state: _State) -> None:
         for info in self._store.list(KEYS_PREFIX):
             try:
-                document = json.loads(self._store.get(info.key))
-                if not isinstance(document, dict) or document["kdf"]["name"] != "scrypt":
-                    raise ValueError("not a scrypt key file")
-                missing = [n for n in ("version", "nonce", "data") if n not in document]
-                if missing:
-                    raise ValueError(f"no {', '.join(missing)}")
+                parse_key_file(self._store.get(info.key), info.key)
             except BlobNotFound:
                 continue
-            except (ValueError, KeyError, TypeError) as exc:
+            except (RepositoryError, PermanentStorageError) as exc:
+                if flat_id(KEYS_PREFIX, info.key) is None:
+                    state.add(
+                        Severity.WARNING,
+                        "stray-file",
+                        f"{info.key} is not a file haprotect writes and not a key file ({exc}); "
+                        "every command ignores it; remove it if it is not yours",
+                    )
+                    continue
                 state.add(
                     Severity.ERROR,
                     "damaged-key",
-                    f"key file {info.key} is not valid ({exc}); its passphrase no longer opens "
-                    "the repository",
+                    f"{exc}; its passphrase no longer opens the repository (others still do); "
+                    "restore it from a copy of the repository, or add a key and delete it",
                 )
 
     def _locks(self, state: _State) -> None:
         for status in self._removed_locks:
             state.add(Severity.INFO, "stale-lock", f"removed {status.describe()}")
         for status in self._locker.locks():
-            if status.stale is not None or status.problem is not None:
+            if status.newer:
+                state.add(
+                    Severity.WARNING,
+                    "newer-lock",
+                    f"{status.describe()}; it blocks every other lock; `haprotect repo unlock "
+                    "--remove-all` removes it when no haprotect uses the repository",
+                )
+            elif status.stale is not None or status.problem is not None:
                 state.add(
                     Severity.INFO,
                     "stale-lock",
@@ -294,13 +363,14 @@ class Checker:
         for snapshot_id in snapshot_ids(self._store):
             try:
                 found.append(load_snapshot(self._store, self._key, snapshot_id))
-            except BlobNotFound:
+            except SnapshotNotFound:
                 continue
-            except IntegrityError as exc:
+            except (IntegrityError, UnsupportedVersion, PermanentStorageError) as exc:
                 state.add(
                     Severity.ERROR,
                     "damaged-snapshot",
-                    f"snapshot {snapshot_id} cannot be read: {exc}",
+                    f"snapshot {snapshot_id} cannot be read: {exc}; every command but check "
+                    "skips it; `haprotect repo repair snapshots --forget` removes it",
                     snapshots=(snapshot_id,),
                 )
         return sorted(found, key=lambda s: (s.time, s.id))
@@ -326,23 +396,32 @@ class Checker:
         lost_by: list[frozenset[bytes]] = [
             frozenset(c for c in p.lost if c in used and not readable(c)) for p in state.pending
         ]
-        wanted = set().union(*lost_by) if lost_by else set()
+        wanted = set().union(*lost_by, *(p.needed for p in state.pending))
         users = find_users(reader, snapshots, wanted) if wanted else None
         findings: list[Finding] = []
         for pending, lost in zip(state.pending, lost_by, strict=True):
             names = set(pending.snapshots)
             files: list[str] = []
             if users is not None:
+                for chunk in pending.needed:
+                    names |= users.snapshots.get(chunk, set())
                 for chunk in lost:
                     names |= users.snapshots.get(chunk, set())
                     files.extend(f"{s[:8]}:{path}" for s, path in users.files.get(chunk, ()))
             files = sorted(set(files))
-            message = pending.message
-            if (pending.lost or pending.pack) and pending.severity is Severity.ERROR:
+            message, severity = pending.message, pending.severity
+            if pending.kind == "missing-pack" and not lost:
+                # nothing any snapshot needs is gone: only the index is out of date
+                severity = Severity.WARNING
+                message += (
+                    "; no snapshot uses its chunks; `haprotect repo repair index` (or the next "
+                    "prune) drops it from the index"
+                )
+            elif (pending.lost or pending.pack) and severity is Severity.ERROR:
                 message += _affects(len(lost), len(names), len(files))
             findings.append(
                 Finding(
-                    pending.severity,
+                    severity,
                     pending.kind,
                     message,
                     pending.pack,

@@ -106,6 +106,16 @@ class Index:
         if kept:
             blobs.update(kept)
 
+    def copy(self) -> Index:
+        """An index with the same entries, to which packs can be added apart."""
+        other = Index()
+        other._packs = list(self._packs)
+        other._pack_numbers = dict(self._pack_numbers)
+        other._entries = bytearray(self._entries)
+        other._pack_of = array("I", self._pack_of)
+        other._blobs = dict(self._blobs)
+        return other
+
     def lookup(self, chunk_id: bytes) -> BlobLocation | None:
         number = self._blobs.get(chunk_id)
         if number is None:

@@ -6,23 +6,40 @@ blobs that were read (a prune replaces exactly those), the ones that could
 not be read (check reports them instead of failing), and every pack each
 blob lists, duplicates included. An index blob deleted between the listing
 and the read (a concurrent prune replaced it) is simply skipped: the prune
-wrote its replacement before deleting it.
+wrote its replacement before deleting it. Strays (``index/junk.tmp``: no
+blob id for a name) are not index blobs and are not read.
+
+A damaged index blob stops prune (``strict``: it cannot know what the blob
+listed). Everything else skips it, and with ``recover`` (every ordinary
+open) logs a warning and indexes the packs that no intact index blob names
+from their own trailers (:mod:`haprotect.repo.packindex`), into a second
+index used only for *reading* (:attr:`IndexSet.reading`): a restore or a
+check still finds every chunk of an intact pack, while a backup
+deduplicates only against what the index blobs say, so it never writes a
+snapshot that needs a pack no index blob names. Nothing is written: ``repo
+repair index`` makes the repair lasting.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
 from haprotect.repo.index import INDEX_PREFIX, Index, read_index_tables
+from haprotect.repo.names import DATA, blob_ids, list_folder
 from haprotect.repo.pack import ENTRY, PackEntry, PackInfo
-from haprotect.storage.base import BlobNotFound, BlobStore
+from haprotect.repo.packindex import IndexedPack, read_pack_tables
+from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 _LOAD_THREADS = 8
+REPAIR_HINT = "run `haprotect repo check`, then `haprotect repo repair index URL`"
 
-IndexedPack = tuple[PackInfo, list[PackEntry]]
+log = logging.getLogger("haprotect.repo")
+
+__all__ = ["REPAIR_HINT", "IndexSet", "IndexedPack", "index_names", "load_index_set"]
 
 
 @dataclass(slots=True)
@@ -31,6 +48,14 @@ class IndexSet:
     names: frozenset[str] = frozenset()
     damaged: dict[str, str] = field(default_factory=dict)
     blobs: dict[str, list[IndexedPack]] = field(default_factory=dict)
+    reading: Index | None = None
+    """The index plus the packs no intact index blob names (``recover``), or None."""
+    recovered: frozenset[str] = frozenset()
+    """The packs indexed from their own trailers into :attr:`reading`."""
+
+    @property
+    def for_reading(self) -> Index:
+        return self.index if self.reading is None else self.reading
 
     def packs(self) -> dict[str, IndexedPack]:
         """Every pack any readable index blob lists, once, by id."""
@@ -50,15 +75,22 @@ class IndexSet:
 
 
 def index_names(store: BlobStore) -> frozenset[str]:
-    return frozenset(info.key for info in store.list(INDEX_PREFIX))
+    return frozenset(info.key for info in blob_ids(store, INDEX_PREFIX))
 
 
 def load_index_set(
-    store: BlobStore, key: MasterKey, *, strict: bool = True, keep: bool = False
+    store: BlobStore,
+    key: MasterKey,
+    *,
+    strict: bool = True,
+    keep: bool = False,
+    recover: bool = False,
 ) -> IndexSet:
     """Read every index blob; ``strict`` raises on a damaged one, else records it.
 
-    ``keep`` keeps each blob's pack list (for prune and check).
+    ``keep`` keeps each blob's pack list (for prune and check); ``recover``
+    warns of damaged blobs and indexes the packs they may have named for
+    reading (the module's docstring).
     """
     names = sorted(index_names(store))
     result = IndexSet()
@@ -71,11 +103,15 @@ def load_index_set(
             return None
         except UnsupportedVersion:
             raise
-        except IntegrityError as exc:
+        except (IntegrityError, PermanentStorageError) as exc:
             if strict:
-                exc.hint = "run `haprotect repo check`"
+                exc.hint = REPAIR_HINT
                 raise
-            return str(exc)
+            return (
+                f"{name} cannot be read: {exc}"
+                if isinstance(exc, PermanentStorageError)
+                else str(exc)
+            )
 
     with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
         for name, got in zip(names, pool.map(one, names), strict=True):
@@ -92,4 +128,27 @@ def load_index_set(
                     (info, [PackEntry(*f) for f in ENTRY.iter_unpack(table)]) for info, table in got
                 ]
     result.names = frozenset(read)
+    if recover and result.damaged:
+        _recover(store, key, result)
     return result
+
+
+def _recover(store: BlobStore, key: MasterKey, result: IndexSet) -> None:
+    """Index, for reading, the stored packs no intact index blob names (their trailers)."""
+    for message in result.damaged.values():
+        log.warning("%s; skipped it", message)
+    known = {info.id for info in result.index.packs()}
+    stored = list_folder(store, DATA).blobs
+    tables = read_pack_tables(store, key, ((p, s) for p, s in stored.items() if p not in known))
+    reading = result.index.copy()
+    for info, entries in tables.packs.values():
+        reading.add_pack(info, entries)
+    result.reading = reading
+    result.recovered = frozenset(tables.packs)
+    for pack_id, problem in sorted(tables.problems.items()):
+        log.warning("pack %s cannot be indexed: %s", pack_id, problem)
+    log.warning(
+        "read the trailers of %d packs no intact index blob names, to find their chunks; "
+        "`haprotect repo repair index` rebuilds the index",
+        len(tables.packs),
+    )

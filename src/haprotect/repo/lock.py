@@ -16,6 +16,15 @@ stale
     process is gone: same machine (host name, boot id and pid namespace all
     equal) and its pid is dead or now belongs to a younger process. A stale
     lock conflicts with nothing; whoever meets it removes it with a warning.
+unreadable
+    A lock blob that cannot be parsed (damaged, truncated, garbage). It
+    conflicts with nothing and is not removed by whoever meets it (it may
+    be a live holder's lock damaged in the store; the holder rewrites it at
+    its next refresh); ``unlock`` removes it. Except a JSON object whose
+    ``version`` is above this haprotect's: that may be a newer writer's
+    lock, so it conflicts with every lock and only ``unlock --remove-all``
+    removes it. A blob under ``locks/`` whose name is no blob id is no lock
+    at all (:mod:`haprotect.repo.names`): ignored, and named by ``check``.
 heartbeat
     A thread that rewrites the held lock with the current time every
     ``refresh_every`` (5 minutes). If it finds its lock gone, or the holder
@@ -48,11 +57,13 @@ from haprotect.repo.errors import LockLost, RepositoryLocked
 from haprotect.repo.lockfile import (
     LOCKS_PREFIX,
     LockInfo,
+    NewerLock,
     machine_id,
     parse_lock,
     process_start,
     username,
 )
+from haprotect.repo.names import blob_ids
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore, StorageError
 from haprotect.storage.wrappers import StoreWrapper
 
@@ -79,6 +90,13 @@ class LockStatus:
     info: LockInfo | None
     stale: str | None = None
     problem: str | None = None
+    newer: bool = False
+    """Unreadable, but of a newer version: it conflicts with everything."""
+
+    @property
+    def junk(self) -> bool:
+        """Unreadable and not of a newer version: it blocks nothing."""
+        return self.info is None and not self.newer
 
     @property
     def key(self) -> str:
@@ -134,7 +152,7 @@ class Locker:
         """Every lock in the repository, with its staleness."""
         now = self.clock()
         found: list[LockStatus] = []
-        for blob in self.store.list(LOCKS_PREFIX):
+        for blob in blob_ids(self.store, LOCKS_PREFIX):
             status = self._status(blob, now)
             if status is not None:
                 found.append(status)
@@ -146,6 +164,8 @@ class Locker:
             info = parse_lock(lock_id, self.store.get(blob.key))
         except BlobNotFound:
             return None
+        except NewerLock as exc:
+            return LockStatus(lock_id, None, problem=str(exc), newer=True)
         except ValueError as exc:
             return LockStatus(lock_id, None, problem=str(exc))
         return LockStatus(lock_id, info, self.stale_reason(info, now))
@@ -199,6 +219,8 @@ class Locker:
                 if self._remove(status, "removed stale"):
                     removed.append(status)
                 continue
+            if status.junk:
+                continue
             exclusive = status.info is None or status.info.exclusive
             if mine.exclusive or exclusive:
                 conflicts.append(status)
@@ -213,8 +235,9 @@ class Locker:
         return True
 
     def remove_stale(self) -> list[LockStatus]:
-        """Remove the stale locks; return them."""
-        return [s for s in self.locks() if s.stale is not None and self._remove(s, "removed")]
+        """Remove the stale and the unreadable locks (not those of a newer version)."""
+        gone = [s for s in self.locks() if s.stale is not None or s.junk]
+        return [s for s in gone if self._remove(s, "removed")]
 
     def remove_all(self) -> list[LockStatus]:
         """Remove every lock, live or not (only when no haprotect uses the repository)."""

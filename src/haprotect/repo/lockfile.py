@@ -98,8 +98,33 @@ class LockInfo:
         return json.dumps(body, indent=1).encode() + b"\n"
 
 
+class NewerLock(ValueError):
+    """A lock this haprotect cannot read that says it is of a newer version."""
+
+
 def parse_lock(lock_id: str, blob: bytes) -> LockInfo:
-    """A lock blob, or ValueError when it cannot be understood."""
+    """A lock blob, or ValueError when it cannot be understood.
+
+    :class:`NewerLock` when it cannot be understood but is a JSON object
+    with a ``version`` above this haprotect's: a newer writer's lock, which
+    must be respected, not taken for junk.
+    """
+    try:
+        return _parse(lock_id, blob)
+    except ValueError as exc:
+        try:
+            version = json.loads(blob).get("version")
+        except (ValueError, AttributeError):
+            raise exc from None
+        if isinstance(version, int) and version > LOCK_VERSION:
+            raise NewerLock(
+                f"lock {lock_id} is of version {version}, newer than this haprotect reads "
+                f"({LOCK_VERSION})"
+            ) from None
+        raise
+
+
+def _parse(lock_id: str, blob: bytes) -> LockInfo:
     try:
         body: dict[str, Any] = json.loads(blob)
         start = body.get("process_start")

@@ -28,11 +28,11 @@ def open_repository(
 ) -> Repository:
     """:meth:`Repository.open <haprotect.repo.repository.Repository.open>`."""
     config, mac = read_config(store)
-    strict = not lenient_index
+    lenient = lenient_index
     unlocked: Unlocked | Unlocking = (
-        Unlocking(store, config, mac, passphrase, strict_index=strict)
+        Unlocking(store, config, mac, passphrase, lenient_index=lenient)
         if background
-        else unlock(store, config, mac, passphrase, strict_index=strict)
+        else unlock(store, config, mac, passphrase, lenient_index=lenient)
     )
     # imported now: in the background, this overlaps the derivation
     from haprotect.repo.repository import Repository

@@ -46,12 +46,14 @@ from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import RepoConfig
 from haprotect.repo.crypto import NONCE_SIZE, MasterKey, decompress, decrypt
-from haprotect.repo.errors import IntegrityError, PruneRefused
+from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
 from haprotect.repo.index import entry_table, write_index
 from haprotect.repo.indexset import IndexedPack, load_index_set
+from haprotect.repo.names import list_folder
 from haprotect.repo.pack import DATA_PREFIX, FLAG_ZSTD, BlobType, PackEntry, blob_aad, pack_key
 from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.snapshots import list_snapshots
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
@@ -132,12 +134,7 @@ class PrunePlan:
 
 def stored_packs(store: BlobStore) -> dict[str, int]:
     """Pack id → size of every pack in the store (keys that are not packs are left alone)."""
-    found: dict[str, int] = {}
-    for info in store.list(DATA_PREFIX):
-        pack_id = info.key.rsplit("/", 1)[-1]
-        if len(pack_id) == 64 and pack_key(pack_id) == info.key:
-            found[pack_id] = info.size
-    return found
+    return list_folder(store, DATA_PREFIX).blobs
 
 
 class Pruner:
@@ -205,7 +202,7 @@ class Pruner:
                 plan.keep.append(pack_id)
         plan.orphans = sorted(p for p in stored if p not in packs)
         changed = plan.delete or plan.repack or plan.missing
-        blobs = len(_index_batches([packs[p] for p in plan.keep]))
+        blobs = len(index_batches([packs[p] for p in plan.keep]))
         plan.rewrite_index = bool(changed) or len(indexed.names) > max(blobs, 1)
         return plan
 
@@ -239,7 +236,7 @@ class Pruner:
         if plan.rewrite_index:
             kept = [plan.packs[p] for p in plan.keep]
             new = [(f.info, f.entries) for f in written]
-            for batch in _index_batches([*kept, *new]):
+            for batch in index_batches([*kept, *new]):
                 write_index(store, self._key, [(info, entry_table(e)) for info, e in batch])
                 index_blobs += 1
             meter.update(len(plan.repack), meter.bytes_total, "deleting old index", force=True)
@@ -315,7 +312,20 @@ class Pruner:
         return pack
 
 
-def _index_batches(packs: Sequence[IndexedPack]) -> list[list[IndexedPack]]:
+def all_snapshots(store: BlobStore, key: MasterKey) -> list[Snapshot]:
+    """Every snapshot; one that cannot be read stops prune (its data must stay)."""
+    try:
+        return list_snapshots(store, key, strict=True)
+    except (IntegrityError, UnsupportedVersion) as exc:
+        raise PruneRefused(
+            f"{exc}; prune deletes nothing",
+            hint="run `haprotect repo check`; `haprotect repo repair snapshots --forget URL` "
+            "removes a snapshot that cannot be read",
+        ) from None
+
+
+def index_batches(packs: Sequence[IndexedPack]) -> list[list[IndexedPack]]:
+    """``packs`` split into the lists of index blobs of up to 50,000 entries each."""
     batches: list[list[IndexedPack]] = []
     current: list[IndexedPack] = []
     count = 0

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.repairindex import IndexRepair
+    from haprotect.repo.repairsnapshots import SnapshotRepair
     from haprotect.repo.restoreparts import RestoreOptions
     from haprotect.repo.stats import RepoStats
 
@@ -84,7 +86,7 @@ class Repository:
     def _take(self, unlocked: Unlocked) -> None:
         self._master_key = unlocked.key
         self._indexes = unlocked.indexes
-        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.index)
+        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.for_reading)
 
     def _unlocked(self) -> None:
         """Wait for a background unlock, if one runs (raising a wrong passphrase)."""
@@ -109,7 +111,7 @@ class Repository:
 
     @property
     def index_damage(self) -> dict[str, str]:
-        """Index blobs that could not be read (only when opened with ``lenient_index``)."""
+        """Index blobs that could not be read (skipped), with what is wrong with each."""
         self._unlocked()
         return self._indexes.damaged
 
@@ -147,8 +149,11 @@ class Repository:
     ) -> Repository:
         """Open a repository: check its version, unlock a key file, load the index.
 
-        A damaged index blob makes opening fail, unless ``lenient_index``
-        (for check): then it is skipped and recorded in :attr:`index_damage`.
+        A damaged index blob is skipped and recorded in :attr:`index_damage`;
+        unless ``lenient_index`` (for check, which reports it), a warning is
+        logged and the packs no intact index blob names are indexed from their
+        own trailers, for reading only: restores and checks find their chunks,
+        backups do not deduplicate against them.
         With ``background`` the key is derived and the index loaded in a
         background thread: ``open`` returns once the config is read, the
         first use of the key waits for it and raises a wrong passphrase
@@ -347,7 +352,7 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
-        from haprotect.repo.prune import PruneOptions, Pruner
+        from haprotect.repo.prune import PruneOptions, Pruner, all_snapshots
 
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
@@ -355,7 +360,8 @@ class Repository:
             store = GuardedStore(self.store, held)
             pruner = Pruner(store, self._key, self.config, meter, opts)
             gone = set(forgetting)
-            plan = pruner.plan([s for s in self.snapshots() if s.id not in gone])
+            every = all_snapshots(self.store, self._key)
+            plan = pruner.plan([s for s in every if s.id not in gone])
             if opts.dry_run:
                 return plan.report(dry_run=True)
             report = pruner.execute(plan)
@@ -390,6 +396,43 @@ class Repository:
                 removed_locks=removed,
             ).run()
 
+    def repair_index(
+        self, *, dry_run: bool = False, on_progress: ProgressSink | None = None
+    ) -> IndexRepair:
+        """Rebuild the index from the packs' own trailers (exclusive lock)."""
+        from haprotect.repo.repairindex import repair_index
+
+        meter = ProgressMeter(Phase.REPAIR, on_progress)
+        with self.lock(exclusive=True, operation="repair index") as held:
+            store = GuardedStore(self.store, held)
+            report = repair_index(store, self._key, meter, dry_run=dry_run)
+            if report.changed and not dry_run:
+                self.reload_index()
+        return report
+
+    def repair_snapshots(
+        self, snapshot_ids: Sequence[str] = (), *, dry_run: bool = False, forget: bool = False
+    ) -> list[SnapshotRepair]:
+        """Rewrite the snapshots (all, or those given) that reference lost data; with
+        ``forget`` remove the originals, and snapshot blobs that cannot be read."""
+        from haprotect.repo.errors import IntegrityError
+        from haprotect.repo.repairsnapshots import SnapshotRepairer, load_chosen
+
+        with self.lock(operation="repair snapshots") as held:
+            self.reload_index()
+            if self.index_damage:
+                raise IntegrityError(
+                    f"the index of {self.url} is damaged ({len(self.index_damage)} index blobs "
+                    "cannot be read); repair snapshots needs it whole",
+                    hint=f"run `haprotect repo repair index {self.url}` first",
+                )
+            ids = [resolve_id(self.store, i) for i in snapshot_ids]
+            snapshots, unreadable = load_chosen(self.store, self._key, ids)
+            store = GuardedStore(self.store, held)
+            reader = BlobReader(self.store, self._key, self._index)
+            repairer = SnapshotRepairer(store, reader, self._index, self.config)
+            return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
+
     def stats(self) -> RepoStats:
         from haprotect.repo.stats import repo_stats
 
@@ -410,7 +453,8 @@ class Repository:
     def reload_index(self) -> Index:
         """Read the index blobs again (after another writer added some)."""
         key = self._key
-        self._take(Unlocked(key, load_index_set(self.store, key, strict=not self._lenient)))
+        indexes = load_index_set(self.store, key, strict=False, recover=not self._lenient)
+        self._take(Unlocked(key, indexes))
         return self._index
 
     def sync_index(self) -> None:

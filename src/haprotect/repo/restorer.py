@@ -58,13 +58,12 @@ from haprotect.model.snapshot import (
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import MiB
 from haprotect.repo.damage import NOT_INDEXED
-from haprotect.repo.errors import IntegrityError
 from haprotect.repo.index import BlobLocation
 from haprotect.repo.nodemeta import make_special
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions, Team
 from haprotect.repo.runwriter import RestoredFile, Run, RunWriter
-from haprotect.repo.target import Components, Target, components
+from haprotect.repo.target import Components, Target, next_components
 from haprotect.repo.tree import sort_key
 
 MAX_FILES_PER_RUN = 256
@@ -140,13 +139,7 @@ class Restorer:
                 dest.tidy(())
             previous: tuple[bytes, ...] | None = None
             for node in nodes:
-                parts = components(node.path, self._snapshot_id)
-                key = parts
-                if previous is not None and key <= previous:
-                    raise IntegrityError(
-                        f"the tree of snapshot {self._snapshot_id[:8]} is out of order at "
-                        f"{node.path!r}"
-                    )
+                key = parts = next_components(node.path, self._snapshot_id, previous)
                 previous = key
                 if wanted is not None and (
                     not selected(key, wanted)

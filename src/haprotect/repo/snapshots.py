@@ -5,11 +5,17 @@ user, backed-up paths, tags, free-form metadata, the parent's id, the ids of
 the tree chunks, statistics and the per-file errors. Its id is the unkeyed
 BLAKE3 of the sealed bytes. A snapshot is visible exactly when its blob
 exists, and it is written only after every pack and index blob it needs.
+
+Listing skips what it cannot read: a stray under ``snapshots/`` (no blob id
+for a name) is no snapshot, and a damaged one (or one of a newer version)
+is left out with a warning; ``check`` names both. Prune lists strictly: a
+snapshot it cannot read stops it, since its data must not be freed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
@@ -21,12 +27,15 @@ import blake3
 from haprotect.model.snapshot import BackupStats, FileError, Snapshot
 from haprotect.repo.crypto import MasterKey, SealedKind, seal, unseal
 from haprotect.repo.errors import IntegrityError, SnapshotNotFound, UnsupportedVersion
+from haprotect.repo.names import blob_ids
 from haprotect.repo.tree import TREE_VERSION
-from haprotect.storage.base import BlobNotFound, BlobStore
+from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 SNAPSHOTS_PREFIX = "snapshots/"
 SNAPSHOT_VERSION = 1
 _LOAD_THREADS = 8
+
+log = logging.getLogger("haprotect.repo")
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
@@ -95,14 +104,29 @@ def load_snapshot(store: BlobStore, key: MasterKey, snapshot_id: str) -> Snapsho
 
 
 def snapshot_ids(store: BlobStore) -> list[str]:
-    return sorted(info.key.removeprefix(SNAPSHOTS_PREFIX) for info in store.list(SNAPSHOTS_PREFIX))
+    """The ids of the snapshot blobs (strays under ``snapshots/`` left out)."""
+    return sorted(
+        info.key.removeprefix(SNAPSHOTS_PREFIX) for info in blob_ids(store, SNAPSHOTS_PREFIX)
+    )
 
 
-def list_snapshots(store: BlobStore, key: MasterKey) -> list[Snapshot]:
-    """Every snapshot, oldest first."""
-    ids = snapshot_ids(store)
+def list_snapshots(store: BlobStore, key: MasterKey, *, strict: bool = False) -> list[Snapshot]:
+    """Every snapshot, oldest first; one that cannot be read raises if ``strict``, else is
+    skipped with a warning. One deleted meanwhile (a concurrent forget) is skipped."""
+
+    def one(snapshot_id: str) -> Snapshot | None:
+        try:
+            return load_snapshot(store, key, snapshot_id)
+        except SnapshotNotFound:
+            return None
+        except (IntegrityError, UnsupportedVersion, PermanentStorageError) as exc:
+            if strict:
+                raise
+            log.warning("%s; skipped it (`haprotect repo check` names it)", exc)
+            return None
+
     with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
-        found = list(pool.map(lambda i: load_snapshot(store, key, i), ids))
+        found = [s for s in pool.map(one, snapshot_ids(store)) if s is not None]
     return sorted(found, key=lambda s: (s.time, s.id))
 
 

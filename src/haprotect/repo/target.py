@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from haprotect.repo.errors import RestoreError
+from haprotect.repo.errors import IntegrityError, RestoreError
 
 Components = tuple[bytes, ...]
 
@@ -46,6 +46,18 @@ def components(path: str, snapshot_id: str) -> Components:
     if not raw or raw.startswith(b"/") or any(p in (b"", b".", b"..") or b"\0" in p for p in parts):
         raise RestoreError(
             f"refusing path {path!r} of snapshot {snapshot_id[:8]}: it would escape the target",
+            hint="the snapshot was crafted or damaged; run `haprotect check`",
+        )
+    return parts
+
+
+def next_components(path: str, snapshot_id: str, previous: Components | None) -> Components:
+    """:func:`components`, refusing a path not strictly after ``previous`` in canonical
+    order (a duplicate or an out-of-order node). ``check`` judges trees with it too."""
+    parts = components(path, snapshot_id)
+    if previous is not None and parts <= previous:
+        raise IntegrityError(
+            f"the tree of snapshot {snapshot_id[:8]} is out of order at {path!r}",
             hint="the snapshot was crafted or damaged; run `haprotect check`",
         )
     return parts

@@ -18,8 +18,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from haprotect.repo.errors import WrongPassphrase
+from haprotect.repo.errors import (
+    IntegrityError,
+    RepositoryError,
+    UnsupportedVersion,
+    WrongPassphrase,
+)
 from haprotect.repo.kdf import KEYS_PREFIX, derive, parse_key_file
+from haprotect.storage.base import BlobNotFound, PermanentStorageError
 
 if TYPE_CHECKING:
     from haprotect.repo.config import RepoConfig
@@ -35,27 +41,72 @@ class Unlocked:
 
 
 def unlock(
-    store: BlobStore, config: RepoConfig, mac: str, passphrase: str, *, strict_index: bool
+    store: BlobStore, config: RepoConfig, mac: str, passphrase: str, *, lenient_index: bool
 ) -> Unlocked:
     """The master key from the first key file ``passphrase`` opens, and the index.
 
-    A damaged index blob raises, unless not ``strict_index``: then it is
-    recorded in the index set's ``damaged``.
+    A key file that cannot be read (damaged, of a newer version, of another
+    repository, a stray) is skipped: another may open. Only when none does
+    is the passphrase wrong, and the message then names the skipped ones.
+    A damaged index blob is skipped too: with ``lenient_index`` (check)
+    quietly, else with a warning, and the packs it may have named are
+    indexed for reading (:mod:`haprotect.repo.indexset`).
     """
+    skipped: dict[str, RepositoryError | PermanentStorageError] = {}
+    tried = 0
     for info in store.list(KEYS_PREFIX):
-        key_file = parse_key_file(store.get(info.key), info.key)
-        secret = derive(passphrase, key_file.salt, key_file.params)
-        # loaded after the derivation (see the module's docstring)
-        from haprotect.repo.indexset import load_index_set
-        from haprotect.repo.keys import open_derived
+        try:
+            key_file = parse_key_file(store.get(info.key), info.key)
+        except BlobNotFound:
+            continue
+        except (RepositoryError, PermanentStorageError) as exc:
+            skipped[info.key] = exc
+            continue
+        tried += 1
+        try:
+            secret = derive(passphrase, key_file.salt, key_file.params)
+            # loaded after the derivation (see the module's docstring)
+            from haprotect.repo.indexset import load_index_set
+            from haprotect.repo.keys import open_derived
 
-        key = open_derived(key_file, secret, config.id, info.key)
+            key = open_derived(key_file, secret, config.id, info.key)
+        except RepositoryError as exc:
+            skipped[info.key] = exc
+            continue
+        except (ValueError, OverflowError) as exc:
+            skipped[info.key] = IntegrityError(f"{info.key} is not a valid key file ({exc})")
+            continue
         if key is not None:
             config.verify(key, mac, store.url)
-            return Unlocked(key, load_index_set(store, key, strict=strict_index))
-    raise WrongPassphrase(
-        f"wrong passphrase for repository {store.url}",
-        hint="check the passphrase, or the key file it belongs to",
+            indexes = load_index_set(store, key, strict=False, recover=not lenient_index)
+            return Unlocked(key, indexes)
+    raise _no_key(store.url, tried, skipped)
+
+
+def _no_key(
+    url: str, tried: int, skipped: dict[str, RepositoryError | PermanentStorageError]
+) -> RepositoryError:
+    """Wrong passphrase; or no key file could be tried at all."""
+    if not skipped:
+        return WrongPassphrase(
+            f"wrong passphrase for repository {url}",
+            hint="check the passphrase, or the key file it belongs to",
+        )
+    problems = "; ".join(str(skipped[k]) for k in sorted(skipped))
+    if not tried:
+        newer = any(isinstance(e, UnsupportedVersion) for e in skipped.values())
+        kind = UnsupportedVersion if newer else IntegrityError
+        return kind(
+            f"no key file of repository {url} can be used: {problems}",
+            hint="upgrade haprotect"
+            if newer
+            else "restore the key files from a copy of the repository",
+        )
+    return WrongPassphrase(
+        f"wrong passphrase for repository {url} (skipped {len(skipped)} unusable key "
+        f"file{'s' * (len(skipped) != 1)}: {problems})",
+        hint="check the passphrase; if it belongs to a skipped key file, restore that file "
+        "from a copy of the repository (`haprotect repo check` names it)",
     )
 
 
@@ -69,13 +120,13 @@ class Unlocking:
         mac: str,
         passphrase: str,
         *,
-        strict_index: bool,
+        lenient_index: bool,
     ) -> None:
         self._outcome: Unlocked | BaseException | None = None
 
         def run() -> None:
             try:
-                self._outcome = unlock(store, config, mac, passphrase, strict_index=strict_index)
+                self._outcome = unlock(store, config, mac, passphrase, lenient_index=lenient_index)
             except BaseException as exc:
                 self._outcome = exc
 

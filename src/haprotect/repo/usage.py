@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError
+from haprotect.repo.pathjudge import PathJudge, Refusals, Summary
 from haprotect.repo.tree import decode_node, decode_stream
 from haprotect.storage.base import StorageError
 
-# chunk id -> (text before its first newline, after its last one, has a newline)
-_Edges = tuple[bytes, bytes, bool]
+# chunk id -> (text before its first newline, after its last one, has a newline,
+#              the summary of its inner paths when they are judged)
+_Edges = tuple[bytes, bytes, bool, Summary | None]
 
 
 @dataclass(slots=True)
@@ -31,6 +33,8 @@ class Usage:
     data: set[bytes] = field(default_factory=set)
     tree: set[bytes] = field(default_factory=set)
     problems: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, Refusals] = field(default_factory=dict)
+    """Snapshots with paths a restore refuses (only when scanned with ``judge_paths``)."""
 
     @property
     def chunks(self) -> set[bytes]:
@@ -38,17 +42,26 @@ class Usage:
 
 
 class _Scanner:
-    def __init__(self, reader: BlobReader) -> None:
+    def __init__(self, reader: BlobReader, judge_paths: bool) -> None:
         self._reader = reader
         self._edges: dict[bytes, _Edges] = {}
         self.usage = Usage()
+        self._judge = PathJudge(refused=self.usage.refused) if judge_paths else None
 
-    def _line(self, line: bytes) -> None:
+    def _node(self, line: bytes) -> Node:
         node = decode_node(line)
         if node.content:
             self.usage.data.update(e for e in node.content if isinstance(e, bytes))
+        return node
+
+    def _line(self, line: bytes) -> None:
+        node = self._node(line)
+        if self._judge is not None:
+            self._judge.path(node.path)
 
     def snapshot(self, snapshot: Snapshot) -> None:
+        if self._judge is not None:
+            self._judge.start(snapshot.id)
         ids = [bytes.fromhex(i) for i in snapshot.tree]
         self.usage.tree.update(ids)
         edges = self._edges
@@ -62,11 +75,13 @@ class _Scanner:
                 assert got == chunk_id
                 rest = self._fresh(chunk_id, data, rest)
                 continue
-            head, tail, newline = known
+            head, tail, newline, summary = known
             if not newline:
                 rest += head
                 continue
             self._line(rest + head)
+            if summary is not None and self._judge is not None:
+                self._judge.apply(summary)
             rest = tail
         if rest:
             raise IntegrityError(f"the tree of snapshot {snapshot.id} ends mid-record")
@@ -74,14 +89,20 @@ class _Scanner:
     def _fresh(self, chunk_id: bytes, data: bytes, rest: bytes) -> bytes:
         first = data.find(b"\n")
         if first < 0:
-            self._edges[chunk_id] = (data, b"", False)
+            self._edges[chunk_id] = (data, b"", False, None)
             return rest + data
         last = data.rfind(b"\n")
         self._line(rest + data[:first])
-        if last > first:
-            for line in data[first + 1 : last].split(b"\n"):
-                self._line(line)
-        self._edges[chunk_id] = (data[:first], data[last + 1 :], True)
+        inner = data[first + 1 : last].split(b"\n") if last > first else []
+        summary = None
+        if self._judge is None:
+            for line in inner:
+                self._node(line)
+        else:
+            summary = self._judge.summarize([self._node(line).path for line in inner])
+            if summary is not None:
+                self._judge.apply(summary)
+        self._edges[chunk_id] = (data[:first], data[last + 1 :], True, summary)
         return data[last + 1 :]
 
 
@@ -89,9 +110,15 @@ def scan(
     reader: BlobReader,
     snapshots: Sequence[Snapshot],
     on_snapshot: Callable[[int], None] | None = None,
+    *,
+    judge_paths: bool = False,
 ) -> Usage:
-    """The chunks ``snapshots`` use; a snapshot whose tree cannot be read is a problem."""
-    scanner = _Scanner(reader)
+    """The chunks ``snapshots`` use; a snapshot whose tree cannot be read is a problem.
+
+    ``judge_paths`` also judges every path as a restore would
+    (:mod:`haprotect.repo.pathjudge`) into :attr:`Usage.refused`.
+    """
+    scanner = _Scanner(reader, judge_paths)
     for number, snapshot in enumerate(snapshots, 1):
         try:
             scanner.snapshot(snapshot)
