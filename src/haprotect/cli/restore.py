@@ -69,8 +69,12 @@ def restore_command(
     Each tier is checked healthy before the next starts (a database must
     start and answer; a tree must be complete). Without --yes, asks which
     tiers and where, shows what would be overwritten, and asks twice before
-    replacing live data in its original place. Exit status: 0 completed,
-    10 partially failed, 11 failed.
+    replacing live data in its original place. Items that cannot be restored
+    (a PostgreSQL server running at the target, say) are listed before any
+    question, and before anything is replaced.
+
+    Exit status: 0 completed, 1 not confirmed, 2 bad usage, 3 unreadable input,
+    6 storage failed, 7 repository refused, 10 partially failed, 11 failed.
     """
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from haprotect.errors import UsageError
+from haprotect.errors import NothingCopied, UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.repo.archiver import Archiver
@@ -60,6 +60,12 @@ def run_backup(
     roots = normalize_roots(paths)
     if not roots:
         raise UsageError("nothing to back up: no paths given")
+    absent = _absent(roots)
+    if len(absent) == len(roots):
+        raise NothingCopied(
+            f"nothing backed up, no snapshot written: {'; '.join(absent)}",
+            hint="give paths that exist",
+        )
     host = host or socket.gethostname()
     shown = tuple(os.fsdecode(r) for r in roots)
     opts = options or BackupOptions()
@@ -117,3 +123,14 @@ def run_backup(
         snapshot = write_snapshot(store, key, snapshot)
     meter.finish(stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total)
     return snapshot
+
+
+def _absent(roots: Sequence[bytes]) -> list[str]:
+    """The roots that cannot be looked at, each with the reason."""
+    found = []
+    for root in roots:
+        try:
+            os.lstat(root)
+        except OSError as exc:
+            found.append(f"{os.fsdecode(root)}: {exc.strerror or exc}")
+    return found

@@ -135,7 +135,12 @@ class Target:
                 os.mkdir(name, 0o700, dir_fd=parent)
 
     def clear(self, parent: int, name: bytes) -> None:
-        """Remove whatever is at ``name`` (an empty directory at most)."""
+        """Remove whatever is at ``name`` (an empty directory at most).
+
+        A directory that is not empty stays, and the node that should take
+        its place fails alone (an ``OSError``, recorded against its path):
+        the restore goes on with the others.
+        """
         try:
             os.unlink(name, dir_fd=parent)
         except FileNotFoundError:
@@ -144,8 +149,8 @@ class Target:
             try:
                 os.rmdir(name, dir_fd=parent)
             except OSError as exc:
-                raise RestoreError(
-                    f"cannot replace directory {os.fsdecode(name)!r} in the target: {exc.strerror}"
+                raise OSError(
+                    exc.errno, f"a directory in the target is in its place ({exc.strerror})"
                 ) from None
 
     def create_file(self, parts: Components) -> int:
