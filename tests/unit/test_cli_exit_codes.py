@@ -14,24 +14,22 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from tests.cli_site import PASSWORD, Site, a_set, invoke, make_site
 from typer.core import TyperGroup
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from haprotect.cli.main import app
-from haprotect.engine import list_sets
 from haprotect.errors import ExitCode
 from haprotect.model.result import Status
-from haprotect.repo import KdfParams, Repository
+from haprotect.repo import Repository
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 
-PASSWORD = "secret"
 STATUS = re.compile(r"Exit status: (.+?)\.(?:\s|$)")
 ENTRY = re.compile(r"(\d+) (\S.*)")
 
@@ -89,58 +87,9 @@ def test_runs_end_with_the_codes_of_the_table() -> None:
     assert Status.FAILED.exit_code == ExitCode.FAILED
 
 
-@dataclass
-class Site:
-    """Two directories of one application on a local node, its policy, a repository."""
-
-    root: Path
-
-    @property
-    def repo(self) -> str:
-        return str(self.root / "repo")
-
-    def path(self, name: str) -> str:
-        return str(self.root / name)
-
-
-TOPOLOGY = """\
-apiVersion: haprotect/v1
-kind: Topology
-clusters:
-  - name: c1
-    manager: file
-    nodes: [{{name: node1}}]
-    datasets:
-      - {{id: data, kind: filesystem, location: {{directory: {root}/data}},
-         replication: shared, primary: node1, ha: true}}
-      - {{id: static, kind: filesystem, location: {{directory: {root}/static}},
-         replication: shared, primary: node1, ha: true}}
-    applications:
-      - name: site
-        tiers:
-          - {{name: storage, datasets: [data]}}
-          - {{name: frontend, datasets: [static], depends_on: [storage]}}
-"""
-
-
-def invoke(*args: str, password: str = PASSWORD, stdin: str | None = None) -> Result:
-    env = {"HAPROTECT_PASSWORD": password, "HAPROTECT_REPOSITORY": "", "COLUMNS": "200"}
-    return CliRunner().invoke(app, list(args), env=env, input=stdin, catch_exceptions=False)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    made = Site(tmp_path)
-    for name in ("data", "static"):
-        (tmp_path / name / "sub").mkdir(parents=True)
-        (tmp_path / name / "sub" / "file").write_text(f"{name}\n")
-    (tmp_path / "topology.yaml").write_text(TOPOLOGY.format(root=tmp_path))
-    (tmp_path / "inventory.yaml").write_text("nodes:\n  node1: {host: 127.0.0.1, local: true}\n")
-    (tmp_path / "remote.yaml").write_text("nodes:\n  node1: {host: 10.0.0.1, local: false}\n")
-    Repository.init(LocalStore(made.repo), PASSWORD, kdf=KdfParams(n=1 << 10))
-    planned = invoke("plan", f"file://{tmp_path}/topology.yaml", "-o", made.path("policy.yaml"))
-    assert planned.exit_code == 0, planned.output
-    return made
+    return make_site(tmp_path)
 
 
 def backed_up(site: Site) -> str:
@@ -148,16 +97,6 @@ def backed_up(site: Site) -> str:
     done = invoke("repo", "backup", site.repo, site.path("data"), "--json")
     assert done.exit_code == 0, done.output
     return str(json.loads(done.stdout.splitlines()[-1])["snapshot"]["id"])
-
-
-def a_set(site: Site) -> str:
-    """Back up the whole site with ``backup``; the set's id."""
-    done = invoke(
-        "backup", site.path("policy.yaml"), "--repo", site.repo, "--inventory",
-        site.path("inventory.yaml"),
-    )  # fmt: skip
-    assert done.exit_code == 0, done.output
-    return list_sets(Repository.open(LocalStore(site.repo), PASSWORD))[0].id
 
 
 Case = Callable[[Site], tuple[list[str], dict[str, str]]]

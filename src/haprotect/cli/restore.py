@@ -24,6 +24,7 @@ from haprotect.cli.runs import (
 from haprotect.engine import find_set, list_sets, run_restore
 from haprotect.errors import UsageError
 from haprotect.model.plan import RestorePlan, SnapshotSet
+from haprotect.pgtools import stop_command
 from haprotect.plan import load_inventory, plan_restore
 
 ORIGINAL = "original"
@@ -104,7 +105,7 @@ def restore_command(
             if dsn:
                 stdout.print(
                     f"{item.dataset}: the restored PostgreSQL runs ({escape(str(dsn))}); "
-                    f"stop it with: pg_ctl -D {escape(str(item.details.get('pgdata')))} stop"
+                    f"stop it with: {escape(stop_command(Path(str(item.details.get('pgdata')))))}"
                 )
     exit_for([result])
 
