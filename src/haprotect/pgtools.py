@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -107,6 +108,60 @@ def server_user() -> str | None:
             hint=_HINT,
         ) from None
     return SYSTEM_USER
+
+
+def running_postmaster(pgdata: Path) -> int | None:
+    """The pid of a live postmaster working in ``pgdata``, if any."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def server_running(pgdata: Path) -> str | None:
+    """Why nothing may replace ``pgdata`` now: a server runs in it (None: none does)."""
+    pid = running_postmaster(pgdata)
+    if pid is None:
+        return None
+    return (
+        f"a PostgreSQL server (pid {pid}) runs in {pgdata}: stop it first (its cluster "
+        f"resource, or: {stop_command(pgdata)})"
+    )
+
+
+def stop_command(pgdata: Path) -> str:
+    """A shell command that stops the server running in ``pgdata``, typed by whoever runs us.
+
+    ``pg_ctl`` refuses to run as root, and only the data directory's owner
+    may stop its server: the command runs as that owner (``runuser`` as
+    root, ``sudo`` otherwise) unless that is us.
+    """
+    try:
+        version = int((pgdata / "PG_VERSION").read_text().strip().split(".")[0])
+        pg_ctl = binaries_for(version).tool("pg_ctl")
+    except (OSError, ValueError, ComponentError):
+        pg_ctl = "pg_ctl"
+    command = f"{shlex.quote(pg_ctl)} -D {shlex.quote(str(pgdata))} stop"
+    try:
+        owner = os.stat(pgdata).st_uid
+    except OSError:
+        return command
+    if owner == os.geteuid():
+        return command
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = f"#{owner}"
+    if os.geteuid() == 0 and not name.startswith("#"):
+        return f"runuser -u {shlex.quote(name)} -- {command}"
+    return f"sudo -u {shlex.quote(name)} -- {command}"
 
 
 class PgRunner:

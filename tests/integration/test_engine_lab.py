@@ -6,6 +6,7 @@ middle) and each asks the lab who is primary now.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from haprotect.model.plan import SnapshotSet
 from haprotect.model.policy import Fallback, Policy
 from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.movers.postgres import stop_restored
-from haprotect.pgtools import PgBinaries, PgRunner
+from haprotect.pgtools import PgBinaries, PgRunner, running_postmaster
 from haprotect.plan import load_inventory, plan_restore
 from haprotect.repo import KdfParams
 
@@ -360,3 +361,47 @@ def test_the_dry_run_shows_the_standby_it_would_read(env: LabEnv, tmp_path: Path
         done.stdout
     )
     assert "quiesce order (top-down): frontend, application, database, storage" in done.stdout
+
+
+def test_a_server_running_in_a_target_is_named_before_any_question(env: LabEnv) -> None:
+    result, _ = backup(env)
+    assert result.status is Status.COMPLETED
+    out = env.root / "restored-twice"  # the server user must reach it: not under tmp_path
+    command = [HAPROTECT, "restore", latest_set(env).id, "--repo", env.repo.url, "--to", str(out)]
+    password = {**os.environ, "HAPROTECT_PASSWORD": "pw"}
+    first = subprocess.run(
+        [*command, "--yes", "--keep-running"],
+        capture_output=True,
+        text=True,
+        env=password,
+        check=False,
+    )
+    pgdata = out / "database" / PG
+    env.restored.append(pgdata)
+    assert first.returncode == 0, first.stderr
+    (hint,) = [line for line in first.stdout.splitlines() if "stop it with: " in line]
+    stop = hint.split("stop it with: ", 1)[1]
+    assert stop.endswith(f"pg_ctl -D {pgdata} stop")
+    if os.geteuid() == 0:
+        assert stop.startswith("runuser -u postgres -- ")  # pg_ctl refuses to run as root
+    pid = running_postmaster(pgdata)
+    assert pid is not None
+    kept = out / "storage" / FS / "kept-while-asked"
+    kept.write_bytes(b"the storage tier is not replaced before the answer")
+    second = subprocess.run(
+        [*command, "--tier", "storage", "--tier", "database"],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        env=password,
+        check=False,
+    )
+    assert second.returncode == 1, second.stderr
+    said = " ".join(second.stderr.split())
+    problem = f"cannot restore: a PostgreSQL server (pid {pid}) runs in {pgdata}"
+    assert problem in said and said.index(problem) < said.index("Restore the others?")
+    assert stop in said
+    assert kept.exists()
+    stopped = subprocess.run(stop, shell=True, capture_output=True, text=True, check=False)
+    assert stopped.returncode == 0, stopped.stderr
+    assert running_postmaster(pgdata) is None

@@ -186,6 +186,8 @@ def test_nothing_backed_up_is_failed(repo: Repository, root: Path, tmp_path: Pat
         os.rename(root / name, root / f"{name}.gone")
     _, status = backup(plan_for(root), repo, tmp_path)
     assert status is Status.FAILED
+    assert status.exit_code == 11
+    assert repo.snapshots() == []  # not even the sets' topology copies
 
 
 class Exploding:

@@ -70,8 +70,12 @@ def backup_command(
     The cluster is discovered again from the policy's source, so the run
     follows a failover without the policy being edited. Each application is
     written as one snapshot set (one snapshot per tier and data set) to the
-    policy's repository, or to --repo. Exit status: 0 completed, 10 partially
-    failed, 11 failed.
+    policy's repository, or to --repo. A set none of whose items could be
+    copied leaves nothing in the repository.
+
+    Exit status: 0 completed, 2 bad usage, 3 unreadable input, 4 component failed,
+    5 plug-in missing, 6 storage failed, 7 repository refused, 10 partially failed,
+    11 failed.
     """
     policy = load_policy(policy_file)
     plan = plan_backup(

@@ -33,8 +33,9 @@ def diff_command(
     (changed). A changed metadata.topology_fingerprint means the cluster's
     definition changed.
 
-    Exit status, as diff(1): 0 when the policies are the same, 1 when they
-    differ, 3 when a file cannot be read or is not a valid policy.
+    As diff(1), it exits 1 when the policies differ.
+
+    Exit status: 0 no differences, 1 differences, 2 bad usage, 3 unreadable input.
     """
     changes = diff_policies(load_policy(old), load_policy(new))
     if as_json:

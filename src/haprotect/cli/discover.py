@@ -26,7 +26,11 @@ def discover_command(
     no_cli: NoCliOpt = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each cluster tool.")] = 60.0,
 ) -> None:
-    """Query a cluster and show its nodes, HA data sets and applications."""
+    """Query a cluster and show its nodes, HA data sets and applications.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed,
+    5 plug-in missing.
+    """
     topology = discover(source, DiscoverOptions(use_cli=not no_cli, timeout_seconds=timeout))
     if as_json:
         sys.stdout.write(json.dumps(topology_to_json(topology), indent=2) + "\n")

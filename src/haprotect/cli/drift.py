@@ -31,9 +31,12 @@ def drift_command(
 
     Lists HA data the policy does not cover (new file systems, databases),
     items whose data set is gone or changed, and applications whose tiers
-    changed. Exits 0 when the policy still covers every HA data set, 1 when
-    it does not (regenerate it with `haprotect plan` and compare with
-    `haprotect diff`). A failover is not drift.
+    changed. Exits 1 when the policy no longer covers every HA data set
+    (regenerate it with `haprotect plan` and compare with `haprotect diff`).
+    A failover is not drift.
+
+    Exit status: 0 covered, 1 not covered, 2 bad usage, 3 unreadable input,
+    4 component failed, 5 plug-in missing.
     """
     policy = load_policy(policy_file)
     url = source or policy.metadata.source

@@ -30,7 +30,10 @@ def explain_command(
 ) -> None:
     """Explain a policy: each decision of each item, its value, why, and the
     cluster object or rule it came from; then the consistency groups with
-    their quiesce and restore orders, and the data sets left out."""
+    their quiesce and restore orders, and the data sets left out.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input.
+    """
     explanation = explain(load_policy(policy_file), only=dataset)
     if dataset is not None and not explanation.items and not explanation.excluded:
         raise UsageError(f"{policy_file}: no data set {dataset!r} in the policy")

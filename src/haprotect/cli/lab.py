@@ -63,7 +63,10 @@ def up_command(
     ] = "auto",
     as_json: JsonOption = False,
 ) -> None:
-    """Create the lab if needed and start whatever is not running (idempotent)."""
+    """Create the lab if needed and start whatever is not running (idempotent).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
+    """
     chosen = None if volume == "none" else volume
     lab = Lab(directory, on_event=_event, flush_interval=flush_interval, volume=chosen)
     status = lab.up()
@@ -73,14 +76,20 @@ def up_command(
 @lab_app.command("status")
 @reports_errors
 def status_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
-    """Health of every node and tier, who is primary, and the replication state."""
+    """Health of every node and tier, who is primary, and the replication state.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
+    """
     _render(Lab(directory).status(), as_json)
 
 
 @lab_app.command("failover")
 @reports_errors
 def failover_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
-    """Promote the standby and make the old primary its standby; state and CIB follow."""
+    """Promote the standby and make the old primary its standby; state and CIB follow.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
+    """
     _render(Lab(directory, on_event=_event).failover(), as_json)
 
 
@@ -98,7 +107,11 @@ def load_command(
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Send orders and uploads through the web tier, journaling what the lab acknowledged."""
+    """Send orders and uploads through the web tier, journaling what the lab acknowledged.
+
+    Exit status: 0 success, 1 data missing, 2 bad usage, 3 unreadable input,
+    4 component failed.
+    """
     lab = Lab(directory, on_event=_event)
     report = lab.load(seconds=seconds, rate=rate, upload_every=upload_every)
     checked = verify_acknowledged(lab) if verify else None
@@ -131,7 +144,11 @@ def verify_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Flush the application, then check every acknowledged order and upload is still there."""
+    """Flush the application, then check every acknowledged order and upload is still there.
+
+    Exit status: 0 all there, 1 data missing, 2 bad usage, 3 unreadable input,
+    4 component failed.
+    """
     checked = verify_acknowledged(Lab(directory), until=until)
     if as_json:
         _print_json(checked.to_json())
@@ -147,7 +164,10 @@ def down_command(
     directory: DirOption = DEFAULT_DIR,
     purge: Annotated[bool, typer.Option(help="Also delete the lab directory.")] = False,
 ) -> None:
-    """Stop every lab process (the data stays unless --purge)."""
+    """Stop every lab process (the data stays unless --purge).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
+    """
     Lab(directory, on_event=_event).down(purge=purge)
 
 

@@ -50,6 +50,9 @@ def plan_command(
     read from a standby; the tiers of an application form one consistency
     group) and writes a policy for review: `haprotect explain` says why, and
     `haprotect validate` checks it after editing. No input is asked for.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed,
+    5 plug-in missing.
     """
     chosen = load_rules(rules)
     topology = discover(source, DiscoverOptions(use_cli=not no_cli))

@@ -44,6 +44,9 @@ def init_command(
     """Create an empty repository (asks for the passphrase twice in a terminal).
 
     Without the passphrase the repository cannot be read: keep it safe.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused.
     """
     store = open_store(url)
     repo = Repository.init(store, passphrase(password_file, url, confirm=True))
@@ -88,7 +91,11 @@ def backup_command(
 
     Only files changed since the latest snapshot of the same host and paths
     are read; only chunks the repository lacks are stored. Files that cannot
-    be read are recorded in the snapshot and the backup goes on (exit 3).
+    be read are named, recorded in the snapshot, and the backup goes on (exit
+    10); when none of the paths exists, no snapshot is written (exit 11).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
     metadata = parse_meta(meta or [])
     repo = open_repo(url, password_file, retry_lock=retry_lock, background=True)
@@ -130,7 +137,11 @@ def snapshots_command(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the snapshots, oldest first."""
+    """List the snapshots, oldest first.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused.
+    """
     repo = open_repo(url, password_file)
     found = [
         s
@@ -190,7 +201,13 @@ def restore_command(
     restored into /tmp/r is at /tmp/r/var/lib/pgsql. Every byte is verified;
     a damaged chunk costs only the files that use it: each is listed with
     the bytes lost, and its readable bytes kept as NAME.haprotect-damaged.
-    Exit 10 if some files could not be restored (the rest were).
+    An --include the snapshot does not hold is refused before anything is
+    written (exit 2). Files that could not be restored (lost data, a
+    non-empty directory in the way) are named and the others restored
+    (exit 10).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked, 10 partially failed.
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot

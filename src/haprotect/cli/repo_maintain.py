@@ -25,9 +25,8 @@ from haprotect.cli.repo_common import (
     size,
     summary,
 )
-from haprotect.errors import UsageError
+from haprotect.errors import ExitCode, UsageError
 from haprotect.repo.check import CheckReport, Subset
-from haprotect.repo.errors import RepositoryError
 from haprotect.repo.prune import DEFAULT_REPACK_THRESHOLD, PruneOptions, PruneReport
 from haprotect.repo.retention import (
     DEFAULT_GROUP_BY,
@@ -112,6 +111,9 @@ def forget_command(
     sets, and the newest complete set is never removed. Only snapshot
     records are removed; the data stays until a prune (--prune, or
     `haprotect repo prune`).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked.
     """
     # imported here: the other repo commands do without the engine
     from haprotect.cli.forget_sets import print_set_group, set_group_json
@@ -232,6 +234,9 @@ def prune_command(
     Deletes unused packs and repacks mostly unused ones. Crash-safe: new packs
     and the new index are written before anything old is deleted. Refuses to
     delete anything when a snapshot or the index is damaged.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked.
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     with ProgressView(as_json) as view:
@@ -298,8 +303,10 @@ def check_command(
     Checks key files, index blobs, that every indexed pack exists with the
     right size and trailer, that every chunk every snapshot uses is indexed,
     and every snapshot path as a restore would judge it. Unindexed packs and
-    stale locks are reported as info, stray files as warnings. Exits 0 when
-    no error is found, 7 when one is.
+    stale locks are reported as info, stray files as warnings.
+
+    Exit status: 0 no errors, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked.
     """
     chosen = Subset.parse(subset) if subset is not None else None
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)
@@ -310,7 +317,7 @@ def check_command(
     else:
         _print_check(report)
     if not report.ok:
-        raise typer.Exit(RepositoryError.exit_code)
+        raise typer.Exit(ExitCode.REPOSITORY)
 
 
 def _print_check(report: CheckReport) -> None:
@@ -340,7 +347,11 @@ def _print_check(report: CheckReport) -> None:
 def stats_command(
     url: UrlArg, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Show what the repository holds and what deduplication and compression save."""
+    """Show what the repository holds and what deduplication and compression save.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused.
+    """
     stats = open_repo(url, password_file).stats()
     if as_json:
         summary(command="stats", **stats.to_json())
@@ -380,7 +391,11 @@ def unlock_command(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove stale locks (of processes that are gone or stopped refreshing them)."""
+    """Remove stale locks (of processes that are gone or stopped refreshing them).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused.
+    """
     repo = open_repo(url, password_file, lenient_index=True)
     removed = repo.unlock(remove_all=remove_all)
     left = repo.locks()

@@ -25,6 +25,7 @@ from haprotect.engine import find_set, list_sets, run_restore
 from haprotect.engine.sets import LATEST
 from haprotect.errors import UsageError
 from haprotect.model.plan import RestorePlan, SnapshotSet
+from haprotect.pgtools import stop_command
 from haprotect.plan import load_inventory, plan_restore
 
 ORIGINAL = "original"
@@ -76,8 +77,12 @@ def restore_command(
     Each tier is checked healthy before the next starts (a database must
     start and answer; a tree must be complete). Without --yes, asks which
     tiers and where, shows what would be overwritten, and asks twice before
-    replacing live data in its original place. Exit status: 0 completed,
-    10 partially failed, 11 failed.
+    replacing live data in its original place. Items that cannot be restored
+    (a PostgreSQL server running at the target, say) are listed before any
+    question, and before anything is replaced.
+
+    Exit status: 0 completed, 1 not confirmed, 2 bad usage, 3 unreadable input,
+    6 storage failed, 7 repository refused, 10 partially failed, 11 failed.
     """
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
@@ -110,7 +115,7 @@ def restore_command(
             if dsn:
                 stdout.print(
                     f"{item.dataset}: the restored PostgreSQL runs ({escape(str(dsn))}); "
-                    f"stop it with: pg_ctl -D {escape(str(item.details.get('pgdata')))} stop"
+                    f"stop it with: {escape(stop_command(Path(str(item.details.get('pgdata')))))}"
                 )
     exit_for([result])
 

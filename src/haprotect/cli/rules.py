@@ -35,6 +35,8 @@ def rules_command(
     them, keep only what you change, and pass the file to
     `haprotect plan --rules FILE`. `haprotect rules FILE` checks a rules file
     and prints the effective rules (defaults with FILE's changes).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input.
     """
     if show_defaults == (rules_file is not None):
         raise UsageError(

@@ -28,7 +28,11 @@ def snapshots_command(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the snapshot sets in a repository (no catalog needed: the snapshots say it all)."""
+    """List the snapshot sets in a repository (no catalog needed: the snapshots say it all).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused.
+    """
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
     repo = open_repository(repo_url, password_file)

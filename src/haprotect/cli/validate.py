@@ -31,8 +31,9 @@ def validate_command(
 
     Exits 0 and prints one line when the policy is valid. Otherwise prints one
     line naming the file, the line and the field, e.g.
-    `p.yaml:14: spec.items[2].schedule: invalid cron expression '61 * * * *'`,
-    and exits 3.
+    `p.yaml:14: spec.items[2].schedule: invalid cron expression '61 * * * *'`.
+
+    Exit status: 0 valid, 2 bad usage, 3 unreadable input.
     """
     policy = load_policy(policy_file)
     counts = {

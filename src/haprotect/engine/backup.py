@@ -17,7 +17,8 @@ For each set of the plan (an application, or a data set planned alone):
    fell behind since planning triggers the policy's fallback, and a
    ``wait`` fallback waits here;
 4. the mover writes one snapshot with the set's metadata
-   (:mod:`haprotect.engine.sets`).
+   (:mod:`haprotect.engine.sets`). A set none of whose items was stored
+   leaves nothing: its topology snapshot is removed again.
 
 An item's failure is recorded and the run goes on; files a mover could not
 read make the item ``partial``. The run ends Completed, PartiallyFailed or
@@ -139,6 +140,7 @@ class _BackupRun:
                 f"set {pset.name}", f"the topology copy of set {set_id} was not stored: {exc}"
             )
         ok = True
+        stored = False
         cuts: dict[str, quiescing.Cut] = {}
         cut_name = f"haprotect-cut-{set_id}"  #: under a location's cut_dir
         try:
@@ -169,6 +171,7 @@ class _BackupRun:
                 ]
                 tier_ok = all(s is ItemStatus.OK for s in statuses)
                 ok = ok and tier_ok
+                stored = stored or any(s in (ItemStatus.OK, ItemStatus.PARTIAL) for s in statuses)
                 self.reporter.emit(TierFinished(set_id, tier.name, tier_ok))
         finally:
             for problem in quiescing.release_all(cuts):
@@ -176,7 +179,19 @@ class _BackupRun:
             for problem in cut_files.discard(self.plan, pset, cut_name):
                 self.result.warn(f"set {pset.name}", problem)
             remove_tree(workdir)
+        topology = block.get("topology")
+        if not stored and isinstance(topology, str):
+            self._drop_empty_set(pset, set_id, topology)
         self.reporter.emit(SetFinished(set_id, pset.name, ok))
+
+    def _drop_empty_set(self, pset: PlanSet, set_id: str, topology: str) -> None:
+        """Remove the topology snapshot of a set that holds nothing else."""
+        try:
+            self.repo.forget(topology)
+        except HaprotectError as exc:
+            self.result.warn(
+                f"set {pset.name}", f"set {set_id} stored nothing, but its topology stays: {exc}"
+            )
 
     def _topology(self, pset: PlanSet, block: dict[str, JSONValue], workdir: Path) -> str:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from haprotect.errors import ExitCode
 from haprotect.model.snapshot import FileError, JSONValue
 
 
@@ -32,9 +33,13 @@ class Status(StrEnum):
     FAILED = "failed"
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 completed, 10 partially failed, 11 failed (errors.py lists every code)."""
-        return {"completed": 0, "partially_failed": 10, "failed": 11}[self.value]
+        return {
+            "completed": ExitCode.SUCCESS,
+            "partially_failed": ExitCode.PARTIALLY_FAILED,
+            "failed": ExitCode.FAILED,
+        }[self.value]
 
 
 class ItemStatus(StrEnum):

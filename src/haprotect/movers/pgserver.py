@@ -23,7 +23,7 @@ import psycopg
 
 from haprotect.errors import ComponentError
 from haprotect.movers.pgcheck import CHECK_APPLICATION, DEFAULT_USER, one_line
-from haprotect.pgtools import PgRunner, binaries_for, server_user
+from haprotect.pgtools import PgRunner, binaries_for, running_postmaster, server_user
 from haprotect.ports import free_ports
 
 SIGNALS = ("standby.signal", "recovery.signal", "postmaster.pid", "postmaster.opts")
@@ -39,21 +39,6 @@ class ServerCheck:
     in_recovery: bool
     running: bool
     log: str
-
-
-def running_postmaster(pgdata: Path) -> int | None:
-    """The pid of a live postmaster working in ``pgdata``, if any."""
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
 
 
 def prepare(pgdata: Path) -> str | None:

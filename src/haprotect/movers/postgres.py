@@ -42,7 +42,7 @@ from haprotect.movers import pgcheck, pgserver, pgwal
 from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
 from haprotect.movers.pgcheck import Endpoint, one_line
 from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
-from haprotect.pgtools import find_postgres
+from haprotect.pgtools import find_postgres, server_running
 from haprotect.repo.errors import RestoreError
 
 BASEBACKUP_TIMEOUT = 6 * 3600
@@ -148,12 +148,10 @@ class PostgresMover:
 
     def restore(self, job: RestoreJob) -> RestoreOutcome:
         target = job.target
-        pid = pgserver.running_postmaster(target)
-        if pid is not None:
-            raise RestoreError(
-                f"a PostgreSQL server (pid {pid}) runs in {target}",
-                hint="stop it (and the cluster resource) before restoring over it",
-            )
+        # the restore plan said so before anything was asked; it may have started since
+        problem = server_running(target)
+        if problem is not None:
+            raise RestoreError(problem)
         refuse_occupied(target, job.overwrite)
         with staged_restore(
             job.repo, job.item.snapshot_id, job.item.root, target, job.progress

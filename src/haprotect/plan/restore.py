@@ -11,7 +11,9 @@ to the original place, or under another directory.
 - **Elsewhere** (``to``): ``TO/<tier>/<dataset>``.
 
 The plan lists what is at each target now, so a user can be shown what a
-restore would overwrite before anything is written.
+restore would overwrite before anything is written, and what stops an item
+from being restored (a PostgreSQL server running in its target, say) before
+any question is asked and any tier replaced.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from haprotect.errors import UsageError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import RestoreItem, RestorePlan, RestoreTier, SetItem, SnapshotSet
+from haprotect.pgtools import server_running
 from haprotect.plan.graph import CycleError, order_problems, restore_order
 
 SHOWN_ENTRIES = 5
@@ -83,7 +86,10 @@ def _elsewhere(item: SetItem, to: Path) -> RestoreItem:
         target = target_dir(to, item.tier, item.dataset)
     except UsageError as exc:
         return RestoreItem(item, str(to), in_place=False, problems=(exc.message,))
-    return RestoreItem(item, str(target), in_place=False, existing=existing_at(target))
+    problems = _live_server(target)
+    return RestoreItem(
+        item, str(target), in_place=False, existing=existing_at(target), problems=problems
+    )
 
 
 def _in_place(item: SetItem, inventory: Inventory) -> RestoreItem:
@@ -108,7 +114,14 @@ def _in_place(item: SetItem, inventory: Inventory) -> RestoreItem:
             f"run the restore on {node}, or restore with --to DIR"
         )
     target = Path(path)
+    problems += _live_server(target)
     return RestoreItem(item, path, True, node, existing_at(target), tuple(problems))
+
+
+def _live_server(target: Path) -> tuple[str, ...]:
+    """A server running in the target: nothing may replace its files under it."""
+    problem = server_running(target)
+    return () if problem is None else (problem,)
 
 
 def _local_hint(inventory: Inventory) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from haprotect.errors import UsageError
+from haprotect.errors import NothingCopied, UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.repo.archiver import Archiver
@@ -61,6 +61,12 @@ def run_backup(
     sources = normalize_roots(paths)
     if not sources:
         raise UsageError("nothing to back up: no paths given")
+    absent = _absent(sources)
+    if len(absent) == len(sources):
+        raise NothingCopied(
+            f"nothing backed up, no snapshot written: {'; '.join(absent)}",
+            hint="give paths that exist",
+        )
     renamed = _renamed(sources, record_as)
     roots = list(renamed) or sources
     host = host or socket.gethostname()
@@ -137,3 +143,14 @@ def _renamed(sources: list[bytes], record_as: str | None) -> dict[bytes, bytes]:
             hint="give an absolute, normalised path (no '.', '..' or '//'), not /",
         )
     return {recorded: sources[0]}
+
+
+def _absent(roots: Sequence[bytes]) -> list[str]:
+    """The roots that cannot be looked at, each with the reason."""
+    found = []
+    for root in roots:
+        try:
+            os.lstat(root)
+        except OSError as exc:
+            found.append(f"{os.fsdecode(root)}: {exc.strerror or exc}")
+    return found

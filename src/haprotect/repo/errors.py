@@ -17,11 +17,11 @@
 
 from __future__ import annotations
 
-from haprotect.errors import HaprotectError
+from haprotect.errors import ExitCode, HaprotectError
 
 
 class RepositoryError(HaprotectError):
-    exit_code = 7
+    exit_code = ExitCode.REPOSITORY
 
 
 class RepositoryNotFound(RepositoryError):
@@ -55,7 +55,7 @@ class RestoreError(RepositoryError):
 class RepositoryLocked(RepositoryError):
     """Exit 8, so that a script can tell "try again later" from damage."""
 
-    exit_code = 8
+    exit_code = ExitCode.LOCKED
 
 
 class LockLost(RepositoryError):

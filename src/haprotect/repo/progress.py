@@ -61,15 +61,15 @@ class InputCounter(threading.Thread):
         super().__init__(name="haprotect-count", daemon=True)
         self._roots = list(roots)
         self._meter = meter
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not _stop: Thread._stop is a method fork calls
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         files = nbytes = 0
         stack = list(self._roots)
-        while stack and not self._stop.is_set():
+        while stack and not self._halt.is_set():
             path = stack.pop()
             try:
                 with os.scandir(path) as it:
@@ -87,6 +87,6 @@ class InputCounter(threading.Thread):
                     continue
             except OSError:
                 continue
-        if not self._stop.is_set():
+        if not self._halt.is_set():
             self._meter.files_total = files
             self._meter.bytes_total = nbytes

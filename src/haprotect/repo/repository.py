@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
@@ -287,18 +288,28 @@ class Repository:
     ) -> RestoreStats:
         """Restore a snapshot, or the paths in ``include`` and below, into ``target``.
 
-        ``lock=False`` takes no lock (for read-only access to the store).
+        An ``include`` the snapshot does not hold is a :class:`UsageError`,
+        raised before anything is written. ``lock=False`` takes no lock (for
+        read-only access to the store).
         """
         with self._maybe_lock(lock, "restore"):
             snapshot = self.snapshot(snapshot_id)
             meter = ProgressMeter(Phase.RESTORE, on_progress)
-            if meter.active:
+            unmatched = {p.strip("/") for p in include or ()} - {""}
+            if meter.active or unmatched:
                 files = nbytes = 0
                 for node in self.nodes(snapshot):
+                    unmatched.discard(node.path)
                     if node.type is NodeType.FILE:
                         files += 1
                         nbytes += node.size
                 meter.files_total, meter.bytes_total = files, nbytes
+            if unmatched:
+                shown = ", ".join(f"/{p}" for p in sorted(unmatched))
+                raise UsageError(
+                    f"--include {shown}: snapshot {snapshot.short_id} holds no such path",
+                    hint=f"its paths: {', '.join(snapshot.paths)}",
+                )
             from haprotect.repo import restoreprocs
             from haprotect.repo.restoreparts import RestoreOptions
 

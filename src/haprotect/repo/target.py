@@ -177,7 +177,12 @@ class Target:
                     self.leftovers_removed += 1
 
     def clear(self, parent: int, name: bytes) -> None:
-        """Remove whatever is at ``name`` (an empty directory at most)."""
+        """Remove whatever is at ``name`` (an empty directory at most).
+
+        A directory that is not empty stays, and the node that should take
+        its place fails alone (an ``OSError``, recorded against its path):
+        the restore goes on with the others.
+        """
         try:
             os.unlink(name, dir_fd=parent)
         except FileNotFoundError:
@@ -186,8 +191,8 @@ class Target:
             try:
                 os.rmdir(name, dir_fd=parent)
             except OSError as exc:
-                raise RestoreError(
-                    f"cannot replace directory {os.fsdecode(name)!r} in the target: {exc.strerror}"
+                raise OSError(
+                    exc.errno, f"a directory in the target is in its place ({exc.strerror})"
                 ) from None
 
     def create_temp(self, parent: int, *, direct: bool = False) -> tuple[int, bytes]:

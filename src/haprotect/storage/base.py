@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from haprotect.errors import HaprotectError
+from haprotect.errors import ExitCode, HaprotectError
 
 
 class StorageError(HaprotectError):
-    exit_code = 6
+    exit_code = ExitCode.STORAGE
 
 
 class BlobNotFound(StorageError):

@@ -230,10 +230,10 @@ class LocalStore:
         try:
             path.unlink()
         except IsADirectoryError:
-            raise BlobNotFound(f"{self.url}/{key}: no such blob") from None
+            raise BlobNotFound(f"{self.where(key)}: no such blob") from None
         except OSError as exc:
             if exc.errno == errno.EPERM and path.is_dir():
-                raise BlobNotFound(f"{self.url}/{key}: no such blob") from None
+                raise BlobNotFound(f"{self.where(key)}: no such blob") from None
             raise self._classify(exc, key) from exc
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
@@ -284,8 +284,12 @@ class LocalStore:
                 continue
             fsync_dir(path.parent)
 
+    def where(self, key: str) -> str:
+        """``URL: key``, how an error names a blob (a key is no part of the URL)."""
+        return f"{self.url}: {key}" if key else self.url
+
     def _classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
-        message = f"{self.url}/{key}: {exc.strerror or exc}"
+        message = f"{self.where(key)}: {exc.strerror or exc}"
         if exc.errno in _NOT_FOUND and not writing:
             return BlobNotFound(message)
         if exc.errno in _TRANSIENT:
@@ -295,6 +299,8 @@ class LocalStore:
             hint = f"check that haprotect may write to {self._root}"
         elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
             hint = f"free space on the filesystem of {self._root}"
+        elif exc.errno == errno.EFBIG:
+            hint = "a file size limit (ulimit -f) or the filesystem refuses files this large"
         return PermanentStorageError(message, hint=hint)
 
 

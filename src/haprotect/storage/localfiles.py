@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from haprotect.storage.base import PermanentStorageError
+from haprotect.storage.base import PermanentStorageError, StorageError
 
 if TYPE_CHECKING:
     from haprotect.storage.local import LocalStore
@@ -35,6 +35,10 @@ class LocalStaged:
         self._store = store
         self._fd = fd
         self._tmp = tmp
+        self._name = Path(tmp).relative_to(store.root).as_posix()
+        """The temporary file's path in the store, to name it in errors."""
+        self._failed: StorageError | None = None
+        """Why a piece could not be written: every later piece fails with it."""
         self._size = 0
         self._padded = False
         self._direct = False
@@ -47,6 +51,9 @@ class LocalStaged:
                 pass
 
     def write(self, buffer: mmap.mmap, length: int) -> None:
+        if self._failed is not None:
+            # pieces are queued before an earlier one's failure is seen: repeat that failure
+            raise self._failed
         if self._fd < 0 or self._padded:
             raise ValueError("write to a staged blob after its last piece")
         view = memoryview(buffer)
@@ -69,11 +76,12 @@ class LocalStaged:
             self._size += length
         except OSError as exc:
             self.abort()
-            raise self._store._classify(exc, self._tmp, writing=True) from exc
+            self._failed = self._store._classify(exc, self._name, writing=True)
+            raise self._failed from exc
 
     def commit(self, key: str) -> None:
         if self._fd < 0:
-            raise PermanentStorageError(f"{self._store.url}/{key}: the staged blob was dropped")
+            raise PermanentStorageError(f"{self._store.where(key)}: the staged blob was dropped")
         store = self._store
         path = store._path(key)
         try:
