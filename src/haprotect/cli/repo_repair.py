@@ -48,8 +48,10 @@ def repair_index_command(
 
     Reads every pack's own list of its blobs; drops index blobs that are damaged
     or name missing packs. Crash-safe: the new index is written before the old
-    one is deleted. Exits 0 when done (or nothing needed doing), 7 when the
-    repository refuses, 8 when it is locked.
+    one is deleted.
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked.
     """
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)
     with ProgressView(as_json) as view:
@@ -111,8 +113,10 @@ def repair_snapshots_command(
     Files with lost content are truncated before their first lost chunk; records
     of lost tree chunks, and paths a restore refuses, are left out. The new
     snapshot keeps the original's id in its metadata (repaired_from) and the tag
-    'repaired'. Needs an intact index (`repair index` first). Exits 0 when done,
-    7 when the repository refuses (a damaged index), 8 when it is locked.
+    'repaired'. Needs an intact index (`repair index` first).
+
+    Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
+    7 repository refused, 8 locked.
     """
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)
     done = repo.repair_snapshots(snapshot_ids or (), dry_run=dry_run, forget=forget)
