@@ -12,11 +12,19 @@ policy, explain, plans, set metadata in the repository, logs) can show one.
   secret as above, in option strings (``username=svc,password=...``,
   ``password=...;``, ``--password=...``, ``PGPASSWORD=...``, a URL's query)
   and libpq connection strings (``host=db password='...'``).
+
+Some values must stay real inside haprotect: a quiescer's options (an
+``admin_url`` with ``user:password@``, a DSN) are what it connects with.
+They are redacted where they are shown or written instead, through
+:func:`redact_entry` (``to_plain`` of :mod:`haprotect.engine.events`, which
+every JSON output of a plan, event or result goes through, and the policy
+diff), and the messages and details quiescers report as they are recorded.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 REDACTED = "<redacted>"
 _SECRET_NAME = re.compile(r"passw|secret|key|token", re.IGNORECASE)
@@ -36,6 +44,25 @@ def is_secret(name: str) -> bool:
 def redact_value(name: str, value: str) -> str:
     """``value`` of the parameter ``name``: all of it redacted if the name is secret."""
     return REDACTED if is_secret(name) else redact_text(value)
+
+
+def redact_entry(name: str, value: object) -> object:
+    """``value``, found under ``name`` in plain data (options, details), as it may be shown.
+
+    Strings as :func:`redact_value`; a number under a secret name is
+    replaced too; a list's items keep ``name``, a mapping's take their keys.
+    """
+    if isinstance(value, str):
+        return redact_value(name, value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return REDACTED if is_secret(name) else value
+    if isinstance(value, list | tuple):
+        return [redact_entry(name, item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): redact_entry(str(k), v) for k, v in value.items()}
+    return value
 
 
 def redact_text(text: str) -> str:

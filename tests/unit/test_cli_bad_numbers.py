@@ -6,30 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.web_site import web_topology
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
 
 HUGE = "9" * 5000
-
-TOPOLOGY = """\
-apiVersion: haprotect/v1
-kind: Topology
-clusters:
-  - name: web
-    nodes: [web1]
-    datasets:
-      - id: uploads
-        kind: filesystem
-        location: {{directory: {uploads}, port: {port}}}
-        replication: shared
-        primary: web1
-        ha: true
-    applications:
-      - name: site
-        tiers:
-          - {{name: web, resources: [nginx], datasets: [uploads]}}
-"""
 
 
 class Files:
@@ -40,8 +22,8 @@ class Files:
         uploads = tmp / "uploads"
         uploads.mkdir()
         (uploads / "a.txt").write_text("a")
-        self.topology = self._write("web.yaml", TOPOLOGY.format(uploads=uploads, port=80))
-        self.bad_topology = self._write("bad-web.yaml", TOPOLOGY.format(uploads=uploads, port=HUGE))
+        self.topology = self._write("web.yaml", web_topology(uploads, ", port: 80"))
+        self.bad_topology = self._write("bad-web.yaml", web_topology(uploads, f", port: {HUGE}"))
         self.rules = self._write("rules.yaml", f"where: file://{tmp}/repo\n")
         self.bad_rules = self._write("bad-rules.yaml", f"ha:\n  copies: {HUGE}\n")
         self.inventory = self._write("inventory.yaml", "nodes:\n  web1: {local: true}\n")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.web_site import write_web_site
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
@@ -220,3 +221,108 @@ def test_a_cibs_credentials_reach_no_output(tmp_path: Path) -> None:
     out.run("backup", str(policy), "--dry-run", "--no-cli")
     out.run("backup", str(policy), "--dry-run", "--no-cli", "--json")
     out.assert_no_secret()
+
+
+QUIESCER_SECRETS = ("Gate-s3cret", "Tok-s3cret", "Cmd-s3cret", "Num-s3cret")
+
+INVENTORY_WITH_QUIESCERS = """\
+nodes:
+  web1: {{local: true}}
+quiesce:
+  site/web:
+  - kind: command
+    options:
+      pre: [sh, -c, "echo password=Cmd-s3cret > {seen}; echo password=Cmd-s3cret"]
+      post: ["true"]
+  - kind: http-gate
+    timeout_seconds: 2
+    on_error: continue
+    options: {{admin_url: "http://adm:Gate-s3cret@127.0.0.1:{port}/", token: Tok-s3cret}}
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_quiescer_options_are_used_as_written_and_shown_redacted(tmp_path: Path) -> None:
+    """The quiescers get the real options; the plan, the run's events, its messages
+    and the set's metadata show them redacted."""
+    topology, rules = write_web_site(tmp_path)
+    seen = tmp_path / "seen"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY_WITH_QUIESCERS.format(seen=seen, port=_closed_port()))
+    policy = tmp_path / "policy.yaml"
+    out = Outputs(tmp_path)
+    out.run("plan", f"file://{topology}", "--rules", str(rules), "-o", str(policy))
+    plan = json.loads(
+        out.run("backup", str(policy), "--inventory", str(inventory), "--dry-run", "--json")
+    )
+    command, gate = plan["sets"][0]["tiers"][0]["quiesce"]
+    assert command["options"]["pre"][2].startswith(f"echo password={R} > ")
+    assert gate["options"]["admin_url"].startswith(f"http://adm:{R}@127.0.0.1:")
+    assert gate["options"]["token"] == R
+    out.run("backup", str(policy), "--inventory", str(inventory), "--dry-run")
+    for args in (["--init", "--json"], []):
+        result = CliRunner().invoke(
+            app, ["backup", str(policy), "--inventory", str(inventory), *args], env=out.env
+        )
+        assert result.exit_code == 10, result.output  # the gate cannot be reached
+        out.texts += [result.stdout, result.stderr]
+        assert f"http://adm:{R}@127.0.0.1:" in result.stdout + result.stderr
+    assert seen.read_text() == "password=Cmd-s3cret\n"  # the command ran with its real options
+    repo = Repository.open(LocalStore.from_url(f"file://{tmp_path}/repo"), "pw")
+    metadata = [json.dumps(s.metadata) for s in repo.snapshots()]
+    assert any(f"http://adm:{R}@" in m for m in metadata)
+    assert any(f"password={R}" in m for m in metadata)  # the command's output, in the window
+    out.texts += metadata
+    for text in out.texts:
+        for secret in QUIESCER_SECRETS:
+            assert secret not in text
+
+
+def test_a_policy_diff_shows_quiescer_options_redacted(tmp_path: Path) -> None:
+    topology, _ = write_web_site(tmp_path)
+    old = tmp_path / "old.yaml"
+    out = Outputs(tmp_path)
+    out.run("plan", f"file://{topology}", "-o", str(old))
+    new = tmp_path / "new.yaml"
+    new.write_text(
+        old.read_text().replace(
+            "      depends_on: []\n",
+            "      depends_on: []\n      quiesce:\n      - kind: http-gate\n        options:\n"
+            "          admin_url: http://adm:Gate-s3cret@gate:8079/\n"
+            "          token: Tok-s3cret\n          pin_token: 12345\n",
+            1,
+        )
+    )
+    shown = []
+    for args in ([], ["--json"]):
+        result = CliRunner().invoke(app, ["diff", str(old), str(new), *args])
+        assert result.exit_code == 1, result.output  # the policies differ
+        shown.append(result.stdout + result.stderr)
+    assert f"admin_url=http://adm:{R}@gate:8079/, pin_token={R}, token={R})" in shown[0]
+    for text in shown:
+        assert "Gate-s3cret" not in text and "Tok-s3cret" not in text and "12345" not in text
+
+
+def test_plain_data_redacts_mapping_values_by_key_not_field_names() -> None:
+    from dataclasses import dataclass
+
+    from haprotect.engine.events import to_plain
+
+    @dataclass(frozen=True)
+    class Shown:
+        path_key: str
+        options: dict[str, object]
+
+    shown = Shown("pgdata", {"token": 12345, "pre": ["password=x", "pgdata"], "on": True})
+    assert to_plain(shown) == {
+        "path_key": "pgdata",
+        "options": {"token": R, "pre": [f"password={R}", "pgdata"], "on": True},
+    }

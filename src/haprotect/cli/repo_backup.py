@@ -24,6 +24,7 @@ from haprotect.cli.repo_common import (
     parse_meta,
     passphrase,
     repo_app,
+    repository_store,
     size,
     snapshot_json,
     summary,
@@ -33,7 +34,6 @@ from haprotect.model.snapshot import RestoreStats
 from haprotect.repo import Repository, RestoreOptions
 from haprotect.repo.damage import describe
 from haprotect.repo.errors import RepositoryError
-from haprotect.storage import open_store
 
 
 @repo_app.command("init")
@@ -48,7 +48,7 @@ def init_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
-    store = open_store(url)
+    store = repository_store(url)
     repo = Repository.init(store, passphrase(password_file, url, confirm=True))
     if as_json:
         summary(command="init", url=repo.url, id=repo.id)

@@ -29,8 +29,9 @@ from haprotect.cli.app import stderr
 from haprotect.errors import InputError, UsageError
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Snapshot
+from haprotect.policy.repository_url import check_repository
 from haprotect.repo import Repository, open_repository
-from haprotect.storage import open_store
+from haprotect.storage import BlobStore, open_store
 
 repo_app = typer.Typer(
     name="repo",
@@ -119,6 +120,21 @@ def passphrase(password_file: Path | None, url: str, *, confirm: bool = False) -
     return value
 
 
+def repository_store(url: str) -> BlobStore:
+    """The store of a repository URL given as an argument, ``--repo`` or
+    ``$HAPROTECT_REPOSITORY``, checked as a policy's ``where`` is: a known
+    scheme, and a local repository that is (or will be) a directory, never a
+    device, FIFO, socket or file (:mod:`haprotect.policy.repository_url`).
+    """
+    try:
+        check_repository(url)
+    except ValueError as exc:
+        raise UsageError(
+            str(exc), hint="give a directory: a path, file:///path or s3://bucket/prefix"
+        ) from None
+    return open_store(url)
+
+
 def open_repo(
     url: str,
     password_file: Path | None,
@@ -128,7 +144,7 @@ def open_repo(
     background: bool = False,
 ) -> Repository:
     """The repository at ``url``; ``background`` unlocks it while the command starts."""
-    store = open_store(url)
+    store = repository_store(url)
     secret = passphrase(password_file, url)
     repo = open_repository(store, secret, lenient_index=lenient_index, background=background)
     repo.lock_wait = retry_lock

@@ -86,12 +86,13 @@ def restore_command(
     """
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
+    # A bad inventory is said before the passphrase is asked for or the key derived.
+    inventory = load_inventory(inventory_file)
     repo = open_repository(repo_url, password_file)
     found = list_sets(repo)
     chosen = find_set(found, set_ref, application)
     if set_ref == LATEST:
         _skipped(found, chosen)
-    inventory = load_inventory(inventory_file)
     wanted = list(tiers or ())
     if not yes:
         _describe(chosen)

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 
 from haprotect.cli.app import stderr
-from haprotect.cli.repo_common import PASSWORD_ENV, passphrase
+from haprotect.cli.repo_common import PASSWORD_ENV, passphrase, repository_store
 from haprotect.engine.events import (
     Event,
     Issue,
@@ -40,7 +40,6 @@ from haprotect.engine.events import (
 from haprotect.model.result import ItemStatus, Result, Severity, Status
 from haprotect.repo import Repository
 from haprotect.repo.errors import RepositoryNotFound
-from haprotect.storage import open_store
 
 REPOSITORY_ENV = "HAPROTECT_REPOSITORY"
 
@@ -73,8 +72,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines instead 
 
 def open_repository(url: str, password_file: Path | None, *, init: bool = False) -> Repository:
     """Open the repository at ``url``; create it first when ``init`` and it does not exist."""
+    store = repository_store(url)
     secret = passphrase(password_file, url)
-    store = open_store(url)
     try:
         return Repository.open(store, secret)
     except RepositoryNotFound:

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from haprotect.model.result import ItemStatus, Result, Severity
+from haprotect.redact import redact_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,17 +179,29 @@ def event_to_json(event: Event) -> dict[str, Any]:
 
 
 def to_plain(value: Any) -> Any:
+    """``value`` as JSON data, with the credentials in its mappings' values redacted.
+
+    A mapping (a quiescer's options, a location, details) is shown as
+    :func:`haprotect.redact.redact_entry` shows it: the model keeps the real
+    values its users need, every JSON output of a plan, an event or a result
+    comes through here. A dataclass's fields are not keys: ``path_key`` is
+    not a secret.
+    """
+    return _plain(value, None)
+
+
+def _plain(value: Any, key: str | None) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
+        return {f.name: _plain(getattr(value, f.name), None) for f in fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    return value
+        return [_plain(v, key) for v in value]
+    if isinstance(value, Enum):
+        value = value.value
+    elif isinstance(value, datetime):
+        value = value.isoformat()
+    return value if key is None else redact_entry(key, value)
 
 
 __all__ = [

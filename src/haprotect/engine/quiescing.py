@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from haprotect.engine import cut_files
+from haprotect.engine.events import to_plain
 from haprotect.errors import HaprotectError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import Plan, PlanItem, PlanSet, PlanTier, SourceChoice
@@ -327,8 +328,8 @@ def window_json(window: HoldWindow) -> dict[str, JSONValue]:
         "held_at": _iso(window.held_at),
         "resumed_at": _iso(window.resumed_at),
         "held_seconds": None if window.seconds is None else round(window.seconds, 3),
-        "hold_details": dict(window.hold_details),
-        "resume_details": dict(window.resume_details),
+        "hold_details": to_plain(window.hold_details),
+        "resume_details": to_plain(window.resume_details),
     }
 
 

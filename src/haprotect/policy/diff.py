@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from haprotect.model.policy import ConsistencyGroup, Item, Policy
+from haprotect.redact import redact_entry
 
 Value = str | int | bool | list[str] | dict[str, str] | None
 
@@ -138,7 +139,7 @@ def _group_fields(group: ConsistencyGroup) -> dict[str, Value]:
         fields[f"tiers.{tier.name}.depends_on"] = list(tier.depends_on)
         fields[f"tiers.{tier.name}.quiesce"] = [
             f"{q.kind} ({q.on_error}, {q.timeout_seconds:g}s, lease {q.lease_seconds:g}s"
-            + "".join(f", {k}={v}" for k, v in sorted(q.options.items()))
+            + "".join(f", {k}={redact_entry(k, v)}" for k, v in sorted(q.options.items()))
             + ")"
             for q in tier.quiesce
         ]

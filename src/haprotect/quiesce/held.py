@@ -57,6 +57,7 @@ from haprotect.quiesce.base import (
     Renewable,
     ResumeReport,
 )
+from haprotect.redact import redact_text
 from haprotect.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,10 @@ class HeldTiers:
         raise KeyError(tier)
 
     def _record(self, spec: QuiesceSpec, phase: str, message: str) -> QuiesceIssue:
-        issue = QuiesceIssue(spec.tier, spec.kind, phase, message)
+        # A quiescer's message may quote its options (a URL with its password).
+        issue = QuiesceIssue(spec.tier, spec.kind, phase, redact_text(message))
         self._issues.append(issue)
-        log.warning("%s: %s", phase, message)
+        log.warning("%s: %s", phase, issue.message)
         return issue
 
 
