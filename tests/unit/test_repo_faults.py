@@ -24,13 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from haprotect.cli.main import app
-from haprotect.repo import KdfParams, Repository
-from haprotect.repo.lock import Locker
-from haprotect.storage.local import LocalStore
-from haprotect.testing.repo import MiB
 from tests.repo_faults import (
     Pristine,
     Span,
@@ -40,6 +33,13 @@ from tests.repo_faults import (
     read_pristine,
     restored_path,
 )
+from typer.testing import CliRunner
+
+from haprotect.cli.main import app
+from haprotect.repo import KdfParams, Repository
+from haprotect.repo.lock import Locker
+from haprotect.storage.local import LocalStore
+from haprotect.testing.repo import MiB
 
 pytestmark = pytest.mark.faults
 
