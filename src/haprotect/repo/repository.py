@@ -30,7 +30,7 @@ from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
-from haprotect.repo.errors import RepositoryExists
+from haprotect.repo.errors import IntegrityError, RepositoryExists
 from haprotect.repo.index import Index
 from haprotect.repo.indexset import IndexSet, index_names, load_index_set
 from haprotect.repo.keys import KdfParams, new_key_file
@@ -46,9 +46,9 @@ from haprotect.repo.snapshots import (
     load_snapshot,
     resolve_id,
 )
-from haprotect.repo.tree import NodeStream, decode_stream
+from haprotect.repo.tree import LostChunk, NodeStream, decode_stream
 from haprotect.repo.unlock import Unlocked, Unlocking
-from haprotect.storage.base import BlobInfo, BlobStore
+from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
@@ -475,7 +475,20 @@ class Repository:
             self.reload_index()
 
 
-def read_tree(reader: BlobReader, snapshot: Snapshot) -> NodeStream:
-    """The nodes of a snapshot in canonical order, streamed through ``reader``."""
+def read_tree(reader: BlobReader, snapshot: Snapshot, *, lenient: bool = False) -> NodeStream:
+    """The nodes of a snapshot in canonical order, streamed through ``reader``.
+
+    ``lenient``: a tree chunk that cannot be read costs the records it held,
+    listed in the stream's ``gaps``, instead of raising.
+    """
     ids = [bytes.fromhex(i) for i in snapshot.tree]
-    return decode_stream(prefetch(reader.read, ids))
+    if not lenient:
+        return decode_stream(prefetch(reader.read, ids))
+
+    def read(chunk_id: bytes) -> bytes | LostChunk:
+        try:
+            return reader.read(chunk_id)
+        except (IntegrityError, StorageError) as exc:
+            return LostChunk(chunk_id.hex(), exc.message)
+
+    return decode_stream(prefetch(read, ids), lenient=True)

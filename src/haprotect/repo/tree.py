@@ -18,6 +18,7 @@ import base64
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -247,16 +248,100 @@ def decode_node(line: bytes) -> Node:
         raise IntegrityError(f"a tree record is malformed ({exc}): {line[:80]!r}") from None
 
 
-def _records(chunks: Iterable[bytes]) -> Iterator[bytes]:
+@dataclass(frozen=True, slots=True)
+class LostChunk:
+    """A tree chunk that could not be read, in place of its bytes."""
+
+    chunk_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class TreeGap:
+    """Records lost with an unreadable tree chunk: those between ``after`` and ``before``.
+
+    ``after`` is the path of the last record read before the gap, ``before``
+    that of the first one read after it (None at either end of the tree).
+    """
+
+    chunk_id: str
+    reason: str
+    after: str | None = None
+    before: str | None = None
+
+    def describe(self) -> str:
+        if self.after is not None and self.before is not None:
+            where = f"between {self.after!r} and {self.before!r}"
+        elif self.after is not None:
+            where = f"after {self.after!r}"
+        elif self.before is not None:
+            where = f"before {self.before!r}"
+        else:
+            where = "anywhere in the tree"
+        return (
+            f"tree chunk {self.chunk_id[:16]} is lost ({self.reason}): records {where} are missing"
+        )
+
+
+_RECORD_START = b'{"path'
+"""How every record begins (``"path"`` or ``"path64"``); no record holds it elsewhere:
+quotes inside JSON strings are escaped."""
+
+
+def _path_of(line: bytes) -> str:
+    try:
+        return decode_node(line).path
+    except IntegrityError:
+        return repr(line[:40])
+
+
+def _records(
+    chunks: Iterable[bytes | LostChunk], gaps: list[TreeGap] | None = None
+) -> Iterator[bytes]:
+    """The tree's records from its chunks; past a :class:`LostChunk` when ``gaps`` collects them.
+
+    After a lost chunk, the partial record before it is dropped, and so is
+    the start of the next chunk up to its first line end, unless that chunk
+    starts with a record (the lost one ended on a record boundary).
+    """
     rest = b""
+    last: bytes | None = None
+    open_gap: TreeGap | None = None
     for chunk in chunks:
+        if isinstance(chunk, LostChunk):
+            if gaps is None:
+                raise IntegrityError(f"tree chunk {chunk.chunk_id[:16]} is lost: {chunk.reason}")
+            if open_gap is None:
+                open_gap = TreeGap(
+                    chunk.chunk_id, chunk.reason, None if last is None else _path_of(last)
+                )
+                gaps.append(open_gap)
+            rest = b""
+            continue
+        if open_gap is not None and not rest and not chunk.startswith(_RECORD_START):
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            chunk = chunk[cut + 1 :]  # noqa: PLW2901 - the lost record's end
         data = rest + chunk if rest else chunk
         lines = data.split(b"\n")
         rest = lines.pop()
         for line in lines:
-            yield line + b"\n"
+            last = line + b"\n"
+            if open_gap is not None:
+                open_gap.before = _path_of(last)
+                open_gap = None
+            yield last
     if rest:
-        raise IntegrityError("a snapshot tree ends in the middle of a record")
+        if gaps is None:
+            raise IntegrityError("a snapshot tree ends in the middle of a record")
+        gaps.append(
+            TreeGap(
+                "end",
+                "the tree ends in the middle of a record",
+                None if last is None else _path_of(last),
+            )
+        )
 
 
 class NodeStream(Iterator[Node]):
@@ -266,22 +351,25 @@ class NodeStream(Iterator[Node]):
     that decode only some of them; use one or the other. (The generators
     never refer back to the stream, so a stream dropped half read is freed
     at once, with the threads that fetch its chunks, not by a later garbage
-    collection.)
+    collection.) Built with ``lenient``, the stream goes on past lost chunks
+    (:class:`LostChunk`) and lists what they took in :attr:`gaps`; otherwise
+    a lost chunk raises.
     """
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | LostChunk], *, lenient: bool = False) -> None:
         self._chunks = chunks
         self._nodes: Iterator[Node] | None = None
+        self.gaps: list[TreeGap] | None = [] if lenient else None
 
     def records(self) -> Iterator[bytes]:
-        return _records(self._chunks)
+        return _records(self._chunks, self.gaps)
 
     def __next__(self) -> Node:
         if self._nodes is None:
-            self._nodes = map(decode_node, _records(self._chunks))
+            self._nodes = map(decode_node, _records(self._chunks, self.gaps))
         return next(self._nodes)
 
 
-def decode_stream(chunks: Iterable[bytes]) -> NodeStream:
-    """The nodes of a tree from its chunks, in order."""
-    return NodeStream(chunks)
+def decode_stream(chunks: Iterable[bytes | LostChunk], *, lenient: bool = False) -> NodeStream:
+    """The nodes of a tree from its chunks, in order (past lost chunks with ``lenient``)."""
+    return NodeStream(chunks, lenient=lenient)
