@@ -3,9 +3,11 @@
 The fault campaign damages a copy of a pristine repository and then asks
 haprotect what survived. The answer it checks against is computed here,
 independently of the code under test: a file survives when every byte the
-repository stores for it is still there and unchanged (its data blobs, the
-pack's salt that their key derives from, and the tree blob or blobs that
-hold its record), comparing the damaged copy with the pristine one.
+repository stores for it is still there and unchanged (its data blobs and
+the tree blob or blobs that hold its record), comparing the damaged copy
+with the pristine one. (A pack's header is not among them: the index holds
+each pack's salt too, so a damaged header costs a pack's blobs nothing a
+repair cannot salvage.)
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ from pathlib import Path
 from haprotect.model.snapshot import NodeType, Snapshot
 from haprotect.repo import Repository
 from haprotect.storage.local import LocalStore
-
-SALT = (8, 40)
-"""The bytes of a pack's header every blob's key derives from."""
-
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -153,10 +151,7 @@ class Survey:
         if now is None:
             return False
         was = self._pristine.blob(span.key)
-        for start, end in (SALT, (span.start, span.end)):
-            if now[start:end] != was[start:end]:
-                return False
-        return True
+        return now[span.start : span.end] == was[span.start : span.end]
 
     def file_intact(self, truth: FileTruth) -> bool:
         return all(self.intact(s) for s in truth.record) and all(self.intact(s) for s in truth.data)
