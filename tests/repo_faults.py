@@ -22,6 +22,7 @@ from haprotect.model.snapshot import NodeType, Snapshot
 from haprotect.repo import Repository
 from haprotect.storage.local import LocalStore
 
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """Bytes of one stored object: ``key`` (relative to the repository), ``start``, ``end``."""
@@ -158,6 +159,10 @@ class Survey:
 
     def lost(self, snapshot: SnapshotTruth) -> set[str]:
         return {p for p, f in snapshot.files.items() if not self.file_intact(f)}
+
+    def unlisted(self, snapshot: SnapshotTruth) -> set[str]:
+        """Files whose very record is lost: a restore cannot know their names."""
+        return {p for p, f in snapshot.files.items() if not all(self.intact(s) for s in f.record)}
 
 
 def restored_path(target: Path, path: str) -> Path:
