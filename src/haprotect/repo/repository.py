@@ -288,8 +288,11 @@ class Repository:
     ) -> RestoreStats:
         """Restore a snapshot, or the paths in ``include`` and below, into ``target``.
 
-        An ``include`` the snapshot does not hold is a :class:`UsageError`,
-        raised before anything is written. ``lock=False`` takes no lock (for
+        Damage costs only what it holds: a lost data chunk the bytes of the
+        files that use it, a lost tree chunk the records in it (each gap is
+        one of the returned errors). An ``include`` the snapshot does not
+        hold is a :class:`UsageError`, raised before anything is written.
+        ``lock=False`` takes no lock (for
         read-only access to the store).
         """
         with self._maybe_lock(lock, "restore"):
@@ -298,7 +301,7 @@ class Repository:
             unmatched = {p.strip("/") for p in include or ()} - {""}
             if meter.active or unmatched:
                 files = nbytes = 0
-                for node in self.nodes(snapshot):
+                for node in read_tree(self._reader, snapshot, lenient=True):
                     unmatched.discard(node.path)
                     if node.type is NodeType.FILE:
                         files += 1
@@ -316,7 +319,7 @@ class Repository:
             return restoreprocs.restore(
                 self._reader,
                 snapshot.id,
-                partial(read_tree, snapshot=snapshot),
+                partial(read_tree, snapshot=snapshot, lenient=True),
                 Path(target),
                 include,
                 options or RestoreOptions(),

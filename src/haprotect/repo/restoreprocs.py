@@ -106,7 +106,12 @@ class _Job:
         restorer = Restorer(
             reader, self.snapshot_id, self.options, meter, part=part, team=team, dirs=dirs
         )
-        return restorer.run(self.nodes(reader), self.target, self.includes)
+        nodes = self.nodes(reader)
+        stats = restorer.run(nodes, self.target, self.includes)
+        if nodes.gaps and (part is None or part.primary):
+            gaps = tuple(FileError(g.after or "/", g.describe()) for g in nodes.gaps)
+            stats = replace(stats, errors=stats.errors + gaps)
+        return stats
 
 
 def restore(
