@@ -281,10 +281,11 @@ class Checker:
                     )
                     continue
                 state.add(
-                    Severity.ERROR,
+                    Severity.WARNING,
                     "damaged-key",
-                    f"{exc}; its passphrase no longer opens the repository (others still do); "
-                    "restore it from a copy of the repository, or add a key and delete it",
+                    f"{exc}; its passphrase no longer opens the repository (others still do, "
+                    "and the data is not affected); restore it from a copy of the repository, "
+                    "or add a key for that passphrase and delete it",
                 )
 
     def _locks(self, state: _State) -> None:
