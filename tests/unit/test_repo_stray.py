@@ -171,3 +171,15 @@ def test_an_unreadable_lock_blocks_nothing_and_check_reports_it(fx: Fixture) -> 
     (lock,) = findings(report, "stale-lock")
     assert lock.severity is Severity.INFO and "unreadable" in lock.message
     assert [s.id for s in repo.unlock()] == ["ab" * 32]
+
+
+@pytest.mark.parametrize("deleted", ["one", "every"])
+def test_a_deleted_index_blob_costs_a_restore_nothing(fx: Fixture, deleted: str) -> None:
+    names = sorted(b.key for b in fx.store.list(INDEX_PREFIX))
+    for name in names[:1] if deleted == "one" else names:
+        fx.store.delete(name)
+    repo = fx.open()
+    assert fx.restored_whole(repo), "the packs' own trailers locate every chunk"
+    assert not any(b.key for b in fx.store.list(INDEX_PREFIX) if b.key not in names), (
+        "a restore writes no index"
+    )

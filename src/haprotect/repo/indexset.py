@@ -39,7 +39,14 @@ REPAIR_HINT = "run `haprotect repo check`, then `haprotect repo repair index URL
 
 log = logging.getLogger("haprotect.repo")
 
-__all__ = ["REPAIR_HINT", "IndexSet", "IndexedPack", "index_names", "load_index_set"]
+__all__ = [
+    "REPAIR_HINT",
+    "IndexSet",
+    "IndexedPack",
+    "index_names",
+    "index_unlisted",
+    "load_index_set",
+]
 
 
 @dataclass(slots=True)
@@ -137,18 +144,34 @@ def _recover(store: BlobStore, key: MasterKey, result: IndexSet) -> None:
     """Index, for reading, the stored packs no intact index blob names (their trailers)."""
     for message in result.damaged.values():
         log.warning("%s; skipped it", message)
-    known = {info.id for info in result.index.packs()}
+    index_unlisted(store, key, result)
+
+
+def index_unlisted(store: BlobStore, key: MasterKey, result: IndexSet) -> frozenset[str]:
+    """Index, for reading, the stored packs the index does not name; return their ids.
+
+    What a restore does first: an index blob that was deleted (or damaged)
+    must not cost the chunks of intact packs. Only the packs' trailers are
+    read, and nothing is written; the packs of a backup still running are
+    among them, harmlessly.
+    """
+    known = {info.id for info in result.for_reading.packs()}
     stored = list_folder(store, DATA).blobs
-    tables = read_pack_tables(store, key, ((p, s) for p, s in stored.items() if p not in known))
-    reading = result.index.copy()
+    unlisted = [(p, s) for p, s in stored.items() if p not in known]
+    if not unlisted:
+        return frozenset()
+    tables = read_pack_tables(store, key, unlisted)
+    reading = result.for_reading.copy()
     for info, entries in tables.packs.values():
         reading.add_pack(info, entries)
     result.reading = reading
-    result.recovered = frozenset(tables.packs)
+    result.recovered = result.recovered | frozenset(tables.packs)
     for pack_id, problem in sorted(tables.problems.items()):
         log.warning("pack %s cannot be indexed: %s", pack_id, problem)
-    log.warning(
-        "read the trailers of %d packs no intact index blob names, to find their chunks; "
-        "`haprotect repo repair index` rebuilds the index",
-        len(tables.packs),
-    )
+    if tables.packs:
+        log.warning(
+            "read the trailers of %d packs no intact index blob names, to find their chunks; "
+            "`haprotect repo repair index` rebuilds the index",
+            len(tables.packs),
+        )
+    return frozenset(tables.packs)

@@ -32,7 +32,7 @@ from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, RepositoryExists
 from haprotect.repo.index import Index
-from haprotect.repo.indexset import IndexSet, index_names, load_index_set
+from haprotect.repo.indexset import IndexSet, index_names, index_unlisted, load_index_set
 from haprotect.repo.keys import KdfParams, new_key_file
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
 from haprotect.repo.opening import open_repository
@@ -297,6 +297,8 @@ class Repository:
         """
         with self._maybe_lock(lock, "restore"):
             snapshot = self.snapshot(snapshot_id)
+            if index_unlisted(self.store, self._key, self._indexes):
+                self._blob_reader.index = self._indexes.for_reading
             meter = ProgressMeter(Phase.RESTORE, on_progress)
             unmatched = {p.strip("/") for p in include or ()} - {""}
             if meter.active or unmatched:
