@@ -628,7 +628,7 @@ def test_damage(name: str, pristine: Pristine, tmp_path: Path) -> None:
                 f"{path} holds a partial file under its final name"
             )
 
-    for command in (("repair", "index"), ("repair", "snapshots", "--forget")):
+    for command in (("repair", "index", "--read-data"), ("repair", "snapshots", "--forget")):
         result = invoke(*command, str(repo))
         assert result.exit_code == 0, _output(result)
     check = invoke("check", str(repo), "--read-data", "--json")

@@ -214,3 +214,43 @@ def test_the_cli_repairs_index_then_snapshots(fx: Fixture) -> None:
     )
     repaired = [s for s in listing["snapshots"] if REPAIRED_TAG in s["tags"]]
     assert {s["metadata"][REPAIRED_FROM] for s in repaired} == {fx.second.id, fx.third.id}
+
+
+def _damage_pack_of(fx: Fixture, repo: Repository, chunk: bytes, how: str) -> str:
+    where = repo.index.lookup(chunk)
+    assert where is not None
+    data = bytearray(fx.store.get(where.pack.key))
+    if how == "cut-trailer":
+        del data[-1:]
+    else:
+        data[where.offset + where.length // 2] ^= 0x08
+    fx.store.put(where.pack.key, bytes(data))
+    return where.pack.id
+
+
+def test_a_pack_whose_trailer_is_cut_is_salvaged_whole(fx: Fixture) -> None:
+    repo = fx.open()
+    pack_id = _damage_pack_of(fx, repo, fx.victim_chunks(repo)[0], "cut-trailer")
+    report = repo.repair_index()
+    saved, lost = report.salvaged[pack_id]
+    assert saved > 0 and lost == 0, "every blob still verifies: none is lost"
+    assert not fx.store.exists(f"data/{pack_id[:2]}/{pack_id}")
+    assert fx.store.exists(f"data/{pack_id[:2]}/{pack_id}.damaged"), "set aside, not deleted"
+    repo = fx.open()
+    assert repo.check(read_data=True).ok
+    restored = fx.restore(repo, fx.third.id, "out")
+    assert (restored / "victim.bin").read_bytes() == fx.victim.read_bytes()
+
+
+def test_read_data_finds_a_damaged_blob_and_salvages_the_rest_of_its_pack(fx: Fixture) -> None:
+    repo = fx.open()
+    pack_id = _damage_pack_of(fx, repo, fx.victim_chunks(repo)[0], "flip")
+    assert not repo.repair_index().salvaged, "without reading data, the damage is not seen"
+    report = repo.repair_index(read_data=True)
+    saved, lost = report.salvaged[pack_id]
+    assert lost == 1 and saved >= 0
+    repaired = {r.original for r in fx.open().repair_snapshots(forget=True)}
+    assert {fx.second.id, fx.third.id} <= repaired, "both snapshots with the victim"
+    check = fx.open().check(read_data=True)
+    assert check.ok, [f.message for f in check.errors]
+    assert any(f.kind == "set-aside-pack" for f in check.findings)

@@ -183,3 +183,15 @@ def test_a_deleted_index_blob_costs_a_restore_nothing(fx: Fixture, deleted: str)
     assert not any(b.key for b in fx.store.list(INDEX_PREFIX) if b.key not in names), (
         "a restore writes no index"
     )
+
+
+def test_packs_read_apart_from_the_index_never_hide_what_a_later_backup_adds(
+    fx: Fixture,
+) -> None:
+    fx.store.delete(sorted(b.key for b in fx.store.list(INDEX_PREFIX))[0])
+    repo = fx.open()
+    assert fx.restored_whole(repo, "before"), "restored through the packs' own trailers"
+    for name in ("new", "newer"):
+        (fx.src / name).write_bytes(random.Random(name).randbytes(200_000))
+        repo.backup([fx.src])  # the second reads the tree the first wrote, as its parent's
+    assert fx.restored_whole(repo, "after"), "what these backups indexed is read at once"

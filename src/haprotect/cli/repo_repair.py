@@ -40,6 +40,14 @@ DryRunOpt = Annotated[
 def repair_index_command(
     url: UrlArg,
     dry_run: DryRunOpt = False,
+    read_data: Annotated[
+        bool,
+        typer.Option(
+            "--read-data",
+            help="Read every pack whole, to find and salvage packs damaged inside "
+            "(as `check --read-data` finds them).",
+        ),
+    ] = False,
     password_file: PasswordFileOpt = None,
     retry_lock: RetryLockOpt = 0.0,
     as_json: JsonOpt = False,
@@ -47,15 +55,18 @@ def repair_index_command(
     """Rebuild the index from the packs themselves (takes an exclusive lock).
 
     Reads every pack's own list of its blobs; drops index blobs that are damaged
-    or name missing packs. Crash-safe: the new index is written before the old
-    one is deleted.
+    or name missing packs. A damaged pack (its trailer unreadable; with
+    --read-data, any damage) is salvaged: the blobs that still verify move to
+    new packs, and the pack is set aside as data/XX/ID.damaged, never deleted.
+    Crash-safe: new packs, then the new index, are written before the old
+    index is deleted.
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked.
     """
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)
     with ProgressView(as_json) as view:
-        report = repo.repair_index(dry_run=dry_run, on_progress=view)
+        report = repo.repair_index(dry_run=dry_run, read_data=read_data, on_progress=view)
     if as_json:
         summary(command="repair index", **report.to_json())
         return
@@ -66,12 +77,21 @@ def _print_index(r: IndexRepair) -> None:
     drop, index = ("would drop", "would index") if r.dry_run else ("dropped", "indexed")
     for name, problem in r.damaged.items():
         stdout.print(f"damaged index blob {name}: {problem}", markup=False)
+    for name in r.misnamed:
+        stdout.print(f"index blob {name} is not named by the hash of its bytes", markup=False)
     for pack_id in r.missing:
         stdout.print(f"pack {pack_id} is missing: {drop} from the index", markup=False)
     for pack_id in r.added:
         stdout.print(f"pack {pack_id}: {index} from its own trailer", markup=False)
     for pack_id, problem in r.unreadable.items():
         stdout.print(f"pack {pack_id} cannot be indexed: {problem}", markup=False)
+    aside = "would set aside" if r.dry_run else "set aside"
+    for pack_id, (saved, lost) in r.salvaged.items():
+        stdout.print(
+            f"pack {pack_id} is damaged: {count(saved, 'blob')} salvaged into new packs, "
+            f"{count(lost, 'blob')} lost; {aside} as data/{pack_id[:2]}/{pack_id}.damaged",
+            markup=False,
+        )
     if not r.changed:
         stdout.print(
             f"the index is whole: {count(r.packs_indexed, 'pack')} indexed, nothing to do",

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.index import BlobLocation, Index
+from haprotect.repo.index import BlobLocation, Locator
 from haprotect.repo.pack import PackInfo, open_blob
 from haprotect.storage.base import BlobNotFound, BlobStore, get_range_into
 
@@ -30,7 +30,7 @@ R = TypeVar("R")
 
 
 class BlobReader:
-    def __init__(self, store: BlobStore, key: MasterKey, index: Index) -> None:
+    def __init__(self, store: BlobStore, key: MasterKey, index: Locator) -> None:
         self.store = store
         self.key = key
         self.index = index

@@ -27,11 +27,13 @@ for damage, so one run reports everything it finds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import blake3
 
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
@@ -42,10 +44,11 @@ from haprotect.repo.errors import (
     SnapshotNotFound,
     UnsupportedVersion,
 )
+from haprotect.repo.index import INDEX_PREFIX
 from haprotect.repo.indexset import IndexedPack, load_index_set
 from haprotect.repo.kdf import KEYS_PREFIX, parse_key_file
 from haprotect.repo.lock import Locker, LockStatus
-from haprotect.repo.names import DATA, flat_id, list_folder
+from haprotect.repo.names import DATA, SET_ASIDE_SUFFIX, flat_id, list_folder
 from haprotect.repo.packcheck import PackProblem, Subset, check_data, check_structure
 from haprotect.repo.packindex import read_pack_tables
 from haprotect.repo.progress import ProgressMeter
@@ -171,6 +174,7 @@ class Checker:
                 "`haprotect repo repair index` rebuilds the index from them (packs describe "
                 "themselves)",
             )
+        self._index_names(state, indexed.names - set(indexed.damaged))
         packs = indexed.packs()
         data = list_folder(self._store, DATA)
         stored = data.blobs
@@ -235,11 +239,36 @@ class Checker:
             bytes_read=bytes_read,
         )
 
+    def _index_names(self, state: _State, names: Iterable[str]) -> None:
+        """An index blob is named by the hash of its bytes: one that is not was copied or
+        renamed by hand (what it lists is still read: it is authenticated)."""
+        for name in sorted(names):
+            try:
+                data = self._store.get(name)
+            except BlobNotFound:
+                continue
+            if blake3.blake3(data).hexdigest() != name.removeprefix(INDEX_PREFIX):
+                state.add(
+                    Severity.WARNING,
+                    "misnamed-index",
+                    f"index blob {name} is not named by the hash of its bytes (a copy or a "
+                    "rename?); it is read all the same; `haprotect repo repair index` "
+                    "rebuilds the index without it",
+                )
+
     def _strays(self, state: _State, data_strays: Sequence[str]) -> None:
         strays = list(data_strays)
         for prefix in ("index/", "snapshots/", "locks/"):
             strays.extend(list_folder(self._store, prefix).strays)
         for key in sorted(strays):
+            if key.startswith(DATA) and key.endswith(SET_ASIDE_SUFFIX):
+                state.add(
+                    Severity.INFO,
+                    "set-aside-pack",
+                    f"{key} is a damaged pack that `repo repair index` set aside after "
+                    "salvaging what could be read of it; delete it when no copy of it is needed",
+                )
+                continue
             state.add(
                 Severity.WARNING,
                 "stray-file",

@@ -18,6 +18,7 @@ import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import blake3
 
@@ -42,6 +43,29 @@ class BlobLocation:
     length: int
     raw_length: int
     flags: int
+
+
+class Locator(Protocol):
+    """What reading blobs needs of an index: where a chunk is."""
+
+    def lookup(self, chunk_id: bytes) -> BlobLocation | None: ...
+
+
+class Layered:
+    """An index, then packs indexed apart from it: both live, read in that order.
+
+    How packs no index blob names are read (:mod:`haprotect.repo.indexset`)
+    without copying the index: what a backup adds to the index is found at
+    once, and nothing a backup deduplicates against changes.
+    """
+
+    def __init__(self, first: Index, then: Index) -> None:
+        self.first = first
+        self.then = then
+
+    def lookup(self, chunk_id: bytes) -> BlobLocation | None:
+        found = self.first.lookup(chunk_id)
+        return found if found is not None else self.then.lookup(chunk_id)
 
 
 class Index:

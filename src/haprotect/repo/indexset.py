@@ -13,7 +13,8 @@ A damaged index blob stops prune (``strict``: it cannot know what the blob
 listed). Everything else skips it, and with ``recover`` (every ordinary
 open) logs a warning and indexes the packs that no intact index blob names
 from their own trailers (:mod:`haprotect.repo.packindex`), into a second
-index used only for *reading* (:attr:`IndexSet.reading`): a restore or a
+index used only for *reading* (:attr:`IndexSet.unlisted`, read after the
+index through :attr:`IndexSet.for_reading`): a restore or a
 check still finds every chunk of an intact pack, while a backup
 deduplicates only against what the index blobs say, so it never writes a
 snapshot that needs a pack no index blob names. Nothing is written: ``repo
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.index import INDEX_PREFIX, Index, read_index_tables
+from haprotect.repo.index import INDEX_PREFIX, Index, Layered, Locator, read_index_tables
 from haprotect.repo.names import DATA, blob_ids, list_folder
 from haprotect.repo.pack import ENTRY, PackEntry, PackInfo
 from haprotect.repo.packindex import IndexedPack, read_pack_tables
@@ -55,14 +56,18 @@ class IndexSet:
     names: frozenset[str] = frozenset()
     damaged: dict[str, str] = field(default_factory=dict)
     blobs: dict[str, list[IndexedPack]] = field(default_factory=dict)
-    reading: Index | None = None
-    """The index plus the packs no intact index blob names (``recover``), or None."""
-    recovered: frozenset[str] = frozenset()
-    """The packs indexed from their own trailers into :attr:`reading`."""
+    unlisted: Index | None = None
+    """The packs no intact index blob names, indexed from their own trailers, or None."""
 
     @property
-    def for_reading(self) -> Index:
-        return self.index if self.reading is None else self.reading
+    def recovered(self) -> frozenset[str]:
+        """The packs indexed from their own trailers into :attr:`unlisted`."""
+        return frozenset(p.id for p in self.unlisted.packs()) if self.unlisted else frozenset()
+
+    @property
+    def for_reading(self) -> Locator:
+        """The index, then the unlisted packs: what restores and checks read through."""
+        return self.index if self.unlisted is None else Layered(self.index, self.unlisted)
 
     def packs(self) -> dict[str, IndexedPack]:
         """Every pack any readable index blob lists, once, by id."""
@@ -155,17 +160,16 @@ def index_unlisted(store: BlobStore, key: MasterKey, result: IndexSet) -> frozen
     read, and nothing is written; the packs of a backup still running are
     among them, harmlessly.
     """
-    known = {info.id for info in result.for_reading.packs()}
+    known = {info.id for info in result.index.packs()} | result.recovered
     stored = list_folder(store, DATA).blobs
     unlisted = [(p, s) for p, s in stored.items() if p not in known]
     if not unlisted:
         return frozenset()
     tables = read_pack_tables(store, key, unlisted)
-    reading = result.for_reading.copy()
+    if result.unlisted is None:
+        result.unlisted = Index()
     for info, entries in tables.packs.values():
-        reading.add_pack(info, entries)
-    result.reading = reading
-    result.recovered = result.recovered | frozenset(tables.packs)
+        result.unlisted.add_pack(info, entries)
     for pack_id, problem in sorted(tables.problems.items()):
         log.warning("pack %s cannot be indexed: %s", pack_id, problem)
     if tables.packs:

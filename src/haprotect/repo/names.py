@@ -20,6 +20,8 @@ from haprotect.storage.base import BlobInfo, BlobStore
 DATA = "data/"
 FLAT_FOLDERS = ("index/", "snapshots/", "keys/", "locks/")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+SET_ASIDE_SUFFIX = ".damaged"
+"""Added to a damaged pack's key when ``repo repair index`` sets it aside (a stray then)."""
 
 
 def is_blob_id(name: str) -> bool:

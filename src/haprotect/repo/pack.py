@@ -103,6 +103,29 @@ def open_blob(
     return plain
 
 
+def stored_payload(
+    aead: AESGCM, key: MasterKey, data: bytes | memoryview, entry: PackEntry, pack_id: str
+) -> bytes:
+    """The stored (maybe compressed) plaintext of the blob ``entry`` of a pack's bytes, verified.
+
+    What moving a blob to another pack needs (prune's repacking, repair's
+    salvage): it is authenticated and checked against its id, but stays
+    compressed, to be encrypted again as it is.
+    """
+    what = f"blob {entry.id.hex()[:16]} in pack {pack_id}"
+    stored = memoryview(data)[entry.offset : entry.offset + entry.length]
+    if len(stored) != entry.length:
+        raise IntegrityError(f"pack {pack_id} is truncated")
+    nonce = bytes(stored[:NONCE_SIZE])
+    payload = decrypt(
+        aead, nonce, stored[NONCE_SIZE:], blob_aad(entry.id, entry.flags), f"pack {pack_id}"
+    )
+    plain = decompress(payload, what, entry.raw_length) if entry.flags & FLAG_ZSTD else payload
+    if len(plain) != entry.raw_length or key.chunk_id(plain) != entry.id:
+        raise IntegrityError(f"{what} does not match its id")
+    return payload
+
+
 def read_pack_header(data: bytes, pack_id: str) -> tuple[BlobType, bytes]:
     if len(data) < HEADER_SIZE + LENGTH.size:
         raise IntegrityError(f"pack {pack_id} is truncated ({len(data)} bytes)")

@@ -45,12 +45,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import NONCE_SIZE, MasterKey, decompress, decrypt
+from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
 from haprotect.repo.index import entry_table, write_index
 from haprotect.repo.indexset import IndexedPack, load_index_set
 from haprotect.repo.names import list_folder
-from haprotect.repo.pack import DATA_PREFIX, FLAG_ZSTD, BlobType, PackEntry, blob_aad, pack_key
+from haprotect.repo.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
 from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.snapshots import list_snapshots
@@ -289,23 +289,12 @@ class Pruner:
 
     def _payload(self, aead: AESGCM, data: bytes, e: PackEntry, pack_id: str) -> bytes:
         """The stored (maybe compressed) plaintext of one blob, verified against its id."""
-        what = f"blob {e.id.hex()[:16]} in pack {pack_id}"
-        stored = memoryview(data)[e.offset : e.offset + e.length]
         try:
-            if len(stored) != e.length:
-                raise IntegrityError(f"pack {pack_id} is truncated")
-            nonce = bytes(stored[:NONCE_SIZE])
-            payload = decrypt(
-                aead, nonce, stored[NONCE_SIZE:], blob_aad(e.id, e.flags), f"pack {pack_id}"
-            )
-            plain = decompress(payload, what, e.raw_length) if e.flags & FLAG_ZSTD else payload
-            if len(plain) != e.raw_length or self._key.chunk_id(plain) != e.id:
-                raise IntegrityError(f"{what} does not match its id")
+            return stored_payload(aead, self._key, data, e, pack_id)
         except IntegrityError as exc:
             raise PruneRefused(
                 f"{exc}; prune stopped before deleting anything", hint=_HINT
             ) from None
-        return payload
 
     def _put(self, pack: FinishedPack) -> FinishedPack:
         pack.store(self._store)

@@ -8,11 +8,18 @@ out otherwise (its chunks are then lost; ``check`` and ``repair snapshots``
 deal with that). Index blobs that are damaged, or that name packs no longer
 stored, are dropped.
 
-Under the exclusive lock, and in prune's crash-safe order: every new index
-blob is written before any old one is deleted, so a repair killed at any
+A damaged pack is salvaged (:mod:`haprotect.repo.salvage`): its blobs that
+still verify move into new packs and the pack is set aside. Damaged means a
+trailer that cannot be read (found by reading trailers, always) or, with
+``read_data``, bytes that no longer hash to the pack's name (found only by
+reading every pack whole, as ``check --read-data`` does).
+
+Under the exclusive lock, and in prune's crash-safe order: the salvaged
+blobs' new packs first, then every new index blob before any old one is
+deleted, and only then are damaged packs set aside; a repair killed at any
 moment leaves an index that locates at least what the old one located (the
 union of old and new blobs; a pack listed twice is read once). A repository
-whose index is already whole is left as it is.
+whose index is already whole and whose packs are whole is left as it is.
 """
 
 from __future__ import annotations
@@ -21,13 +28,18 @@ import contextlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import blake3
+
+from haprotect.repo.config import RepoConfig
 from haprotect.repo.crypto import MasterKey
 from haprotect.repo.index import entry_table, write_index
 from haprotect.repo.indexset import load_index_set
 from haprotect.repo.names import DATA, list_folder
+from haprotect.repo.pack import pack_key
 from haprotect.repo.packindex import IndexedPack, read_pack_tables
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.prune import index_batches
+from haprotect.repo.salvage import salvage, set_aside
 from haprotect.storage.base import BlobNotFound, BlobStore
 
 
@@ -48,12 +60,17 @@ class IndexRepair:
     """Packs whose trailer cannot be read and no intact index blob lists: not indexed."""
     damaged: dict[str, str] = field(default_factory=dict)
     """Index blobs that could not be read."""
+    misnamed: tuple[str, ...] = ()
+    """Index blobs not named by the hash of their bytes (copies, renames)."""
+    salvaged: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Damaged packs set aside: blobs moved to new packs, blobs lost."""
+    packs_written: int = 0
     blobs_removed: int = 0
     blobs_written: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.missing or self.damaged)
+        return bool(self.added or self.missing or self.damaged or self.misnamed or self.salvaged)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,13 +82,25 @@ class IndexRepair:
             "missing": list(self.missing),
             "unreadable": dict(self.unreadable),
             "damaged_index_blobs": dict(self.damaged),
+            "misnamed_index_blobs": list(self.misnamed),
+            "salvaged": {
+                p: {"blobs_saved": saved, "blobs_lost": lost}
+                for p, (saved, lost) in self.salvaged.items()
+            },
+            "packs_written": self.packs_written,
             "index_blobs_removed": self.blobs_removed,
             "index_blobs_written": self.blobs_written,
         }
 
 
 def repair_index(
-    store: BlobStore, key: MasterKey, meter: ProgressMeter, *, dry_run: bool
+    store: BlobStore,
+    key: MasterKey,
+    config: RepoConfig,
+    meter: ProgressMeter,
+    *,
+    dry_run: bool,
+    read_data: bool = False,
 ) -> IndexRepair:
     """Rebuild the index from the packs (see the module docstring); call under the
     exclusive lock, with ``store`` guarded by it."""
@@ -85,17 +114,23 @@ def repair_index(
     rebuilt: dict[str, IndexedPack] = {}
     added: list[str] = []
     unreadable: dict[str, str] = {}
+    damaged: dict[str, IndexedPack] = {}
     for pack_id in sorted(stored):
         own = tables.packs.get(pack_id)
         known = listed.get(pack_id)
         if own is not None:
+            if read_data and not _whole(store, pack_id):
+                damaged[pack_id] = own
+                continue
             rebuilt[pack_id] = own
             if known is None or known[1] != own[1]:
                 added.append(pack_id)
         elif known is not None:
-            rebuilt[pack_id] = known
+            damaged[pack_id] = known
         elif pack_id in tables.problems:
             unreadable[pack_id] = tables.problems[pack_id]
+    saved = salvage(store, key, config, damaged, meter, dry_run=dry_run)
+    rebuilt.update((p.info.id, (p.info, p.entries)) for p in saved.written)
     report = IndexRepair(
         dry_run,
         len(stored),
@@ -104,6 +139,11 @@ def repair_index(
         tuple(sorted(p for p in listed if p not in stored)),
         unreadable,
         dict(sorted(indexed.damaged.items())),
+        tuple(
+            n for n in sorted(indexed.names - set(indexed.damaged)) if not _named_by_hash(store, n)
+        ),
+        {p: (saved.saved.get(p, 0), saved.lost.get(p, 0)) for p in sorted(damaged)},
+        len(saved.written),
     )
     batches = index_batches([rebuilt[p] for p in sorted(rebuilt)]) if report.changed else []
     old = sorted(indexed.names)
@@ -117,8 +157,25 @@ def repair_index(
     for name in old:
         with contextlib.suppress(BlobNotFound):
             store.delete(name)
+    for pack_id in sorted(damaged):
+        set_aside(store, pack_id)
     meter.finish(len(stored), 0)
     return replace(report, blobs_removed=len(old), blobs_written=len(batches))
+
+
+def _named_by_hash(store: BlobStore, name: str) -> bool:
+    try:
+        return blake3.blake3(store.get(name)).hexdigest() == name.rsplit("/", 1)[-1]
+    except BlobNotFound:
+        return True
+
+
+def _whole(store: BlobStore, pack_id: str) -> bool:
+    """Whether a pack's bytes still hash to its name (reads it whole)."""
+    try:
+        return blake3.blake3(store.get(pack_key(pack_id))).hexdigest() == pack_id
+    except BlobNotFound:
+        return False
 
 
 __all__ = ["IndexRepair", "repair_index"]

@@ -413,15 +413,22 @@ class Repository:
             ).run()
 
     def repair_index(
-        self, *, dry_run: bool = False, on_progress: ProgressSink | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        read_data: bool = False,
+        on_progress: ProgressSink | None = None,
     ) -> IndexRepair:
-        """Rebuild the index from the packs' own trailers (exclusive lock)."""
+        """Rebuild the index from the packs' own trailers, salvaging damaged packs
+        (exclusive lock); ``read_data`` reads every pack to find damage inside."""
         from haprotect.repo.repairindex import repair_index
 
         meter = ProgressMeter(Phase.REPAIR, on_progress)
         with self.lock(exclusive=True, operation="repair index") as held:
             store = GuardedStore(self.store, held)
-            report = repair_index(store, self._key, meter, dry_run=dry_run)
+            report = repair_index(
+                store, self._key, self.config, meter, dry_run=dry_run, read_data=read_data
+            )
             if report.changed and not dry_run:
                 self.reload_index()
         return report
