@@ -494,3 +494,19 @@ def test_blobs_of_a_pack_close_together_are_read_with_one_request(tmp_path: Path
     first, second = sorted(reads, key=lambda r: r[1])
     assert first[2] >= sizes["a"] + sizes["b"] + sizes["c"]
     assert second[1] >= first[1] + first[2] + sizes["d"] and second[2] < 4096
+
+
+def test_a_parent_another_writer_made_since_opening_is_read(tmp_path: Path) -> None:
+    store = MemoryStore()
+    first = Repository.init(store, "pw", kdf=KdfParams(n=1 << 10))
+    second = Repository.open(store, "pw")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(random.Random(1).randbytes(100_000))
+    made = first.backup([src])
+    (src / "b").write_text("new\n")
+    later = second.backup([src])
+    assert later.parent == made.id, "the other writer's snapshot is the parent"
+    assert later.stats.files_unchanged == 1
+    second.restore(later.id, tmp_path / "out")
+    assert (restored(tmp_path / "out", src) / "a").read_bytes() == (src / "a").read_bytes()

@@ -481,9 +481,10 @@ class Repository:
         return self._index
 
     def sync_index(self) -> None:
-        """Reload the index if a prune replaced blobs of it since it was loaded."""
+        """Reload the index if its blobs changed since it was loaded: a prune replaced
+        some, or another writer added some (whose snapshots may be a backup's parent)."""
         self._unlocked()
-        if not self._indexes.names <= index_names(self.store):
+        if self._indexes.names != index_names(self.store):
             self.reload_index()
 
 
