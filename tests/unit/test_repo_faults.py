@@ -37,6 +37,7 @@ from typer.testing import CliRunner
 
 from haprotect.cli.main import app
 from haprotect.repo import KdfParams, Repository
+from haprotect.repo.config import ChunkerParams, KiB
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB
@@ -44,6 +45,8 @@ from haprotect.testing.repo import MiB
 pytestmark = pytest.mark.faults
 
 PASSWORD = "campaign"
+SMALL_CHUNKS = ChunkerParams(min_size=64 * KiB, avg_size=128 * KiB, max_size=256 * KiB)
+"""Whatever the repository's random chunker seed, big.bin has at least 20 chunks."""
 PARTIAL, REFUSED = 10, 7
 
 
@@ -71,7 +74,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
     rng = random.Random(20261207)
     _write_tree(src, rng)
     store = LocalStore(path)
-    repo = Repository.init(store, PASSWORD, kdf=KdfParams(n=1 << 10), pack_size=512 * 1024)
+    repo = Repository.init(
+        store, PASSWORD, kdf=KdfParams(n=1 << 10), chunker=SMALL_CHUNKS, pack_size=512 * 1024
+    )
     repo.add_key(PASSWORD, KdfParams(n=1 << 10))
     repo.backup([src])
     (src / "etc/conf3.txt").write_text("changed\n" * 80)
@@ -163,7 +168,7 @@ def kind(name: str) -> Callable[[Damage], Damage]:
 for where, (suffix, n) in {
     "small-file": ("conf5.txt", 0),
     "large-file-first": ("big.bin", 0),
-    "large-file-middle": ("big.bin", 2),
+    "large-file-middle": ("big.bin", 8),
     "shared-by-both": ("rel2", 0),
     "only-in-second": ("rel9", 0),
 }.items():
@@ -183,7 +188,7 @@ for where, (suffix, n) in {
 
 @kind("zero-4k-sector-in-pack")
 def _sector(c: Case) -> Expect:
-    span = c.data("big.bin", 1)
+    span = c.data("big.bin", 5)
     c.zero(span.key, span.start + 100, span.start + 100 + 4096)
     return Expect((pack_name(span.key),))
 
@@ -232,7 +237,7 @@ def _truncate_one(c: Case) -> Expect:
 
 @kind("truncate-pack-to-half")
 def _truncate_half(c: Case) -> Expect:
-    span = c.data("big.bin", 1)
+    span = c.data("big.bin", 5)
     c.truncate(span.key, c.size(span.key) // 2)
     return Expect((pack_name(span.key),))
 
@@ -269,7 +274,7 @@ def _delete_two(c: Case) -> Expect:
 
 @kind("pack-replaced-by-another")
 def _replaced(c: Case) -> Expect:
-    victim, other = c.data("rel5"), c.data("big.bin", 3)
+    victim, other = c.data("rel5"), c.data("big.bin", 10)
     assert victim.key != other.key
     c.put(victim.key, c.file(other.key).read_bytes())
     return Expect((pack_name(victim.key),))
@@ -302,7 +307,7 @@ def _moved(c: Case) -> Expect:
 
 @kind("blobs-of-two-packs-flipped")
 def _two_blobs(c: Case) -> Expect:
-    first, second = c.data("conf0.txt"), c.data("big.bin", 4)
+    first, second = c.data("conf0.txt"), c.data("big.bin", 12)
     assert first.key != second.key
     c.flip(first.key, first.start + 50)
     c.flip(second.key, second.end - 5)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from haprotect.repo.pack import BlobType
 from haprotect.repo.packwriter import PackWriter
 from haprotect.repo.prune import PruneOptions, stored_packs
 from haprotect.repo.retention import KeepPolicy
-from haprotect.storage.base import stage
+from haprotect.storage.base import BlobInfo, stage
 from haprotect.storage.local import TEMP_SUFFIX, LocalStore
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB, describe
@@ -113,13 +115,31 @@ def test_a_high_threshold_keeps_partly_used_packs(tmp_path: Path) -> None:
     assert repo.check(read_data=True).ok
 
 
+class IndexListedBefore:
+    """A store as a concurrent writer sees it: its listing of ``index/`` is the one it
+    took before another writer's backup ended (injected; everything else is the store)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._seen = {b.key for b in store.list(INDEX_PREFIX)}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        for info in self._store.list(prefix):
+            if not info.key.startswith(INDEX_PREFIX) or info.key in self._seen:
+                yield info
+
+
 def test_duplicates_from_concurrent_backups_are_dropped(tmp_path: Path) -> None:
     store = MemoryStore()
     new_repo(store)
     src = tmp_path / "src"
     src.mkdir()
     (src / "same").write_bytes(random.Random(1).randbytes(3 * MiB))
-    one, two = Repository.open(store, "pw"), Repository.open(store, "pw")
+    one = Repository.open(store, "pw")
+    two = Repository.open(IndexListedBefore(store), "pw")
     a = one.backup([src])
     b = two.backup([src], use_parent=False)  # its index predates a's: stores everything again
     assert b.stats.bytes_added > 3 * MiB * 0.9
