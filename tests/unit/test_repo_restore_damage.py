@@ -362,3 +362,16 @@ def test_a_restore_refused_while_making_directories_still_sets_their_modes(
     with pytest.raises(RestoreError, match=r"refusing path 'zzz/\.\./escaped'"):
         repo.restore(crafted.id, target, options=options)
     assert_directories_as_in_the_source(restored(target, tree), tree)
+
+
+def test_an_include_whose_own_record_is_lost_restores_what_lies_below_it(
+    repo: Repository, tree: Path, snapshot: Snapshot, tmp_path: Path
+) -> None:
+    """A directory's record lost with its tree chunk: the files below it are still there."""
+    d1 = str(tree / "d1").lstrip("/")
+    crafted = write_crafted_snapshot(repo, [n for n in repo.nodes(snapshot) if n.path != d1])
+    stats = repo.restore(crafted.id, tmp_path / "out", include=[d1], options=ONE)
+    assert stats.files == 30
+    out = restored(tmp_path / "out", tree)
+    for path in (tree / "d1").iterdir():
+        assert (out / "d1" / path.name).read_bytes() == path.read_bytes()
