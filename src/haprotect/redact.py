@@ -28,8 +28,9 @@ from collections.abc import Mapping
 
 REDACTED = "<redacted>"
 _SECRET_NAME = re.compile(r"passw|secret|key|token", re.IGNORECASE)
-# ://user:password@ -- the password ends where the URL's authority would.
-_URL_PASSWORD = re.compile(r"(?P<head>://[^\s:@/?#]*+:)[^\s@/?#]*+@")
+# ://user:password@ -- the password runs to the authority's last "@" (as URL
+# parsers split it: a password may hold a raw "@"), never past its end.
+_URL_PASSWORD = re.compile(r"(?P<head>://[^\s:@/?#]*+:)[^\s/?#]*@")
 # A name followed by "=": its value is redacted when the name is secret.
 _NAME_EQUALS = re.compile(r"(?<![\w.-])(?P<name>[\w.-]++)\s*+=\s*+")
 # A value: quoted ('...' or "...", with backslash escapes, as libpq writes

@@ -33,6 +33,9 @@ R = REDACTED
         ("postgresql://u:Pw1@h:5432/db", f"postgresql://u:{R}@h:5432/db"),
         ("https://admin:Pw1@h:8443/x", f"https://admin:{R}@h:8443/x"),
         ("mongodb://u:Pw1@h1,h2/db", f"mongodb://u:{R}@h1,h2/db"),
+        # an "@" in the password: the authority's user part ends at its last "@"
+        ("postgresql://u:p@ss@h:5432/db", f"postgresql://u:{R}@h:5432/db"),
+        ("gcomm://sst:a@b@c@n1,n2 x@y", f"gcomm://sst:{R}@n1,n2 x@y"),
         (
             "host=db1 user=backup password='a b\\'c' dbname=shop",
             f"host=db1 user=backup password={R} dbname=shop",

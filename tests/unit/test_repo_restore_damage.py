@@ -20,6 +20,7 @@ from haprotect.cli.main import app
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo import KdfParams, Repository, RestoreOptions
+from haprotect.repo.errors import RestoreError
 from haprotect.repo.index import BlobLocation
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB, describe, write_crafted_snapshot
@@ -347,3 +348,30 @@ repo.restore({snapshot.id!r}, {str(target)!r}, on_progress=kill,
     stats = repo.restore(snapshot.id, target, options=ONE)
     assert stats.errors == () and stats.leftovers_removed == left
     assert describe(out) == describe(tree)
+
+
+@pytest.mark.parametrize("options", [ONE, SHARED], ids=["one-process", "three-processes"])
+def test_a_restore_refused_while_making_directories_still_sets_their_modes(
+    repo: Repository, tree: Path, snapshot: Snapshot, tmp_path: Path, options: RestoreOptions
+) -> None:
+    """Several processes make every directory first: a failure then leaves none at 0700."""
+    nodes = list(repo.nodes(snapshot))
+    escaping = replace(nodes[0], path="zzz/../escaped", type=NodeType.DIR)
+    crafted = write_crafted_snapshot(repo, [*nodes, escaping])
+    target = tmp_path / "out"
+    with pytest.raises(RestoreError, match=r"refusing path 'zzz/\.\./escaped'"):
+        repo.restore(crafted.id, target, options=options)
+    assert_directories_as_in_the_source(restored(target, tree), tree)
+
+
+def test_an_include_whose_own_record_is_lost_restores_what_lies_below_it(
+    repo: Repository, tree: Path, snapshot: Snapshot, tmp_path: Path
+) -> None:
+    """A directory's record lost with its tree chunk: the files below it are still there."""
+    d1 = str(tree / "d1").lstrip("/")
+    crafted = write_crafted_snapshot(repo, [n for n in repo.nodes(snapshot) if n.path != d1])
+    stats = repo.restore(crafted.id, tmp_path / "out", include=[d1], options=ONE)
+    assert stats.files == 30
+    out = restored(tmp_path / "out", tree)
+    for path in (tree / "d1").iterdir():
+        assert (out / "d1" / path.name).read_bytes() == path.read_bytes()

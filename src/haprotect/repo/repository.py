@@ -304,7 +304,10 @@ class Repository:
             if meter.active or unmatched:
                 files = nbytes = 0
                 for node in read_tree(self._reader, snapshot, lenient=True):
-                    unmatched.discard(node.path)
+                    if unmatched:
+                        # in or below: a directory's record may be lost with its tree
+                        # chunk while the records below it are read
+                        unmatched = {p for p in unmatched if not _within(node.path, p)}
                     if node.type is NodeType.FILE:
                         files += 1
                         nbytes += node.size
@@ -486,6 +489,11 @@ class Repository:
         self._unlocked()
         if self._indexes.names != index_names(self.store):
             self.reload_index()
+
+
+def _within(path: str, include: str) -> bool:
+    """``path`` is ``include`` or lies below it."""
+    return path == include or path.startswith(include + "/")
 
 
 def read_tree(reader: BlobReader, snapshot: Snapshot, *, lenient: bool = False) -> NodeStream:

@@ -50,6 +50,7 @@ from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.forking import fork_helper
+from haprotect.repo.nodemeta import apply_metadata
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
 from haprotect.repo.restorer import Dirs, Restorer, include_keys, selected
@@ -130,11 +131,17 @@ def restore(
         return job.run(reader, meter)
     root = local_root(reader.store)
     assert root is not None
-    dirs, removed = make_dirs(nodes(reader), target, includes, snapshot_id)
+    dirs: Dirs = []
     team = _Team(count, options.segment)
     try:
+        removed = make_dirs(nodes(reader), target, includes, snapshot_id, dirs)
         for index in range(1, count):
             team.fork(index, lambda part: _restore_part(job, reader, root, part, team))
+    except BaseException:
+        team.stop()
+        finish_dirs(target, dirs, options)
+        raise
+    try:
         stats = job.run(reader, meter, Part(0, count, options.segment), team, dirs)
     finally:
         team.stop()
@@ -142,15 +149,19 @@ def restore(
 
 
 def make_dirs(
-    nodes: NodeStream, target: Path, includes: Sequence[str] | None, snapshot_id: str
-) -> tuple[Dirs, int]:
+    nodes: NodeStream,
+    target: Path,
+    includes: Sequence[str] | None,
+    snapshot_id: str,
+    made: Dirs,
+) -> int:
     """Make every directory of the tree that the restore will need (mode 0700 until the end).
 
-    Returns them, and how many partial files of an earlier restore were removed.
+    Adds each to ``made`` as it is made (so that a failure midway knows them);
+    returns how many partial files of an earlier restore were removed.
     """
     wanted = include_keys(includes)
     dest = Target(target)
-    made: Dirs = []
     try:
         dest.tidy(())
         for record in nodes.records():
@@ -166,7 +177,21 @@ def make_dirs(
                 dest.trim()
     finally:
         dest.close()
-    return made, dest.leftovers_removed
+    return dest.leftovers_removed
+
+
+def finish_dirs(target: Path, dirs: Dirs, options: RestoreOptions) -> None:
+    """Set the metadata of ``dirs``, deepest first, as far as it goes: for a restore that
+    failed after they were made and before its restorer could (none will, then)."""
+    owners = options.owners if options.owners is not None else os.geteuid() == 0
+    dest = Target(target)
+    try:
+        for parts, node in reversed(dirs):
+            with contextlib.suppress(OSError, RestoreError):
+                apply_metadata(dest.dir_fd(parts), node, owners=owners, xattrs=options.xattrs)
+            dest.trim()
+    finally:
+        dest.close()
 
 
 def _restore_part(
