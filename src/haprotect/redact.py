@@ -4,8 +4,10 @@ Sources call :func:`redact_value` on every parameter they read, before it
 reaches the model, so no output or file made from the model (discover, the
 policy, explain, plans, set metadata in the repository, logs) can show one.
 
-* A parameter whose name contains ``passw``, ``secret``, ``key`` or
-  ``token`` (any case) has its whole value replaced.
+* A parameter whose name contains ``passw``, ``secret``, ``key``,
+  ``token`` or ``credential``, or is or ends in the word ``pwd`` or
+  ``pass`` (ODBC's ``PWD``, ``db_pass``; any case), has its whole value
+  replaced.
 * In any other value, the credentials it carries are replaced and the rest
   is kept (:func:`redact_text`): the password of a URL's ``user:password@``
   (the user stays), and the value of each ``name=value`` whose name is
@@ -27,7 +29,9 @@ import re
 from collections.abc import Mapping
 
 REDACTED = "<redacted>"
-_SECRET_NAME = re.compile(r"passw|secret|key|token", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"passw|secret|key|token|credential|(?:^|[\W_])(?:pwd|pass)(?:$|[\W_])", re.IGNORECASE
+)
 # ://user:password@ -- the password runs to the authority's last "@" (as URL
 # parsers split it: a password may hold a raw "@"), never past its end.
 _URL_PASSWORD = re.compile(r"(?P<head>://[^\s:@/?#]*+:)[^\s/?#]*@")

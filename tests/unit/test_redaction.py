@@ -45,6 +45,9 @@ R = REDACTED
             "s3://b/x?endpoint=http://ak:Sk1@127.0.0.1:8333",
             f"s3://b/x?endpoint=http://ak:{R}@127.0.0.1:8333",
         ),
+        ("Server=db;UID=sa;PWD=Pw1;Database=shop", f"Server=db;UID=sa;PWD={R};Database=shop"),
+        ("user=svc,db_pass=Pw1", f"user=svc,db_pass={R}"),
+        ("credentials=Cr1", f"credentials={R}"),
     ],
 )
 def test_credentials_inside_values_are_redacted_and_the_rest_kept(
@@ -64,6 +67,7 @@ def test_credentials_inside_values_are_redacted_and_the_rest_kept(
         "http://h:8080/a@b",
         "https://u@h/x",
         "a=b",
+        "mode=passthrough,bypass=1",
     ],
 )
 def test_values_without_credentials_are_kept(value: str) -> None:
