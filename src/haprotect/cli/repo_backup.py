@@ -204,10 +204,10 @@ def restore_command(
     An --include the snapshot does not hold is refused before anything is
     written (exit 2). Files that could not be restored (lost data, a
     non-empty directory in the way) are named and the others restored
-    (exit 10).
+    (exit 10); when none of the files could be, exit 11.
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
-    7 repository refused, 8 locked, 10 partially failed.
+    7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
@@ -235,7 +235,8 @@ def restore_command(
         if error.path not in lost:
             stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
     if stats.errors:
-        raise typer.Exit(Status.PARTIALLY_FAILED.exit_code)
+        failed = Status.FAILED if stats.nothing_restored else Status.PARTIALLY_FAILED
+        raise typer.Exit(failed.exit_code)
 
 
 def lost_lines(stats: RestoreStats, target: Path) -> list[str]:

@@ -10,8 +10,10 @@ application back over a missing database helps no one. A tier restored
 whole but for some files that lost data in a damaged repository (items
 ``partial``, each lost file named with its bytes) is there: the tiers that
 depend on it are restored, with a warning naming it, and the run ends
-PartiallyFailed. Tiers without data (an application or front-end tier that
-owns no data set) are passed with a note: the cluster starts them again.
+PartiallyFailed. An item none of whose files could be restored failed (its
+files are named all the same), as a run that restored nothing failed.
+Tiers without data (an application or front-end tier that owns no data
+set) are passed with a note: the cluster starts them again.
 """
 
 from __future__ import annotations
@@ -209,7 +211,7 @@ class _RestoreRun:
             return self._finish(
                 ref,
                 planned,
-                ItemStatus.PARTIAL,
+                ItemStatus.FAILED if outcome.nothing_restored else ItemStatus.PARTIAL,
                 outcome.message,
                 started,
                 clock,
