@@ -31,6 +31,7 @@ from haprotect.cli.repo_common import (
 )
 from haprotect.model.result import Status
 from haprotect.model.snapshot import RestoreStats
+from haprotect.redact import display_url
 from haprotect.repo import Repository, RestoreOptions
 from haprotect.repo.damage import describe
 from haprotect.repo.errors import RepositoryError
@@ -51,9 +52,9 @@ def init_command(
     store = repository_store(url)
     repo = Repository.init(store, passphrase(password_file, url, confirm=True))
     if as_json:
-        summary(command="init", url=repo.url, id=repo.id)
+        summary(command="init", url=display_url(repo.url), id=repo.id)
     else:
-        stdout.print(f"created repository {repo.id[:8]} at {repo.url}", markup=False)
+        stdout.print(f"created repository {repo.id[:8]} at {display_url(repo.url)}", markup=False)
 
 
 @repo_app.command("backup")
@@ -257,5 +258,7 @@ def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
 def _latest(repo: Repository) -> str:
     found = repo.snapshots()
     if not found:
-        raise RepositoryError(f"{repo.url} has no snapshots", hint="back something up first")
+        raise RepositoryError(
+            f"{display_url(repo.url)} has no snapshots", hint="back something up first"
+        )
     return found[-1].id

@@ -46,6 +46,7 @@ from haprotect.model.result import ItemStatus, Result
 from haprotect.model.snapshot import FileError, JSONValue
 from haprotect.movers import Mover, RestoreJob, get_mover
 from haprotect.plan.graph import dependents
+from haprotect.redact import display_url
 from haprotect.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ class _RestoreRun:
         self.result.sets.append(s.id)
         self.reporter.emit(RunStarted("restore", 1, len(self.plan.items), self.result.started))
         order = tuple(t.name for t in self.plan.tiers)
-        self.reporter.emit(SetStarted(s.id, s.name, s.application, self.repo.url, order))
+        self.reporter.emit(
+            SetStarted(s.id, s.name, s.application, display_url(self.repo.url), order)
+        )
         failed: set[str] = set()
         partial: set[str] = set()
         for tier in self.plan.tiers:
