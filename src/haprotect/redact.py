@@ -21,12 +21,16 @@ They are redacted where they are shown or written instead, through
 :func:`redact_entry` (``to_plain`` of :mod:`haprotect.engine.events`, which
 every JSON output of a plan, event or result goes through, and the policy
 diff), and the messages and details quiescers report as they are recorded.
+
+Repository and store URLs stay real too, to be opened with; every message,
+event, plan and summary shows one through :func:`display_url`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 REDACTED = "<redacted>"
 _SECRET_NAME = re.compile(
@@ -87,3 +91,19 @@ def redact_text(text: str) -> str:
         out += [text[done : found.end()], REDACTED]
         done = value.end()
     return "".join(out) + text[done:]
+
+
+def display_url(url: str) -> str:
+    """A repository or store URL as it may be shown: without the credentials it carries.
+
+    Those of :func:`redact_text`, also when they are percent-encoded (an
+    ``endpoint=`` URL inside an ``s3://`` URL's query): the URL is then shown
+    decoded.
+    """
+    shown = redact_text(url)
+    if "%" in shown:
+        plain = unquote(shown)
+        redacted = redact_text(plain)
+        if redacted != plain:
+            return redacted
+    return shown

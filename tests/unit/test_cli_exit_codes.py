@@ -92,9 +92,10 @@ def site(tmp_path: Path) -> Site:
     return make_site(tmp_path)
 
 
-def backed_up(site: Site) -> str:
-    """Back up the site's data directory with ``repo backup``; the snapshot id."""
-    done = invoke("repo", "backup", site.repo, site.path("data"), "--json")
+def backed_up(site: Site, *names: str) -> str:
+    """Back up the site's directories (data) with ``repo backup``; the snapshot id."""
+    paths = [site.path(name) for name in names or ("data",)]
+    done = invoke("repo", "backup", site.repo, *paths, "--json")
     assert done.exit_code == 0, done.output
     return str(json.loads(done.stdout.splitlines()[-1])["snapshot"]["id"])
 
@@ -169,8 +170,12 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
         ("repo", "restore"), ExitCode.USAGE,
         lambda s: args(s.repo, backed_up(s), "--target", s.path("out"), "--include", "/nothing"),
     ),
-    "repo restore: a non-empty directory in the way": (
+    "repo restore: a non-empty directory in the way of one file": (
         ("repo", "restore"), ExitCode.PARTIALLY_FAILED,
+        lambda s: args(s.repo, backed_up(s, "data", "static"), "--target", blocked(s)),
+    ),
+    "repo restore: a non-empty directory in the way of the only file": (
+        ("repo", "restore"), ExitCode.FAILED,
         lambda s: args(s.repo, backed_up(s), "--target", blocked(s)),
     ),
     "repo forget: no rule": (("repo", "forget"), ExitCode.USAGE, lambda s: args(s.repo)),

@@ -326,6 +326,29 @@ def test_a_tier_that_lost_files_names_them_and_its_dependents_are_restored(
     assert [t.ok for t in reporter.of(TierFinished)] == [False, True]
 
 
+def test_a_restore_that_lost_every_file_failed(
+    repo: Repository, root: Path, tmp_path: Path
+) -> None:
+    backup(plan_for(root), repo, tmp_path)
+    notes_set = the_set(repo, "notes")
+    (item,) = notes_set.items
+    (node,) = [n for n in repo.nodes(repo.snapshot(item.snapshot_id)) if n.path.endswith("todo")]
+    location = repo.index.lookup(node.content[0])  # type: ignore[arg-type]
+    assert location is not None
+    pack = bytearray(repo.store.get(location.pack.key))
+    pack[location.offset + location.length // 2] ^= 0x01
+    repo.store.put(location.pack.key, bytes(pack))
+
+    result = run_restore(
+        plan_restore(notes_set, INVENTORY, to=tmp_path / "out"), repo, ListReporter()
+    )
+
+    assert result.status is Status.FAILED
+    assert [i.status for i in result.items] == [ItemStatus.FAILED]
+    named = f"1 files could not be restored: /{node.path}: lost bytes"
+    assert any(i.message.startswith(named) for i in result.issues), result.issues
+
+
 def test_sets_are_found_by_prefix_or_as_latest(
     repo: Repository, root: Path, tmp_path: Path
 ) -> None:

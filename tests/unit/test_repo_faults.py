@@ -47,7 +47,7 @@ pytestmark = pytest.mark.faults
 PASSWORD = "campaign"
 SMALL_CHUNKS = ChunkerParams(min_size=64 * KiB, avg_size=128 * KiB, max_size=256 * KiB)
 """Whatever the repository's random chunker seed, big.bin has at least 20 chunks."""
-PARTIAL, REFUSED = 10, 7
+PARTIAL, REFUSED, FAILED = 10, 7, 11
 
 
 def invoke(*args: str) -> Any:
@@ -618,7 +618,9 @@ def test_damage(name: str, pristine: Pristine, tmp_path: Path) -> None:
             continue
         lost = survey.lost(truth)
         intact[snapshot_id] = set(truth.files) - lost
-        assert result.exit_code == (PARTIAL if lost else 0), said
+        # a restore that lost every file failed: nothing was restored
+        failed = FAILED if not intact[snapshot_id] else PARTIAL
+        assert result.exit_code == (failed if lost else 0), said
         for path in sorted(intact[snapshot_id]):
             restored = restored_path(target, path)
             assert file_digest(restored) == truth.files[path].digest, path

@@ -87,3 +87,37 @@ def test_with_yes_nothing_a_running_server_depends_on_is_replaced(
     assert (target / "mine").read_text() == "live data\n"
     assert (target / "postmaster.pid").exists()
     assert not (tmp_path / "out" / "frontend").exists()  # it depends on the storage tier
+
+
+def test_with_yes_no_tier_is_replaced_under_a_running_server(site: Site, tmp_path: Path) -> None:
+    set_id = a_set(site)
+    out = tmp_path / "out"
+    target = serving(out / "frontend" / "static")
+    result = invoke("restore", set_id, "--repo", site.repo, "--to", str(out), "--yes")
+    assert result.exit_code == ExitCode.REPOSITORY, result.output
+    output = " ".join(result.output.split())
+    assert f"frontend/static cannot be restored (a PostgreSQL server (pid {os.getpid()}) " \
+        f"runs in {target}" in output  # fmt: skip
+    assert "1 tier below it (storage) would be replaced under it" in output
+    assert "--tier" in output
+    assert not (out / "storage").exists()
+    assert (target / "mine").read_text() == "live data\n"
+
+
+def test_with_yes_and_tiers_chosen_without_it_the_others_are_restored(
+    site: Site, tmp_path: Path
+) -> None:
+    set_id = a_set(site)
+    out = tmp_path / "out"
+    target = serving(out / "frontend" / "static")
+    result = invoke(
+        "restore", set_id, "--repo", site.repo, "--to", str(out), "--yes", "--tier", "storage"
+    )
+    assert result.exit_code == ExitCode.SUCCESS, result.output
+    assert (out / "storage" / "data" / "sub" / "file").read_text() == "data\n"
+    assert (target / "mine").read_text() == "live data\n"
+    alone = invoke(
+        "restore", set_id, "--repo", site.repo, "--to", str(out), "--yes", "--tier", "frontend"
+    )
+    assert alone.exit_code == ExitCode.FAILED, alone.output  # nothing below it: it fails alone
+    assert (target / "mine").read_text() == "live data\n"

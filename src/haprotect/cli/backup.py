@@ -33,6 +33,7 @@ from haprotect.model.result import Result
 from haprotect.plan import load_inventory
 from haprotect.policy.io import load_policy
 from haprotect.quiesce.signals import sigterm_raises
+from haprotect.redact import display_url
 
 
 @app.command("backup")
@@ -123,7 +124,7 @@ def render_plan(plan: Plan) -> str:
     lines += [f"warning: {w}" for w in plan.warnings]
     for pset in plan.sets:
         kind = "application" if pset.application else "data set"
-        lines.append(f"{pset.name} ({kind}) -> {pset.repository}")
+        lines.append(f"{pset.name} ({kind}) -> {display_url(pset.repository)}")
         lines.append(f"  quiesce order (top-down): {', '.join(pset.quiesce_order)}")
         lines.append(f"  restore order (bottom-up): {', '.join(pset.restore_order)}")
         for name in pset.quiesce_order:

@@ -31,6 +31,7 @@ from haprotect.cli.repo_common import (
 )
 from haprotect.model.result import Status
 from haprotect.model.snapshot import RestoreStats
+from haprotect.redact import display_url
 from haprotect.repo import Repository, RestoreOptions
 from haprotect.repo.damage import describe
 from haprotect.repo.errors import RepositoryError
@@ -51,9 +52,9 @@ def init_command(
     store = repository_store(url)
     repo = Repository.init(store, passphrase(password_file, url, confirm=True))
     if as_json:
-        summary(command="init", url=repo.url, id=repo.id)
+        summary(command="init", url=display_url(repo.url), id=repo.id)
     else:
-        stdout.print(f"created repository {repo.id[:8]} at {repo.url}", markup=False)
+        stdout.print(f"created repository {repo.id[:8]} at {display_url(repo.url)}", markup=False)
 
 
 @repo_app.command("backup")
@@ -204,10 +205,10 @@ def restore_command(
     An --include the snapshot does not hold is refused before anything is
     written (exit 2). Files that could not be restored (lost data, a
     non-empty directory in the way) are named and the others restored
-    (exit 10).
+    (exit 10); when none of the files could be, exit 11.
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
-    7 repository refused, 8 locked, 10 partially failed.
+    7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
@@ -235,7 +236,8 @@ def restore_command(
         if error.path not in lost:
             stderr.print(f"haprotect: warning: {error.path}: {error.message}", markup=False)
     if stats.errors:
-        raise typer.Exit(Status.PARTIALLY_FAILED.exit_code)
+        failed = Status.FAILED if stats.nothing_restored else Status.PARTIALLY_FAILED
+        raise typer.Exit(failed.exit_code)
 
 
 def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
@@ -256,5 +258,7 @@ def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
 def _latest(repo: Repository) -> str:
     found = repo.snapshots()
     if not found:
-        raise RepositoryError(f"{repo.url} has no snapshots", hint="back something up first")
+        raise RepositoryError(
+            f"{display_url(repo.url)} has no snapshots", hint="back something up first"
+        )
     return found[-1].id

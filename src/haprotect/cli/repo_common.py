@@ -30,6 +30,7 @@ from haprotect.errors import InputError, UsageError
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Snapshot
 from haprotect.policy.repository_url import check_repository
+from haprotect.redact import display_url
 from haprotect.repo import Repository, open_repository
 from haprotect.storage import BlobStore, open_store
 
@@ -111,8 +112,8 @@ def passphrase(password_file: Path | None, url: str, *, confirm: bool = False) -
     if value:
         return value
     if not sys.stdin.isatty():
-        raise UsageError(f"no passphrase for {url}", hint=_NO_PASSPHRASE_HINT)
-    value = getpass.getpass(f"passphrase for {url}: ")
+        raise UsageError(f"no passphrase for {display_url(url)}", hint=_NO_PASSPHRASE_HINT)
+    value = getpass.getpass(f"passphrase for {display_url(url)}: ")
     if not value:
         raise UsageError("an empty passphrase is not allowed")
     if confirm and getpass.getpass("the same passphrase again: ") != value:

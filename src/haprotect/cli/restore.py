@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from haprotect.cli.app import app, reports_errors, stderr, stdout
+from haprotect.cli.repo_common import count
 from haprotect.cli.runs import (
     InventoryOpt,
     JsonLines,
@@ -27,6 +28,8 @@ from haprotect.errors import UsageError
 from haprotect.model.plan import RestorePlan, SnapshotSet
 from haprotect.pgtools import stop_command
 from haprotect.plan import load_inventory, plan_restore
+from haprotect.plan.restore import replaced_under
+from haprotect.repo.errors import RestoreError
 
 ORIGINAL = "original"
 
@@ -79,7 +82,9 @@ def restore_command(
     tiers and where, shows what would be overwritten, and asks twice before
     replacing live data in its original place. Items that cannot be restored
     (a PostgreSQL server running at the target, say) are listed before any
-    question, and before anything is replaced.
+    question, and before anything is replaced. With --yes, a restore in which
+    such an item sits on tiers that would be restored beneath it is refused
+    before anything is written (exit 7); --tier leaves it out.
 
     Exit status: 0 completed, 1 not confirmed, 2 bad usage, 3 unreadable input,
     6 storage failed, 7 repository refused, 10 partially failed, 11 failed.
@@ -99,6 +104,8 @@ def restore_command(
         wanted, to = _ask_what(chosen, wanted, to)
     plan = plan_restore(chosen, inventory, tiers=wanted, to=to, keep_running=keep_running)
     _show(plan)
+    if yes:
+        _refuse_replacing_under(plan)
     problems = [p for i in plan.items for p in i.problems]
     if not yes and not _confirm(plan, problems):
         stderr.print("haprotect: nothing restored", markup=False)
@@ -119,6 +126,20 @@ def restore_command(
                     f"stop it with: {escape(stop_command(Path(str(item.details.get('pgdata')))))}"
                 )
     exit_for([result])
+
+
+def _refuse_replacing_under(plan: RestorePlan) -> None:
+    """Refuse a restore that would replace tiers under an item that cannot be restored."""
+    found = replaced_under(plan)
+    if not found:
+        return
+    item, below = found[0]
+    raise RestoreError(
+        f"not restoring set {plan.set.id}: {item.item.tier}/{item.item.dataset} cannot be "
+        f"restored ({'; '.join(item.problems)}), and {count(len(below), 'tier')} below it "
+        f"({', '.join(below)}) would be replaced under it",
+        hint="remove what stops it first, or restore other tiers only with --tier",
+    )
 
 
 def _skipped(found: list[SnapshotSet], chosen: SnapshotSet) -> None:

@@ -38,6 +38,7 @@ from haprotect.engine.events import (
     event_to_json,
 )
 from haprotect.model.result import ItemStatus, Result, Severity, Status
+from haprotect.redact import display_url
 from haprotect.repo import Repository
 from haprotect.repo.errors import RepositoryNotFound
 
@@ -79,10 +80,10 @@ def open_repository(url: str, password_file: Path | None, *, init: bool = False)
     except RepositoryNotFound:
         if not init:
             raise RepositoryNotFound(
-                f"no haprotect repository at {url}",
+                f"no haprotect repository at {display_url(url)}",
                 hint="add --init to create it (the passphrase given protects it)",
             ) from None
-    stderr.print(f"haprotect: creating a new repository at {url}", markup=False)
+    stderr.print(f"haprotect: creating a new repository at {display_url(url)}", markup=False)
     return Repository.init(store, secret)
 
 
@@ -131,8 +132,9 @@ class RichProgress:
     def emit(self, event: Event) -> None:
         if isinstance(event, SetStarted):
             label = f"{event.name} (application)" if event.application else event.name
+            where = display_url(event.repository)
             self._print(
-                f"[bold]set {event.set_id}[/]: {label} -> {event.repository}; "
+                f"[bold]set {event.set_id}[/]: {escape(label)} -> {escape(where)}; "
                 f"tiers in this order: {', '.join(event.order)}"
             )
         elif isinstance(event, ItemStarted):

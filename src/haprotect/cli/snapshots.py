@@ -16,6 +16,7 @@ from haprotect.engine import list_sets
 from haprotect.engine.events import to_plain
 from haprotect.errors import UsageError
 from haprotect.model.plan import SnapshotSet
+from haprotect.redact import display_url
 
 
 @app.command("snapshots")
@@ -42,10 +43,11 @@ def snapshots_command(
         return
     if not found:
         stdout.print(
-            f"no snapshot sets in {repo_url}" + (f" for {application}" if application else "")
+            f"no snapshot sets in {escape(display_url(repo_url))}"
+            + (f" for {application}" if application else "")
         )
         return
-    table = Table(title=f"Snapshot sets in {repo_url}", title_justify="left")
+    table = Table(title=f"Snapshot sets in {escape(display_url(repo_url))}", title_justify="left")
     for column in ("set", "started (UTC)", "name", "complete", "tiers (restore order)"):
         table.add_column(column)
     for s in found:

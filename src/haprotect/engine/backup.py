@@ -60,6 +60,7 @@ from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology_json import topology_to_json
 from haprotect.movers import get_mover
 from haprotect.movers.placement import remove_tree
+from haprotect.redact import display_url
 from haprotect.repo import Repository
 
 __all__ = ["MoverLookup", "QuiescerLookup", "RunOptions", "run_backup"]
@@ -130,7 +131,9 @@ class _BackupRun:
         self.result.sets.append(set_id)
         block = sets.set_block(self.plan, pset, set_id, started)
         self.reporter.emit(
-            SetStarted(set_id, pset.name, pset.application, self.repo.url, pset.quiesce_order)
+            SetStarted(
+                set_id, pset.name, pset.application, display_url(self.repo.url), pset.quiesce_order
+            )
         )
         workdir = self.staging / set_id
         try:

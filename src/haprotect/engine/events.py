@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from haprotect.model.result import ItemStatus, Result, Severity
-from haprotect.redact import redact_entry
+from haprotect.redact import display_url, redact_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +185,21 @@ def to_plain(value: Any) -> Any:
     :func:`haprotect.redact.redact_entry` shows it: the model keeps the real
     values its users need, every JSON output of a plan, an event or a result
     comes through here. A dataclass's fields are not keys: ``path_key`` is
-    not a secret.
+    not a secret; but a URL in one (a set's repository) is shown as
+    :func:`haprotect.redact.display_url` shows it.
     """
+    return _plain(value, None)
+
+
+def _field(value: Any) -> Any:
+    if isinstance(value, str) and "://" in value:
+        return display_url(value)
     return _plain(value, None)
 
 
 def _plain(value: Any, key: str | None) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name), None) for f in fields(value)}
+        return {f.name: _field(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _plain(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -10,8 +10,10 @@ application back over a missing database helps no one. A tier restored
 whole but for some files that lost data in a damaged repository (items
 ``partial``, each lost file named with its bytes) is there: the tiers that
 depend on it are restored, with a warning naming it, and the run ends
-PartiallyFailed. Tiers without data (an application or front-end tier that
-owns no data set) are passed with a note: the cluster starts them again.
+PartiallyFailed. An item none of whose files could be restored failed (its
+files are named all the same), as a run that restored nothing failed.
+Tiers without data (an application or front-end tier that owns no data
+set) are passed with a note: the cluster starts them again.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from haprotect.model.result import ItemStatus, Result
 from haprotect.model.snapshot import FileError, JSONValue
 from haprotect.movers import Mover, RestoreJob, get_mover
 from haprotect.plan.graph import dependents
+from haprotect.redact import display_url
 from haprotect.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -84,7 +87,9 @@ class _RestoreRun:
         self.result.sets.append(s.id)
         self.reporter.emit(RunStarted("restore", 1, len(self.plan.items), self.result.started))
         order = tuple(t.name for t in self.plan.tiers)
-        self.reporter.emit(SetStarted(s.id, s.name, s.application, self.repo.url, order))
+        self.reporter.emit(
+            SetStarted(s.id, s.name, s.application, display_url(self.repo.url), order)
+        )
         failed: set[str] = set()
         partial: set[str] = set()
         for tier in self.plan.tiers:
@@ -209,7 +214,7 @@ class _RestoreRun:
             return self._finish(
                 ref,
                 planned,
-                ItemStatus.PARTIAL,
+                ItemStatus.FAILED if outcome.nothing_restored else ItemStatus.PARTIAL,
                 outcome.message,
                 started,
                 clock,

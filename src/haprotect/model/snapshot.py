@@ -168,3 +168,8 @@ class RestoreStats:
     errors: tuple[FileError, ...] = ()
     lost: tuple[LostFile, ...] = ()
     leftovers_removed: int = 0
+
+    @property
+    def nothing_restored(self) -> bool:
+        """Whether the restore failed whole: errors, and no file (nor link) came out."""
+        return bool(self.errors) and self.files == 0 and self.others == 0

@@ -142,9 +142,17 @@ class RestoreJob:
 
 @dataclass(frozen=True, slots=True)
 class RestoreOutcome:
+    """What a restore made of an item.
+
+    ``errors`` names the files that are not at their place complete;
+    ``nothing_restored`` says that none of the item's files is (every one of
+    them is among the errors): the item failed, rather than partly.
+    """
+
     message: str  #: what the health check found
     details: Mapping[str, JSONValue] = field(default_factory=dict)
     errors: tuple[FileError, ...] = ()
+    nothing_restored: bool = False
 
 
 class Mover(Protocol):

@@ -87,6 +87,7 @@ class FilesMover:
             return RestoreOutcome(
                 f"{len(stats.errors)} files could not be restored into {job.target}",
                 errors=stats.errors,
+                nothing_restored=stats.nothing_restored,
             )
         files, nbytes = count_tree(job.target)
         if (files, nbytes) != (job.item.files, job.item.bytes):

@@ -35,6 +35,7 @@ from haprotect.model.topology import Cluster, DataSet, Topology
 from haprotect.plan import choose
 from haprotect.plan.graph import CycleError, order_problems, quiesce_order, restore_order
 from haprotect.policy.fingerprint import topology_fingerprint
+from haprotect.redact import display_url
 
 MoverFor = Callable[[str], str | None]
 ItemProbe = Callable[[PlanItem, str], SourceHealth]
@@ -146,7 +147,7 @@ class _Builder:
         if len(repositories) > 1:
             self.warnings.append(
                 f"the items of {group.name} name {len(repositories)} repositories; "
-                f"the set is written to {repositories[0]}, as one set must be"
+                f"the set is written to {display_url(repositories[0])}, as one set must be"
             )
         return PlanSet(
             name=group.name,
@@ -180,7 +181,7 @@ class _Builder:
                 "mover",
                 f"kind {item.what.kind}: mover {mover}" if mover else "no mover",
             ),
-            PlanReason("repository", f"written to {item.where}"),
+            PlanReason("repository", f"written to {display_url(item.where)}"),
         ]
         if mover is None:
             problems.append(f"no mover copies data of kind {item.what.kind}")

@@ -13,7 +13,9 @@ to the original place, or under another directory.
 The plan lists what is at each target now, so a user can be shown what a
 restore would overwrite before anything is written, and what stops an item
 from being restored (a PostgreSQL server running in its target, say) before
-any question is asked and any tier replaced.
+any question is asked and any tier replaced. :func:`replaced_under` names
+the items that such a problem would leave standing on tiers restored
+beneath them: a restore that asks nothing refuses to start over them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from haprotect.errors import UsageError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import RestoreItem, RestorePlan, RestoreTier, SetItem, SnapshotSet
 from haprotect.pgtools import server_running
-from haprotect.plan.graph import CycleError, order_problems, restore_order
+from haprotect.plan.graph import CycleError, dependents, order_problems, restore_order
 
 SHOWN_ENTRIES = 5
 
@@ -71,6 +73,26 @@ def plan_restore(
         overwrite=overwrite,
         keep_running=keep_running if keep_running is not None else to is not None,
     )
+
+
+def replaced_under(plan: RestorePlan) -> list[tuple[RestoreItem, list[str]]]:
+    """Items that cannot be restored, each with the planned tiers below it.
+
+    A tier that depends, directly or through others, on a tier the plan
+    restores first would have that tier's data replaced under it (a
+    database's storage under its running server), and then fail. A tier
+    below counts when some item of it can be restored.
+    """
+    edges = {t.name: t.depends_on for t in plan.set.tiers}
+    restored = [t.name for t in plan.tiers if any(not i.problems for i in t.items)]
+    found = []
+    for item in plan.items:
+        if not item.problems:
+            continue
+        below = [name for name in restored if item.item.tier in dependents([name], edges)]
+        if below:
+            found.append((item, below))
+    return found
 
 
 def target_dir(to: Path, tier: str, dataset: str) -> Path:

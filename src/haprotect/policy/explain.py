@@ -20,6 +20,7 @@ from haprotect.model.policy import (
     Reason,
     Retention,
 )
+from haprotect.redact import display_url
 
 NO_REASON = "no reason recorded (set by hand?)"
 
@@ -89,7 +90,7 @@ def _item(policy: Policy, item: Item) -> Explained:
         (Decision.INCLUDE, "protected"),
         (Decision.PRIORITY, item.priority.value),
         (Decision.SCHEDULE, item.schedule),
-        (Decision.WHERE, item.where),
+        (Decision.WHERE, display_url(item.where)),
         (Decision.RETENTION, retention_text(item.retention)),
         (Decision.COPIES, str(item.copies)),
         (Decision.READ_FROM, read_from_text(item.read_from)),

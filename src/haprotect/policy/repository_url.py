@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 from haprotect.errors import UsageError
+from haprotect.redact import display_url
 from haprotect.storage import backend_for, url_scheme
 
 #: Pseudo file systems a repository can never live in.
@@ -35,7 +36,7 @@ def check_repository(url: str) -> None:
         backend_for(url)
     except UsageError:
         raise ValueError(
-            f"repository {url!r}: unknown scheme {url_scheme(url)}:// "
+            f"repository {display_url(url)!r}: unknown scheme {url_scheme(url)}:// "
             f"(known: {', '.join(_known_schemes())})"
         ) from None
     if url_scheme(url) == "file":
@@ -60,7 +61,8 @@ def _check_directory(url: str) -> None:
         if real == root or root in real.parents:
             shown = str(path) if real == path else f"{path} ({real})"
             raise ValueError(
-                f"repository {url!r}: {shown} is under {root}, not a directory to write to"
+                f"repository {display_url(url)!r}: {shown} is under {root}, "
+                "not a directory to write to"
             )
     try:
         mode = real.stat().st_mode
@@ -68,4 +70,4 @@ def _check_directory(url: str) -> None:
         return
     for test, kind in _KINDS:
         if test(mode):
-            raise ValueError(f"repository {url!r}: {real} is {kind}, not a directory")
+            raise ValueError(f"repository {display_url(url)!r}: {real} is {kind}, not a directory")

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from haprotect.redact import display_url
 from haprotect.repo.errors import IntegrityError, RepositoryNotFound, UnsupportedVersion
 from haprotect.storage.base import BlobNotFound, BlobStore
 
@@ -101,10 +102,10 @@ def read_config(store: BlobStore) -> tuple[RepoConfig, str]:
         raw = store.get(CONFIG_KEY)
     except BlobNotFound:
         raise RepositoryNotFound(
-            f"no haprotect repository at {store.url}",
+            f"no haprotect repository at {display_url(store.url)}",
             hint="check the URL, or create one with `haprotect repo init URL`",
         ) from None
-    return parse_config(raw, store.url)
+    return parse_config(raw, display_url(store.url))
 
 
 def parse_config(blob: bytes, url: str) -> tuple[RepoConfig, str]:

@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from haprotect.redact import display_url
 from haprotect.repo.errors import LockLost, RepositoryLocked
 from haprotect.repo.lockfile import (
     LOCKS_PREFIX,
@@ -189,7 +190,7 @@ class Locker:
             held.release()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _locked(self.store.url, operation, conflicts)
+                raise _locked(display_url(self.store.url), operation, conflicts)
             self._sleep(min(remaining, delay * (0.5 + random.random())))
             delay = min(delay * 2, _MAX_RETRY_DELAY)
 
@@ -283,7 +284,7 @@ class HeldLock:
         if reason is not None:
             raise LockLost(
                 f"lost the {'exclusive' if self.info.exclusive else 'shared'} lock on "
-                f"{self.locker.store.url}: {reason}",
+                f"{display_url(self.locker.store.url)}: {reason}",
                 hint="another process may have taken this one for dead; nothing more was "
                 "written. Run `haprotect repo check`, then try again",
             )
@@ -296,7 +297,7 @@ class HeldLock:
             store = self.locker.store
             if not store.exists(self.info.key):
                 self._lost = "it was removed by another process"
-                log.warning("the lock on %s was removed by another process", store.url)
+                log.warning("the lock on %s was removed by another process", display_url(store.url))
                 return
             now = self.locker.clock()
             store.put(self.info.key, replace(self.info, time=now).dump())
@@ -316,7 +317,9 @@ class HeldLock:
             try:
                 self.refresh()
             except StorageError as exc:
-                log.warning("could not refresh the lock on %s: %s", self.locker.store.url, exc)
+                log.warning(
+                    "could not refresh the lock on %s: %s", display_url(self.locker.store.url), exc
+                )
 
     def release(self) -> None:
         """Stop the heartbeat and delete the lock (if it is still there)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
+from haprotect.redact import display_url
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.crypto import MasterKey
@@ -130,7 +131,8 @@ class Repository:
         """Create a repository in an empty store; the config is written last."""
         if store.exists(CONFIG_KEY):
             raise RepositoryExists(
-                f"{store.url} already holds a repository", hint="open it instead of creating it"
+                f"{display_url(store.url)} already holds a repository",
+                hint="open it instead of creating it",
             )
         config = RepoConfig.new(chunker=chunker, pack_size=pack_size, level=compression_level)
         key = MasterKey.generate()
@@ -447,10 +449,11 @@ class Repository:
         with self.lock(operation="repair snapshots") as held:
             self.reload_index()
             if self.index_damage:
+                shown = display_url(self.url)
                 raise IntegrityError(
-                    f"the index of {self.url} is damaged ({len(self.index_damage)} index blobs "
+                    f"the index of {shown} is damaged ({len(self.index_damage)} index blobs "
                     "cannot be read); repair snapshots needs it whole",
-                    hint=f"run `haprotect repo repair index {self.url}` first",
+                    hint=f"run `haprotect repo repair index {shown}` first",
                 )
             ids = [resolve_id(self.store, i) for i in snapshot_ids]
             snapshots, unreadable = load_chosen(self.store, self._key, ids)

@@ -25,6 +25,7 @@ from typing import Any
 import blake3
 
 from haprotect.model.snapshot import BackupStats, FileError, Snapshot
+from haprotect.redact import display_url
 from haprotect.repo.crypto import MasterKey, SealedKind, seal, unseal
 from haprotect.repo.errors import IntegrityError, SnapshotNotFound, UnsupportedVersion
 from haprotect.repo.names import blob_ids
@@ -96,7 +97,7 @@ def load_snapshot(store: BlobStore, key: MasterKey, snapshot_id: str) -> Snapsho
     try:
         blob = store.get(SNAPSHOTS_PREFIX + snapshot_id)
     except BlobNotFound:
-        raise SnapshotNotFound(f"no snapshot {snapshot_id} in {store.url}") from None
+        raise SnapshotNotFound(f"no snapshot {snapshot_id} in {display_url(store.url)}") from None
     if blake3.blake3(blob).hexdigest() != snapshot_id:
         raise IntegrityError(f"snapshot {snapshot_id} does not match its id: it is damaged")
     what = f"snapshot {snapshot_id}"
@@ -134,10 +135,10 @@ def resolve_id(store: BlobStore, prefix: str) -> str:
     """The full id of the one snapshot whose id starts with ``prefix``."""
     matches = [i for i in snapshot_ids(store) if i.startswith(prefix.lower())]
     if not matches:
-        raise SnapshotNotFound(f"no snapshot {prefix} in {store.url}")
+        raise SnapshotNotFound(f"no snapshot {prefix} in {display_url(store.url)}")
     if len(matches) > 1:
         raise SnapshotNotFound(
-            f"snapshot id {prefix} is ambiguous in {store.url} ({len(matches)} match)",
+            f"snapshot id {prefix} is ambiguous in {display_url(store.url)} ({len(matches)} match)",
             hint="give more characters of the id",
         )
     return matches[0]

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from haprotect.redact import display_url
 from haprotect.repo.errors import (
     IntegrityError,
     RepositoryError,
@@ -77,10 +78,10 @@ def unlock(
             skipped[info.key] = IntegrityError(f"{info.key} is not a valid key file ({exc})")
             continue
         if key is not None:
-            config.verify(key, mac, store.url)
+            config.verify(key, mac, display_url(store.url))
             indexes = load_index_set(store, key, strict=False, recover=not lenient_index)
             return Unlocked(key, indexes)
-    raise _no_key(store.url, tried, skipped)
+    raise _no_key(display_url(store.url), tried, skipped)
 
 
 def _no_key(

@@ -22,6 +22,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from haprotect.errors import UsageError
+from haprotect.redact import display_url
 from haprotect.storage.base import (
     BlobInfo,
     BlobNotFound,
@@ -102,7 +103,7 @@ def backend_for(url: str) -> StorageBackend:
     scheme = url_scheme(url)
     if scheme not in backends.names():
         raise UsageError(
-            f"{url}: no storage backend for {scheme}://",
+            f"{display_url(url)}: no storage backend for {scheme}://",
             hint="use a path, file:///path, s3://bucket/prefix or memory://",
         )
     return backends.get(scheme)

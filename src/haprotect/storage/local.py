@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from haprotect.errors import UsageError
+from haprotect.redact import display_url
 from haprotect.storage.base import (
     BlobInfo,
     BlobNotFound,
@@ -65,13 +66,15 @@ def path_from_url(url: str) -> Path:
 
     parts = urlsplit(url)
     if parts.scheme != "file":
-        raise UsageError(f"{url}: not a file:// URL")
+        raise UsageError(f"{display_url(url)}: not a file:// URL")
     if parts.netloc not in ("", "localhost"):
-        raise UsageError(f"{url}: a file URL names a local path (file:///path), not a host")
+        raise UsageError(
+            f"{display_url(url)}: a file URL names a local path (file:///path), not a host"
+        )
     if parts.query or parts.fragment:
-        raise UsageError(f"{url}: a file URL takes no query or fragment")
+        raise UsageError(f"{display_url(url)}: a file URL takes no query or fragment")
     if not parts.path:
-        raise UsageError(f"{url}: no directory")
+        raise UsageError(f"{display_url(url)}: no directory")
     from urllib.parse import unquote
 
     return Path(unquote(parts.path)).absolute()
@@ -286,7 +289,8 @@ class LocalStore:
 
     def where(self, key: str) -> str:
         """``URL: key``, how an error names a blob (a key is no part of the URL)."""
-        return f"{self.url}: {key}" if key else self.url
+        shown = display_url(self.url)
+        return f"{shown}: {key}" if key else shown
 
     def _classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
         message = f"{self.where(key)}: {exc.strerror or exc}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from haprotect.redact import display_url
 from haprotect.storage.base import BlobInfo, BlobNotFound, check_key, check_prefix
 
 
@@ -29,7 +30,7 @@ class MemoryStore:
             try:
                 return self._blobs[key]
             except KeyError:
-                raise BlobNotFound(f"{self._url}{key}: no such blob") from None
+                raise BlobNotFound(f"{display_url(self._url)}{key}: no such blob") from None
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
@@ -45,7 +46,7 @@ class MemoryStore:
         check_key(key)
         with self._lock:
             if self._blobs.pop(key, None) is None:
-                raise BlobNotFound(f"{self._url}{key}: no such blob")
+                raise BlobNotFound(f"{display_url(self._url)}{key}: no such blob")
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         check_prefix(prefix)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from haprotect.errors import UsageError
+from haprotect.redact import display_url, redact_text
 from haprotect.registry import require_extra
 from haprotect.storage.base import (
     BlobInfo,
@@ -119,12 +120,12 @@ class S3Store:
         """Open the store an ``s3://`` URL names (see the module docstring)."""
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
-            raise UsageError(f"{url}: not an s3://bucket/prefix URL")
+            raise UsageError(f"{display_url(url)}: not an s3://bucket/prefix URL")
         query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - {"endpoint", "region"})
         if unknown:
             raise UsageError(
-                f"{url}: unknown S3 URL parameter {unknown[0]!r}",
+                f"{display_url(url)}: unknown S3 URL parameter {unknown[0]!r}",
                 hint="an s3:// URL takes endpoint= and region=; credentials come from AWS_*",
             )
         endpoint = _single(query, "endpoint", url) or os.environ.get(ENDPOINT_ENV) or None
@@ -253,13 +254,14 @@ def classify_error(exc: Exception, where: str) -> StorageError | None:
         boto.ResponseStreamingError,
     )
     if isinstance(exc, transient):
-        return TransientStorageError(f"{where}: {exc}")
+        # botocore names the endpoint's URL, and with it what credentials it holds
+        return TransientStorageError(f"{where}: {redact_text(str(exc))}")
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
         return PermanentStorageError(
             f"{where}: {exc}", hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     if isinstance(exc, boto.BotoCoreError):
-        return PermanentStorageError(f"{where}: {exc}")
+        return PermanentStorageError(f"{where}: {redact_text(str(exc))}")
     return None
 
 
@@ -275,5 +277,5 @@ def _single(query: dict[str, list[str]], name: str, url: str) -> str | None:
     if not values:
         return None
     if len(values) > 1 or not values[0]:
-        raise UsageError(f"{url}: give {name}= once, with a value")
+        raise UsageError(f"{display_url(url)}: give {name}= once, with a value")
     return values[0]

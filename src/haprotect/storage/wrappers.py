@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from haprotect.redact import display_url
 from haprotect.storage.base import (
     BlobInfo,
     BlobStore,
@@ -188,7 +189,7 @@ class LoggingStore(StoreWrapper):
         except StorageError as exc:
             self._log.debug(
                 "%s %s %s failed after %.3fs: %s: %s",
-                self.url,
+                display_url(self.url),
                 op,
                 key,
                 time.perf_counter() - start,
@@ -198,7 +199,7 @@ class LoggingStore(StoreWrapper):
             raise
         self._log.debug(
             "%s %s %s%s in %.3fs",
-            self.url,
+            display_url(self.url),
             op,
             key,
             _describe(result),
