@@ -30,7 +30,6 @@ from haprotect.model.result import ItemStatus, Severity, Status
 from haprotect.model.snapshot import FileError
 from haprotect.model.topology import Topology
 from haprotect.model.topology_json import topology_from_json, topology_to_json
-from haprotect.movers import Mover, get_mover
 from haprotect.movers.base import VANISHED, BackupOutcome
 from haprotect.plan import plan_restore
 from haprotect.policy import default_rules, generate
@@ -38,6 +37,7 @@ from haprotect.repo import KdfParams, Repository
 from haprotect.repo.errors import SnapshotNotFound
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.builders import app, cluster, shared, tier, topology
+from haprotect.testing.movers import failing_files
 from haprotect.testing.plans import plan_with_movers
 
 FAST_KDF = KdfParams(n=1 << 10)
@@ -190,33 +190,11 @@ def test_nothing_backed_up_is_failed(repo: Repository, root: Path, tmp_path: Pat
     assert repo.snapshots() == []  # not even the sets' topology copies
 
 
-class Exploding:
-    """A mover whose backup has a bug: the run records it and goes on."""
-
-    name = "files"
-
-    def __init__(self) -> None:
-        self.real = get_mover("files")
-
-    def applies_to(self, kind: str) -> bool:
-        return True
-
-    def probe(self, *args: object) -> object:
-        return self.real.probe(*args)  # type: ignore[arg-type]
-
-    def backup(self, job: object) -> object:
-        if job.item.dataset == "static":  # type: ignore[attr-defined]
-            raise KeyError("oops")
-        return self.real.backup(job)  # type: ignore[arg-type]
-
-    def restore(self, job: object) -> object:
-        if job.item.dataset == "data":  # type: ignore[attr-defined]
-            raise ComponentError("the disk is on fire")
-        return self.real.restore(job)  # type: ignore[arg-type]
-
-
-def exploding(name: str) -> Mover:
-    return Exploding()  # type: ignore[return-value]
+exploding = failing_files(
+    backup_fails={"static": KeyError("oops")},
+    restore_fails={"data": ComponentError("the disk is on fire")},
+)
+"""A mover with a bug in one item's backup and a failed disk in another's restore."""
 
 
 def test_a_mover_bug_fails_one_item_only(repo: Repository, root: Path, tmp_path: Path) -> None:

@@ -17,11 +17,12 @@ from haprotect.engine.sets import find_set, read_sets
 from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.model.plan import Plan, SnapshotSet
 from haprotect.model.result import Status
-from haprotect.movers import Mover, get_mover
+from haprotect.movers import get_mover
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.errors import SnapshotNotFound
 from haprotect.storage.local import LocalStore
+from haprotect.testing.movers import failing_files
 from haprotect.testing.plans import plan_with_movers, site
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -65,29 +66,8 @@ def site_sets(repo_dir: Path) -> list[SnapshotSet]:
     return [s for s in list_sets(open_repo(repo_dir)) if s.name == "site"]
 
 
-class Interrupted:
-    """A files mover on which the person presses Ctrl-C while ``data`` is copied (after
-    ``static``: the copy goes top-down)."""
-
-    name = "files"
-
-    def __init__(self) -> None:
-        self.real = get_mover("files")
-
-    def applies_to(self, kind: str) -> bool:
-        return True
-
-    def probe(self, *args: object) -> object:
-        return self.real.probe(*args)  # type: ignore[arg-type]
-
-    def backup(self, job: Any) -> object:
-        if job.item.dataset == "data":
-            raise KeyboardInterrupt
-        return self.real.backup(job)
-
-
-def interrupted(name: str) -> Mover:
-    return Interrupted()  # type: ignore[return-value]
+interrupted = failing_files(backup_fails={"data": KeyboardInterrupt()})
+"""Ctrl-C while ``data`` is copied (after ``static``: the copy goes top-down)."""
 
 
 def complete_then_partial(repo_dir: Path, root: Path, tmp_path: Path) -> tuple[str, str]:
