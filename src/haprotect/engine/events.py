@@ -143,10 +143,14 @@ Event = (
 
 
 class Reporter(Protocol):
+    """Where a run's events go (a progress bar, JSON lines, a list): the engine never prints."""
+
     def emit(self, event: Event) -> None: ...
 
 
 class NullReporter:
+    """Drops every event: for callers that only want the run's result."""
+
     def emit(self, event: Event) -> None:
         return None
 

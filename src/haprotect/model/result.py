@@ -28,6 +28,8 @@ from haprotect.model.snapshot import FileError, JSONValue
 
 
 class Status(StrEnum):
+    """How a run ended; each status has its exit code (:attr:`exit_code`)."""
+
     COMPLETED = "completed"
     PARTIALLY_FAILED = "partially_failed"
     FAILED = "failed"

@@ -43,6 +43,13 @@ def plan_restore(
     overwrite: bool = False,
     keep_running: bool | None = None,
 ) -> RestorePlan:
+    """How to restore ``snapshot_set``, bottom-up: each tier's items, where they go, what
+    they would replace and what stands in their way (``problems``).
+
+    ``tiers`` restricts it to some tiers (default: all); ``to`` restores under
+    a directory instead of the original places; ``overwrite`` lets the
+    restore replace what the targets hold.
+    """
     known = [t.name for t in snapshot_set.tiers]
     unknown = [t for t in tiers if t not in known]
     if unknown:

@@ -64,6 +64,8 @@ def dump_yaml(data: Any) -> str:
 
 
 def dump_policy(policy: Policy) -> str:
+    """The policy as the YAML an administrator reviews (with a header saying where it came
+    from and how to check it)."""
     source = " ".join(policy.metadata.source.split())
     header = (
         f"# haprotect policy generated from {source}\n"
@@ -89,6 +91,7 @@ def parse_policy(text: str, origin: str) -> Policy:
 
 
 def load_policy(path: Path) -> Policy:
+    """A policy file, validated (a :class:`~haprotect.errors.PolicyError` names the line)."""
     return policy_from_document(read_yaml(path, error=PolicyError))
 
 

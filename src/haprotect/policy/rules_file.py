@@ -96,6 +96,7 @@ def defaults_text() -> str:
 
 @cache
 def default_rules() -> Rules:
+    """The built-in rules (``haprotect rules --defaults`` prints them)."""
     return _build(_defaults_document(), None)
 
 

@@ -64,6 +64,15 @@ if TYPE_CHECKING:
 
 
 class Repository:
+    """A repository of deduplicated, compressed, encrypted snapshots in a blob store.
+
+    Made by :meth:`init`, opened by :meth:`open` (or
+    :func:`haprotect.repo.open_repository`, which starts deriving the key
+    before the rest is imported); every use that writes or reads the data
+    waits for the key and takes a lock (shared, or exclusive for prune and
+    repairs). The format is docs/design/repository-format.md.
+    """
+
     def __init__(
         self,
         store: BlobStore,
