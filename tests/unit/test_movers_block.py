@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_component
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
@@ -107,8 +108,9 @@ def test_staging_a_device_keeps_zeros_as_holes_and_hashes_everything(tmp_path: P
 def loop_devices(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     """Two loop devices over 24 MiB images (the first with data), or a skip."""
     losetup = shutil.which("losetup")
-    if os.geteuid() != 0 or losetup is None:
-        pytest.skip("a loop device needs root and losetup (a privilege, not a component)")
+    require_component("root (for loop devices)", os.geteuid() == 0, "run the tests as root")
+    require_component("losetup", losetup is not None, "util-linux")
+    assert losetup is not None
     source, blank = tmp_path / "source.img", tmp_path / "blank.img"
     digest = write_image(source)
     with blank.open("wb") as out:
@@ -122,8 +124,9 @@ def loop_devices(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
                 capture_output=True,
                 text=True,
             )
-            if found.returncode != 0:
-                pytest.skip(f"no loop device here: {found.stderr.strip()}")
+            require_component(
+                "a free loop device", found.returncode == 0, found.stderr.strip() or "losetup -f"
+            )
             attached.append(found.stdout.strip())
         yield Path(attached[0]), Path(attached[1]), digest
     finally:

@@ -10,14 +10,20 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_component
 
 from haprotect.errors import QuiesceError
 from haprotect.quiesce import QuiesceSpec
 from haprotect.quiesce.fsfreeze import FsFreezeQuiescer, mount_fstype
 
-root_only = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the other checks come after the root check"
-)
+
+@pytest.fixture
+def as_root() -> None:
+    """The other checks come after the root check."""
+    require_component("root (fsfreeze's checks)", os.geteuid() == 0, "run the tests as root")
+
+
+root_only = pytest.mark.usefixtures("as_root")
 
 
 def spec(mountpoint: str) -> QuiesceSpec:
@@ -52,8 +58,8 @@ def test_an_unsupported_filesystem_type_is_named() -> None:
         ),
         None,
     )
-    if tmpfs is None:
-        pytest.skip("no tmpfs mount on this machine")
+    require_component("a tmpfs mount", tmpfs is not None, "mount one on /dev/shm, /run or /tmp")
+    assert tmpfs is not None
     with pytest.raises(QuiesceError) as caught:
         FsFreezeQuiescer().hold(spec(tmpfs))
     assert str(caught.value) == f"fsfreeze: {tmpfs} is tmpfs, which cannot be frozen"
@@ -72,8 +78,9 @@ def test_a_user_other_than_root_is_told_it_needs_root() -> None:
         """
     )
     if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("setpriv is needed to drop root")
+        require_component(
+            "setpriv (to drop root)", shutil.which("setpriv") is not None, "util-linux"
+        )
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
     else:
         argv = [sys.executable]

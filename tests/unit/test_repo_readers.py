@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import zstandard
+from tests.conftest import require_component
 
 from haprotect.repo import BackupOptions, KdfParams, Repository, handout
 from haprotect.repo.blobsink import BlobSink
@@ -337,8 +338,9 @@ def test_a_failure_while_packing_a_readers_batch_fails_the_backup_cleanly(
 def test_readers_leave_xattrs_out_when_the_backup_does(tmp_path: Path, calls: list[int]) -> None:
     src = tmp_path / "src"
     make_small_files(src)
-    if not xattrs_supported(src):
-        pytest.skip("no user xattrs on this file system")
+    require_component(
+        "user xattrs on the test file system", xattrs_supported(src), "run on ext4, xfs or tmpfs"
+    )
     repo = new_repo(tmp_path / "repo")
     plain = BackupOptions(readers=2, xattrs=False)
     snapshot = repo.backup([src], options=plain)

@@ -11,6 +11,7 @@ import weakref
 from pathlib import Path
 
 import pytest
+from tests.conftest import require_component
 
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
@@ -112,8 +113,7 @@ def test_restore_over_existing_files_replaces_them(
 
 
 def test_owners_are_restored_as_root(repo: Repository, tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("restoring owners needs root")
+    require_component("root (to restore owners)", os.geteuid() == 0, "run the tests as root")
     src = tmp_path / "src"
     src.mkdir()
     (src / "owned").write_text("x")

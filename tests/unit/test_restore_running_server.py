@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli_site import PASSWORD, Site, a_set, invoke, make_site
+from tests.conftest import require_component
 
 from haprotect.engine import list_sets
 from haprotect.errors import ExitCode
@@ -42,8 +43,9 @@ def serving(directory: Path, owner: str | None = None) -> Path:
 def test_the_stop_command_runs_as_the_data_directory_s_owner(tmp_path: Path) -> None:
     assert stop_command(tmp_path).endswith(f"pg_ctl -D {tmp_path} stop")
     assert not stop_command(tmp_path).startswith(("runuser", "sudo"))  # ours
-    if os.geteuid() != 0:
-        pytest.skip("handing a directory to another user needs root")
+    require_component(
+        "root (to hand a directory to another user)", os.geteuid() == 0, "run the tests as root"
+    )
     os.chown(tmp_path, pwd.getpwnam("nobody").pw_uid, -1)
     command = stop_command(tmp_path)
     assert command.startswith("runuser -u nobody -- ") and command.endswith(" stop")
