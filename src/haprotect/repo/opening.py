@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from haprotect.repo.config import read_config
-from haprotect.repo.unlock import Unlocked, Unlocking, unlock
+from haprotect.repo.unlock import start_unlock
 
 if TYPE_CHECKING:
     from haprotect.repo.repository import Repository
@@ -27,12 +26,8 @@ def open_repository(
     store: BlobStore, passphrase: str, *, lenient_index: bool = False, background: bool = False
 ) -> Repository:
     """:meth:`Repository.open <haprotect.repo.repository.Repository.open>`."""
-    config, mac = read_config(store)
-    lenient = lenient_index
-    unlocked: Unlocked | Unlocking = (
-        Unlocking(store, config, mac, passphrase, lenient_index=lenient)
-        if background
-        else unlock(store, config, mac, passphrase, lenient_index=lenient)
+    config, unlocked = start_unlock(
+        store, passphrase, lenient_index=lenient_index, background=background
     )
     # imported now: in the background, this overlaps the derivation
     from haprotect.repo.repository import Repository

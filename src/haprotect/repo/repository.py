@@ -36,7 +36,6 @@ from haprotect.repo.index import Index
 from haprotect.repo.indexset import IndexSet, index_names, index_unlisted, load_index_set
 from haprotect.repo.keys import KdfParams, new_key_file
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
-from haprotect.repo.opening import open_repository
 from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.progress import ProgressMeter, ProgressSink
 from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
@@ -48,7 +47,7 @@ from haprotect.repo.snapshots import (
     resolve_id,
 )
 from haprotect.repo.tree import LostChunk, NodeStream, decode_stream
-from haprotect.repo.unlock import Unlocked, Unlocking
+from haprotect.repo.unlock import Unlocked, Unlocking, start_unlock
 from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 
 if TYPE_CHECKING:
@@ -171,9 +170,10 @@ class Repository:
         first use of the key waits for it and raises a wrong passphrase
         there; a backup walks the file system meanwhile.
         """
-        return open_repository(
+        config, unlocked = start_unlock(
             store, passphrase, lenient_index=lenient_index, background=background
         )
+        return cls(store, config, unlocked, lenient_index=lenient_index)
 
     @property
     def url(self) -> str:

@@ -142,3 +142,20 @@ class Unlocking:
             raise outcome
         assert outcome is not None
         return outcome
+
+
+def start_unlock(
+    store: BlobStore, passphrase: str, *, lenient_index: bool, background: bool
+) -> tuple[RepoConfig, Unlocked | Unlocking]:
+    """Read the config and unlock (``background``: start unlocking in a thread).
+
+    What opening a repository does before it has a :class:`Repository` to put
+    the result in; both ways of opening (``Repository.open`` and
+    :func:`haprotect.repo.opening.open_repository`) start here.
+    """
+    from haprotect.repo.config import read_config
+
+    config, mac = read_config(store)
+    if background:
+        return config, Unlocking(store, config, mac, passphrase, lenient_index=lenient_index)
+    return config, unlock(store, config, mac, passphrase, lenient_index=lenient_index)
