@@ -17,6 +17,7 @@ lint: bootstrap
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
 	$(PY) -m mypy
+	.venv/bin/lint-imports --no-cache
 
 bench:
 	@scripts/bootstrap --bench
