@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
 import pytest
 
@@ -29,7 +31,13 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.seen: list[str] = []
+        self.connections = 0
         self.lock = threading.Lock()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.lock:
+            self.connections += 1
+        return True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -351,3 +359,214 @@ def test_held_renews_the_gates_lease_through_a_cut_longer_than_the_lease(
         assert gate.status()["state"] == "held"
     assert holding.issues == ()
     assert gate.status()["state"] == "open"
+
+
+# -- HTTP framing: what an upstream could read differently is refused ------------------
+
+
+class RecordingUpstream(socketserver.ThreadingTCPServer):
+    """An upstream keeping the bytes and the parsed events of every request it gets."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), RecordingHandler)
+        self.requests: list[tuple[bytes, list[Any]]] = []
+
+
+class RecordingHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: RecordingUpstream = self.server  # type: ignore[assignment]
+        conn = h11.Connection(h11.SERVER)
+        raw, events = bytearray(), []
+        while not events or not isinstance(events[-1], h11.EndOfMessage | h11.ConnectionClosed):
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = self.request.recv(65536)
+                raw += data
+                conn.receive_data(data)
+            else:
+                events.append(event)
+        server.requests.append((bytes(raw), events))
+        if isinstance(events[0], h11.Request) and events[0].target == b"/eof":
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")
+            return
+        answer = h11.Response(status_code=200, headers=[("Content-Length", "2")])
+        for event in (answer, h11.Data(data=b"ok"), h11.EndOfMessage()):
+            self.request.sendall(conn.send(event) or b"")
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[tuple[RecordingUpstream, GateProcess]]:
+    server = RecordingUpstream()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    process = GateProcess(server.server_address[1], tmp_path)
+    yield server, process
+    process.stop()
+    server.shutdown()
+    server.server_close()
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    """Everything the gate sends until it closes (a gate keeping the connection times out)."""
+    received = bytearray()
+    while chunk := sock.recv(65536):
+        received += chunk
+    return bytes(received)
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes on one connection; everything the gate sent until it closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        return read_to_close(sock)
+
+
+SMUGGLING = {
+    "content-length-and-chunked": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "two-content-lengths": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"
+    ),
+    "obs-fold": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n Transfer-Encoding: chunked\r\n"
+        b"Content-Length: 3\r\n\r\nabc"
+    ),
+    "bare-cr-in-a-header": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nX-Note: a\rTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 3\r\n\r\nabc"
+    ),
+    "space-before-colon": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n"
+        b"Content-Length: 3\r\n\r\nabc"
+    ),
+    "chunked-in-http-1.0": (
+        b"POST /s HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "chunk-size-with-0x": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "chunk-data-without-crlf": (
+        b"POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n"
+    ),
+    "signed-content-length": b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
+    "oversized-head": b"GET /s HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("attempt", SMUGGLING.values(), ids=SMUGGLING.keys())
+def test_an_ambiguous_request_is_refused_and_the_connection_closed(
+    attempt: bytes, gate: GateProcess, upstream: Upstream
+) -> None:
+    answer = exchange(gate.port, attempt)
+    status = answer.split(b" ", 2)[1]
+    assert status in (b"400", b"431"), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1 and b"connection: close" in answer.lower()
+    time.sleep(0.2)
+    assert upstream.connections == 0 and upstream.seen == []
+
+
+def test_an_unknown_transfer_coding_is_not_implemented(
+    gate: GateProcess, upstream: Upstream
+) -> None:
+    attempt = b"POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+    answer = exchange(gate.port, attempt)
+    assert answer.startswith(b"HTTP/1.1 501 ") and b"connection: close" in answer.lower()
+    assert upstream.connections == 0
+
+
+def test_a_body_over_the_limit_is_refused_unread(upstream: Upstream, tmp_path: Path) -> None:
+    gate = GateProcess(upstream.server_address[1], tmp_path, "--max-body", "8")
+    try:
+        declared = exchange(
+            gate.port, b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n123456789"
+        )
+        chunked = exchange(
+            gate.port,
+            b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\n12345\r\n4\r\n6789\r\n0\r\n\r\n",
+        )
+    finally:
+        gate.stop()
+    assert declared.startswith(b"HTTP/1.1 413 ") and chunked.startswith(b"HTTP/1.1 413 ")
+    assert upstream.connections == 0
+
+
+def test_a_chunked_body_with_extensions_and_trailers_is_forwarded_with_its_trailers(
+    recorder: tuple[RecordingUpstream, GateProcess],
+) -> None:
+    upstream, gate = recorder
+    answer = exchange(
+        gate.port,
+        b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+        b'5;name=value\r\nhello\r\n6;q="a;b"\r\n world\r\n0\r\n'
+        b"X-Checksum: abc\r\nContent-Length: 99\r\n\r\n"
+        b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.count(b"HTTP/1.1 200 ") == 2
+    (_, first), (_, second) = upstream.requests
+    body = b"".join(e.data for e in first if isinstance(e, h11.Data))
+    end = first[-1]
+    assert body == b"hello world"
+    assert isinstance(end, h11.EndOfMessage) and list(end.headers) == [(b"x-checksum", b"abc")]
+    assert isinstance(second[0], h11.Request) and second[0].target == b"/after"
+
+
+def test_bare_lf_line_endings_never_reach_the_upstream(
+    recorder: tuple[RecordingUpstream, GateProcess],
+) -> None:
+    upstream, gate = recorder
+    answer = exchange(
+        gate.port, b"GET /lf HTTP/1.1\r\nHost: x\nX-Injected: 1\r\nConnection: close\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    ((raw, events),) = upstream.requests
+    assert raw.count(b"\n") == raw.count(b"\r\n"), raw
+    request = events[0]
+    assert isinstance(request, h11.Request)
+    assert (b"host", b"x") in list(request.headers)
+    assert (b"x-injected", b"1") in list(request.headers)
+
+
+def test_pipelined_requests_are_served_in_order_on_one_connection(
+    gate: GateProcess, upstream: Upstream
+) -> None:
+    answer = exchange(
+        gate.port,
+        b"POST /p1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+        b"POST /p2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n"
+        b"GET /p3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.count(b"HTTP/1.1 200 ") == 3
+    assert answer.index(b'"body": "one"') < answer.index(b'"body": "two"')
+    assert answer.index(b'"body": "two"') < answer.index(b'"path": "/p3"')
+    assert upstream.seen == ["one", "two", "/p3"]
+
+
+def test_expect_100_continue_is_answered_before_the_body(gate: GateProcess) -> None:
+    with socket.create_connection(("127.0.0.1", gate.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(b"body")
+        received = read_to_close(sock)
+    assert received.startswith(b"HTTP/1.1 200 ") and b'"body": "body"' in received
+
+
+def test_an_answer_delimited_by_close_goes_chunked_and_keeps_the_connection(
+    recorder: tuple[RecordingUpstream, GateProcess],
+) -> None:
+    upstream, gate = recorder
+    answer = exchange(
+        gate.port,
+        b"GET /eof HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /eof HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.count(b"HTTP/1.1 200 ") == 2 and len(upstream.requests) == 2
+    assert b"transfer-encoding: chunked" in answer.lower()
+    assert answer.count(b"until-close") == 2

@@ -4,7 +4,7 @@ It runs as its own process in front of a web tier (``python -m
 haprotect.quiesce.gate``); the ``http-gate`` quiescer
 (:mod:`haprotect.quiesce.http_gate`) drives it through its admin API.
 
-- http.py: the minimal HTTP/1.1 reading and writing it needs (asyncio streams)
+- http.py: HTTP/1.1 through h11 on asyncio streams, refusing ambiguous requests
 - proxy.py: forwarding one request upstream and relaying the response
 - core.py: the state (open, held, replaying), the queue, the lease
 - server.py: the public and admin servers

@@ -1,48 +1,81 @@
-"""Just enough HTTP/1.1 for a reverse proxy, on asyncio streams.
+"""HTTP/1.1 for the gate on asyncio streams: h11 parses and frames, nothing here does.
 
-Requests are read whole (head, then a ``Content-Length`` or chunked body,
-bounded) because a held request must be complete before it waits in the
-queue. Responses are relayed as they come (``Content-Length``, chunked, or
-until the upstream closes). Hop-by-hop headers are dropped both ways.
+h11 (sans-IO) reads every request and response and writes every message,
+so the framing rules (Content-Length, chunked, bodyless answers, keep-alive,
+pipelining) are its, not hand-written ones. On top of it the gate adds what
+a front proxy needs:
+
+- a request is read whole (a held request must be complete before it waits
+  in the queue), its head and body bounded;
+- a request an upstream could frame differently from the gate is refused,
+  even where h11 would accept it: both ``Content-Length`` and
+  ``Transfer-Encoding``, ``Transfer-Encoding`` in HTTP/1.0, obsolete line
+  folding;
+- every refusal is answered (400, 413, 431, 501) and the connection closed.
+
+Hop-by-hop headers are dropped both ways; the gate writes its own framing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import h11
 
 MAX_HEAD = 64 * 1024
-COPY_CHUNK = 64 * 1024
+READ_SIZE = 64 * 1024
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"expect",
+        b"content-length",
     }
 )
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
+#: Fields a trailer section may not carry (RFC 9110, 6.5.1): framing, routing,
+#: authentication, request modifiers, content processing. Dropped, never forwarded.
+NOT_TRAILERS = HOP_BY_HOP | {
+    b"host",
+    b"authorization",
+    b"cookie",
+    b"set-cookie",
+    b"cache-control",
+    b"max-forwards",
+    b"pragma",
+    b"range",
+    b"if-match",
+    b"if-none-match",
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-range",
+    b"content-type",
+    b"content-encoding",
+    b"content-range",
+    b"www-authenticate",
+    b"retry-after",
+    b"location",
+    b"vary",
+    b"age",
+    b"date",
+    b"expires",
 }
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_FOLD = re.compile(rb"\n[ \t]")
+
+Headers = list[tuple[bytes, bytes]]
+#: What h11's next_event() gives once it has data (NEED_DATA is read past).
+Incoming = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
 
 
 class HttpError(Exception):
@@ -54,144 +87,171 @@ class HttpError(Exception):
         self.message = message
 
 
-@dataclass(slots=True)
-class Message:
-    """A request (``start`` = method, target, version) or a response head."""
+def values(headers: Headers, name: bytes) -> list[bytes]:
+    return [v for k, v in headers if k.lower() == name]
 
-    start: tuple[str, str, str]
-    headers: list[tuple[str, str]]
+
+def tokens(headers: Headers, name: bytes) -> set[bytes]:
+    return {t.strip().lower() for v in values(headers, name) for t in v.split(b",") if t.strip()}
+
+
+def end_to_end(headers: Headers) -> Headers:
+    """The headers a proxy forwards: hop-by-hop ones and those ``Connection`` names dropped."""
+    named = tokens(headers, b"connection")
+    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP | named]
+
+
+def trailer_fields(headers: Headers) -> Headers:
+    """The trailer fields that may be forwarded (not framing, routing, auth...)."""
+    named = tokens(headers, b"connection")
+    return [(k, v) for k, v in headers if k.lower() not in NOT_TRAILERS | named]
+
+
+@dataclass(slots=True)
+class Request:
+    """One request, read whole."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: Headers
     body: bytes = b""
-    extra: dict[str, str] = field(default_factory=dict)
+    trailers: Headers = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        found = [v for k, v in self.headers if k.lower() == lowered]
-        return ", ".join(found) if found else None
+        found = values(self.headers, name.lower().encode())
+        return b", ".join(found).decode("latin-1") if found else None
 
-    def tokens(self, name: str) -> set[str]:
-        value = self.header(name) or ""
-        return {t.strip().lower() for t in value.split(",") if t.strip()}
+
+class ClientConnection:
+    """The gate's end of one client connection: h11 in the server role."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_head: int = MAX_HEAD
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.max_head = max_head
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+
+    async def read_request(self, max_body: int) -> Request | None:
+        """The next request with its body; None if the client closed between requests.
+
+        Raises :class:`HttpError` for a request the gate refuses.
+        """
+        raw = bytearray(self.h11.trailing_data[0])  # pipelined bytes already received
+        try:
+            event = await self._next_event(raw)
+            if isinstance(event, h11.ConnectionClosed):
+                return None
+            if not isinstance(event, h11.Request):
+                raise HttpError(400, f"unexpected {type(event).__name__}")
+            self._refuse_ambiguous(event, bytes(raw))
+            headers = list(event.headers.raw_items())
+            for length in values(headers, b"content-length"):
+                if int(length) > max_body:
+                    raise HttpError(
+                        413, f"body of {int(length)} bytes is over the gate's limit of {max_body}"
+                    )
+            if self.h11.they_are_waiting_for_100_continue:
+                await self.send(h11.InformationalResponse(status_code=100, headers=[]))
+            request = Request(
+                event.method.decode("ascii"),
+                event.target.decode("ascii"),
+                event.http_version.decode("ascii"),
+                headers,
+            )
+            body = bytearray()
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > max_body:
+                        raise HttpError(413, f"body over the gate's limit of {max_body} bytes")
+                elif isinstance(event, h11.EndOfMessage):
+                    request.trailers = list(event.headers.raw_items())
+                    break
+                else:
+                    raise HttpError(400, "the request ended early")
+        except h11.RemoteProtocolError as exc:
+            raise HttpError(exc.error_status_hint, f"malformed request: {exc}") from None
+        request.body = bytes(body)
+        return request
+
+    def _refuse_ambiguous(self, request: h11.Request, raw: bytes) -> None:
+        """Refuse what h11 accepts but an upstream might frame differently."""
+        end = _BLANK_LINE.search(raw)
+        head = raw[: end.end()] if end else raw
+        if len(head) > self.max_head:
+            raise HttpError(431, f"request head over {self.max_head} bytes")
+        if _FOLD.search(head):
+            raise HttpError(400, "obsolete line folding in the request head is refused")
+        names = {name for name, _ in request.headers}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            raise HttpError(400, "both Content-Length and Transfer-Encoding: refused")
+        if b"transfer-encoding" in names and request.http_version != b"1.1":
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request is refused")
+
+    async def _next_event(self, raw: bytearray | None = None) -> Incoming:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self.reader.read(READ_SIZE)
+            if raw is not None:
+                raw += data
+            self.h11.receive_data(data)
+
+    async def send(self, *events: h11.Event) -> None:
+        for event in events:
+            data = self.h11.send(event)
+            if data:
+                self.writer.write(data)
+        await self.writer.drain()
+
+    async def answer(
+        self,
+        status: int,
+        body: object,
+        *,
+        close: bool = False,
+        extra: Headers | None = None,
+    ) -> None:
+        """Send a JSON answer of the gate's own (an error, a 503, the admin API)."""
+        data = json.dumps(body).encode() + b"\n"
+        headers: Headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Content-Length", str(len(data)).encode()),
+            *(extra or []),
+        ]
+        if close:
+            headers.append((b"Connection", b"close"))
+        await self.send(
+            h11.Response(status_code=status, headers=headers, reason=reason(status)),
+            h11.Data(data=data),
+            h11.EndOfMessage(),
+        )
+
+    async def refuse(self, error: HttpError) -> None:
+        """Answer a refused request, if h11 still lets us; the connection is then closed."""
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            await self.answer(error.status, {"error": error.message}, close=True)
+
+    def next_cycle(self) -> bool:
+        """After an exchange: True if the connection can carry another request."""
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            return True
+        return False
 
     @property
-    def keep_alive(self) -> bool:
-        version, connection = self.start[2], self.tokens("connection")
-        if version == "HTTP/1.1":
-            return "close" not in connection
-        return "keep-alive" in connection
-
-    def forwarded_headers(self) -> list[tuple[str, str]]:
-        """The end-to-end headers: hop-by-hop ones and those ``Connection`` names dropped."""
-        named = self.tokens("connection")
-        return [(k, v) for k, v in self.headers if k.lower() not in HOP_BY_HOP | named]
+    def chunked_response(self) -> bool:
+        """Whether a response without a length goes out chunked (else: until close)."""
+        return self.h11.their_http_version == b"1.1"
 
 
-Head = tuple[tuple[str, str, str], list[tuple[str, str]]]
-
-
-async def read_head(reader: asyncio.StreamReader, *, response: bool = False) -> Head | None:
-    """The start line and headers; None if the peer closed cleanly before sending any."""
+def reason(status: int) -> bytes:
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial.strip():
-            return None
-        raise HttpError(400, "incomplete request head") from None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, f"request head over {MAX_HEAD} bytes") from None
-    lines = raw.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if response and len(parts) == 2:
-        parts.append("")
-    if len(parts) != 3:
-        raise HttpError(400, f"malformed start line {lines[0][:80]!r}")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise HttpError(400, f"malformed header line {line[:80]!r}")
-        headers.append((name, value.strip()))
-    return (parts[0], parts[1], parts[2]), headers
-
-
-async def read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_body: int
-) -> Message | None:
-    head = await read_head(reader)
-    if head is None:
-        return None
-    start, headers = head
-    if start[2] not in ("HTTP/1.1", "HTTP/1.0"):
-        raise HttpError(400, f"unsupported protocol {start[2][:20]!r}")
-    message = Message(start, headers)
-    if "100-continue" in message.tokens("expect") and start[2] == "HTTP/1.1":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        await writer.drain()
-    message.body = await _read_body(reader, message, max_body)
-    return message
-
-
-async def _read_body(reader: asyncio.StreamReader, message: Message, limit: int) -> bytes:
-    codings = message.tokens("transfer-encoding")
-    if codings:
-        if codings != {"chunked"}:
-            coding = message.header("transfer-encoding")
-            raise HttpError(501, f"transfer coding {coding} not supported")
-        return await read_chunked(reader, limit)
-    length = message.header("content-length")
-    if length is None:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
         return b""
-    if not length.isdigit():
-        raise HttpError(400, f"bad Content-Length {length[:20]!r}")
-    size = int(length)
-    if size > limit:
-        raise HttpError(413, f"body of {size} bytes is over the gate's limit of {limit}")
-    try:
-        return await reader.readexactly(size)
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "the body ended early") from None
-
-
-async def read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
-    body = bytearray()
-    try:
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size_text = size_line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HttpError(400, "malformed chunk size") from None
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers: dropped
-                return bytes(body)
-            if len(body) + size > limit:
-                raise HttpError(413, f"body over the gate's limit of {limit} bytes")
-            body += await reader.readexactly(size)
-            await reader.readexactly(2)
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        raise HttpError(400, "the chunked body ended early") from None
-
-
-def encode_head(start: str, headers: list[tuple[str, str]]) -> bytes:
-    lines = [start, *(f"{k}: {v}" for k, v in headers)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def json_response(
-    status: int,
-    body: object,
-    *,
-    keep_alive: bool = False,
-    extra: list[tuple[str, str]] | None = None,
-) -> bytes:
-    data = json.dumps(body).encode() + b"\n"
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(data))),
-        ("Connection", "keep-alive" if keep_alive else "close"),
-        *(extra or []),
-    ]
-    return encode_head(f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", headers) + data

@@ -1,10 +1,13 @@
 """Forward one complete request to the upstream and relay its response to the client.
 
 One upstream connection per request (``Connection: close``), so nothing of
-one request can leak into the next. Failures before the response head is
-relayed become a 502 (no connection, a broken answer) or 504 (no answer in
-time); after that the client connection is closed, since the response it
-got is incomplete.
+one request can leak into the next. The body goes up with a
+``Content-Length``; a request that came with trailer fields goes up chunked,
+carrying them. h11 reads the upstream's answer and writes it to the client
+(chunked for an HTTP/1.1 client when the upstream gave no length). Failures
+before the response head is relayed become a 502 (no connection, a broken
+answer) or 504 (no answer in time); after that the client connection is
+closed, since the response it got is incomplete.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass
 
+import h11
+
 from haprotect.quiesce.gate.http import (
-    COPY_CHUNK,
-    REASONS,
-    HttpError,
-    Message,
-    encode_head,
-    json_response,
-    read_head,
+    READ_SIZE,
+    ClientConnection,
+    Headers,
+    Incoming,
+    Request,
+    end_to_end,
+    tokens,
+    trailer_fields,
+    values,
 )
 
 log = logging.getLogger(__name__)
@@ -47,148 +54,132 @@ class _UpstreamFailed(Exception):
         self.status = status
 
 
-def request_head(request: Message, upstream: Upstream, client: str) -> bytes:
-    method, target, _ = request.start
-    headers = request.forwarded_headers()
-    if request.header("host") is None:
-        headers.append(("Host", upstream.address))
-    forwarded_for = request.header("x-forwarded-for")
-    headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-    headers.append(("X-Forwarded-For", f"{forwarded_for}, {client}" if forwarded_for else client))
-    if request.body or method in _BODY_METHODS:
-        headers.append(("Content-Length", str(len(request.body))))
-    headers.append(("Connection", "close"))
-    return encode_head(f"{method} {target} HTTP/1.1", headers)
+def upstream_request(request: Request, upstream: Upstream, client: str) -> list[h11.Event]:
+    """The events that send ``request`` upstream."""
+    headers = [(k, v) for k, v in end_to_end(request.headers) if k.lower() != b"x-forwarded-for"]
+    if not values(request.headers, b"host"):
+        headers.append((b"Host", upstream.address.encode()))
+    forwarded_for = b", ".join(values(request.headers, b"x-forwarded-for"))
+    chain = forwarded_for + b", " + client.encode() if forwarded_for else client.encode()
+    headers.append((b"X-Forwarded-For", chain))
+    trailers = trailer_fields(request.trailers)
+    if trailers:
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    elif request.body or request.method in _BODY_METHODS:
+        headers.append((b"Content-Length", str(len(request.body)).encode()))
+    headers.append((b"Connection", b"close"))
+    events: list[h11.Event] = [
+        h11.Request(method=request.method, target=request.target, headers=headers)
+    ]
+    if request.body:
+        events.append(h11.Data(data=request.body))
+    events.append(h11.EndOfMessage(headers=trailers))
+    return events
 
 
 async def forward(
-    request: Message,
+    request: Request,
     upstream: Upstream,
-    writer: asyncio.StreamWriter,
+    client_conn: ClientConnection,
     *,
     client: str,
-    keep_alive: bool,
-) -> bool:
-    """Relay one exchange; True if the client connection can carry another request."""
+    close: bool,
+) -> None:
+    """Relay one exchange; ``client_conn.next_cycle()`` then says if the connection goes on."""
     try:
-        reader, up_writer = await asyncio.wait_for(
+        reader, writer = await asyncio.wait_for(
             asyncio.open_connection(upstream.host, upstream.port), upstream.connect_timeout
         )
     except (OSError, TimeoutError) as exc:
         message = f"the upstream {upstream.address} is unreachable: {exc or type(exc).__name__}"
-        writer.write(json_response(502, {"error": message}, keep_alive=keep_alive))
-        await writer.drain()
-        return keep_alive
+        await client_conn.answer(502, {"error": message}, close=close)
+        return
     try:
-        return await _exchange(request, upstream, reader, up_writer, writer, client, keep_alive)
-    except _UpstreamFailed as exc:
-        writer.write(json_response(exc.status, {"error": str(exc)}, keep_alive=keep_alive))
-        await writer.drain()
-        return keep_alive
+        conn = h11.Connection(h11.CLIENT)
+        try:
+            response = await _send(request, upstream, client, conn, reader, writer)
+        except _UpstreamFailed as exc:
+            await client_conn.answer(exc.status, {"error": str(exc)}, close=close)
+            return
+        await _relay(request, response, upstream, conn, reader, client_conn, close)
     finally:
-        up_writer.close()
+        writer.close()
         with suppress(OSError):
-            await up_writer.wait_closed()
+            await writer.wait_closed()
 
 
-async def _exchange(
-    request: Message,
+async def _next_event(
+    conn: h11.Connection, reader: asyncio.StreamReader, timeout: float
+) -> Incoming:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await asyncio.wait_for(reader.read(READ_SIZE), timeout))
+
+
+async def _send(
+    request: Request,
     upstream: Upstream,
-    reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
-    writer: asyncio.StreamWriter,
     client: str,
-    keep_alive: bool,
-) -> bool:
+    conn: h11.Connection,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> h11.Response:
+    """Send the request upstream and read the head of its final response."""
     try:
-        up_writer.write(request_head(request, upstream, client) + request.body)
-        await up_writer.drain()
+        for event in upstream_request(request, upstream, client):
+            writer.write(conn.send(event) or b"")
+        await writer.drain()
         while True:
-            head = await asyncio.wait_for(read_head(reader, response=True), upstream.read_timeout)
-            if head is None:
+            answer = await _next_event(conn, reader, upstream.read_timeout)
+            if isinstance(answer, h11.Response):
+                return answer
+            if isinstance(answer, h11.ConnectionClosed):
                 raise _UpstreamFailed(502, f"the upstream {upstream.address} closed without answer")
-            (version, code, reason), headers = head
-            if not code.isdigit() or not version.startswith("HTTP/"):
-                raise _UpstreamFailed(502, f"the upstream sent a malformed status line {code!r}")
-            status = int(code)
-            if status == 101:
-                raise _UpstreamFailed(
-                    502, "the upstream switched protocols; the gate cannot relay that"
-                )
-            if status >= 200:
-                break
+            # an InformationalResponse (1xx): the client gets the final one only
     except TimeoutError:
         raise _UpstreamFailed(
             504, f"the upstream {upstream.address} did not answer in {upstream.read_timeout:g}s"
         ) from None
-    except (OSError, HttpError) as exc:
+    except (OSError, h11.ProtocolError) as exc:
         raise _UpstreamFailed(502, f"the upstream {upstream.address} failed: {exc}") from None
-    response = Message((version, code, reason), headers)
-    out = response.forwarded_headers()
-    bodyless = request.start[0] == "HEAD" or status in (204, 304)
-    chunked = "chunked" in response.tokens("transfer-encoding")
-    length = response.header("content-length")
-    if bodyless:
-        if length is not None and length.isdigit():
-            out.append(("Content-Length", length))
-    elif chunked:
-        out.append(("Transfer-Encoding", "chunked"))
-    elif length is not None and length.isdigit():
-        out.append(("Content-Length", length))
-    else:
-        keep_alive = False  # delimited by the upstream closing: so must we
-    out.append(("Connection", "keep-alive" if keep_alive else "close"))
-    writer.write(encode_head(f"HTTP/1.1 {status} {reason or REASONS.get(status, '')}", out))
+
+
+async def _relay(
+    request: Request,
+    response: h11.Response,
+    upstream: Upstream,
+    conn: h11.Connection,
+    reader: asyncio.StreamReader,
+    client_conn: ClientConnection,
+    close: bool,
+) -> None:
+    received: Headers = list(response.headers.raw_items())
+    headers = end_to_end(received)
+    length = values(received, b"content-length")
+    bodyless = request.method == "HEAD" or response.status_code in (204, 304)
+    if b"chunked" in tokens(received, b"transfer-encoding") and not bodyless:
+        length = []  # Transfer-Encoding beats Content-Length
+    if length:
+        headers.append((b"Content-Length", length[0]))
+    if close:
+        headers.append((b"Connection", b"close"))
+    chunked = not length and not bodyless and client_conn.chunked_response
+    await client_conn.send(
+        h11.Response(status_code=response.status_code, headers=headers, reason=response.reason)
+    )
     try:
-        if bodyless:
-            pass
-        elif chunked:
-            await _copy_chunked(reader, writer, upstream.read_timeout)
-        elif length is not None and length.isdigit():
-            await _copy_exactly(reader, writer, int(length), upstream.read_timeout)
-        else:
-            await _copy_to_eof(reader, writer, upstream.read_timeout)
-        await writer.drain()
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        while True:
+            event = await _next_event(conn, reader, upstream.read_timeout)
+            if isinstance(event, h11.Data):
+                await client_conn.send(h11.Data(data=event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                trailers = trailer_fields(list(event.headers.raw_items())) if chunked else []
+                await client_conn.send(h11.EndOfMessage(headers=trailers))
+                return
+            else:
+                raise OSError("the upstream closed mid-response")
+    except (OSError, TimeoutError, h11.ProtocolError) as exc:
+        # The client got a partial response: next_cycle() sees the exchange unfinished.
         log.warning("response from %s broke off: %s", upstream.address, exc or type(exc).__name__)
-        return False  # the client got a partial response: close its connection
-    return keep_alive
-
-
-async def _copy_exactly(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, timeout: float
-) -> None:
-    while size > 0:
-        data = await asyncio.wait_for(reader.read(min(size, COPY_CHUNK)), timeout)
-        if not data:
-            raise asyncio.IncompleteReadError(b"", size)
-        writer.write(data)
-        size -= len(data)
-        await writer.drain()
-
-
-async def _copy_to_eof(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
-) -> None:
-    while data := await asyncio.wait_for(reader.read(COPY_CHUNK), timeout):
-        writer.write(data)
-        await writer.drain()
-
-
-async def _copy_chunked(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
-) -> None:
-    while True:
-        size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
-        writer.write(size_line)
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise OSError("malformed chunk size from the upstream") from None
-        if size == 0:
-            while True:
-                line = await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
-                writer.write(line)
-                if line == b"\r\n":
-                    return
-        await _copy_exactly(reader, writer, size + 2, timeout)

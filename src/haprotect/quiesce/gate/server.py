@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haprotect.quiesce.gate.core import Conflict, DrainTimeout, Gate, GateLimits, Rejected
-from haprotect.quiesce.gate.http import MAX_HEAD, HttpError, json_response, read_request
+from haprotect.quiesce.gate.http import ClientConnection, HttpError, Request
 from haprotect.quiesce.gate.proxy import Upstream, forward
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class GateServer:
         return int(public), int(admin)
 
     async def start(self) -> None:
-        public = await asyncio.start_server(self._serve_client, *self.config.listen, limit=MAX_HEAD)
-        admin = await asyncio.start_server(self._serve_admin, *self.config.admin, limit=MAX_HEAD)
+        public = await asyncio.start_server(self._serve_client, *self.config.listen)
+        admin = await asyncio.start_server(self._serve_admin, *self.config.admin)
         self._servers = [public, admin]
         log.info(
             "gate on %s:%d to %s, admin on %s:%d",
@@ -125,8 +125,9 @@ class GateServer:
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) else "unknown"
         self._clients.add(writer)
+        conn = ClientConnection(reader, writer)
         try:
-            while await self._one_request(reader, writer, client):
+            while await self._one_request(conn, client):
                 pass
         except (ConnectionError, OSError) as exc:
             log.debug("client %s: %s", client, exc)
@@ -136,64 +137,60 @@ class GateServer:
             with suppress(OSError):
                 await writer.wait_closed()
 
-    async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str
-    ) -> bool:
+    async def _one_request(self, conn: ClientConnection, client: str) -> bool:
+        """Serve one request; True if the connection carries another."""
         try:
             request = await asyncio.wait_for(
-                read_request(reader, writer, self.config.max_body), self.config.client_timeout
+                conn.read_request(self.config.max_body), self.config.client_timeout
             )
         except HttpError as exc:
-            writer.write(json_response(exc.status, {"error": exc.message}))
-            await writer.drain()
+            log.info("client %s: refused (%d): %s", client, exc.status, exc.message)
+            await conn.refuse(exc)
             return False
         except TimeoutError:
             return False
         if request is None:
             return False
-        keep_alive = request.keep_alive and not self._stopping.is_set()
+        close = self._stopping.is_set()
         try:
             ticket = await self.gate.admit()
         except Rejected as exc:
-            retry = ("Retry-After", str(self.config.limits.retry_after))
+            retry = (b"Retry-After", str(self.config.limits.retry_after).encode())
             body = {"error": exc.message, "reason": exc.reason}
-            writer.write(json_response(503, body, keep_alive=keep_alive, extra=[retry]))
-            await writer.drain()
-            return keep_alive
+            await conn.answer(503, body, close=close, extra=[retry])
+            return conn.next_cycle()
         try:
-            return await forward(
-                request, self.config.upstream, writer, client=client, keep_alive=keep_alive
-            )
+            await forward(request, self.config.upstream, conn, client=client, close=close)
         finally:
             self.gate.finish(ticket)
+        return conn.next_cycle()
 
     # -- admin side ----------------------------------------------------------------
 
     async def _serve_admin(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        """One request per connection, answered and closed."""
+        conn = ClientConnection(reader, writer)
         try:
-            request = await asyncio.wait_for(
-                read_request(reader, writer, MAX_ADMIN_BODY), self.config.client_timeout
-            )
+            try:
+                request = await asyncio.wait_for(
+                    conn.read_request(MAX_ADMIN_BODY), self.config.client_timeout
+                )
+            except HttpError as exc:
+                await conn.refuse(exc)
+                return
             if request is None:
                 return
-            status, body = await self._admin(request.start[0], request.start[1], request)
-        except HttpError as exc:
-            status, body = exc.status, {"error": exc.message}
+            status, body = await self._admin(request)
+            await conn.answer(status, body, close=True)
         except (ConnectionError, OSError, TimeoutError):
-            writer.close()
-            return
-        try:
-            writer.write(json_response(status, body))
-            await writer.drain()
-        except (ConnectionError, OSError):
             pass
         finally:
             writer.close()
 
-    async def _admin(self, method: str, path: str, request: Any) -> tuple[int, dict[str, Any]]:
-        path = path.split("?", 1)[0]
+    async def _admin(self, request: Request) -> tuple[int, dict[str, Any]]:
+        method, path = request.method, request.target.split("?", 1)[0]
         if path == "/health" and method == "GET":
             return 200, {"status": "ok", "tier": "gate", "state": str(self.gate.state)}
         if self.config.token is not None:
