@@ -14,10 +14,9 @@ import sys
 
 from haprotect.lab.serving import lab_dir_argument
 from haprotect.lab.state import load_state
-from haprotect.quiesce.gate.__main__ import serve
 from haprotect.quiesce.gate.core import GateLimits
 from haprotect.quiesce.gate.proxy import Upstream
-from haprotect.quiesce.gate.server import GateConfig
+from haprotect.quiesce.gate.server import GateConfig, serve
 
 #: Lab-sized limits: a short wait bound, so tests of the 503 path stay quick.
 LIMITS = GateLimits(max_queue=500, max_wait=20.0, retry_after=1)

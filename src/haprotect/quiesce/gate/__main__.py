@@ -10,14 +10,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from haprotect.quiesce.gate.core import GateLimits
 from haprotect.quiesce.gate.proxy import Upstream
-from haprotect.quiesce.gate.server import GateConfig, GateServer
+from haprotect.quiesce.gate.server import GateConfig, serve
 
 
 def address(text: str) -> tuple[str, int]:
@@ -54,19 +52,6 @@ def config_from(args: argparse.Namespace) -> GateConfig:
         max_body=args.max_body,
         token=token or None,
     )
-
-
-def serve(config: GateConfig) -> int:
-    """Run a gate until SIGTERM or SIGINT; logs go to stderr."""
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
-    try:
-        asyncio.run(GateServer(config).run())
-    except (OSError, ValueError) as exc:
-        logging.getLogger("haprotect.quiesce.gate").error("gate: %s", exc)
-        return 1
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

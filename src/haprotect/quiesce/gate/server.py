@@ -27,6 +27,7 @@ import ipaddress
 import json
 import logging
 import signal
+import sys
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,3 +231,16 @@ class GateServer:
         holder = str(args.get("holder") or "unknown")
         drain = float(args.get("drain_timeout", 30))
         return await self.gate.take(hold_id, holder, lease, max(0.0, drain))
+
+
+def serve(config: GateConfig) -> int:
+    """Run a gate until SIGTERM or SIGINT; logs go to stderr."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        asyncio.run(GateServer(config).run())
+    except (OSError, ValueError) as exc:
+        logging.getLogger("haprotect.quiesce.gate").error("gate: %s", exc)
+        return 1
+    return 0
