@@ -83,6 +83,8 @@ def take(request: CutRequest, directory_of: DirectoryOf) -> FilesCut | None:
                 f"the staging directory {request.root} is on a filesystem this set freezes"
             )
         target = request.root / name
+    if os.path.lexists(target):
+        raise HaprotectError(f"the cut's copy {target} exists already")
     try:
         method = copy_tree(Path(directory), target)
     except BaseException:
