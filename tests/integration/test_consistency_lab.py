@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +34,21 @@ from haprotect.engine.planning import plan_backup
 from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
 from haprotect.lab.journal import ORDER, UPLOAD
+from haprotect.model.inventory import Inventory
+from haprotect.model.plan import PlanItem, SourceHealth
 from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import Result, Status
-from haprotect.movers import BackupJob, BackupOutcome, Mover, get_mover, pgreplay
+from haprotect.movers import (
+    BackupJob,
+    BackupOutcome,
+    CutHandle,
+    CutRequest,
+    Mover,
+    RestoreJob,
+    RestoreOutcome,
+    get_mover,
+    pgreplay,
+)
 from haprotect.movers.pgcheck import Endpoint, catch_up, lsn_int, primary_lsn
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
@@ -120,12 +132,12 @@ class Flusher:
             self.flushed += self.lab.flush()
 
 
-class CheckpointFirst:
+class CheckpointFirst(Mover):
     """The PostgreSQL mover, started once the primary has checkpointed writes made after the cut.
 
     A standby that follows the primary replays that checkpoint and begins its
     base backup there, so its copy holds those writes unless its replay stood
-    still at the cut.
+    still at the cut. Its cut is the PostgreSQL mover's own.
     """
 
     name = "postgresql"
@@ -133,9 +145,26 @@ class CheckpointFirst:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.inner: Mover = get_mover("postgresql")
-        self.probe = self.inner.probe
-        self.restore = self.inner.restore
-        self.applies_to = self.inner.applies_to
+
+    def applies_to(self, kind: str) -> bool:
+        return self.inner.applies_to(kind)
+
+    def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
+        return self.inner.probe(item, node, inventory)
+
+    def restore(self, job: RestoreJob) -> RestoreOutcome:
+        return self.inner.restore(job)
+
+    def cut_needs_source(self, item: PlanItem) -> bool:
+        return self.inner.cut_needs_source(item)
+
+    def prepare_cut(self, request: CutRequest) -> CutHandle | None:
+        return self.inner.prepare_cut(request)
+
+    def quiescer_options(
+        self, item: PlanItem, inventory: Inventory, quiescer: str
+    ) -> Mapping[str, str]:
+        return self.inner.quiescer_options(item, inventory, quiescer)
 
     def backup(self, job: BackupJob) -> BackupOutcome:
         time.sleep(0.5)  # orders sent after the cut are served and flushed meanwhile

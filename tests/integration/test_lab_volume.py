@@ -19,12 +19,12 @@ from tests.integration.conftest import require_postgres
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
-from haprotect.engine.cut_files import copy_tree
 from haprotect.engine.planning import plan_backup
 from haprotect.errors import ComponentError
 from haprotect.lab import Lab
 from haprotect.lab.volume import ensure, mount_point, release, resolve_auto
 from haprotect.model.result import Status
+from haprotect.movers.filecut import copy_tree
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
 from haprotect.policy import default_rules, generate

@@ -14,7 +14,7 @@ import pytest
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import RunOptions
 from haprotect.engine.events import Issue
-from haprotect.engine.quiescing import Cut, copy_order, ends_after, ends_before, quiesce_specs
+from haprotect.engine.quiescing import copy_order, quiesce_specs
 from haprotect.errors import InputError, PolicyError, QuiesceError
 from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.model.plan import Plan
@@ -22,8 +22,9 @@ from haprotect.model.policy import Policy, TierQuiescer
 from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology import Topology
-from haprotect.movers import mover_name_for
+from haprotect.movers import get_mover, mover_name_for
 from haprotect.movers.pgcheck import Endpoint
+from haprotect.movers.pgcut import PostgresCut
 from haprotect.movers.pgreplay import ReplayPause
 from haprotect.plan import build, parse_inventory, plan_restore
 from haprotect.policy import default_rules, generate
@@ -118,7 +119,7 @@ def test_specs_follow_the_quiesce_order_and_keep_the_policys_settings(root: Path
     gate = TierQuiescer("http-gate", 5.0, 60.0, "continue", {"admin_url": "http://gate"})
     hook = TierQuiescer("command", options={"hold": ["sync"]})
     plan = plan_of(site(root), storage=(hook,), frontend=(gate,))
-    specs = quiesce_specs(plan, plan.sets[0])
+    specs = quiesce_specs(plan, plan.sets[0], get_mover)
     assert [(s.tier, s.kind) for s in specs] == [("frontend", "http-gate"), ("storage", "command")]
     assert specs[0].timeout_seconds == 5.0 and specs[0].lease_seconds == 60.0
     assert specs[0].on_error is OnError.CONTINUE and specs[1].on_error is OnError.FAIL
@@ -127,7 +128,7 @@ def test_specs_follow_the_quiesce_order_and_keep_the_policys_settings(root: Path
 
 def test_a_generated_postgresql_quiescer_connects_to_the_primary() -> None:
     plan = plan_of(topology(web_cluster()))
-    (spec,) = quiesce_specs(plan, plan.sets[0])
+    (spec,) = quiesce_specs(plan, plan.sets[0], get_mover)
     assert (spec.kind, spec.tier) == ("postgresql", "database")
     dsn = str(spec.options["dsn"])
     assert "host=10.0.0.11" in dsn and "user=postgres" in dsn
@@ -239,7 +240,7 @@ def test_the_inventory_adds_its_quiescers_to_the_policys(root: Path) -> None:
     )
     assert inventory.quiescers("c1", "site", "frontend") == (gate,)
     plan = build(policy, topo, inventory, mover_for=mover_name_for, now=NOW)
-    specs = quiesce_specs(plan, plan.sets[0])
+    specs = quiesce_specs(plan, plan.sets[0], get_mover)
     assert [(s.tier, s.kind, s.on_error) for s in specs] == [
         ("frontend", "command", OnError.FAIL),
         ("frontend", "http-gate", OnError.FAIL),
@@ -262,12 +263,12 @@ def test_a_changed_quiescer_is_a_difference_between_policies(root: Path) -> None
     assert change.new == ["http-gate (fail, 30s, lease 120s, admin_url=u)"]
 
 
-def paused_cut(paused_at: str | None) -> Cut:
+def paused_cut(paused_at: str | None) -> PostgresCut:
     pause = None
     if paused_at is not None:
         standby = Endpoint("node2", "127.0.0.1", "5432", "postgres")
         pause = ReplayPause(standby, "0/3000000", paused_at, 0.01, resumed=True)
-    return Cut("c/pg", lsn="0/3000000", pause=pause)
+    return PostgresCut(lsn="0/3000000", pause=pause)
 
 
 @pytest.mark.parametrize(
@@ -282,13 +283,13 @@ def paused_cut(paused_at: str | None) -> Cut:
 def test_a_copy_must_end_between_the_cut_and_the_pause(end: str, before: bool, after: bool) -> None:
     cut = paused_cut("0/3000100")
     details: dict[str, JSONValue] = {"end_lsn": end}
-    assert (ends_before(details, cut.lsn) is not None) is before
-    assert (ends_after(details, cut) is not None) is after
+    assert (cut.misses(details) is not None) is before
+    assert (cut.exceeds(details) is not None) is after
 
 
 def test_a_copy_without_a_pause_is_not_called_late() -> None:
-    assert ends_after({"end_lsn": "0/9000000"}, paused_cut(None)) is None
-    assert ends_after({}, paused_cut("0/3000100")) is None
+    assert paused_cut(None).exceeds({"end_lsn": "0/9000000"}) is None
+    assert paused_cut("0/3000100").exceeds({}) is None
 
 
 def test_a_tier_whose_source_is_paused_at_the_cut_is_copied_first(root: Path) -> None:
@@ -299,6 +300,6 @@ def test_a_tier_whose_source_is_paused_at_the_cut_is_copied_first(root: Path) ->
     item = pset.tier(last).items[0]
     assert order.index(last) > 0  # so that going first is a change
     assert copy_order(pset, {}) == order
-    assert copy_order(pset, {item.scope: Cut(item.scope, lsn="0/3000000")}) == order
+    assert copy_order(pset, {item.scope: PostgresCut(lsn="0/3000000")}) == order
     paused = {item.scope: paused_cut("0/3000100")}
     assert copy_order(pset, paused) == [last, *(n for n in order if n != last)]

@@ -5,8 +5,9 @@ For each set of the plan (an application, or a data set planned alone):
 1. a set id is drawn, and the topology the run was planned from is stored
    as the set's first snapshot (``topology.json``);
 2. when its tiers have quiescers, they are held top-down, the cut of every
-   item is taken while held (a point-in-time copy of a directory, the
-   primary's WAL position for PostgreSQL), and they are resumed bottom-up
+   item is taken by its mover while held (``Mover.prepare_cut``: a
+   point-in-time copy of a directory, a database standby paused at the
+   primary's position), and they are resumed bottom-up
    before anything is copied (:mod:`haprotect.engine.quiescing`); a hold
    that fails with ``on_error: fail`` fails the set's items, every tier
    resumed; with ``continue`` the run ends PartiallyFailed, saying why;
@@ -33,10 +34,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from haprotect.engine import cut_files, quiescing, sets
+from haprotect.engine import quiescing, sets
 from haprotect.engine.backup_context import (
     BackupContext,
-    MoverLookup,
     QuiescerLookup,
     RunOptions,
     staging_root,
@@ -52,14 +52,14 @@ from haprotect.engine.events import (
     TierFinished,
     TierStarted,
 )
+from haprotect.engine.quiescing import MoverLookup
 from haprotect.engine.result import ResultBuilder
 from haprotect.errors import HaprotectError
 from haprotect.model.plan import Plan, PlanSet, SourceChoice
 from haprotect.model.result import ItemStatus, Result
 from haprotect.model.snapshot import JSONValue
 from haprotect.model.topology_json import topology_to_json
-from haprotect.movers import get_mover
-from haprotect.movers.placement import remove_tree
+from haprotect.movers import CutHandle, get_mover, remove_tree
 from haprotect.redact import display_url
 from haprotect.repo import Repository
 
@@ -144,12 +144,12 @@ class _BackupRun:
             )
         ok = True
         stored = False
-        cuts: dict[str, quiescing.Cut] = {}
+        cuts: dict[str, CutHandle] = {}
         cut_name = f"haprotect-cut-{set_id}"  #: under a location's cut_dir
         try:
             refused: str | None = None
             choices: dict[str, SourceChoice] = {}
-            specs = quiescing.quiesce_specs(self.plan, pset)
+            specs = quiescing.quiesce_specs(self.plan, pset, self.ctx.movers)
             if specs:
                 choices = choose_before_hold(self.ctx, pset)
                 cuts, refused = hold_and_cut(
@@ -179,7 +179,7 @@ class _BackupRun:
         finally:
             for problem in quiescing.release_all(cuts):
                 self.result.error(f"set {pset.name}", problem)
-            for problem in cut_files.discard(self.plan, pset, cut_name):
+            for problem in quiescing.discard_all(cuts):
                 self.result.warn(f"set {pset.name}", problem)
             remove_tree(workdir)
         topology = block.get("topology")

@@ -12,22 +12,21 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from haprotect.engine import quiescing
 from haprotect.engine.events import Note, Reporter
+from haprotect.engine.quiescing import MoverLookup
 from haprotect.engine.result import ResultBuilder
 from haprotect.model.plan import Plan, PlanItem, SourceChoice
-from haprotect.movers import Mover
+from haprotect.movers import CutHandle, Mover
 from haprotect.plan.choose import settle
 from haprotect.quiesce import Quiescer
 from haprotect.repo import Repository
 
 STAGING_ENV = "HAPROTECT_STAGING"
 
-MoverLookup = Callable[[str], Mover]
 QuiescerLookup = Mapping[str, Quiescer]
 
 
@@ -51,6 +50,8 @@ def staging_root(options: RunOptions) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class BackupContext:
+    """The run's shared state; ``movers`` and ``quiescers`` are lookups tests may inject."""
+
     plan: Plan
     repo: Repository
     reporter: Reporter
@@ -70,15 +71,17 @@ class BackupContext:
             interval=self.options.wait_interval,
         )
 
-    def release(self, item: PlanItem, cut: quiescing.Cut) -> None:
+    def release(self, item: PlanItem, cut: CutHandle) -> None:
         """Let the cut's source go on, as soon as its copy has been read."""
-        if cut.pause is None or cut.pause.resumed:
+        if cut.released:
             return
         problem = cut.release()
         if problem is not None:
             self.result.error(item.scope, problem)
-        else:
-            self.reporter.emit(Note(item.scope, f"{cut.pause.endpoint.node} replays again"))
+            return
+        note = cut.release_note()
+        if note is not None:
+            self.reporter.emit(Note(item.scope, note))
 
 
 def safe_name(name: str) -> str:

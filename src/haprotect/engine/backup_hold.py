@@ -1,7 +1,7 @@
 """Holding a set's tiers and taking its cut, for :mod:`haprotect.engine.backup`.
 
-The sources the cut needs (a PostgreSQL standby to pause at the cut) are
-chosen first, before anything is held, so the hold does not wait on health
+The sources the cuts need (their movers' ``cut_needs_source``: a standby to
+pause at the cut) are chosen first, before anything is held, so the hold does not wait on health
 checks; then the tiers are held top-down, every item's cut is taken, and the
 tiers resume bottom-up (:mod:`haprotect.engine.quiescing`). What happened is
 written into the set's metadata and the run's issues.
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from haprotect.engine import cut_files, quiescing
+from haprotect.engine import quiescing
 from haprotect.engine.backup_context import BackupContext
 from haprotect.engine.events import Note
-from haprotect.errors import HaprotectError
 from haprotect.model.plan import PlanSet, SourceChoice
 from haprotect.model.snapshot import JSONValue
+from haprotect.movers import CutHandle
 from haprotect.quiesce import HeldTiers, HoldAborted, QuiesceSpec, held
 
 
@@ -26,12 +26,9 @@ def choose_before_hold(ctx: BackupContext, pset: PlanSet) -> dict[str, SourceCho
     choices: dict[str, SourceChoice] = {}
     for tier in pset.tiers:
         for item in tier.items:
-            if not quiescing.chosen_before_hold(item) or item.problems or not item.mover:
+            mover = quiescing.item_mover(ctx.movers, item)
+            if mover is None or not mover.cut_needs_source(item):
                 continue
-            try:
-                mover = ctx.movers(item.mover)
-            except HaprotectError:
-                continue  # the item fails with the reason when its turn comes
             choices[item.scope] = ctx.settle(item, mover)
     return choices
 
@@ -44,22 +41,30 @@ def hold_and_cut(
     cutdir: Path,
     choices: Mapping[str, SourceChoice],
     cut_name: str,
-) -> tuple[dict[str, quiescing.Cut], str | None]:
+) -> tuple[dict[str, CutHandle], str | None]:
     """Hold the tiers, take the cuts, resume; the cuts, or why nothing is copied."""
     scope = f"set {pset.name}"
-    cuts: dict[str, quiescing.Cut] = {}
+    cuts: dict[str, CutHandle] = {}
     problems: list[str] = []
     aborted: str | None = None
     holding: HeldTiers
     try:
         with held(specs, ctx.quiescers) as holding:
             cuts, problems = quiescing.take_cuts(
-                ctx.plan, pset, cutdir, choices, cut_name, cut_files.frozen_devices(specs)
+                ctx.plan,
+                pset,
+                ctx.movers,
+                cutdir,
+                choices,
+                cut_name,
+                quiescing.frozen_devices(specs),
             )
     except HoldAborted as exc:
         holding, aborted = exc.holding, exc.message
         for problem in quiescing.release_all(cuts):
             ctx.result.error(scope, problem)
+        for problem in quiescing.discard_all(cuts):
+            ctx.result.warn(scope, problem)
     block["quiesce"] = quiescing.quiesce_block(holding, cuts, aborted)
     for issue in holding.issues:
         ctx.result.error(

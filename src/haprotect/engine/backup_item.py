@@ -1,8 +1,8 @@
 """Copying one item of a set, for :mod:`haprotect.engine.backup`.
 
 The item's source is settled (or kept as chosen before the hold, when the
-cut paused it), the location adjusted to the cut (a copy made while held; a
-standby paused at the cut), the mover run with a fresh staging directory,
+cut paused it), the location adjusted to the cut (the mover's handle: a copy
+made while held, a source paused at the cut), the mover run with a fresh staging directory,
 and what came back judged: a copy that misses part of the cut or could not
 read some files is ``partial``; one that holds more than the cut says so in
 a warning.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from haprotect.engine import quiescing, sets
+from haprotect.engine import sets
 from haprotect.engine.backup_context import BackupContext, safe_name
 from haprotect.engine.events import ItemProgress, ItemRef, ItemStarted, Note
 from haprotect.engine.result import explain
@@ -25,8 +25,7 @@ from haprotect.model.plan import PlanItem, PlanSet, SourceChoice
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.result import ItemStatus
 from haprotect.model.snapshot import JSONValue
-from haprotect.movers import BackupJob
-from haprotect.movers.placement import remove_tree
+from haprotect.movers import BackupJob, CutHandle, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def back_up_item(
     block: dict[str, JSONValue],
     item: PlanItem,
     workdir: Path,
-    cut: quiescing.Cut | None = None,
+    cut: CutHandle | None = None,
     refused: str | None = None,
     chosen: SourceChoice | None = None,
 ) -> ItemStatus:
@@ -78,7 +77,7 @@ def back_up_item(
     inventory = ctx.plan.inventory
     # The node chosen before the hold is kept when the cut paused it there; otherwise the
     # choice is checked again now, as for any copy (a standby may have gone since).
-    paused = chosen is not None and cut is not None and cut.pause is not None
+    paused = chosen is not None and cut is not None and cut.paused_at is not None
     choice = chosen if paused and chosen is not None else ctx.settle(item, mover)
     if choice.node is None:
         return finish(ItemStatus.FAILED, "no node to read from: " + "; ".join(choice.reasons))
@@ -89,17 +88,15 @@ def back_up_item(
     location = inventory.location(choice.node, item.cluster, item.dataset, item.cluster_location)
     access = inventory.access(choice.node)
     restore_to = sets.restore_node(ctx.plan.topology, item, choice.node)
-    if cut is not None and cut.path is not None:
+    if cut is not None:
         location = cut.location(location)
-    primary = cut.details.get("primary") if cut is not None else None
-    if cut is not None and cut.paused_at is None and cut.lsn and choice.node != primary:
-        waited = quiescing.catch_up(inventory, item, choice.node, cut)
+        waited = cut.before_copy(choice.node)
         if waited is not None:
             ctx.reporter.emit(Note(item.scope, waited))
 
     def metadata(path_key: str | None, details: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
         # A copy that ends before the cut is partial: the snapshot says so itself.
-        late = quiescing.ends_before(details, cut.lsn) if cut is not None else None
+        late = cut.misses(details) if cut is not None else None
         return sets.item_metadata(
             block,
             item,
@@ -145,11 +142,11 @@ def back_up_item(
         release_source=(lambda: None) if cut is None else lambda: ctx.release(item, cut),
         record_as=sets.item_path(item.cluster, item.dataset),
     )
-    if cut is not None and cut.pause is not None:
+    if cut is not None:
         try:
-            cut.pause.extend()  # the copy from the paused standby starts now
+            cut.extend()  # the copy from the cut starts now
         except HaprotectError as exc:
-            ctx.result.warn(item.scope, f"the replay pause's lease was not renewed: {exc}")
+            ctx.result.warn(item.scope, f"the cut's hold on its source was not renewed: {exc}")
     try:
         outcome = mover.backup(job)
     except HaprotectError as exc:
@@ -165,11 +162,11 @@ def back_up_item(
     if cut is not None:
         cut_details = dict(cut.details)
         details["cut"] = cut_details
-        late = quiescing.ends_before(details, cut.lsn)
+        late = cut.misses(details)
         if late is not None:
             ctx.result.error(item.scope, late)
             return finish(ItemStatus.PARTIAL, late, outcome.snapshot.id, choice.node, details)
-        beyond = quiescing.ends_after(details, cut)
+        beyond = cut.exceeds(details)
         if beyond is not None:
             ctx.result.warn(item.scope, beyond)
         cut_details["exact"] = cut.paused_at is not None and beyond is None

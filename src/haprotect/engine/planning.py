@@ -1,4 +1,4 @@
-"""A backup plan from a policy and the cluster as it is now, with the registry's movers.
+"""A backup plan from a policy and the cluster as it is now, each item with its mover.
 
 What ``haprotect backup`` does before it runs anything: discover the cluster
 again from the policy's source (so the plan follows a failover without the

@@ -59,7 +59,7 @@ from haprotect.model.plan import (
 from haprotect.model.policy import ReadRole
 from haprotect.model.snapshot import JSONValue, Snapshot
 from haprotect.model.topology import Replication, Topology
-from haprotect.movers.base import vanished
+from haprotect.movers import vanished
 from haprotect.repo.errors import SnapshotNotFound
 
 FORMAT = "haprotect.set/v1"

@@ -11,6 +11,10 @@ job
     One item to back up (:class:`BackupJob`: the node, its location, the
     metadata to record) or restore (:class:`RestoreJob`: the snapshot and
     the target). The contract is in :mod:`haprotect.movers.base`.
+cut
+    What a mover makes of an item while the set's tiers are held
+    (``prepare_cut``, :class:`CutRequest`): a :class:`CutHandle` the copy
+    reads from and releases after (:mod:`haprotect.movers.cut`).
 
 Built-ins are registered here, explicitly and only when first asked for;
 third parties add theirs through the ``haprotect.movers`` entry point group
@@ -28,7 +32,10 @@ from haprotect.movers.base import (
     Mover,
     RestoreJob,
     RestoreOutcome,
+    vanished,
 )
+from haprotect.movers.cut import CutHandle, CutRequest
+from haprotect.movers.placement import remove_tree
 from haprotect.registry import Registry
 
 movers: Registry[Mover] = Registry("mover", "haprotect.movers")
@@ -67,6 +74,8 @@ def mover_name_for(kind: str) -> str | None:
 __all__ = [
     "BackupJob",
     "BackupOutcome",
+    "CutHandle",
+    "CutRequest",
     "Mover",
     "RestoreJob",
     "RestoreOutcome",
@@ -74,4 +83,6 @@ __all__ = [
     "mover_for",
     "mover_name_for",
     "movers",
+    "remove_tree",
+    "vanished",
 ]

@@ -10,6 +10,15 @@ set kinds it copies, and its actions, which are one pair and a check:
   details (``job.metadata(...)``).
 - ``restore(job)``: put a snapshot's data at ``job.target`` and check that
   it is healthy (a database starts and answers; a tree is complete).
+- ``prepare_cut(request)``: called while the set's tiers are held, make the
+  item's data point-in-time and return a :class:`~haprotect.movers.cut.CutHandle`
+  the copy reads from and releases after (or None: copied after resume).
+  ``cut_needs_source(item)`` asks for the copy's source to be chosen before
+  the hold, for a cut that pauses it; ``quiescer_options(...)`` gives the
+  tier's quiescers defaults taken from the item (a database's DSN).
+
+These three have defaults (nothing to cut, no source, no options), which a
+mover gets by subclassing :class:`Mover`.
 
 Long work reports progress through ``job.progress`` (the repository's
 progress events), notes through ``job.note``, and stops early when
@@ -31,6 +40,7 @@ from haprotect.model.inventory import Inventory, NodeAccess
 from haprotect.model.plan import PlanItem, SetItem, SourceChoice, SourceHealth
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
+from haprotect.movers.cut import CutHandle, CutRequest
 from haprotect.repo import Repository
 
 ProgressSink = Callable[[ProgressEvent], None]
@@ -170,6 +180,20 @@ class Mover(Protocol):
     def backup(self, job: BackupJob) -> BackupOutcome: ...
 
     def restore(self, job: RestoreJob) -> RestoreOutcome: ...
+
+    def cut_needs_source(self, item: PlanItem) -> bool:
+        """Whether the cut of ``item`` needs its copy's source chosen before the hold."""
+        return False
+
+    def prepare_cut(self, request: CutRequest) -> CutHandle | None:
+        """Make the item point-in-time while its tiers are held; None: nothing to cut."""
+        return None
+
+    def quiescer_options(
+        self, item: PlanItem, inventory: Inventory, quiescer: str
+    ) -> Mapping[str, str]:
+        """Options a ``quiescer`` of the item's tier gets unless the policy sets them."""
+        return {}
 
 
 def size_text(nbytes: int) -> str:

@@ -30,7 +30,14 @@ from haprotect.errors import ComponentError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
 from haprotect.model.snapshot import JSONValue
-from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
+from haprotect.movers.base import (
+    BackupJob,
+    BackupOutcome,
+    Mover,
+    RestoreJob,
+    RestoreOutcome,
+    size_text,
+)
 from haprotect.movers.placement import install_file, refuse_occupied, staged_restore
 from haprotect.repo.errors import RestoreError
 
@@ -49,7 +56,7 @@ def device_of(location: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-class BlockMover:
+class BlockMover(Mover):
     name = "block"
 
     def applies_to(self, kind: str) -> bool:

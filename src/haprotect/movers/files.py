@@ -9,6 +9,9 @@ Files that cannot be read are left out of the snapshot and listed in it
 (the repository's per-file errors): the item is then only partly backed up,
 and the run ends PartiallyFailed, never Completed.
 
+While a set's tiers are held, its cut is a point-in-time copy of the
+directory (:mod:`haprotect.movers.filecut`), which the backup then reads.
+
 A restore puts the tree at the target (see :mod:`haprotect.movers.placement`)
 and verifies it: as many files and bytes as the snapshot recorded.
 """
@@ -24,7 +27,16 @@ from pathlib import Path
 from haprotect.errors import ComponentError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
-from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
+from haprotect.movers import filecut
+from haprotect.movers.base import (
+    BackupJob,
+    BackupOutcome,
+    Mover,
+    RestoreJob,
+    RestoreOutcome,
+    size_text,
+)
+from haprotect.movers.cut import CutRequest
 from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
 from haprotect.repo.errors import RestoreError
 
@@ -42,8 +54,13 @@ def directory_of(location: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-class FilesMover:
+class FilesMover(Mover):
+    """A directory tree; its cut is a reflinked copy (:mod:`haprotect.movers.filecut`)."""
+
     name = "files"
+
+    def prepare_cut(self, request: CutRequest) -> filecut.FilesCut | None:
+        return filecut.take(request, directory_of)
 
     def applies_to(self, kind: str) -> bool:
         return kind in KINDS

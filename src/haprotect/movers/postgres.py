@@ -6,7 +6,7 @@ serving and does no backup work: no backup session, no WAL sender on it.
 Before it starts, the standby is checked again and given a few seconds to
 replay up to the primary's current position, so that what the primary had
 committed when the backup started is in it; unless its replay was paused
-at a cut (:mod:`haprotect.movers.pgreplay`), which it resumes as soon as
+at a cut (:mod:`haprotect.movers.pgcut`), which it resumes as soon as
 ``pg_basebackup`` is done. The plain-format copy goes to a staging
 directory; its WAL is made to end at the backup's end position
 (:mod:`haprotect.movers.pgwal`), so that a restore holds exactly what the
@@ -38,8 +38,16 @@ from haprotect.errors import ComponentError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
 from haprotect.model.snapshot import JSONValue
-from haprotect.movers import pgcheck, pgserver, pgwal
-from haprotect.movers.base import BackupJob, BackupOutcome, RestoreJob, RestoreOutcome, size_text
+from haprotect.movers import pgcheck, pgcut, pgserver, pgwal
+from haprotect.movers.base import (
+    BackupJob,
+    BackupOutcome,
+    Mover,
+    RestoreJob,
+    RestoreOutcome,
+    size_text,
+)
+from haprotect.movers.cut import CutRequest
 from haprotect.movers.pgcheck import Endpoint, one_line
 from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
 from haprotect.pgtools import find_postgres, server_running
@@ -51,11 +59,26 @@ _START = re.compile(r"write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on time
 _END = re.compile(r"write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)")
 
 
-class PostgresMover:
+class PostgresMover(Mover):
+    """A physical base backup from the standby; its cut pauses that standby's replay."""
+
     name = "postgresql"
 
     def applies_to(self, kind: str) -> bool:
         return kind == "postgresql"
+
+    def cut_needs_source(self, item: PlanItem) -> bool:
+        return True  # the standby to pause at the cut
+
+    def prepare_cut(self, request: CutRequest) -> pgcut.PostgresCut | None:
+        return pgcut.take(request)
+
+    def quiescer_options(
+        self, item: PlanItem, inventory: Inventory, quiescer: str
+    ) -> Mapping[str, str]:
+        """A ``postgresql`` quiescer connects to the item's primary (a ``dsn``)."""
+        dsn = pgcut.primary_dsn(inventory, item) if quiescer == "postgresql" else None
+        return {} if dsn is None else {"dsn": dsn}
 
     def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
         endpoint = Endpoint.of_item(inventory, item, node)

@@ -18,9 +18,10 @@ from haprotect.movers.base import (
     RestoreJob,
     RestoreOutcome,
 )
+from haprotect.movers.cut import CutHandle, CutRequest
 
 
-class FailingFiles:
+class FailingFiles(Mover):
     """The files mover, raising ``backup_fails[dataset]`` or ``restore_fails[dataset]``."""
 
     name = "files"
@@ -45,6 +46,9 @@ class FailingFiles:
         if failure is not None:
             raise failure
         return self.real.backup(job)
+
+    def prepare_cut(self, request: CutRequest) -> CutHandle | None:
+        return self.real.prepare_cut(request)
 
     def restore(self, job: RestoreJob) -> RestoreOutcome:
         failure = self.restore_fails.get(job.item.dataset)

@@ -5,15 +5,15 @@ with ``reflink=1``, btrfs), so the copy takes about the same short time
 whatever the amount of data; elsewhere it is a plain copy, which grows with
 it. The copy goes to the location's ``cut_dir`` when the inventory gives one
 (a directory on the data's own filesystem, where reflinks work), under
-``<cut_dir>/<cut name>/``, else under the set's staging directory.
+``<cut_dir>/<cut name>/``, else under the cut request's ``root``.
 
 It never writes where a quiescer of the same set froze the filesystem
 (``fsfreeze``): a writer there would block until the thaw, which comes only
 after the cut. A ``cut_dir`` on such a filesystem gives way to the staging
 directory; a staging directory on one is refused. The copy has a time limit
 (:data:`COPY_SECONDS`), after which it is abandoned and the data set is
-copied live after resume. :func:`discard` removes what the cuts wrote into
-``cut_dir`` directories, whatever became of them.
+copied live after resume. What a cut wrote into a ``cut_dir`` is removed by
+its handle's ``discard()``, or at once when the copy fails.
 """
 
 from __future__ import annotations
@@ -23,60 +23,81 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Collection
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from haprotect.errors import HaprotectError
-from haprotect.model.plan import Plan, PlanItem, PlanSet
-from haprotect.movers.files import directory_of
+from haprotect.movers.cut import CutHandle, CutRequest
 from haprotect.movers.placement import remove_tree
-from haprotect.quiesce import QuiesceSpec
 
 log = logging.getLogger(__name__)
 
-#: Movers whose data set is cut by copying its directory while held.
-FILE_MOVERS = frozenset({"files"})
+#: ``(parameter, path)`` of the directory a location names (the files mover's reading)
+DirectoryOf = Callable[[Mapping[str, str]], tuple[str, str] | None]
 #: How long the copy made while the tiers are held may take.
 COPY_SECONDS = 900.0
 
 
-def frozen_devices(specs: Collection[QuiesceSpec]) -> frozenset[int]:
-    """The devices of the filesystems the set's ``fsfreeze`` quiescers freeze."""
-    found: set[int] = set()
-    for spec in specs:
-        mountpoint = spec.options.get("mountpoint") if spec.kind == "fsfreeze" else None
-        if isinstance(mountpoint, str):
-            try:
-                found.add(os.stat(mountpoint).st_dev)
-            except OSError:
-                continue  # its quiescer says why it cannot freeze it
-    return frozenset(found)
+@dataclass(eq=False)
+class FilesCut(CutHandle):
+    """A directory's copy; ``made`` is what to remove outside staging (a ``cut_dir``'s)."""
 
+    made: Path | None = None
 
-def cut_target(
-    plan: Plan, item: PlanItem, root: Path, cut_name: str, frozen: Collection[int]
-) -> tuple[str, Path, Path, str | None] | None:
-    """(location key, source directory, where to copy it, a warning), or None: nothing to cut."""
-    node = item.source.node
-    if item.mover not in FILE_MOVERS or node is None:
+    def discard(self) -> str | None:
+        if self.made is None:
+            return None
+        remove_tree(self.made)
+        if os.path.lexists(self.made):
+            return f"the cut's copy {self.made} could not be removed"
         return None
-    if not plan.inventory.access(node).local:
+
+
+def take(request: CutRequest, directory_of: DirectoryOf) -> FilesCut | None:
+    """Copy the item's directory while held; None when its location names none."""
+    item, inventory = request.item, request.inventory
+    node = item.source.node
+    if node is None:
+        return None
+    if not inventory.access(node).local:
         raise HaprotectError(f"the files of {node} are not on this machine")
-    location = plan.inventory.location(node, item.cluster, item.dataset, item.cluster_location)
+    location = inventory.location(node, item.cluster, item.dataset, item.cluster_location)
     found = directory_of(location)
     if found is None:
         return None
     key, directory = found
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", item.dataset) or "item"
     warning = None
+    made: Path | None = None
     cut_dir = location.get("cut_dir")
-    if cut_dir:
-        if _device(Path(cut_dir)) not in frozen:
-            return key, Path(directory), Path(cut_dir) / cut_name / name, None
-        warning = f"cut_dir {cut_dir} is on a filesystem this set freezes; cut into staging"
-    if _device(root) in frozen:
-        raise HaprotectError(f"the staging directory {root} is on a filesystem this set freezes")
-    return key, Path(directory), root / name, warning
+    if cut_dir and _device(Path(cut_dir)) not in request.frozen:
+        made = Path(cut_dir) / request.cut_name
+        target = made / name
+    else:
+        if cut_dir:
+            warning = f"cut_dir {cut_dir} is on a filesystem this set freezes; cut into staging"
+        if _device(request.root) in request.frozen:
+            raise HaprotectError(
+                f"the staging directory {request.root} is on a filesystem this set freezes"
+            )
+        target = request.root / name
+    if os.path.lexists(target):
+        raise HaprotectError(f"the cut's copy {target} exists already")
+    try:
+        method = copy_tree(Path(directory), target)
+    except BaseException:
+        remove_tree(target)
+        if made is not None:
+            _remove_if_empty(made)
+        raise
+    return FilesCut(
+        details={"cut": method, "source": directory, "at": _now()},
+        replaces={key: str(target)},
+        warning=warning,
+        made=made,
+    )
 
 
 def copy_tree(source: Path, target: Path, seconds: float = COPY_SECONDS) -> str:
@@ -107,25 +128,11 @@ def copy_tree(source: Path, target: Path, seconds: float = COPY_SECONDS) -> str:
     return "copy"
 
 
-def discard(plan: Plan, pset: PlanSet, cut_name: str) -> list[str]:
-    """Remove ``<cut_dir>/<cut_name>`` of every item that has a ``cut_dir``; what stayed."""
-    stayed: list[str] = []
-    for tier in pset.tiers:
-        for item in tier.items:
-            node = item.source.node
-            if item.mover not in FILE_MOVERS or node is None:
-                continue
-            location = plan.inventory.location(
-                node, item.cluster, item.dataset, item.cluster_location
-            )
-            cut_dir = location.get("cut_dir")
-            if not cut_dir:
-                continue
-            made = Path(cut_dir) / cut_name
-            remove_tree(made)
-            if os.path.lexists(made):
-                stayed.append(f"{item.scope}: the cut's copy {made} could not be removed")
-    return stayed
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        return  # another item's copy is in it: its own handle discards it
 
 
 def _device(path: Path) -> int | None:
@@ -136,3 +143,7 @@ def _device(path: Path) -> int | None:
         except OSError:
             continue
     return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
