@@ -21,7 +21,7 @@ are held (no new work reaches the database):
    so such a standby is not paused (a warning says so, and its copy holds
    what was written after the cut).
 
-Lease: before pausing, a keeper process (:mod:`haprotect.quiesce.lease`)
+Lease: before pausing, a keeper process (:mod:`haprotect.lease`)
 is started whose release is ``psql -c 'SELECT pg_wal_replay_resume()'``
 against the standby: if haprotect dies the standby resumes at once, if it
 hangs, when the lease ends; the lease is renewed when the copy starts. A
@@ -44,9 +44,9 @@ from typing import Any
 import psycopg
 
 from haprotect.errors import ComponentError, HaprotectError
+from haprotect.lease import Lease
 from haprotect.movers.pgcheck import Endpoint, lsn_int, one_line
 from haprotect.pgtools import find_postgres
-from haprotect.quiesce.lease import Lease
 
 log = logging.getLogger(__name__)
 

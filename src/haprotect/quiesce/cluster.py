@@ -32,9 +32,10 @@ import time
 from dataclasses import dataclass
 
 from haprotect.errors import QuiesceError
+from haprotect.lease import Lease
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
-from haprotect.quiesce.lease import Lease, renew_held
+from haprotect.quiesce.options import renew_held
 from haprotect.quiesce.run import resolve
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ import threading
 import time
 
 from haprotect.errors import QuiesceError
+from haprotect.lease import Lease
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
-from haprotect.quiesce.lease import Lease
 from haprotect.quiesce.run import Finished, run_argv
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ itself, and the thaw path only runs ``fsfreeze
 --unfreeze`` (no files are written on the way). Logging to a file on the
 frozen filesystem would block too: keep logs elsewhere.
 
-Lease: before freezing, a keeper process (:mod:`haprotect.quiesce.lease`)
+Lease: before freezing, a keeper process (:mod:`haprotect.lease`)
 is started, in its own session, with ``fsfreeze --unfreeze MOUNTPOINT`` as
 its release. If haprotect dies (kill -9 included) the keeper thaws at once;
 if haprotect hangs, it thaws when the lease ends.
@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from haprotect.errors import QuiesceError
+from haprotect.lease import Lease
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
-from haprotect.quiesce.lease import Lease, renew_held
+from haprotect.quiesce.options import renew_held
 from haprotect.quiesce.run import resolve, run_argv
 
 log = logging.getLogger(__name__)

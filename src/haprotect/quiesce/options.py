@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 from haprotect.errors import QuiesceError
+from haprotect.lease import Lease
 from haprotect.quiesce.base import QuiesceSpec
 
 
@@ -88,3 +89,10 @@ def argv(spec: QuiesceSpec, name: str) -> list[str] | None:
     ):
         raise fail(spec, f"option {name!r} must be a non-empty list of strings")
     return [str(a) for a in value]
+
+
+def renew_held(spec: QuiesceSpec, lease: Lease | None) -> None:
+    """Renew the lease of ``spec``'s hold to ``spec.lease_seconds``; refuse if none is held."""
+    if lease is None:
+        raise fail(spec, "not held, so there is no lease to renew")
+    lease.renew(spec.lease_seconds)

@@ -1,8 +1,9 @@
 """A lease on a held tier that outlives its holder: a detached keeper process.
 
-Before a quiescer holds a tier it starts a :class:`Lease` with the command
+Shared by the quiescers and the movers whose cut holds something (a
+standby's paused replay). Before a quiescer holds a tier it starts a :class:`Lease` with the command
 that releases the tier (``fsfreeze --unfreeze /mnt``, restoring a Pacemaker
-attribute, a post hook). The keeper (:mod:`haprotect.quiesce.lease_keeper`)
+attribute, a post hook). The keeper (:mod:`haprotect.lease_keeper`)
 runs in its own session and runs that command when the lease ends, or at
 once when its holder dies (its control pipe reaches end of file, which
 kill -9 of the holder causes too). When the holder resumes the tier itself
@@ -24,8 +25,6 @@ from contextlib import suppress
 from pathlib import Path
 
 from haprotect.errors import QuiesceError
-from haprotect.quiesce import options as opt
-from haprotect.quiesce.base import QuiesceSpec
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +183,3 @@ class Lease:
             if pipe is not None:
                 with suppress(OSError):
                     pipe.close()
-
-
-def renew_held(spec: QuiesceSpec, lease: Lease | None) -> None:
-    """Renew the lease of ``spec``'s hold to ``spec.lease_seconds``; refuse if none is held."""
-    if lease is None:
-        raise opt.fail(spec, "not held, so there is no lease to renew")
-    lease.renew(spec.lease_seconds)
