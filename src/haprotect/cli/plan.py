@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -75,6 +74,8 @@ def plan_command(
 
 
 def _generator() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return f"haprotect {version('haprotect')}"
     except PackageNotFoundError:

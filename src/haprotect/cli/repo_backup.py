@@ -29,7 +29,6 @@ from haprotect.cli.repo_common import (
     snapshot_json,
     summary,
 )
-from haprotect.model.result import Status
 from haprotect.redact import display_url
 
 if TYPE_CHECKING:
@@ -100,6 +99,8 @@ def backup_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
+    from haprotect.model.result import Status
+
     metadata = parse_meta(meta or [])
     repo = open_repo(url, password_file, retry_lock=retry_lock, background=True)
     from haprotect.repo import BackupOptions  # the backup's modules load while the key is derived
@@ -212,6 +213,7 @@ def restore_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
+    from haprotect.model.result import Status
     from haprotect.repo import RestoreOptions
 
     repo = open_repo(url, password_file, retry_lock=retry_lock)

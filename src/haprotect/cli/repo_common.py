@@ -15,22 +15,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from haprotect.cli.app import Group, stderr
 from haprotect.errors import InputError, UsageError
-from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.redact import display_url
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from haprotect.model.progress import ProgressEvent
     from haprotect.model.snapshot import Snapshot
     from haprotect.repo import Repository
     from haprotect.storage import BlobStore
@@ -180,6 +173,15 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if not self._json and stderr.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -207,6 +209,8 @@ class ProgressView:
                 self._draw(self._bar, event)
 
     def _draw(self, bar: Progress, event: ProgressEvent) -> None:
+        from haprotect.model.progress import Phase
+
         if event.phase in (Phase.BACKUP, Phase.RESTORE):
             description = event.phase.value
             files = f"{event.files_done}/{event.files_total or '?'} files"

@@ -15,8 +15,10 @@ import typer
 
 from haprotect.cli.app import stderr
 from haprotect.cli.repo_common import PASSWORD_ENV, passphrase, repository_store
-from haprotect.model.result import ItemStatus, Result, Status
 from haprotect.redact import display_url
+
+if TYPE_CHECKING:
+    from haprotect.model.result import ItemStatus, Result
 
 if TYPE_CHECKING:
     from haprotect.repo import Repository
@@ -70,6 +72,8 @@ def open_repository(url: str, password_file: Path | None, *, init: bool = False)
 
 
 def summary(result: Result) -> str:
+    from haprotect.model.result import Status
+
     counts: dict[ItemStatus, int] = {}
     for item in result.items:
         counts[item.status] = counts.get(item.status, 0) + 1
