@@ -7,8 +7,10 @@ installed console scripts as a user starts them:
 - ``restic version`` (the peer: a Go binary; left out, and said so, when
   restic is not installed: ``scripts/bootstrap --bench`` installs it),
 - ``haprotect --help`` and ``haprotect repo backup --help``,
-- and, as floors, this interpreter doing nothing (``python -c pass``) and
-  importing typer, the command-line framework (``python -c 'import typer'``).
+- and, as floors, this interpreter doing nothing (``python -c pass``),
+  importing typer, the command-line framework (``python -c 'import typer'``),
+  and the help of a typer application of one command with one option
+  (``minimal typer --help``): what any typer CLI with rich help pays.
 
 Prints a table of seconds and ratios to restic (else to the bare
 interpreter), also written as JSON to bench/out/cli_startup.json for
@@ -31,6 +33,14 @@ OUT = HERE / "out"
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 PEER = "restic version"
 FLOOR = "python -c pass"
+MINIMAL_APP = """
+import typer
+app = typer.Typer(add_completion=False)
+@app.command()
+def run(count: int = 1) -> None:
+    "Do nothing."
+app()
+"""
 
 
 def seconds(argv: list[str]) -> float:
@@ -48,6 +58,7 @@ def main() -> None:
         "haprotect repo backup --help": [HAPROTECT, "repo", "backup", "--help"],
         FLOOR: [sys.executable, "-c", "pass"],
         "python -c 'import typer'": [sys.executable, "-c", "import typer"],
+        "minimal typer --help": [sys.executable, "-c", MINIMAL_APP, "--help"],
     }
     restic = shutil.which("restic")
     if restic is None:
