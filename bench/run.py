@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["cib_scale.py", "repo_vs_peers.py", "lab_backup.py", "quiesce_window.py"]
+BENCHMARKS = [
+    "cli_startup.py",
+    "cib_scale.py",
+    "repo_vs_peers.py",
+    "lab_backup.py",
+    "quiesce_window.py",
+]
 
 
 def main() -> None:

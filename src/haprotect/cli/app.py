@@ -6,15 +6,35 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from haprotect.errors import HaprotectError
 
+
+class Group(TyperGroup):
+    """A command group whose unused ``--help`` flag is False, not None.
+
+    Typer coerces every parameter value that is not already of its type
+    through a pydantic adapter, built (and pydantic imported) on first use; a
+    group's ``--help`` not given has the value None, so ``haprotect COMMAND
+    --help`` would import pydantic for the group's flag alone. Every group of
+    the application uses this class, so printing help loads no pydantic.
+    """
+
+    def get_help_option(self, ctx: Any) -> typer.core.TyperOption | None:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
 app = typer.Typer(
     name="haprotect",
+    cls=Group,
     help="HA-aware data protection: discover what a cluster makes highly available, "
     "generate an explained backup policy for it, and keep that policy in step.",
     no_args_is_help=True,

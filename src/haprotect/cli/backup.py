@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,26 +14,19 @@ from haprotect.cli.app import app, reports_errors, stderr, stdout
 from haprotect.cli.options import NoCliOpt
 from haprotect.cli.runs import (
     InventoryOpt,
-    JsonLines,
     JsonOpt,
     PasswordFileOpt,
     RepoOpt,
-    RichProgress,
     exit_for,
     open_repository,
     summary,
 )
-from haprotect.engine import RunOptions, run_backup
-from haprotect.engine.events import to_plain
-from haprotect.engine.planning import plan_backup
-from haprotect.engine.sets import node_role
 from haprotect.errors import UsageError
-from haprotect.model.plan import Plan, PlanItem
-from haprotect.model.result import Result
-from haprotect.plan import load_inventory
-from haprotect.policy.io import load_policy
-from haprotect.quiesce.signals import sigterm_raises
 from haprotect.redact import display_url
+
+if TYPE_CHECKING:
+    from haprotect.model.plan import Plan, PlanItem
+    from haprotect.model.result import Result
 
 
 @app.command("backup")
@@ -78,6 +71,13 @@ def backup_command(
     5 plug-in missing, 6 storage failed, 7 repository refused, 10 partially failed,
     11 failed.
     """
+    from haprotect.cli.run_events import JsonLines, RichProgress
+    from haprotect.engine import RunOptions, run_backup
+    from haprotect.engine.planning import plan_backup
+    from haprotect.plan import load_inventory
+    from haprotect.policy.io import load_policy
+    from haprotect.quiesce.signals import sigterm_raises
+
     policy = load_policy(policy_file)
     plan = plan_backup(
         policy,
@@ -137,6 +137,8 @@ def render_plan(plan: Plan) -> str:
 
 
 def _render_item(item: PlanItem) -> list[str]:
+    from haprotect.engine.sets import node_role
+
     source = item.source
     if source.node is None:
         node = "no node"
@@ -156,6 +158,8 @@ def _render_item(item: PlanItem) -> list[str]:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
+    from haprotect.engine.events import to_plain
+
     return {
         "policy": {
             "name": plan.policy_name,

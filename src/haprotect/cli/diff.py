@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 
 from haprotect.cli.app import app, reports_errors, stdout
-from haprotect.policy.diff import change_to_json, describe, diff_policies
-from haprotect.policy.io import load_policy
 
 
 @app.command("diff")
@@ -37,6 +35,9 @@ def diff_command(
 
     Exit status: 0 no differences, 1 differences, 2 bad usage, 3 unreadable input.
     """
+    from haprotect.policy.diff import change_to_json, describe, diff_policies
+    from haprotect.policy.io import load_policy
+
     changes = diff_policies(load_policy(old), load_policy(new))
     if as_json:
         report = {"equal": not changes, "changes": [change_to_json(c) for c in changes]}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.cli.options import NoCliOpt, SourceArg
-from haprotect.model.topology import Cluster, Topology
-from haprotect.model.topology_json import topology_to_json
-from haprotect.sources import DiscoverOptions, discover
+
+if TYPE_CHECKING:
+    from haprotect.model.topology import Cluster, Topology
 
 
 @app.command("discover")
@@ -31,6 +31,9 @@ def discover_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed,
     5 plug-in missing.
     """
+    from haprotect.model.topology_json import topology_to_json
+    from haprotect.sources import DiscoverOptions, discover
+
     topology = discover(source, DiscoverOptions(use_cli=not no_cli, timeout_seconds=timeout))
     if as_json:
         sys.stdout.write(json.dumps(topology_to_json(topology), indent=2) + "\n")

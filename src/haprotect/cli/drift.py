@@ -11,9 +11,6 @@ import typer
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.cli.options import NoCliOpt
-from haprotect.policy.drift import check_drift
-from haprotect.policy.io import load_policy
-from haprotect.sources import DiscoverOptions, discover
 
 
 @app.command("drift")
@@ -38,6 +35,10 @@ def drift_command(
     Exit status: 0 covered, 1 not covered, 2 bad usage, 3 unreadable input,
     4 component failed, 5 plug-in missing.
     """
+    from haprotect.policy.drift import check_drift
+    from haprotect.policy.io import load_policy
+    from haprotect.sources import DiscoverOptions, discover
+
     policy = load_policy(policy_file)
     url = source or policy.metadata.source
     report = check_drift(policy, discover(url, DiscoverOptions(use_cli=not no_cli)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -12,8 +12,9 @@ from rich.tree import Tree
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.errors import UsageError
-from haprotect.policy.explain import Explained, Line, explain, explanation_to_json
-from haprotect.policy.io import load_policy
+
+if TYPE_CHECKING:
+    from haprotect.policy.explain import Explained, Line
 
 
 @app.command("explain")
@@ -34,6 +35,9 @@ def explain_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input.
     """
+    from haprotect.policy.explain import explain, explanation_to_json
+    from haprotect.policy.io import load_policy
+
     explanation = explain(load_policy(policy_file), only=dataset)
     if dataset is not None and not explanation.items and not explanation.excluded:
         raise UsageError(f"{policy_file}: no data set {dataset!r} in the policy")

@@ -6,19 +6,22 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from haprotect.cli.app import app, reports_errors, stderr, stdout
-from haprotect.lab import Lab, LabEvent, LabStatus, verify_acknowledged
-from haprotect.lab.report import ReplicationPeer
+from haprotect.cli.app import Group, app, reports_errors, stderr, stdout
+
+if TYPE_CHECKING:
+    from haprotect.lab import LabEvent, LabStatus
+    from haprotect.lab.report import ReplicationPeer
 
 DEFAULT_DIR = Path("/tmp/haprotect-lab")
 
 lab_app = typer.Typer(
     name="lab",
+    cls=Group,
     help="A real local HA lab: PostgreSQL primary and hot standby, an orders API with a "
     "write-behind buffer, a web front end with uploads, and its Pacemaker CIB.",
     no_args_is_help=True,
@@ -67,6 +70,8 @@ def up_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
     """
+    from haprotect.lab import Lab
+
     chosen = None if volume == "none" else volume
     lab = Lab(directory, on_event=_event, flush_interval=flush_interval, volume=chosen)
     status = lab.up()
@@ -80,6 +85,8 @@ def status_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = Fal
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
     """
+    from haprotect.lab import Lab
+
     _render(Lab(directory).status(), as_json)
 
 
@@ -90,6 +97,8 @@ def failover_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = F
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
     """
+    from haprotect.lab import Lab
+
     _render(Lab(directory, on_event=_event).failover(), as_json)
 
 
@@ -112,6 +121,8 @@ def load_command(
     Exit status: 0 success, 1 data missing, 2 bad usage, 3 unreadable input,
     4 component failed.
     """
+    from haprotect.lab import Lab, verify_acknowledged
+
     lab = Lab(directory, on_event=_event)
     report = lab.load(seconds=seconds, rate=rate, upload_every=upload_every)
     checked = verify_acknowledged(lab) if verify else None
@@ -149,6 +160,8 @@ def verify_command(
     Exit status: 0 all there, 1 data missing, 2 bad usage, 3 unreadable input,
     4 component failed.
     """
+    from haprotect.lab import Lab, verify_acknowledged
+
     checked = verify_acknowledged(Lab(directory), until=until)
     if as_json:
         _print_json(checked.to_json())
@@ -168,6 +181,8 @@ def down_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed.
     """
+    from haprotect.lab import Lab
+
     Lab(directory, on_event=_event).down(purge=purge)
 
 

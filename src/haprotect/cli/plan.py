@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from haprotect.cli.app import app, reports_errors, stderr, stdout
 from haprotect.cli.options import NoCliOpt, SourceArg
-from haprotect.model.policy import Policy
-from haprotect.policy.generate import generate, unused_dataset_rules
-from haprotect.policy.io import dump_policy, policy_json, write_text
-from haprotect.policy.rules_file import load_rules
-from haprotect.sources import DiscoverOptions, discover
+
+if TYPE_CHECKING:
+    from haprotect.model.policy import Policy
 
 
 @app.command("plan")
@@ -54,6 +51,11 @@ def plan_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed,
     5 plug-in missing.
     """
+    from haprotect.policy.generate import generate, unused_dataset_rules
+    from haprotect.policy.io import dump_policy, policy_json, write_text
+    from haprotect.policy.rules_file import load_rules
+    from haprotect.sources import DiscoverOptions, discover
+
     chosen = load_rules(rules)
     topology = discover(source, DiscoverOptions(use_cli=not no_cli))
     policy = generate(
@@ -72,6 +74,8 @@ def plan_command(
 
 
 def _generator() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return f"haprotect {version('haprotect')}"
     except PackageNotFoundError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -29,12 +29,11 @@ from haprotect.cli.repo_common import (
     snapshot_json,
     summary,
 )
-from haprotect.model.result import Status
-from haprotect.model.snapshot import RestoreStats
 from haprotect.redact import display_url
-from haprotect.repo import Repository, RestoreOptions
-from haprotect.repo.damage import describe
-from haprotect.repo.errors import RepositoryError
+
+if TYPE_CHECKING:
+    from haprotect.model.snapshot import RestoreStats
+    from haprotect.repo import Repository
 
 
 @repo_app.command("init")
@@ -49,6 +48,8 @@ def init_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
+    from haprotect.repo import Repository
+
     store = repository_store(url)
     repo = Repository.init(store, passphrase(password_file, url, confirm=True))
     if as_json:
@@ -98,6 +99,8 @@ def backup_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
+    from haprotect.model.result import Status
+
     metadata = parse_meta(meta or [])
     repo = open_repo(url, password_file, retry_lock=retry_lock, background=True)
     from haprotect.repo import BackupOptions  # the backup's modules load while the key is derived
@@ -210,6 +213,9 @@ def restore_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked, 10 partially failed, 11 failed.
     """
+    from haprotect.model.result import Status
+    from haprotect.repo import RestoreOptions
+
     repo = open_repo(url, password_file, retry_lock=retry_lock)
     snapshot_id = _latest(repo) if snapshot == "latest" else snapshot
     with ProgressView(as_json) as view:
@@ -242,6 +248,8 @@ def restore_command(
 
 def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
     """``lost: /path bytes a-b (chunk … in pack …: reason); …``, one line per file."""
+    from haprotect.repo.damage import describe
+
     lines = []
     for item in stats.lost:
         ranges = ", ".join(describe(r) for r in item.ranges)
@@ -256,6 +264,8 @@ def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
 
 
 def _latest(repo: Repository) -> str:
+    from haprotect.repo.errors import RepositoryError
+
     found = repo.snapshots()
     if not found:
         raise RepositoryError(

@@ -12,30 +12,25 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from haprotect.cli.app import stderr
+from haprotect.cli.app import Group, stderr
 from haprotect.errors import InputError, UsageError
-from haprotect.model.progress import Phase, ProgressEvent
-from haprotect.model.snapshot import Snapshot
-from haprotect.policy.repository_url import check_repository
 from haprotect.redact import display_url
-from haprotect.repo import Repository, open_repository
-from haprotect.storage import BlobStore, open_store
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from haprotect.model.progress import ProgressEvent
+    from haprotect.model.snapshot import Snapshot
+    from haprotect.repo import Repository
+    from haprotect.storage import BlobStore
 
 repo_app = typer.Typer(
     name="repo",
+    cls=Group,
     help="The repository: deduplicated, compressed, encrypted snapshots in a directory or S3. "
     "The passphrase comes from --password-file, else $HAPROTECT_PASSWORD, else a prompt.",
     no_args_is_help=True,
@@ -127,6 +122,9 @@ def repository_store(url: str) -> BlobStore:
     scheme, and a local repository that is (or will be) a directory, never a
     device, FIFO, socket or file (:mod:`haprotect.policy.repository_url`).
     """
+    from haprotect.policy.repository_url import check_repository
+    from haprotect.storage import open_store
+
     try:
         check_repository(url)
     except ValueError as exc:
@@ -145,6 +143,8 @@ def open_repo(
     background: bool = False,
 ) -> Repository:
     """The repository at ``url``; ``background`` unlocks it while the command starts."""
+    from haprotect.repo import open_repository
+
     store = repository_store(url)
     secret = passphrase(password_file, url)
     repo = open_repository(store, secret, lenient_index=lenient_index, background=background)
@@ -173,6 +173,15 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if not self._json and stderr.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -200,6 +209,8 @@ class ProgressView:
                 self._draw(self._bar, event)
 
     def _draw(self, bar: Progress, event: ProgressEvent) -> None:
+        from haprotect.model.progress import Phase
+
         if event.phase in (Phase.BACKUP, Phase.RESTORE):
             description = event.phase.value
             files = f"{event.files_done}/{event.files_total or '?'} files"

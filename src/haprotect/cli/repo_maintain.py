@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,8 +26,7 @@ from haprotect.cli.repo_common import (
     summary,
 )
 from haprotect.errors import ExitCode, UsageError
-from haprotect.repo.check import CheckReport, Subset
-from haprotect.repo.prune import DEFAULT_REPACK_THRESHOLD, PruneOptions, PruneReport
+from haprotect.repo.pruneoptions import DEFAULT_REPACK_THRESHOLD, PruneOptions
 from haprotect.repo.retention import (
     DEFAULT_GROUP_BY,
     GROUP_FIELDS,
@@ -36,6 +35,10 @@ from haprotect.repo.retention import (
     KeepPolicy,
     parse_group_by,
 )
+
+if TYPE_CHECKING:
+    from haprotect.repo.check import CheckReport
+    from haprotect.repo.prune import PruneReport
 
 
 @repo_app.command("forget")
@@ -308,6 +311,8 @@ def check_command(
     Exit status: 0 no errors, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked.
     """
+    from haprotect.repo.check import Subset
+
     chosen = Subset.parse(subset) if subset is not None else None
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)
     with ProgressView(as_json) as view:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from haprotect.cli.app import reports_errors, stdout
+from haprotect.cli.app import Group, reports_errors, stdout
 from haprotect.cli.repo_common import (
     JsonOpt,
     PasswordFileOpt,
@@ -18,11 +18,14 @@ from haprotect.cli.repo_common import (
     repo_app,
     summary,
 )
-from haprotect.repo.repairindex import IndexRepair
-from haprotect.repo.repairsnapshots import SnapshotRepair
+
+if TYPE_CHECKING:
+    from haprotect.repo.repairindex import IndexRepair
+    from haprotect.repo.repairsnapshots import SnapshotRepair
 
 repair_app = typer.Typer(
     name="repair",
+    cls=Group,
     help="Repair a damaged repository: rebuild the index from the packs, rewrite the snapshots "
     "that reference lost data. Run `haprotect repo check` first, and keep a copy of the "
     "repository if you can.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,23 +13,18 @@ from haprotect.cli.app import app, reports_errors, stderr, stdout
 from haprotect.cli.repo_common import count
 from haprotect.cli.runs import (
     InventoryOpt,
-    JsonLines,
     JsonOpt,
     PasswordFileOpt,
     RepoOpt,
-    RichProgress,
     exit_for,
     open_repository,
     summary,
 )
-from haprotect.engine import find_set, list_sets, run_restore
-from haprotect.engine.sets import LATEST
 from haprotect.errors import UsageError
-from haprotect.model.plan import RestorePlan, SnapshotSet
 from haprotect.pgtools import stop_command
-from haprotect.plan import load_inventory, plan_restore
-from haprotect.plan.restore import replaced_under
-from haprotect.repo.errors import RestoreError
+
+if TYPE_CHECKING:
+    from haprotect.model.plan import RestorePlan, SnapshotSet
 
 ORIGINAL = "original"
 
@@ -89,6 +84,11 @@ def restore_command(
     Exit status: 0 completed, 1 not confirmed, 2 bad usage, 3 unreadable input,
     6 storage failed, 7 repository refused, 10 partially failed, 11 failed.
     """
+    from haprotect.cli.run_events import JsonLines, RichProgress
+    from haprotect.engine import find_set, list_sets, run_restore
+    from haprotect.engine.sets import LATEST
+    from haprotect.plan import load_inventory, plan_restore
+
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
     # A bad inventory is said before the passphrase is asked for or the key derived.
@@ -130,6 +130,9 @@ def restore_command(
 
 def _refuse_replacing_under(plan: RestorePlan) -> None:
     """Refuse a restore that would replace tiers under an item that cannot be restored."""
+    from haprotect.plan.restore import replaced_under
+    from haprotect.repo.errors import RestoreError
+
     found = replaced_under(plan)
     if not found:
         return

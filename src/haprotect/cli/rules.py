@@ -10,8 +10,6 @@ import typer
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.errors import UsageError
-from haprotect.policy.io import dump_yaml
-from haprotect.policy.rules_file import defaults_text, load_rules, rules_to_data
 
 
 @app.command("rules")
@@ -38,6 +36,9 @@ def rules_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input.
     """
+    from haprotect.policy.io import dump_yaml
+    from haprotect.policy.rules_file import defaults_text, load_rules, rules_to_data
+
     if show_defaults == (rules_file is not None):
         raise UsageError(
             "give either --show-defaults or a rules file",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,11 +12,11 @@ from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.cli.runs import JsonOpt, PasswordFileOpt, RepoOpt, open_repository
-from haprotect.engine import list_sets
-from haprotect.engine.events import to_plain
 from haprotect.errors import UsageError
-from haprotect.model.plan import SnapshotSet
 from haprotect.redact import display_url
+
+if TYPE_CHECKING:
+    from haprotect.model.plan import SnapshotSet
 
 
 @app.command("snapshots")
@@ -34,6 +34,8 @@ def snapshots_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
+    from haprotect.engine import list_sets
+
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
     repo = open_repository(repo_url, password_file)
@@ -61,6 +63,8 @@ def snapshots_command(
 
 
 def set_to_json(s: SnapshotSet) -> dict[str, object]:
+    from haprotect.engine.events import to_plain
+
     body = to_plain(s)
     assert isinstance(body, dict)
     body["complete"] = s.complete

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from haprotect.cli.app import app, reports_errors, stdout
-from haprotect.policy.io import load_policy
 
 
 @app.command("validate")
@@ -35,6 +34,8 @@ def validate_command(
 
     Exit status: 0 valid, 2 bad usage, 3 unreadable input.
     """
+    from haprotect.policy.io import load_policy
+
     policy = load_policy(policy_file)
     counts = {
         "items": len(policy.items),

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     from haprotect.repo.kdf import KdfParams
     from haprotect.repo.lock import Locker
     from haprotect.repo.opening import open_repository
-    from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.prune import PruneReport
+    from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repository import Repository
     from haprotect.repo.restoreparts import RestoreOptions
     from haprotect.repo.retention import Duration, KeepPolicy
@@ -75,7 +76,7 @@ _LAZY = {
     "Finding": "check",
     "Severity": "check",
     "Subset": "check",
-    "PruneOptions": "prune",
+    "PruneOptions": "pruneoptions",
     "PruneReport": "prune",
     "RestoreOptions": "restoreparts",
 }

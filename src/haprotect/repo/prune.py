@@ -53,21 +53,13 @@ from haprotect.repo.names import list_folder
 from haprotect.repo.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
 from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
+from haprotect.repo.pruneoptions import PruneOptions
 from haprotect.repo.snapshots import list_snapshots
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
 
-DEFAULT_REPACK_THRESHOLD = 0.2
 _HINT = "run `haprotect repo check`; prune deletes nothing while the repository is damaged"
-
-
-@dataclass(frozen=True, slots=True)
-class PruneOptions:
-    """``repack_threshold``: repack a pack when at least this fraction of it is unused."""
-
-    repack_threshold: float = DEFAULT_REPACK_THRESHOLD
-    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)

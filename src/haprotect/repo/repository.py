@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     # opening a repository needs not even the backup's (see Repository.backup).
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
-    from haprotect.repo.prune import PruneOptions, PruneReport
+    from haprotect.repo.prune import PruneReport
+    from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repairindex import IndexRepair
     from haprotect.repo.repairsnapshots import SnapshotRepair
     from haprotect.repo.restoreparts import RestoreOptions
@@ -382,7 +383,8 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
-        from haprotect.repo.prune import PruneOptions, Pruner, all_snapshots
+        from haprotect.repo.prune import Pruner, all_snapshots
+        from haprotect.repo.pruneoptions import PruneOptions
 
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
