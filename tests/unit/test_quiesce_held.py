@@ -236,7 +236,7 @@ SIGTERMED = textwrap.dedent(
     """
     import sys, time
     from haprotect.quiesce import QuiesceSpec, held
-    from haprotect.quiesce.signals import sigterm_raises
+    from haprotect.cli.signals import sigterm_raises
     post = ["/usr/bin/touch", sys.argv[1]]
     options = {"pre": ["/bin/true"], "post": post, "lease": False}
     spec = QuiesceSpec("command", "app", options=options)

@@ -72,11 +72,11 @@ def backup_command(
     11 failed.
     """
     from haprotect.cli.run_events import JsonLines, RichProgress
+    from haprotect.cli.signals import sigterm_raises
     from haprotect.engine import RunOptions, run_backup
     from haprotect.engine.planning import plan_backup
     from haprotect.plan import load_inventory
     from haprotect.policy.io import load_policy
-    from haprotect.quiesce.signals import sigterm_raises
 
     policy = load_policy(policy_file)
     plan = plan_backup(

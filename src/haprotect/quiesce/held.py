@@ -34,7 +34,7 @@
 
 SIGTERM ends a Python process without running ``finally`` unless a handler
 turns it into an exception: the CLI wraps a run in
-:func:`haprotect.quiesce.signals.sigterm_raises`. Library code never installs
+:func:`haprotect.cli.signals.sigterm_raises`. Library code never installs
 signal handlers. kill -9 runs nothing at all: that is what leases are for.
 """
 

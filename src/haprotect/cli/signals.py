@@ -1,4 +1,4 @@
-"""Making SIGTERM run ``finally`` blocks, for the CLI layer only.
+"""Making SIGTERM run ``finally`` blocks: the command line's business, never a library's.
 
 Python ends a process on SIGTERM without unwinding, so :func:`held`'s
 ``finally`` (the resumes) would not run. The CLI (and only it: library
