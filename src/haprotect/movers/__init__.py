@@ -12,15 +12,13 @@ job
     metadata to record) or restore (:class:`RestoreJob`: the snapshot and
     the target). The contract is in :mod:`haprotect.movers.base`.
 
-Built-ins are registered here, explicitly and only when first asked for;
+Built-ins are listed here (:data:`movers`, a :class:`~haprotect.registry.Registry`);
 third parties add theirs through the ``haprotect.movers`` entry point group
 (a factory returning the mover). The first mover that applies to a kind is
 used: built-ins first, in the order postgresql, files, block.
 """
 
 from __future__ import annotations
-
-from functools import cache
 
 from haprotect.movers.base import (
     BackupJob,
@@ -29,34 +27,28 @@ from haprotect.movers.base import (
     RestoreJob,
     RestoreOutcome,
 )
-from haprotect.registry import Registry
+from haprotect.registry import Builtin, Registry
 
-movers: Registry[Mover] = Registry("mover", "haprotect.movers")
-
-
-@cache
-def _register_builtins() -> None:
-    from haprotect.movers.blockdev import BlockMover
-    from haprotect.movers.files import FilesMover
-    from haprotect.movers.postgres import PostgresMover
-
-    movers.register("postgresql", PostgresMover())
-    movers.register("files", FilesMover())
-    movers.register("block", BlockMover())
+#: The movers, by name; ``select(kind)`` finds the one that copies a data set kind.
+movers: Registry[Mover, str] = Registry(
+    "mover",
+    "haprotect.movers",
+    (
+        Builtin("postgresql", "haprotect.movers.postgres:PostgresMover"),
+        Builtin("files", "haprotect.movers.files:FilesMover"),
+        Builtin("block", "haprotect.movers.blockdev:BlockMover"),
+    ),
+)
 
 
 def get_mover(name: str) -> Mover:
-    _register_builtins()
+    """The mover registered as ``name`` (``movers.get``)."""
     return movers.get(name)
 
 
 def mover_for(kind: str) -> Mover | None:
-    """The mover that copies data sets of ``kind``, or None."""
-    _register_builtins()
-    for mover in movers:
-        if mover.applies_to(kind):
-            return mover
-    return None
+    """The mover that copies data sets of ``kind``, or None (``movers.select``)."""
+    return movers.select(kind)
 
 
 def mover_name_for(kind: str) -> str | None:
