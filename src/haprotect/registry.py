@@ -115,10 +115,13 @@ class Registry(Generic[T, K]):
         return iter([self._load(entry) for entry in self._read().values()])
 
     def refresh(self) -> None:
-        """Read the entry points again at the next use (after installing a plug-in)."""
+        """Read the entry points again at the next use (after installing a plug-in).
+
+        Built-ins already made are kept: a quiescer may hold state for a hold.
+        """
         with self._lock:
             self._entries = None
-            self._loaded.clear()
+            self._loaded = {n: p for n, p in self._loaded.items() if n in self._builtins}
 
     def _read(self) -> dict[str, _Entry]:
         with self._lock:

@@ -224,12 +224,14 @@ def test_making_a_registry_reads_no_entry_points(site: Site, group: str) -> None
 
 
 def test_refresh_reads_entry_points_installed_since(site: Site, group: str) -> None:
-    widgets = registry(group)
-    assert widgets.names() == []
+    widgets = registry(group, Builtin("files", site.plugin("files")))
+    files = widgets.get("files")
+    assert widgets.names() == ["files"]
     site.distribution("thirdparty", group, tape=site.plugin("tape"))
-    assert widgets.names() == []
+    assert widgets.names() == ["files"]
     widgets.refresh()
-    assert widgets.names() == ["tape"]
+    assert widgets.names() == ["files", "tape"]
+    assert widgets.get("files") is files  # a built-in made before is kept
 
 
 def test_importing_the_plugin_packages_imports_no_plugin() -> None:

@@ -27,6 +27,7 @@ from haprotect.storage.base import (
     InvalidKeyError,
     PermanentStorageError,
     StorageError,
+    StoreFeature,
     TransientStorageError,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "PermanentStorageError",
     "StorageBackend",
     "StorageError",
+    "StoreFeature",
     "TransientStorageError",
     "backend_for",
     "backends",
