@@ -12,7 +12,7 @@ job
     metadata to record) or restore (:class:`RestoreJob`: the snapshot and
     the target). The contract is in :mod:`haprotect.movers.base`.
 
-Built-ins are listed here (:data:`movers`, a :class:`~haprotect.registry.Registry`);
+Built-ins are registered here, explicitly and only when first asked for;
 third parties add theirs through the ``haprotect.movers`` entry point group
 (a factory returning the mover). The first mover that applies to a kind is
 used: built-ins first, in the order postgresql, files, block.
