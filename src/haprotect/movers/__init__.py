@@ -24,8 +24,6 @@ used: built-ins first, in the order postgresql, files, block.
 
 from __future__ import annotations
 
-from functools import cache
-
 from haprotect.movers.base import (
     BackupJob,
     BackupOutcome,
@@ -36,34 +34,28 @@ from haprotect.movers.base import (
 )
 from haprotect.movers.cut import CutHandle, CutRequest
 from haprotect.movers.placement import remove_tree
-from haprotect.registry import Registry
+from haprotect.registry import Builtin, Registry
 
-movers: Registry[Mover] = Registry("mover", "haprotect.movers")
-
-
-@cache
-def _register_builtins() -> None:
-    from haprotect.movers.blockdev import BlockMover
-    from haprotect.movers.files import FilesMover
-    from haprotect.movers.postgres import PostgresMover
-
-    movers.register("postgresql", PostgresMover())
-    movers.register("files", FilesMover())
-    movers.register("block", BlockMover())
+#: The movers, by name; ``select(kind)`` finds the one that copies a data set kind.
+movers: Registry[Mover, str] = Registry(
+    "mover",
+    "haprotect.movers",
+    (
+        Builtin("postgresql", "haprotect.movers.postgres:PostgresMover"),
+        Builtin("files", "haprotect.movers.files:FilesMover"),
+        Builtin("block", "haprotect.movers.blockdev:BlockMover"),
+    ),
+)
 
 
 def get_mover(name: str) -> Mover:
-    _register_builtins()
+    """The mover registered as ``name`` (``movers.get``)."""
     return movers.get(name)
 
 
 def mover_for(kind: str) -> Mover | None:
-    """The mover that copies data sets of ``kind``, or None."""
-    _register_builtins()
-    for mover in movers:
-        if mover.applies_to(kind):
-            return mover
-    return None
+    """The mover that copies data sets of ``kind``, or None (``movers.select``)."""
+    return movers.select(kind)
 
 
 def mover_name_for(kind: str) -> str | None:

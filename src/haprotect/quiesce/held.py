@@ -69,7 +69,7 @@ GRACE_SECONDS = 2.0
 #: How long leases are renewed while a cut is taken; after that they run out.
 RENEW_LIMIT_SECONDS = 1800.0
 
-Quiescers = Registry[Quiescer] | Mapping[str, Quiescer]
+Quiescers = Registry[Quiescer, QuiesceSpec] | Mapping[str, Quiescer]
 
 
 @dataclass(frozen=True, slots=True)

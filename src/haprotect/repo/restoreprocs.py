@@ -58,6 +58,7 @@ from haprotect.repo.target import Target, components
 from haprotect.repo.tree import NodeStream, decode_node
 from haprotect.storage.base import BlobStore
 from haprotect.storage.local import LocalStore
+from haprotect.storage.wrappers import StoreWrapper
 
 MAX_PROCESSES = 4
 _COUNTS = struct.Struct("<qq")
@@ -69,12 +70,10 @@ Nodes = Callable[[BlobReader], NodeStream]
 
 def local_root(store: BlobStore) -> Path | None:
     """The directory of a local store, under any wrappers; None for other stores."""
-    inner: object = store
-    while not isinstance(inner, LocalStore):
-        inner = getattr(inner, "inner", None)
-        if inner is None:
-            return None
-    return inner.root
+    inner = store
+    while isinstance(inner, StoreWrapper):
+        inner = inner.inner
+    return inner.root if isinstance(inner, LocalStore) else None
 
 
 def process_count(options: RestoreOptions, store: BlobStore) -> int:

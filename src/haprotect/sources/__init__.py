@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from haprotect.errors import UsageError
 from haprotect.model.topology import Topology
-from haprotect.registry import Registry
+from haprotect.registry import Builtin, Registry
 from haprotect.sources.base import DiscoverOptions, Source
 
-sources: Registry[Source] = Registry("source", "haprotect.sources")
-
-
-@cache
-def _register_builtins() -> None:
-    from haprotect.sources.pacemaker.source import PacemakerSource
-    from haprotect.sources.topology_file import TopologyFileSource
-
-    sources.register("pacemaker", PacemakerSource())
-    sources.register("topology_file", TopologyFileSource())
+#: The sources, by name; ``select(url)`` finds the one that reads a URL.
+sources: Registry[Source, str] = Registry(
+    "source",
+    "haprotect.sources",
+    (
+        Builtin("pacemaker", "haprotect.sources.pacemaker.source:PacemakerSource"),
+        Builtin("topology_file", "haprotect.sources.topology_file:TopologyFileSource"),
+    ),
+)
 
 
 def source_for(url: str) -> Source:
-    _register_builtins()
-    for source in sources:
-        if source.applies_to(url):
-            return source
+    """The source that reads ``url`` (UsageError if none does)."""
+    source = sources.select(url)
+    if source is not None:
+        return source
     raise UsageError(
         f"no source reads {url!r}",
         hint="use pacemaker://, pacemaker+file:///path/cib.xml or file:///path/topology.yaml",

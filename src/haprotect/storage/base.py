@@ -20,7 +20,8 @@ import mmap
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from enum import StrEnum
+from typing import Protocol, cast
 
 from haprotect.errors import ExitCode, HaprotectError
 
@@ -45,6 +46,23 @@ class InvalidKeyError(PermanentStorageError):
     """A key or prefix outside the key syntax (it could escape a store's root)."""
 
 
+class StoreFeature(StrEnum):
+    """An optional feature a store declares in ``features``: a method of the same name.
+
+    Each is typed by one protocol below and used through the function of the
+    same name, which falls back to the plain operations for a store without
+    it. A wrapper declares what the store inside it declares.
+    """
+
+    STAGE = "stage"  #: :class:`Staging`
+    PUT_BUFFER = "put_buffer"  #: :class:`BufferPutting`
+    GET_RANGE_INTO = "get_range_into"  #: :class:`RangeReadingInto`
+    REMOVE_LEFTOVERS = "remove_leftovers"  #: :class:`LeftoverRemoving`
+
+
+NO_FEATURES: frozenset[StoreFeature] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
     key: str
@@ -62,11 +80,15 @@ class BlobStore(Protocol):
     :class:`BlobNotFound`. ``list`` yields the blobs whose keys start with
     ``prefix`` (a plain string prefix, not only whole segments), in no
     particular order. A key or prefix outside the key syntax raises
-    :class:`InvalidKeyError`.
+    :class:`InvalidKeyError`. ``features`` are the optional features the
+    store offers (:class:`StoreFeature`; :data:`NO_FEATURES` for most).
     """
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def features(self) -> frozenset[StoreFeature]: ...
 
     def put(self, key: str, data: bytes) -> None: ...
 
@@ -98,20 +120,44 @@ class StagedBlob(Protocol):
     def abort(self) -> None: ...
 
 
+class Staging(Protocol):
+    """:attr:`StoreFeature.STAGE`: see :func:`stage`."""
+
+    def stage(self, prefix: str) -> StagedBlob | None: ...
+
+
+class BufferPutting(Protocol):
+    """:attr:`StoreFeature.PUT_BUFFER`: see :func:`put_buffer`."""
+
+    def put_buffer(self, key: str, buffer: mmap.mmap, length: int) -> None: ...
+
+
+class RangeReadingInto(Protocol):
+    """:attr:`StoreFeature.GET_RANGE_INTO`: see :func:`get_range_into`."""
+
+    def get_range_into(
+        self, key: str, offset: int, length: int, buffer: mmap.mmap
+    ) -> memoryview: ...
+
+
+class LeftoverRemoving(Protocol):
+    """:attr:`StoreFeature.REMOVE_LEFTOVERS`: see :func:`remove_leftovers`."""
+
+    def remove_leftovers(self) -> int: ...
+
+
 def stage(store: BlobStore, prefix: str) -> StagedBlob | None:
     """A :class:`StagedBlob` for keys under ``prefix`` (``data``), if ``store`` offers them.
 
-    A store offers them with a ``stage`` method of this signature
+    A store offers them with :attr:`StoreFeature.STAGE`
     (:class:`~haprotect.storage.local.LocalStore` writes the pieces to a
     temporary file as they come, so a blob being built needs no memory of
     its size; wrappers pass it on). Others get None: build the blob in
     memory and ``put`` it.
     """
-    method = getattr(store, "stage", None)
-    if method is None:
+    if StoreFeature.STAGE not in store.features:
         return None
-    staged: StagedBlob | None = method(prefix)
-    return staged
+    return cast(Staging, store).stage(prefix)
 
 
 def put_buffer(store: BlobStore, key: str, buffer: mmap.mmap, length: int) -> None:
@@ -119,14 +165,13 @@ def put_buffer(store: BlobStore, key: str, buffer: mmap.mmap, length: int) -> No
 
     ``buffer`` is an anonymous map (page-aligned) at least ``length`` rounded
     up to whole pages long; the caller does not change it until this returns.
-    A store with a ``put_buffer`` method of this signature gets it as it is
+    A store with :attr:`StoreFeature.PUT_BUFFER` gets it as it is
     (:class:`~haprotect.storage.local.LocalStore` writes it straight to disk,
     around the page cache; wrappers pass it on), any other store a copy
     through ``put``.
     """
-    method = getattr(store, "put_buffer", None)
-    if method is not None:
-        method(key, buffer, length)
+    if StoreFeature.PUT_BUFFER in store.features:
+        cast(BufferPutting, store).put_buffer(key, buffer, length)
     else:
         store.put(key, buffer[:length])
 
@@ -137,15 +182,13 @@ def get_range_into(
     """Up to ``length`` bytes of ``key`` from ``offset`` (like ``get_range``), as a view.
 
     ``buffer`` is an anonymous map at least ``length`` plus two pages long that
-    the caller owns until it is done with the view. A store with a
-    ``get_range_into`` method of this signature reads into it (LocalStore
-    reads large ranges straight from disk, around the page cache), any other
-    store answers with ``get_range`` and the view is of its bytes.
+    the caller owns until it is done with the view. A store with
+    :attr:`StoreFeature.GET_RANGE_INTO` reads into it (LocalStore reads
+    large ranges straight from disk, around the page cache), any other store
+    answers with ``get_range`` and the view is of its bytes.
     """
-    method = getattr(store, "get_range_into", None)
-    if method is not None:
-        view: memoryview = method(key, offset, length, buffer)
-        return view
+    if StoreFeature.GET_RANGE_INTO in store.features:
+        return cast(RangeReadingInto, store).get_range_into(key, offset, length, buffer)
     return memoryview(store.get_range(key, offset, length))
 
 
@@ -197,13 +240,11 @@ def remove_leftovers(store: BlobStore) -> int:
     """Remove what killed writers left half-written in ``store``; how many there were.
 
     Only safe while no writer works on the store (prune holds the exclusive
-    lock). A store with a ``remove_leftovers`` method of this signature
+    lock). A store with :attr:`StoreFeature.REMOVE_LEFTOVERS`
     (:class:`~haprotect.storage.local.LocalStore`: its ``.tmp~`` files;
     wrappers pass it on) removes them; any other has none to remove (an S3
     upload is whole or absent).
     """
-    method = getattr(store, "remove_leftovers", None)
-    if method is None:
+    if StoreFeature.REMOVE_LEFTOVERS not in store.features:
         return 0
-    removed: int = method()
-    return removed
+    return cast(LeftoverRemoving, store).remove_leftovers()

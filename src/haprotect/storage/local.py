@@ -23,6 +23,7 @@ from haprotect.storage.base import (
     BlobNotFound,
     PermanentStorageError,
     StorageError,
+    StoreFeature,
     TransientStorageError,
     check_key,
     check_prefix,
@@ -82,6 +83,10 @@ def path_from_url(url: str) -> Path:
 
 class LocalStore:
     """Blobs as files under one root directory."""
+
+    #: Pieces written to a temporary file, buffers written and ranges read around
+    #: the page cache, and the temporary files of killed writers removed.
+    features: frozenset[StoreFeature] = frozenset(StoreFeature)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root).absolute()

@@ -6,10 +6,19 @@ import threading
 from collections.abc import Iterator
 
 from haprotect.redact import display_url
-from haprotect.storage.base import BlobInfo, BlobNotFound, check_key, check_prefix
+from haprotect.storage.base import (
+    NO_FEATURES,
+    BlobInfo,
+    BlobNotFound,
+    StoreFeature,
+    check_key,
+    check_prefix,
+)
 
 
 class MemoryStore:
+    features: frozenset[StoreFeature] = NO_FEATURES
+
     def __init__(self, url: str = "memory://") -> None:
         self._url = url
         self._blobs: dict[str, bytes] = {}

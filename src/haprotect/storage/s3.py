@@ -36,10 +36,12 @@ from haprotect.errors import UsageError
 from haprotect.redact import display_url, redact_text
 from haprotect.registry import require_extra
 from haprotect.storage.base import (
+    NO_FEATURES,
     BlobInfo,
     BlobNotFound,
     PermanentStorageError,
     StorageError,
+    StoreFeature,
     TransientStorageError,
     check_key,
     check_prefix,
@@ -72,6 +74,8 @@ _TRANSIENT_CODES = frozenset(
 
 class S3Store:
     """Blobs as objects under ``prefix`` in one bucket."""
+
+    features: frozenset[StoreFeature] = NO_FEATURES
 
     def __init__(
         self,

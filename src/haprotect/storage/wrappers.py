@@ -22,6 +22,7 @@ from haprotect.storage.base import (
     BlobStore,
     StagedBlob,
     StorageError,
+    StoreFeature,
     TransientStorageError,
     get_range_into,
     put_buffer,
@@ -43,6 +44,11 @@ class StoreWrapper:
     @property
     def url(self) -> str:
         return self.inner.url
+
+    @property
+    def features(self) -> frozenset[StoreFeature]:
+        """The inner store's: each feature method runs it through the hook."""
+        return self.inner.features
 
     def _run(self, op: str, key: str, call: Callable[[], R]) -> R:
         return call()

@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import pytest
 
-from haprotect.storage.base import BlobNotFound, BlobStore, InvalidKeyError
+from haprotect.storage.base import BlobNotFound, BlobStore, InvalidKeyError, StoreFeature
 
 MiB = 1 << 20
 
@@ -62,6 +62,11 @@ class BlobStoreConformance:
     def child_env(self) -> dict[str, str]:
         """Extra environment for a child process that opens ``store.url``."""
         return {}
+
+    def test_declared_features_are_methods(self, store: BlobStore) -> None:
+        assert store.features <= frozenset(StoreFeature)
+        for feature in store.features:
+            assert callable(getattr(store, feature.value, None)), feature
 
     @pytest.mark.parametrize("size", [0, 1, 1000, 5 * MiB + 3])
     def test_put_get_round_trip(self, store: BlobStore, size: int) -> None:
