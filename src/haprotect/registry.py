@@ -73,9 +73,19 @@ class _Entry:
 class Registry(Generic[T, K]):
     """The plug-ins of one kind, by name; ``K`` is what ``select`` chooses for."""
 
-    def __init__(self, kind: str, entry_point_group: str, builtins: Iterable[Builtin]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        entry_point_group: str,
+        builtins: Iterable[Builtin],
+        *,
+        contract: Iterable[str] = (),
+    ) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.contract = tuple(contract)
+        """Methods every plug-in must have (beyond ``applies_to``): one written against an
+        older contract is refused when it loads, not halfway through a run."""
         self._builtins: dict[str, _Entry] = {}
         for builtin in builtins:
             entry = _builtin_entry(builtin)
@@ -169,6 +179,14 @@ class Registry(Generic[T, K]):
             raise RegistryError(
                 f"{self.kind} {entry.name!r} ({entry.origin}) calls itself {plugin.name!r}",
                 hint="a plug-in's name must be the name it is registered under",
+            )
+        missing = [
+            m for m in ("applies_to", *self.contract) if not callable(getattr(plugin, m, None))
+        ]
+        if missing:
+            raise RegistryError(
+                f"{self.kind} {entry.name!r} ({entry.origin}) lacks {', '.join(missing)}",
+                hint=f"a {self.kind} must have every method of the {self.kind} contract",
             )
         return plugin
 

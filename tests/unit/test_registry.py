@@ -190,6 +190,16 @@ def test_a_plugin_must_carry_the_name_it_is_registered_under(site: Site, group: 
         registry(group).get("tape")
 
 
+def test_a_plugin_lacking_a_method_of_the_contract_is_refused_when_it_loads(
+    site: Site, group: str
+) -> None:
+    site.distribution("thirdparty", group, tape=site.plugin("tape", "cassette"))
+    strict: Registry[Any, str] = Registry("widget", group, (), contract=("backup", "restore"))
+    with pytest.raises(RegistryError, match=r"widget 'tape' .* lacks backup, restore"):
+        strict.get("tape")
+    assert registry(group).get("tape").name == "tape", "without the contract it loads"
+
+
 def test_a_factory_that_fails_is_a_registry_error(site: Site, group: str) -> None:
     module = site.module("broken", "def make():\n    raise OSError('no device')\n")
     site.distribution("thirdparty", group, tape=f"{module}:make")
@@ -280,8 +290,19 @@ def installed(site: Site) -> Iterator[Site]:
 
 
 def test_the_packages_lookups_find_entry_point_plugins(installed: Site) -> None:
-    tape = installed.plugin("tape", "tape-library")
-    installed.distribution("haprotect-tape", "haprotect.movers", tape=tape)
+    module = installed.module(
+        "tape",
+        """
+        from haprotect.movers import Mover
+
+        class Tape(Mover):
+            name = "tape"
+
+            def applies_to(self, kind):
+                return kind == "tape-library"
+        """,
+    )
+    installed.distribution("haprotect-tape", "haprotect.movers", tape=f"{module}:Tape")
     movers.refresh()
     assert "tape" in movers.names()
     assert get_mover("tape").name == "tape"

@@ -45,6 +45,14 @@ movers: Registry[Mover, str] = Registry(
         Builtin("files", "haprotect.movers.files:FilesMover"),
         Builtin("block", "haprotect.movers.blockdev:BlockMover"),
     ),
+    contract=(
+        "probe",
+        "backup",
+        "restore",
+        "prepare_cut",
+        "cut_needs_source",
+        "quiescer_options",
+    ),
 )
 
 
