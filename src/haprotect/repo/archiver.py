@@ -61,6 +61,13 @@ class _Unreadable(Exception):
 
 
 class Archiver:
+    """One backup's pipeline, from walked entries to stored chunks and trees.
+
+    Takes the entries in canonical order, reuses the parent's content through
+    the files cache, hands changed files to the workers and records each node;
+    :meth:`stats` says what the run added.
+    """
+
     def __init__(
         self,
         key: MasterKey,

@@ -13,6 +13,8 @@ MAX_READERS = 4
 
 @dataclass(frozen=True, slots=True)
 class BackupOptions:
+    """How one backup runs; the defaults suit most machines."""
+
     workers: int = max(2, os.cpu_count() or 2)
     """Threads that read, cut, compress, encrypt and pack files."""
     upload_threads: int = 4

@@ -30,6 +30,12 @@ R = TypeVar("R")
 
 
 class BlobReader:
+    """Reads and verifies blobs located through an index, for restore, check and prune.
+
+    Keeps the AES-GCM key of the most recently read packs, so neighbouring reads
+    need not derive it again; safe to share between threads.
+    """
+
     def __init__(self, store: BlobStore, key: MasterKey, index: Locator) -> None:
         self.store = store
         self.key = key

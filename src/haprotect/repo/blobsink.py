@@ -113,6 +113,12 @@ def prepare_chunks(
 
 
 class BlobSink:
+    """Stores a backup's chunks and trees as blobs, each chunk once.
+
+    Shared by the archiver's worker threads: it claims each new chunk id so that
+    two threads never store the same chunk, and hands full packs to the uploader.
+    """
+
     def __init__(
         self,
         key: MasterKey,

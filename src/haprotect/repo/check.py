@@ -62,6 +62,8 @@ _READ_THREADS = 4
 
 
 class Severity(StrEnum):
+    """How bad a finding is: only errors make a check fail."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
@@ -69,6 +71,8 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One problem check found, with the pack, snapshots and files it affects."""
+
     severity: Severity
     kind: str
     message: str
@@ -91,6 +95,8 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
+    """What a check found and how much it read; ``ok`` when no finding is an error."""
+
     findings: tuple[Finding, ...]
     snapshots: int = 0
     index_blobs: int = 0
@@ -141,6 +147,12 @@ class _State:
 
 
 class Checker:
+    """Runs one check of a repository under the lock the caller holds.
+
+    Reads pack data only with ``read_data`` or a ``subset``; locks removed
+    before the check are reported with its findings.
+    """
+
     def __init__(
         self,
         store: BlobStore,

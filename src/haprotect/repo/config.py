@@ -55,6 +55,8 @@ class ChunkerParams:
 
 @dataclass(frozen=True, slots=True)
 class RepoConfig:
+    """The contents of the config blob: the repository's id, format version and write parameters."""
+
     id: str
     created: str
     version: int = FORMAT_VERSION

@@ -50,12 +50,16 @@ _FLAG_ZSTD = 1
 
 
 class SealedKind(IntEnum):
+    """What a sealed blob holds; authenticated with it, so one kind cannot pass for another."""
+
     INDEX = 1
     SNAPSHOT = 2
 
 
 @dataclass(frozen=True, slots=True)
 class MasterKey:
+    """A repository's master key, and what derives from it: chunk ids, pack keys, the config MAC."""
+
     data_key: bytes
     id_key: bytes
     chunker_seed: int

@@ -21,35 +21,37 @@ from haprotect.errors import ExitCode, HaprotectError
 
 
 class RepositoryError(HaprotectError):
+    """Any error of the repository layer (exit 7 unless a subclass says otherwise)."""
+
     exit_code = ExitCode.REPOSITORY
 
 
 class RepositoryNotFound(RepositoryError):
-    pass
+    """No config blob at the location."""
 
 
 class RepositoryExists(RepositoryError):
-    pass
+    """``init`` over an existing repository."""
 
 
 class WrongPassphrase(RepositoryError):
-    pass
+    """No key file opens with the passphrase."""
 
 
 class UnsupportedVersion(RepositoryError):
-    pass
+    """The repository, or one of its blobs, was written by a newer haprotect."""
 
 
 class IntegrityError(RepositoryError):
-    pass
+    """A blob failed authentication or its hash, or is malformed."""
 
 
 class SnapshotNotFound(RepositoryError):
-    pass
+    """No snapshot has that id (or id prefix)."""
 
 
 class RestoreError(RepositoryError):
-    pass
+    """A restore refused an unsafe path or cannot use its target."""
 
 
 class RepositoryLocked(RepositoryError):
@@ -59,8 +61,8 @@ class RepositoryLocked(RepositoryError):
 
 
 class LockLost(RepositoryError):
-    pass
+    """Our lock was removed or went stale while we held it."""
 
 
 class PruneRefused(RepositoryError):
-    pass
+    """Prune found damage and deleted nothing."""

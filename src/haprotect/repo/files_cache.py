@@ -39,6 +39,12 @@ _CHUNK_ID = re.compile(rb'"([0-9a-f]{64})"')
 
 
 class FilesCache:
+    """The parent snapshot's file records, looked up in walk order.
+
+    Consumes the parent's nodes as one sorted stream, so a backup asks about
+    each file once, in canonical order.
+    """
+
     def __init__(self, parent_nodes: Iterable[Node], index: Index) -> None:
         self._records: Iterator[bytes] = (
             parent_nodes.records()
@@ -210,5 +216,7 @@ class FilesCache:
 
 
 class NoFilesCache(FilesCache):
+    """The files cache of a backup without a parent: every file is read."""
+
     def __init__(self, index: Index) -> None:
         super().__init__((), index)

@@ -35,6 +35,8 @@ one that reads only a few (most incremental backups) does not fork."""
 
 
 class Kind(Enum):
+    """What a backed-up node is, as the backup's statistics count it (``OTHER``: not a file)."""
+
     NEW = 1
     CHANGED = 2
     UNCHANGED = 3

@@ -38,6 +38,8 @@ _ID = struct.Struct("<32s16x")
 
 @dataclass(frozen=True, slots=True)
 class BlobLocation:
+    """Where one blob is stored: its pack, byte range and sizes, and its flags."""
+
     pack: PackInfo
     offset: int
     length: int

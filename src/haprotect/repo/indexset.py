@@ -52,6 +52,8 @@ __all__ = [
 
 @dataclass(slots=True)
 class IndexSet:
+    """The index blobs as loaded: the merged index, what each lists, which could not be read."""
+
     index: Index = field(default_factory=Index)
     names: frozenset[str] = frozenset()
     damaged: dict[str, str] = field(default_factory=dict)

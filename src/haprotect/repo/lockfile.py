@@ -59,6 +59,8 @@ def machine_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
+    """The contents of one lock blob: who holds it, for what, and since when."""
+
     id: str
     exclusive: bool
     operation: str

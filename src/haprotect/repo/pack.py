@@ -48,12 +48,16 @@ TRAILER_AAD = b"HAPK trailer"
 
 
 class BlobType(IntEnum):
+    """What the blobs of a pack hold: file data or trees (one type per pack, in its header)."""
+
     DATA = 0
     TREE = 1
 
 
 @dataclass(frozen=True, slots=True)
 class PackEntry:
+    """One blob as a pack's trailer lists it: chunk id, byte range, sizes, flags."""
+
     id: bytes
     offset: int
     length: int
@@ -63,6 +67,8 @@ class PackEntry:
 
 @dataclass(frozen=True, slots=True)
 class PackInfo:
+    """A pack as the index knows it: its id, blob type and the salt of its key."""
+
     id: str
     type: BlobType
     salt: bytes

@@ -64,6 +64,8 @@ _HINT = "run `haprotect repo check`; prune deletes nothing while the repository 
 
 @dataclass(frozen=True, slots=True)
 class PruneReport:
+    """What a prune did, or for a dry run would do."""
+
     dry_run: bool
     snapshots: int
     chunks_used: int
@@ -91,6 +93,8 @@ class PruneReport:
 
 @dataclass(slots=True)
 class PrunePlan:
+    """What prune will keep, repack and delete, decided before anything is changed."""
+
     index_names: frozenset[str]
     snapshots: int
     used: int
@@ -130,6 +134,8 @@ def stored_packs(store: BlobStore) -> dict[str, int]:
 
 
 class Pruner:
+    """Plans and then carries out one prune; the caller holds the exclusive lock."""
+
     def __init__(
         self,
         store: BlobStore,

@@ -67,6 +67,8 @@ REPAIRED_FROM = "repaired_from"
 
 @dataclass(frozen=True, slots=True)
 class TruncatedFile:
+    """A file cut short by a repair: ``kept`` bytes of ``size``, up to its first lost chunk."""
+
     path: str
     size: int
     kept: int

@@ -16,6 +16,8 @@ from haprotect.repo.progress import ProgressMeter
 
 @dataclass(frozen=True, slots=True)
 class RestoreOptions:
+    """How a restore runs, and what metadata (owners, extended attributes) it restores."""
+
     workers: int = 4
     sparse: bool = True
     owners: bool | None = None

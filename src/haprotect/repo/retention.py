@@ -76,6 +76,8 @@ class Duration:
 
 @dataclass(frozen=True, slots=True)
 class KeepPolicy:
+    """A keep policy like ``restic forget``'s: how many snapshots each rule keeps (-1: all)."""
+
     last: int = 0
     hourly: int = 0
     daily: int = 0
@@ -111,6 +113,8 @@ class KeepPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """Whether one snapshot is kept, and the rules that keep it."""
+
     snapshot: Snapshot
     keep: bool
     reasons: tuple[str, ...]
@@ -118,6 +122,8 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """The snapshots of one group, each with its decision, newest first."""
+
     key: dict[str, JSONValue]
     decisions: tuple[Decision, ...] = field(default=())
 

@@ -29,6 +29,8 @@ from haprotect.storage.base import BlobStore
 
 @dataclass(frozen=True, slots=True)
 class RepoStats:
+    """What ``repo stats`` reports; the ratios are derived from these counts."""
+
     snapshots: int
     hosts: int
     restore_bytes: int

@@ -68,6 +68,12 @@ def display(parts: Components) -> str:
 
 
 class Target:
+    """The directory a restore writes into; every node is created below it, none outside.
+
+    Keeps descriptors of recently used directories (and pinned ones) open, so
+    that creating many files does not open each parent again.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:

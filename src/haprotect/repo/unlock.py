@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Unlocked:
+    """What unlocking gives: the master key and the loaded index blobs."""
+
     key: MasterKey
     indexes: IndexSet
 

@@ -23,6 +23,8 @@ INDEX_FLUSH_ENTRIES = 50_000
 
 
 class Uploader:
+    """Stores a writer's finished packs on its threads, and then the index blobs naming them."""
+
     def __init__(
         self, store: BlobStore, key: MasterKey, *, threads: int = 4, max_pending: int = 2
     ) -> None:

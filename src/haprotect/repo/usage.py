@@ -30,6 +30,8 @@ _Edges = tuple[bytes, bytes, bool, Summary | None]
 
 @dataclass(slots=True)
 class Usage:
+    """The chunks the scanned snapshots use, and the snapshots that could not be scanned whole."""
+
     data: set[bytes] = field(default_factory=set)
     tree: set[bytes] = field(default_factory=set)
     problems: dict[str, str] = field(default_factory=dict)

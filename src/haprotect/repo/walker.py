@@ -230,6 +230,8 @@ def _inside(path: bytes, root: bytes) -> bool:
 
 
 class Walker:
+    """The entries of a backup's paths in canonical order; unreadable ones go to ``on_error``."""
+
     def __init__(
         self,
         roots: Sequence[bytes],
