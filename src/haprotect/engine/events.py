@@ -74,6 +74,8 @@ class ItemStarted:
 
 @dataclass(frozen=True, slots=True)
 class ItemProgress:
+    """How far an item's copy has got; the totals are None while unknown."""
+
     item: ItemRef
     files_done: int
     bytes_done: int
@@ -92,6 +94,8 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
+    """A warning or error of the run, also recorded in its result; ``scope`` is an item or a set."""
+
     scope: str
     severity: Severity
     message: str
@@ -99,6 +103,8 @@ class Issue:
 
 @dataclass(frozen=True, slots=True)
 class ItemFinished:
+    """How an item ended, with its snapshot (a backup) and how long it took."""
+
     item: ItemRef
     status: ItemStatus
     message: str
@@ -124,6 +130,8 @@ class SetFinished:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
+    """The last event of a run, with the outcome the run returns."""
+
     result: Result
 
 

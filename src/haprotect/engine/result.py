@@ -22,6 +22,11 @@ from haprotect.model.snapshot import JSONValue
 
 
 class ResultBuilder:
+    """Collects the items and issues of one backup or restore run, reporting each as it comes.
+
+    :meth:`finish` decides the run's status and gives its result.
+    """
+
     def __init__(self, operation: str, reporter: Reporter) -> None:
         self.operation = operation
         self.reporter = reporter

@@ -49,6 +49,8 @@ _COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 
 @dataclass(frozen=True, slots=True)
 class SetDecision:
+    """Whether one snapshot set is kept (with all its snapshots), and the rules that keep it."""
+
     set: SnapshotSet
     snapshots: tuple[Snapshot, ...]  #: every snapshot of the set in the repository
     keep: bool
@@ -57,6 +59,8 @@ class SetDecision:
 
 @dataclass(frozen=True, slots=True)
 class SetGroup:
+    """The snapshot sets of one group, each with its decision, newest first."""
+
     key: dict[str, JSONValue]
     decisions: tuple[SetDecision, ...] = ()  #: newest first
 
