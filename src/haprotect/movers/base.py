@@ -116,6 +116,8 @@ def vanished(error: FileError) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class BackupOutcome:
+    """What a backup made of an item: its snapshot, a message, details for the item's result."""
+
     snapshot: Snapshot
     message: str
     details: Mapping[str, JSONValue] = field(default_factory=dict)
@@ -166,6 +168,8 @@ class RestoreOutcome:
 
 
 class Mover(Protocol):
+    """The contract every mover meets (see the module docstring), built-in or plug-in."""
+
     @property
     def name(self) -> str: ...
 

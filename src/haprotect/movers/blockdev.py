@@ -57,6 +57,8 @@ def device_of(location: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 class BlockMover(Mover):
+    """Copies block devices and image files (see the module docstring)."""
+
     name = "block"
 
     def applies_to(self, kind: str) -> bool:

@@ -92,6 +92,8 @@ def lsn_int(lsn: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class StandbyState:
+    """What a PostgreSQL node says about its recovery, WAL receiver and replay position."""
+
     in_recovery: bool
     receiver: str | None  #: pg_stat_wal_receiver.status, None without a receiver
     sender: str | None  #: the host:port it streams from

@@ -33,6 +33,8 @@ LOG_NAME = "haprotect-restore.log"
 
 @dataclass(frozen=True, slots=True)
 class ServerCheck:
+    """What the restored server answered when it was started; ``log`` is its log file."""
+
     port: int
     version: str
     databases: int

@@ -30,6 +30,8 @@ _SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
 @dataclass(frozen=True, slots=True)
 class WalEnd:
+    """What :func:`end_at` changed in ``pg_wal``."""
+
     segment: str | None  #: the segment file the end position is in (None: it starts the next)
     cleared: int  #: bytes after the end position, in that segment, that were not zero
     removed: tuple[str, ...]  #: later segments removed
