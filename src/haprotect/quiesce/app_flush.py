@@ -59,6 +59,8 @@ def counts(answer: object) -> dict[str, str]:
 
 
 class AppFlushQuiescer:
+    """The ``app-flush`` quiescer: one flush at hold, nothing to undo at resume."""
+
     name = "app-flush"
 
     def applies_to(self, spec: QuiesceSpec) -> bool:

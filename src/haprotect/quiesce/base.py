@@ -30,6 +30,8 @@ from typing import Protocol, runtime_checkable
 
 
 class OnError(StrEnum):
+    """What a failure to hold does: abort the backup, or record it and go on."""
+
     FAIL = "fail"
     CONTINUE = "continue"
 
@@ -67,11 +69,15 @@ class HoldReport:
 
 @dataclass(frozen=True, slots=True)
 class ResumeReport:
+    """What a resume did, for the snapshot metadata beside the hold's."""
+
     resumed_at: float
     details: dict[str, str] = field(default_factory=dict)
 
 
 class Quiescer(Protocol):
+    """The contract every quiescer meets (see the module docstring), built-in or plug-in."""
+
     @property
     def name(self) -> str: ...
 

@@ -130,6 +130,8 @@ class _Attribute:
 
 
 class ClusterQuiescer:
+    """The ``cluster`` quiescer; remembers each hold's previous setting, put back at resume."""
+
     name = "cluster"
 
     def __init__(self) -> None:

@@ -48,6 +48,8 @@ def _env(spec: QuiesceSpec) -> dict[str, str] | None:
 
 
 class CommandQuiescer:
+    """The ``command`` quiescer; each hold's lease runs ``post`` should haprotect die."""
+
     name = "command"
 
     def __init__(self) -> None:

@@ -103,6 +103,8 @@ def _unescape(field: str) -> str:
 
 
 class FsFreezeQuiescer:
+    """The ``fsfreeze`` quiescer; keeps each frozen mount point until it is thawed."""
+
     name = "fsfreeze"
 
     def __init__(self) -> None:

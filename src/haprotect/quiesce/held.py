@@ -93,6 +93,8 @@ class HoldWindow:
 
 @dataclass(frozen=True, slots=True)
 class QuiesceIssue:
+    """What went wrong with one tier's quiescer, and in which phase (its message redacted)."""
+
     tier: str
     kind: str
     phase: str  #: "validate", "hold", "renew" or "resume"

@@ -39,6 +39,8 @@ OPTIONS = ("admin_url", "token", "token_file")
 
 
 class HttpGateQuiescer:
+    """The ``http-gate`` quiescer; remembers the hold id it chose for each spec until resume."""
+
     name = "http-gate"
 
     def __init__(self) -> None:

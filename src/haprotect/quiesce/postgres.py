@@ -45,6 +45,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 class PostgresQuiescer:
+    """The ``postgresql`` quiescer; keeps each ``backup`` mode session open from hold to resume."""
+
     name = "postgresql"
 
     def __init__(self) -> None:

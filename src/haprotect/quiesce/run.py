@@ -24,6 +24,8 @@ TAIL_LINES = 20
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """How a program run by :func:`run_argv` ended, with the last lines it wrote."""
+
     argv: tuple[str, ...]
     returncode: int | None  #: None when it timed out (and was killed)
     output: str  #: the last lines of stdout and stderr together

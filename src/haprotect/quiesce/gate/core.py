@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class GateState(StrEnum):
+    """The gate's state (see the module docstring)."""
+
     OPEN = "open"
     HELD = "held"
     REPLAYING = "replaying"
@@ -55,6 +57,8 @@ class Rejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GateLimits:
+    """The bounds on what a held gate queues, and what it tells the clients it turns away."""
+
     max_queue: int = 1000  #: requests that may wait while held
     max_wait: float = 30.0  #: seconds a request may wait in the queue
     retry_after: int = 2  #: seconds, sent with every 503
@@ -71,6 +75,8 @@ class Ticket:
 
 @dataclass(slots=True)
 class Hold:
+    """The hold a gate is under: who took it, and when its lease expires."""
+
     id: str
     holder: str
     lease: float
@@ -80,6 +86,11 @@ class Hold:
 
 
 class Gate:
+    """The gate's state machine: admits, queues and replays requests; holds, renews, releases.
+
+    The server calls it from its one asyncio loop; it does no I/O itself.
+    """
+
     def __init__(self, limits: GateLimits | None = None) -> None:
         self.limits = limits or GateLimits()
         self.state = GateState.OPEN

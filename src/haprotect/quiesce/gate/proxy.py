@@ -38,6 +38,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
+    """The web tier behind the gate, and how long to wait for it."""
+
     host: str
     port: int
     connect_timeout: float = 5.0

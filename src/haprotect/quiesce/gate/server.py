@@ -43,6 +43,8 @@ MAX_ADMIN_BODY = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class GateConfig:
+    """What a gate process listens on, forwards to and allows; :meth:`check` refuses unsafe ones."""
+
     listen: tuple[str, int]
     admin: tuple[str, int]
     upstream: Upstream
@@ -65,6 +67,8 @@ def _loopback(host: str) -> bool:
 
 
 class GateServer:
+    """The gate process: serves the public and admin ports around one :class:`Gate`."""
+
     def __init__(self, config: GateConfig) -> None:
         config.check()
         self.config = config
