@@ -27,6 +27,8 @@ from haprotect.errors import ExitCode, HaprotectError
 
 
 class StorageError(HaprotectError):
+    """Any failure of a blob store (exit 6 unless a subclass says otherwise)."""
+
     exit_code = ExitCode.STORAGE
 
 
@@ -65,6 +67,8 @@ NO_FEATURES: frozenset[StoreFeature] = frozenset()
 
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
+    """One stored blob as a listing gives it: its key and size in bytes."""
+
     key: str
     size: int
 

@@ -17,6 +17,8 @@ from haprotect.storage.base import (
 
 
 class MemoryStore:
+    """A blob store in a dict, for tests; it declares no optional feature."""
+
     features: frozenset[StoreFeature] = NO_FEATURES
 
     def __init__(self, url: str = "memory://") -> None:
