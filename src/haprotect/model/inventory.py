@@ -50,6 +50,8 @@ class NodeAccess:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
+    """The inventory (see the module's terms); a node it does not name gets the defaults."""
+
     nodes: tuple[NodeAccess, ...] = ()
     this_host: str = ""
     origin: str | None = None  #: the file it was read from, if any

@@ -89,6 +89,8 @@ class SourceChoice:
 
 @dataclass(frozen=True, slots=True)
 class PlanReason:
+    """Why the plan took one run-time decision (the mover, the node, the location, ...)."""
+
     decision: str  #: ``mover``, ``node``, ``location``, ``repository``, ``tier``
     because: str
 
@@ -120,6 +122,8 @@ class PlanItem:
 
 @dataclass(frozen=True, slots=True)
 class PlanTier:
+    """One tier of a planned set: its items, and the quiescers that hold it."""
+
     name: str
     depends_on: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
@@ -185,6 +189,8 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class SetTier:
+    """One tier of a snapshot set, as the set's metadata records it."""
+
     name: str
     depends_on: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
@@ -228,6 +234,11 @@ class SetItem:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotSet:
+    """A snapshot set read back from the repository: its tiers, orders, planned and stored items.
+
+    Only a complete set (:attr:`complete`) is a restore point.
+    """
+
     id: str
     name: str
     cluster: str
@@ -301,6 +312,8 @@ class RestoreItem:
 
 @dataclass(frozen=True, slots=True)
 class RestoreTier:
+    """One tier of a restore plan, with the items restored in it."""
+
     name: str
     depends_on: tuple[str, ...] = ()
     items: tuple[RestoreItem, ...] = ()

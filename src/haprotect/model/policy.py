@@ -88,6 +88,8 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reason:
+    """Why one decision of the policy was taken, naming the cluster object it came from."""
+
     decision: Decision
     because: str
     source: str
@@ -138,6 +140,8 @@ class What:
 
 @dataclass(frozen=True, slots=True)
 class Item:
+    """The protection of one data set (see the module's terms)."""
+
     cluster: str
     dataset: str
     what: What
@@ -173,6 +177,8 @@ class TierQuiescer:
 
 @dataclass(frozen=True, slots=True)
 class GroupTier:
+    """One tier of a consistency group: what it owns, what it depends on, how it is held."""
+
     name: str
     datasets: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
@@ -199,6 +205,8 @@ class ConsistencyGroup:
 
 @dataclass(frozen=True, slots=True)
 class Excluded:
+    """A data set the policy deliberately leaves out, with the reason and where it came from."""
+
     cluster: str
     dataset: str
     kind: str
@@ -233,6 +241,8 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """A whole policy as its YAML holds it: items, consistency groups and exclusions."""
+
     metadata: Metadata
     repository: str
     items: tuple[Item, ...] = ()

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 
 class Phase(StrEnum):
+    """Which repository operation a progress event is about."""
+
     BACKUP = "backup"
     RESTORE = "restore"
     CHECK = "check"
@@ -21,6 +23,8 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
+    """How far a long repository operation has got (see the module docstring)."""
+
     phase: Phase
     files_done: int
     bytes_done: int

@@ -45,6 +45,8 @@ class Status(StrEnum):
 
 
 class ItemStatus(StrEnum):
+    """How one item ended (see the module's terms)."""
+
     OK = "ok"
     PARTIAL = "partial"
     FAILED = "failed"
@@ -52,12 +54,16 @@ class ItemStatus(StrEnum):
 
 
 class Severity(StrEnum):
+    """A warning leaves a run's status as it is; an error outside the items makes it partial."""
+
     WARNING = "warning"
     ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
 class IssueRecord:
+    """A warning or error a run recorded, with the item or set (``scope``) it concerns."""
+
     scope: str
     severity: Severity
     message: str
@@ -83,6 +89,8 @@ class ItemResult:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """How one backup or restore run ended: its status, each item, every issue."""
+
     operation: str  #: ``backup`` or ``restore``
     status: Status
     items: tuple[ItemResult, ...]

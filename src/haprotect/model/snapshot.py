@@ -45,6 +45,8 @@ class NodeType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """One file-system object in a snapshot (see the module's terms)."""
+
     path: str
     type: NodeType
     mode: int
@@ -102,6 +104,8 @@ class FileError:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """One backup (see the module's terms)."""
+
     id: str
     time: datetime
     host: str

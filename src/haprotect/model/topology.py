@@ -28,18 +28,24 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
+    """What a resource does on a node: promoted (a primary), unpromoted (a standby) or started."""
+
     PROMOTED = "promoted"
     UNPROMOTED = "unpromoted"
     STARTED = "started"
 
 
 class Replication(StrEnum):
+    """How the cluster keeps a data set available (see the module's terms)."""
+
     SHARED = "shared"
     REPLICATED = "replicated"
     LOCAL = "local"
 
 
 class Manager(StrEnum):
+    """The cluster manager a cluster was discovered from (``file``: a topology file)."""
+
     PACEMAKER = "pacemaker"
     VCS = "vcs"
     PATRONI = "patroni"
@@ -62,12 +68,16 @@ class Layer(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """A cluster node, and whether it was online at discovery."""
+
     name: str
     online: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Resource:
+    """One primitive the cluster manager runs (see the module's terms)."""
+
     id: str
     agent: str
     parent: str | None = None
@@ -76,6 +86,8 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class DataSet:
+    """Data a resource owns (see the module's terms)."""
+
     id: str
     kind: str
     resource: str
@@ -93,6 +105,8 @@ class DataSet:
 
 @dataclass(frozen=True, slots=True)
 class Tier:
+    """One tier of an application: its resources, their data sets, the tiers below it."""
+
     name: str
     resources: tuple[str, ...]
     datasets: tuple[str, ...] = ()
@@ -118,6 +132,8 @@ class Dependency:
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
+    """One cluster as discovered: its nodes, resources, data sets, applications, dependencies."""
+
     name: str
     manager: Manager
     nodes: tuple[Node, ...] = ()
@@ -135,4 +151,6 @@ class Cluster:
 
 @dataclass(frozen=True, slots=True)
 class Topology:
+    """Every cluster discovered: what a policy is generated from and a plan is built on."""
+
     clusters: tuple[Cluster, ...]
