@@ -14,7 +14,7 @@ Edges = Mapping[str, Sequence[str]]  #: tier -> the tiers it depends on
 
 
 class CycleError(ValueError):
-    pass
+    """The tiers depend on each other in a cycle, so they have no order."""
 
 
 def restore_order(edges: Edges) -> tuple[str, ...]:

@@ -47,12 +47,16 @@ class _Strict(BaseModel):
 
 
 class NodeDoc(_Strict):
+    """One node of the inventory file; every key is optional (defaults: the module docstring)."""
+
     host: Name | None = None
     local: StrictBool | None = None
     locations: dict[Name, dict[Name, Value]] = Field(default_factory=dict)
 
 
 class InventoryDoc(_Strict):
+    """The inventory file, validated as it is read, before it becomes an :class:`Inventory`."""
+
     apiVersion: Literal["haprotect/v1"] = "haprotect/v1"
     kind: Literal["Inventory"] = "Inventory"
     nodes: dict[Name, NodeDoc | None] = Field(default_factory=dict)
