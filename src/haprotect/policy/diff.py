@@ -21,6 +21,8 @@ Value = str | int | bool | list[str] | dict[str, str] | None
 
 
 class ChangeKind(StrEnum):
+    """What happened to the thing a change names; for ``changed``, ``field`` says what."""
+
     ADDED = "added"
     REMOVED = "removed"
     CHANGED = "changed"

@@ -30,6 +30,8 @@ from haprotect.redact import redact_value
 
 
 class DriftKind(StrEnum):
+    """The kinds of drift (see the module docstring)."""
+
     UNCOVERED = "uncovered"
     STALE = "stale"
     CHANGED = "changed"
@@ -38,6 +40,8 @@ class DriftKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One thing that no longer fits; ``loses_data`` for those that leave HA data unprotected."""
+
     kind: DriftKind
     cluster: str
     subject: str  #: a data set id or an application name
@@ -50,6 +54,8 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
+    """What drift found, and whether the topology still has the policy's fingerprint."""
+
     findings: tuple[Finding, ...]
     fingerprint_matches: bool
 

@@ -27,6 +27,8 @@ NO_REASON = "no reason recorded (set by hand?)"
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """One reason for one decision (or that it has none), with the decision's value."""
+
     decision: str
     value: str
     because: str
@@ -44,6 +46,8 @@ class Explained:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
+    """A whole policy explained: every item and group decision by decision, every exclusion."""
+
     title: str
     items: tuple[Explained, ...]
     groups: tuple[Explained, ...]

@@ -40,6 +40,8 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
 class Strict(BaseModel):
+    """The base of every schema model: strict types, no unknown keys, frozen."""
+
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
@@ -76,6 +78,8 @@ Where = Annotated[str, AfterValidator(check_where)]
 
 
 class RetentionDoc(Strict):
+    """A retention as written in YAML; one that keeps nothing is refused."""
+
     keep_hourly: Keep = 0
     keep_daily: Keep = 0
     keep_weekly: Keep = 0

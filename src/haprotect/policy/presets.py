@@ -19,6 +19,8 @@ from haprotect.model.policy import Decision, Reason, Retention
 
 @dataclass(frozen=True, slots=True)
 class Preset:
+    """A compliance preset: its retention floor, and the regulation it follows (``basis``)."""
+
     name: str
     floor: Retention
     basis: str

@@ -59,6 +59,8 @@ class ReplicatedDoc(Strict):
 
 
 class RetentionOverrideDoc(Strict):
+    """A data set's retention exception in a rules file: only the keys it sets change."""
+
     keep_hourly: Keep | None = None
     keep_daily: Keep | None = None
     keep_weekly: Keep | None = None
@@ -67,6 +69,8 @@ class RetentionOverrideDoc(Strict):
 
 
 class DatasetRuleDoc(Strict):
+    """A data set's exception in a rules file (``datasets:``): only the keys it sets change."""
+
     include: bool | None = None
     priority: PriorityName | None = None
     schedule: Cron | None = None
@@ -77,6 +81,8 @@ class DatasetRuleDoc(Strict):
 
 
 class RulesDoc(Strict):
+    """A rules file merged over the defaults, as validated: every key is present."""
+
     apiVersion: Literal["haprotect/v1"]
     kind: Literal["Rules"]
     where: Where

@@ -55,6 +55,8 @@ class ReasonDoc(Strict):
 
 
 class ReadFromDoc(Strict):
+    """Which node an item is read from; lag limit and fallback go with ``standby`` only."""
+
     role: Literal["standby", "primary", "active", "local"]
     nodes: list[Name] = Field(default_factory=list)
     max_lag_seconds: LagSeconds | None = None
@@ -95,6 +97,8 @@ class ItemDoc(Strict):
 
 
 class QuiescerDoc(Strict):
+    """One quiescer of a tier; its lease must be at least its timeout."""
+
     kind: Name
     timeout_seconds: HoldSeconds = 30.0
     lease_seconds: HoldSeconds = 120.0
@@ -159,6 +163,8 @@ class SpecDoc(Strict):
 
 
 class PolicyDoc(Strict):
+    """The ``haprotect/v1`` policy document; :func:`problems` adds the checks that span fields."""
+
     apiVersion: Literal["haprotect/v1"]
     kind: Literal["Policy"]
     metadata: MetadataDoc
