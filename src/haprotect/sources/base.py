@@ -30,6 +30,8 @@ class DiscoverOptions:
 
 
 class Source(Protocol):
+    """The contract every cluster source meets (see the module docstring), built-in or plug-in."""
+
     @property
     def name(self) -> str: ...
 

@@ -16,6 +16,8 @@ from haprotect.model.topology import Layer
 
 @dataclass(frozen=True, slots=True)
 class DataAgent:
+    """A data-bearing agent: the kind of data set it owns, its layer, the parameters locating it."""
+
     kind: str
     layer: Layer
     location: tuple[str, ...]  #: parameter names, in the agent's own spelling

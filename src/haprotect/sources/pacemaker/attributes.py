@@ -63,6 +63,8 @@ def parse_score(text: str | None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class AttributeSet:
+    """An element's attribute sets, merged; ``conditional`` names the values under a rule."""
+
     values: dict[str, str]
     conditional: frozenset[str] = frozenset()
 

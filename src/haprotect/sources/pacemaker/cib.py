@@ -24,6 +24,8 @@ CONTAINER_TAGS = ("group", "clone", "master", "bundle")
 
 @dataclass(frozen=True, slots=True)
 class Primitive:
+    """One primitive of the CIB, its parameters merged; ``line`` locates it for messages."""
+
     id: str
     agent: str  #: class:provider:type, as crm_mon prints it
     type: str
@@ -36,6 +38,8 @@ class Primitive:
 
 @dataclass(frozen=True, slots=True)
 class StorageMapping:
+    """A bundle's storage mapping: a host directory mounted into the container."""
+
     id: str
     source: str
     target: str
@@ -57,6 +61,8 @@ class Container:
 
 @dataclass(slots=True)
 class CibConfig:
+    """What the configuration section defines, with every reference resolved to primitives."""
+
     origin: str
     cluster_name: str | None = None
     nodes: list[tuple[str, str]] = field(default_factory=list)  #: (id, uname)

@@ -22,6 +22,8 @@ from haprotect.sources.pacemaker.attributes import IdIndex, parse_score
 
 @dataclass(frozen=True, slots=True)
 class Constraint:
+    """One constraint as the "A needs B" pairs it makes (see the module docstring)."""
+
     id: str
     kind: str  #: "order", "colocation" or "ticket"
     pairs: tuple[tuple[str, str], ...]  #: (dependent, required)

@@ -16,6 +16,8 @@ from haprotect.sources.pacemaker.cib import CibConfig
 
 @dataclass(slots=True)
 class DependencyGraph:
+    """Which primitives need which, both ways, from groups and constraints."""
+
     dependencies: list[Dependency] = field(default_factory=list)
     #: primitive -> primitives it needs (direct)
     needs: dict[str, set[str]] = field(default_factory=dict)

@@ -36,6 +36,8 @@ FILE = "pacemaker+file"
 
 
 class PacemakerSource:
+    """The Pacemaker source (see the module docstring)."""
+
     name = "pacemaker"
     schemes = (LIVE, FILE)
 

@@ -15,6 +15,8 @@ from haprotect.model.topology import Node, Role
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:
+    """Where resources run now, and in which role; what either status reader gives."""
+
     nodes: tuple[Node, ...]
     #: resource id -> node name -> role there
     placement: dict[str, dict[str, Role]] = field(default_factory=dict)

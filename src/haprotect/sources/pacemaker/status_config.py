@@ -78,6 +78,8 @@ class Primitive:
 
 @dataclass(slots=True, eq=False)
 class ClusterNode:
+    """A node as the status reader sees it: its kind, and its state from the status section."""
+
     id: str
     name: str
     kind: str  # member, remote or ping
@@ -97,6 +99,8 @@ class ClusterNode:
 
 @dataclass(slots=True)
 class Config:
+    """The facts of ``<configuration>`` that the status reader needs (see the module docstring)."""
+
     props: dict[str, str]
     rsc_defaults: dict[str, str]
     op_defaults: dict[str, str]

@@ -18,6 +18,8 @@ SUFFIXES = (".yaml", ".yml")
 
 
 class TopologyFileSource:
+    """The ``topology_file`` source: reads a topology YAML file (see the module docstring)."""
+
     name = "topology_file"
     schemes = ("file",)
 

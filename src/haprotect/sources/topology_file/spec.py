@@ -50,6 +50,8 @@ class ResourceSpec(_Spec):
 
 
 class DataSetSpec(_Spec):
+    """A data set in a topology file; without ``ha``, it is HA unless replication is ``local``."""
+
     id: Name
     kind: Name
     location: dict[Name, str] = Field(min_length=1)
@@ -106,6 +108,8 @@ class ClusterSpec(_Spec):
 
 
 class TopologyFileSpec(_Spec):
+    """A whole topology file, shape and types checked; the converter checks the rest."""
+
     api_version: Literal["haprotect/v1"] = Field(alias="apiVersion")
     kind: Literal["Topology"]
     clusters: list[ClusterSpec] = Field(min_length=1)
