@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class BufferedOrder:
+    """An acknowledged order still in the buffer, not yet in the database."""
+
     id: str
     item: str
     quantity: int
@@ -47,7 +49,7 @@ class BufferedOrder:
 
 
 class DatabaseUnavailable(Exception):
-    pass
+    """The primary cannot be reached, or its connection is busy: the request gets a 503."""
 
 
 class OrderStore:
@@ -166,6 +168,8 @@ class OrderStore:
 
 
 class AppServer(ThreadingHTTPServer):
+    """The application tier's HTTP server, sharing one :class:`OrderStore` between its threads."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], store: OrderStore) -> None:
@@ -174,6 +178,8 @@ class AppServer(ThreadingHTTPServer):
 
 
 class AppHandler(JsonHandler):
+    """The application tier's routes (see the module docstring)."""
+
     @property
     def store(self) -> OrderStore:
         return cast(AppServer, self.server).store

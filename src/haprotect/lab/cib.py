@@ -49,6 +49,8 @@ _MONITOR_INTERVAL = 20000
 
 @dataclass(frozen=True, slots=True)
 class CibNode:
+    """One lab node as the CIB describes it: its Pacemaker id, data directory and port."""
+
     name: str
     node_id: str
     pgdata: str
@@ -57,6 +59,8 @@ class CibNode:
 
 @dataclass(frozen=True, slots=True)
 class CibSpec:
+    """Everything :func:`render_cib` needs to describe the lab as a Pacemaker cluster."""
+
     nodes: tuple[CibNode, ...]
     primary: str
     bindir: str

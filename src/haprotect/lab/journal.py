@@ -24,6 +24,8 @@ UPLOAD = "upload"
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
+    """One acknowledged request, as a line of the journal records it."""
+
     kind: str
     id: str
     sha256: str

@@ -38,6 +38,8 @@ _MAX_ERRORS = 5
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
+    """What a load run sent and what the lab acknowledged."""
+
     seconds: float
     orders: int  #: orders acknowledged (and journaled)
     uploads: int  #: uploads acknowledged (and journaled)
@@ -50,6 +52,8 @@ class LoadReport:
 
 
 class LabLoad:
+    """The load generator (see the module docstring); a context manager that stops it."""
+
     def __init__(
         self,
         lab: Lab,

@@ -44,6 +44,8 @@ _COMMON_SETTINGS = {
 
 
 class PgNode:
+    """One PostgreSQL server of the lab: set up, started, stopped, promoted, copied."""
+
     def __init__(self, runner: PgRunner, node: NodeState, paths: LabPaths) -> None:
         self.runner = runner
         self.node = node

@@ -32,6 +32,8 @@ Emit = Callable[[str, str, str | None], None]
 
 
 class Replication:
+    """Sets up streaming between the lab's two nodes, and switches their roles."""
+
     def __init__(self, emit: Emit, timeout: float = 60.0) -> None:
         self.emit = emit
         self.timeout = timeout

@@ -13,6 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class LabEvent:
+    """One step of a lab operation, for its caller's callback."""
+
     step: str  #: a short name: "initdb", "start", "basebackup", "promote", ...
     message: str
     node: str | None = None
@@ -32,6 +34,8 @@ class ReplicationPeer:
 
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
+    """One PostgreSQL node: its role as the lab's state says and as the server answers."""
+
     name: str
     port: int
     pgdata: str
@@ -53,6 +57,8 @@ class NodeStatus:
 
 @dataclass(frozen=True, slots=True)
 class TierStatus:
+    """The application or web tier: whether its process runs and its health check passes."""
+
     name: str  #: "application" or "web"
     url: str
     running: bool
@@ -63,6 +69,8 @@ class TierStatus:
 
 @dataclass(frozen=True, slots=True)
 class LabStatus:
+    """What ``lab status`` shows: every node and tier, and the CIB file."""
+
     dir: str
     primary: str
     standby: str

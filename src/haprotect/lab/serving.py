@@ -20,10 +20,12 @@ log = logging.getLogger("haprotect.lab")
 
 
 class BodyTooLarge(ValueError):
-    pass
+    """A request body over the limit :meth:`JsonHandler.read_body` was given."""
 
 
 class JsonHandler(BaseHTTPRequestHandler):
+    """The request handler both lab tiers build on: JSON replies and bounded bodies."""
+
     server_version = "haprotect-lab/1"
 
     def send_json(self, status: int, body: object) -> None:

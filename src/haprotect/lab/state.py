@@ -26,6 +26,8 @@ REPLICATION_USER = "replicator"
 
 @dataclass(frozen=True, slots=True)
 class NodeState:
+    """One PostgreSQL node of the lab as the state file records it."""
+
     name: str
     node_id: str  #: the Pacemaker node id in the lab's CIB
     port: int
@@ -40,6 +42,8 @@ class NodeState:
 
 @dataclass(frozen=True, slots=True)
 class LabState:
+    """The contents of the state file (see the module docstring)."""
+
     dir: str
     pg_version: int
     bindir: str

@@ -31,6 +31,8 @@ _SHOWN = 5
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
+    """What :func:`verify_acknowledged` checked, and the acknowledged requests not found intact."""
+
     where: str  #: the database and directory checked
     orders_checked: int
     uploads_checked: int

@@ -35,6 +35,8 @@ _PROXY_TIMEOUT = 30.0
 
 
 class WebServer(ThreadingHTTPServer):
+    """The web tier's HTTP server; knows the lab directory and where uploads go."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], lab_dir: Path) -> None:
@@ -45,6 +47,8 @@ class WebServer(ThreadingHTTPServer):
 
 
 class WebHandler(JsonHandler):
+    """The web tier's routes (see the module docstring)."""
+
     @property
     def web(self) -> WebServer:
         return cast(WebServer, self.server)
