@@ -118,10 +118,14 @@ class HaprotectError(Exception):
 
 
 class UsageError(HaprotectError):
+    """Bad arguments: an unknown name or id, an ambiguous one, a request that cannot be met."""
+
     exit_code = ExitCode.USAGE
 
 
 class InputError(HaprotectError):
+    """A file or answer that cannot be read or understood."""
+
     exit_code = ExitCode.INPUT
 
 
@@ -140,6 +144,8 @@ class ComponentError(HaprotectError):
 
 
 class RegistryError(HaprotectError):
+    """A plug-in that is unknown, registered twice, or cannot be loaded (a missing extra, say)."""
+
     exit_code = ExitCode.REGISTRY
 
 

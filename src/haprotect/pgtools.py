@@ -31,6 +31,8 @@ _HINT = "run scripts/bootstrap (it installs Debian's postgresql package), or set
 
 @dataclass(frozen=True, slots=True)
 class PgBinaries:
+    """The PostgreSQL server binaries found: their major version and directory."""
+
     version: int
     bindir: Path
 

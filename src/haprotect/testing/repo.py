@@ -57,6 +57,8 @@ def make_awkward_tree(root: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Seen:
+    """What a comparison of two trees looks at for one object (hard links by group, not inode)."""
+
     kind: int
     mode: int
     size: int
