@@ -20,6 +20,7 @@ from haprotect.cli.main import app
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo import KdfParams, Repository, RestoreOptions
+from haprotect.repo.config import ChunkerParams
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.index import BlobLocation
 from haprotect.storage.local import LocalStore
@@ -31,10 +32,16 @@ PARTIAL = ".haprotect-partial-"
 runner = CliRunner()
 
 
+SMALL_CHUNKS = ChunkerParams(min_size=128 * 1024, avg_size=256 * 1024, max_size=MiB)
+"""Whatever the repository's random chunker seed, every big file has several chunks."""
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Repository:
     store = LocalStore(tmp_path / "repo")
-    return Repository.init(store, "secret", kdf=KdfParams(n=1 << 10), pack_size=4 * MiB)
+    return Repository.init(
+        store, "secret", kdf=KdfParams(n=1 << 10), chunker=SMALL_CHUNKS, pack_size=4 * MiB
+    )
 
 
 @pytest.fixture
