@@ -211,8 +211,15 @@ def write_index(store: BlobStore, key: MasterKey, packs: Sequence[tuple[PackInfo
 
 
 def read_index_tables(
-    store: BlobStore, key: MasterKey, name: str
+    store: BlobStore, key: MasterKey, name: str, *, misnamed: set[str] | None = None
 ) -> list[tuple[PackInfo, memoryview]]:
-    """The packs an index blob lists, each with its entries as stored (see ``add_table``)."""
+    """The packs an index blob lists, each with its entries as stored (see ``add_table``).
+
+    With ``misnamed``, the blob's name is added to it when its bytes do not
+    hash to it (a copy or a rename: what it lists is authenticated all the same).
+    """
+    data = store.get(name)
     what = f"index {name.removeprefix(INDEX_PREFIX)}"
-    return decode_index_tables(unseal(key, SealedKind.INDEX, store.get(name), what), what)
+    if misnamed is not None and blake3.blake3(data).hexdigest() != name.removeprefix(INDEX_PREFIX):
+        misnamed.add(name)
+    return decode_index_tables(unseal(key, SealedKind.INDEX, data, what), what)

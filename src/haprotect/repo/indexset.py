@@ -58,6 +58,8 @@ class IndexSet:
     names: frozenset[str] = frozenset()
     damaged: dict[str, str] = field(default_factory=dict)
     blobs: dict[str, list[IndexedPack]] = field(default_factory=dict)
+    misnamed: set[str] = field(default_factory=set)
+    """Intact index blobs not named by the hash of their bytes (found with ``keep``)."""
     unlisted: Index | None = None
     """The packs no intact index blob names, indexed from their own trailers, or None."""
 
@@ -112,7 +114,7 @@ def load_index_set(
 
     def one(name: str) -> list[tuple[PackInfo, memoryview]] | str | None:
         try:
-            return read_index_tables(store, key, name)
+            return read_index_tables(store, key, name, misnamed=result.misnamed if keep else None)
         except BlobNotFound:
             return None
         except UnsupportedVersion:

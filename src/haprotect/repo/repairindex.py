@@ -139,9 +139,7 @@ def repair_index(
         tuple(sorted(p for p in listed if p not in stored)),
         unreadable,
         dict(sorted(indexed.damaged.items())),
-        tuple(
-            n for n in sorted(indexed.names - set(indexed.damaged)) if not _named_by_hash(store, n)
-        ),
+        tuple(sorted(indexed.misnamed)),
         {p: (saved.saved.get(p, 0), saved.lost.get(p, 0)) for p in sorted(damaged)},
         len(saved.written),
     )
@@ -161,13 +159,6 @@ def repair_index(
         set_aside(store, pack_id)
     meter.finish(len(stored), 0)
     return replace(report, blobs_removed=len(old), blobs_written=len(batches))
-
-
-def _named_by_hash(store: BlobStore, name: str) -> bool:
-    try:
-        return blake3.blake3(store.get(name)).hexdigest() == name.rsplit("/", 1)[-1]
-    except BlobNotFound:
-        return True
 
 
 def _whole(store: BlobStore, pack_id: str) -> bool:
