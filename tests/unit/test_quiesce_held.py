@@ -227,6 +227,7 @@ def test_the_default_registry_holds_every_builtin() -> None:
         "cluster",
         "command",
         "fsfreeze",
+        "haproxy",
         "http-gate",
         "postgresql",
     ]

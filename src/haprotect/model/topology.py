@@ -5,7 +5,8 @@ Terms:
 resource
     One primitive the cluster manager runs (clone instance suffixes such as
     ``:0`` are stripped). ``parent`` is the group, clone or bundle that holds
-    it; ``placement`` says on which nodes it runs now and in which role.
+    it; ``placement`` says on which nodes it runs now and in which role;
+    ``settings`` holds the few agent parameters a policy decision reads.
 data set
     Data a resource owns: a filesystem, a replicated block device, a database
     directory. ``location`` uses the agent's own parameter names. ``ha`` is
@@ -82,6 +83,9 @@ class Resource:
     agent: str
     parent: str | None = None
     placement: dict[str, Role] = field(default_factory=dict)
+    #: the agent's parameters that haprotect's choices read (an HAProxy's ``conffile``),
+    #: in the agent's own spelling; empty for most agents
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,20 +30,25 @@ def topology_to_json(topology: Topology) -> dict[str, Any]:
     return {"schema": SCHEMA, "clusters": [_cluster(c) for c in topology.clusters]}
 
 
+def _resource(r: Resource) -> dict[str, Any]:
+    """A resource; ``settings`` only when it has some, so most topologies read as before."""
+    found: dict[str, Any] = {
+        "id": r.id,
+        "agent": r.agent,
+        "parent": r.parent,
+        "placement": {node: role.value for node, role in r.placement.items()},
+    }
+    if r.settings:
+        found["settings"] = dict(r.settings)
+    return found
+
+
 def _cluster(c: Cluster) -> dict[str, Any]:
     return {
         "name": c.name,
         "manager": c.manager.value,
         "nodes": [{"name": n.name, "online": n.online} for n in c.nodes],
-        "resources": [
-            {
-                "id": r.id,
-                "agent": r.agent,
-                "parent": r.parent,
-                "placement": {node: role.value for node, role in r.placement.items()},
-            }
-            for r in c.resources
-        ],
+        "resources": [_resource(r) for r in c.resources],
         "datasets": [_dataset(d) for d in c.datasets],
         "applications": [
             {
@@ -99,6 +104,7 @@ def _cluster_from(c: dict[str, Any]) -> Cluster:
                 r["agent"],
                 r["parent"],
                 {node: Role(role) for node, role in r["placement"].items()},
+                dict(r.get("settings", {})),
             )
             for r in c["resources"]
         ),

@@ -9,18 +9,24 @@ where the dependencies allow; the quiesce order is its reverse.
 Quiescers are generated only where the cluster configuration tells which
 one fits: a tier holding a PostgreSQL data set gets a ``postgresql``
 quiescer (``CHECKPOINT`` at the cut; its ``dsn`` is filled in at run time
-from the data set's primary). Every other tier is left without one, for the
-administrator to add (an ``http-gate`` in front of a web tier, an
-``app-flush`` for an application that buffers writes).
+from the data set's primary), and a tier running HAProxy
+(``ocf:heartbeat:haproxy``) gets a ``haproxy`` quiescer reading the runtime
+API's socket and the frontends from the resource's ``conffile`` (the
+agent's default, ``/etc/haproxy/haproxy.cfg``, when it sets none). Every
+other tier is left without one, for the administrator to add (an
+``http-gate`` in front of a web tier, an ``app-flush`` for an application
+that buffers writes).
 """
 
 from __future__ import annotations
 
 from haprotect.model.policy import ConsistencyGroup, Decision, GroupTier, Reason, TierQuiescer
-from haprotect.model.topology import Application, Cluster, Tier
+from haprotect.model.topology import Application, Cluster, Resource, Tier
 
 #: Data set kinds whose tier gets a quiescer of the same name by default.
 QUIESCED_KINDS = ("postgresql",)
+#: The resource agent whose tier gets a ``haproxy`` quiescer.
+HAPROXY_AGENT = "ocf:heartbeat:haproxy"
 
 
 def memberships(cluster: Cluster) -> dict[str, tuple[Application, Tier]]:
@@ -78,7 +84,20 @@ def _tier(
 ) -> GroupTier:
     kinds = [cluster.dataset(d).kind for d in datasets]
     quiesce = tuple(TierQuiescer(kind=k) for k in QUIESCED_KINDS if k in kinds)
+    quiesce += tuple(
+        TierQuiescer(kind="haproxy", options={"conffile": r.settings["conffile"]})
+        for r in _haproxies(cluster, tier.resources)
+    )
     return GroupTier(tier.name, datasets, tier.resources, depends_on, quiesce)
+
+
+def _haproxies(cluster: Cluster, resources: tuple[str, ...]) -> list[Resource]:
+    """The tier's HAProxy resources whose configuration file is known."""
+    return [
+        r
+        for r in cluster.resources
+        if r.id in resources and r.agent == HAPROXY_AGENT and r.settings.get("conffile")
+    ]
 
 
 def _quiesce_reasons(
@@ -86,7 +105,21 @@ def _quiesce_reasons(
 ) -> tuple[Reason, ...]:
     reasons = []
     for tier in tiers:
+        for proxy in _haproxies(cluster, tier.resources):
+            conffile = proxy.settings["conffile"]
+            reasons.append(
+                Reason(
+                    Decision.QUIESCE,
+                    f"tier {tier.name} is quiesced by haproxy (new connections wait at "
+                    f"HAProxy during the cut) because it runs {HAPROXY_AGENT} resource "
+                    f"{proxy.id}; the runtime API socket and frontends are read from its "
+                    f"conffile {conffile}",
+                    f"resource {proxy.id}",
+                )
+            )
         for q in tier.quiesce:
+            if q.kind == "haproxy":
+                continue
             found = [d for d in tier.datasets if cluster.dataset(d).kind == q.kind]
             reasons.append(
                 Reason(

@@ -7,7 +7,8 @@ Terms:
   tier's requests at a gate), ``app-flush`` (have an application write its
   memory to the tier below), ``postgresql`` (checkpoint; backup start and
   stop), ``command`` (a tier's own pre and post hooks), ``fsfreeze``
-  (freeze a filesystem), ``cluster`` (keep Pacemaker's hands off a tier).
+  (freeze a filesystem), ``cluster`` (keep Pacemaker's hands off a tier),
+  ``haproxy`` (hold a web tier's new connections at its HAProxy).
 - **spec**: one quiescer of one tier as the policy configures it
   (:class:`~haprotect.quiesce.base.QuiesceSpec`): timeout, lease,
   ``on_error``, options.

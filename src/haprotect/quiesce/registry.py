@@ -26,6 +26,7 @@ quiescers: Registry[Quiescer, QuiesceSpec] = Registry(
         Builtin("command", "haprotect.quiesce.command:CommandQuiescer"),
         Builtin("fsfreeze", "haprotect.quiesce.fsfreeze:FsFreezeQuiescer"),
         Builtin("cluster", "haprotect.quiesce.cluster:ClusterQuiescer"),
+        Builtin("haproxy", "haprotect.quiesce.haproxy:HaproxyQuiescer"),
     ),
 )
 

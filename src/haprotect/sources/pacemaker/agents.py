@@ -76,6 +76,20 @@ _LAYER_BY_TYPE: dict[str, Layer] = {
 }
 
 
+#: Agents whose parameters a policy decision reads: the parameters and their defaults
+#: (HAProxy's agent, ``ocf:heartbeat:haproxy``: its configuration file, ``conffile``).
+SETTINGS: dict[str, dict[str, str]] = {
+    "haproxy": {"conffile": "/etc/haproxy/haproxy.cfg"},
+}
+
+
+def settings_of(agent_type: str, params: dict[str, str]) -> dict[str, str]:
+    """The parameters of ``agent_type`` that a policy decision reads, defaults filled in."""
+    return {
+        name: params.get(name) or default for name, default in SETTINGS.get(agent_type, {}).items()
+    }
+
+
 def data_agent(agent_type: str) -> DataAgent | None:
     return DATA_AGENTS.get(agent_type)
 

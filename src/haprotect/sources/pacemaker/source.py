@@ -19,6 +19,7 @@ from lxml import etree
 from haprotect.errors import ClusterConfigError, ComponentError, InputError, UsageError, located
 from haprotect.model.topology import Cluster, Manager, Node, Resource, Topology
 from haprotect.sources.base import DiscoverOptions, url_path, url_scheme
+from haprotect.sources.pacemaker.agents import settings_of
 from haprotect.sources.pacemaker.applications import infer_applications
 from haprotect.sources.pacemaker.cib import CibConfig, read_config
 from haprotect.sources.pacemaker.cli_tools import query_cib
@@ -106,7 +107,13 @@ def build_cluster(config: CibConfig, state: ClusterState, fallback_name: str) ->
     applications = infer_applications(config, graph, datasets)
     nodes = _nodes(config, state)
     resources = tuple(
-        Resource(p.id, p.agent, p.parent, dict(state.placement.get(p.id, {})))
+        Resource(
+            p.id,
+            p.agent,
+            p.parent,
+            dict(state.placement.get(p.id, {})),
+            settings_of(p.type, p.params),
+        )
         for p in config.primitives.values()
     )
     return Cluster(
