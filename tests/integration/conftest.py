@@ -78,6 +78,14 @@ class LabEnv:
     restored: list[Path] = field(default_factory=list)  #: data directories a restore started
 
 
+def lab_policy(lab: Lab) -> Policy:
+    """The policy generated, with the default rules, from the lab's CIB as it is now."""
+    source = f"pacemaker+file://{lab.cib_path}"
+    topology = discover(source, DiscoverOptions(use_cli=False))
+    now = datetime.now(UTC).replace(microsecond=0)
+    return generate(topology, default_rules(), source=source, now=now)
+
+
 @contextmanager
 def lab_env(prefix: str, **lab_options: Any) -> Iterator[LabEnv]:
     """Bring a lab up (orders stay buffered in the application until a flush), then down.
@@ -91,10 +99,7 @@ def lab_env(prefix: str, **lab_options: Any) -> Iterator[LabEnv]:
     made: LabEnv | None = None
     try:
         lab.up()
-        source = f"pacemaker+file://{lab.cib_path}"
-        topology = discover(source, DiscoverOptions(use_cli=False))
-        now = datetime.now(UTC).replace(microsecond=0)
-        policy = generate(topology, default_rules(), source=source, now=now)
+        policy = lab_policy(lab)
         repo = Repository.init(open_store(f"file://{root}/repo"), "pw", kdf=KdfParams(n=1 << 10))
         made = LabEnv(lab, root, policy, repo)
         yield made

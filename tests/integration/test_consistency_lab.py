@@ -1,8 +1,11 @@
 """Consistent multi-tier backups on the real lab: hold top-down, cut, resume, copy.
 
-One lab serves the module. The lab's inventory gives the front end an
-``http-gate`` and the application an ``app-flush``; the generated policy
-gives the database a ``postgresql`` checkpoint.
+One lab serves the module. The lab's inventory gives the application an
+``app-flush``; the generated policy gives the database a ``postgresql``
+checkpoint. The front end is held at the lab's web gate, in two variants
+(``gated``): the HTTP gate (an ``http-gate`` from the inventory), then the
+same lab brought up again with ``--web-gate haproxy`` (a ``haproxy``
+quiescer, which the policy generated from the CIB's ``ocf:heartbeat:haproxy``).
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ import psycopg
 import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
-from tests.integration.conftest import LabEnv, lab_env
+from tests.conftest import require_component
+from tests.integration.conftest import LabEnv, lab_env, lab_policy
 
 from haprotect.engine import ListReporter, list_sets, run_backup, run_restore
 from haprotect.engine.backup import MoverLookup, RunOptions
 from haprotect.engine.planning import plan_backup
 from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, read_journal, verify_acknowledged
+from haprotect.lab.haproxy import FRONTEND, HINT, find_haproxy
 from haprotect.lab.journal import ORDER, UPLOAD
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
@@ -53,6 +58,7 @@ from haprotect.movers.pgcheck import Endpoint, catch_up, lsn_int, primary_lsn
 from haprotect.movers.postgres import stop_restored
 from haprotect.plan import load_inventory, plan_restore
 from haprotect.policy.io import dump_policy
+from haprotect.quiesce import haproxy_api
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 PG = "pgsql_shop"
@@ -63,6 +69,21 @@ FS = "fs_shared"
 def env() -> Iterator[LabEnv]:
     with lab_env("hp-cons-") as made:
         yield made
+
+
+#: The quiescer that holds the front end at each kind of web gate.
+GATE_QUIESCER = {"http": "http-gate", "haproxy": "haproxy"}
+
+
+@pytest.fixture(scope="module", params=["http", "haproxy"])
+def gated(request: pytest.FixtureRequest, env: LabEnv) -> LabEnv:
+    """The module's lab with the web gate ``request.param`` in front of its web tier."""
+    if request.param == "haproxy":
+        require_component("haproxy", find_haproxy() is not None, HINT)
+    lab = Lab(env.lab.root, web_gate=request.param)
+    lab.up()
+    assert lab.web_gate == request.param
+    return replace(env, lab=lab, policy=lab_policy(lab))
 
 
 def backup(env: LabEnv, policy: Policy | None = None, movers: MoverLookup = get_mover) -> Result:
@@ -86,6 +107,12 @@ def with_hook(policy: Policy, tier: str, hook: TierQuiescer) -> Policy:
 
 
 def gate_state(lab: Lab) -> str:
+    """``held`` or ``open``: the HTTP gate's state, or whether HAProxy accepts connections."""
+    if lab.web_gate == "haproxy":
+        socket = str(lab.haproxy_socket)
+        limit = int(haproxy_api.info(socket, 5.0)["Maxconn"])
+        frontend = haproxy_api.frontends(socket, 5.0)[FRONTEND].limit
+        return "held" if limit <= 1 or frontend == 0 else "open"
     status: dict[str, Any] = httpx.get(f"{lab.gate_admin_url}/status", trust_env=False).json()
     return str(status["state"])
 
@@ -179,7 +206,8 @@ def restored_orders(dsn: str) -> set[str]:
         return {str(row[0]) for row in conn.execute("SELECT id FROM orders").fetchall()}
 
 
-def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: LabEnv) -> None:
+def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(gated: LabEnv) -> None:
+    env = gated
     lab = env.lab
     loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(2)]
     for load in loads:
@@ -202,14 +230,15 @@ def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: La
 
     quiesce = quiesce_meta(env)
     windows = {w["tier"]: w for w in quiesce["windows"]}
-    assert [w["kind"] for w in quiesce["windows"]] == ["http-gate", "app-flush", "postgresql"]
+    gate = GATE_QUIESCER[lab.web_gate]
+    assert [w["kind"] for w in quiesce["windows"]] == [gate, "app-flush", "postgresql"]
     assert all(w["held_at"] and w["resumed_at"] for w in windows.values())
     assert quiesce["issues"] == [] and quiesce["aborted"] is None
     cut_lsn = quiesce["cuts"][f"haprotect-lab/{PG}"]["cut_lsn"]
     assert cut_lsn and quiesce["cuts"][f"haprotect-lab/{FS}"]["cut"]
     held_at = datetime.fromisoformat(windows["frontend"]["held_at"]).timestamp()
 
-    out = env.root / "restored-cut"
+    out = env.root / f"restored-cut-{lab.web_gate}"
     snapshot_set = list_sets(env.repo)[-1]
     plan = plan_restore(snapshot_set, load_inventory(lab.inventory_path), to=out)
     restored = run_restore(plan, env.repo, ListReporter())
@@ -238,7 +267,8 @@ def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(env: La
     stop_restored(pgdata)
 
 
-def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: LabEnv) -> None:
+def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(gated: LabEnv) -> None:
+    env = gated
     hook = TierQuiescer("command", 10.0, 20.0, "fail", {"pre": ["/bin/sh", "-c", "exit 1"]})
     result = backup(env, with_hook(env.policy, "database", hook))
     assert result.status is Status.FAILED
@@ -248,7 +278,10 @@ def test_a_failing_pre_hook_with_fail_aborts_with_every_tier_resumed(env: LabEnv
     assert "command of tier database" in " ".join(i.message for i in result.issues)
 
 
-def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env: LabEnv) -> None:
+def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(
+    gated: LabEnv,
+) -> None:
+    env = gated
     hook = TierQuiescer("command", 10.0, 20.0, "continue", {"pre": ["/bin/sh", "-c", "exit 1"]})
     result = backup(env, with_hook(env.policy, "database", hook))
     assert result.status is Status.PARTIALLY_FAILED
@@ -258,7 +291,8 @@ def test_a_failing_pre_hook_with_continue_ends_partially_failed_and_says_why(env
     assert serves(env.lab)
 
 
-def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(env: LabEnv) -> None:
+def test_kill_9_while_held_lets_every_tier_serve_within_its_lease(gated: LabEnv) -> None:
+    env = gated
     lab, root = env.lab, env.root
     lease = 6.0
     inventory: dict[str, Any] = yaml.safe_load(lab.inventory_path.read_text())

@@ -113,3 +113,15 @@ def test_the_installed_tools_can_modify_what_the_lab_writes(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert b'name="is-managed" value="false"' in cib.read_bytes()
+
+
+def test_with_haproxy_the_front_end_runs_an_haproxy_resource_with_the_labs_conffile() -> None:
+    spec = replace(SPEC, haproxy=("/usr/sbin/haproxy", "/tmp/lab/haproxy.cfg"))
+    cluster = cluster_of(spec)
+    tiers = {t.name: t for t in cluster.applications[0].tiers}
+    assert tiers["frontend"].resources == ("web_front", "web_lb")
+    lb = next(r for r in cluster.resources if r.id == "web_lb")
+    assert lb.agent == "ocf:heartbeat:haproxy"
+    assert lb.settings == {"conffile": "/tmp/lab/haproxy.cfg"}
+    assert lb.placement  # it runs where the group runs
+    assert all(r.id != "web_lb" for r in cluster_of(SPEC).resources)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from haprotect.errors import InputError
+from haprotect.lab.inventory import render_inventory
 from haprotect.lab.journal import ORDER, UPLOAD, Journal, JournalEntry, read_journal
 from haprotect.lab.processes import alive, read_pid, running_pid
 from haprotect.lab.shop import OrderError, canonical, sha256_text, validate_order
@@ -40,6 +42,25 @@ def test_state_round_trips_and_says_where_everything_is(tmp_path: Path) -> None:
     assert data["web_url"] == "http://127.0.0.1:8002"
     assert data["paths"]["uploads"] == str(tmp_path / "shared/uploads")
     assert data["nodes"]["node2"]["port"] == 5434
+
+
+def test_the_web_gate_is_kept_and_haproxy_has_no_admin_url(tmp_path: Path) -> None:
+    state = replace(make_state(tmp_path), gate_port=8003, gate_admin_port=8004)
+    assert state.web_gate == "http"
+    assert state.gate_admin_url == "http://127.0.0.1:8004"
+    haproxy = replace(state, web_gate="haproxy")
+    save_state(haproxy)
+    assert load_state(tmp_path) == haproxy
+    assert haproxy.gate_admin_url is None
+    assert haproxy.web_url == "http://127.0.0.1:8003"
+    assert "quiesce" in render_inventory(state).decode()
+    assert b"http-gate" in render_inventory(state)
+    assert b"http-gate" not in render_inventory(haproxy)
+    data = json.loads((tmp_path / "lab.json").read_text())
+    data["web_gate"] = "nginx"
+    (tmp_path / "lab.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="web_gate is 'nginx'"):
+        load_state(tmp_path)
 
 
 def test_failover_state_names_the_other_node(tmp_path: Path) -> None:

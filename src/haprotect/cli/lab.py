@@ -64,6 +64,15 @@ def up_command(
             "can be made, else none. An existing lab keeps what it was made with.",
         ),
     ] = "auto",
+    web_gate: Annotated[
+        str | None,
+        typer.Option(
+            help="What stands in front of the web tier: 'http', haprotect's HTTP gate (a new "
+            "lab's default), or 'haproxy', Debian's HAProxy, described in the lab's CIB by "
+            "HAProxy's resource agent so the policy holds it with the haproxy quiescer. "
+            "An existing lab keeps its gate unless this is given.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the lab if needed and start whatever is not running (idempotent).
@@ -73,7 +82,13 @@ def up_command(
     from haprotect.lab import Lab
 
     chosen = None if volume == "none" else volume
-    lab = Lab(directory, on_event=_event, flush_interval=flush_interval, volume=chosen)
+    lab = Lab(
+        directory,
+        on_event=_event,
+        flush_interval=flush_interval,
+        volume=chosen,
+        web_gate=web_gate,
+    )
     status = lab.up()
     _render(status, as_json)
 

@@ -14,7 +14,9 @@ like any other cluster:
   (``ocf:heartbeat:anything``, the application tier) and ``web_front``
   (``ocf:heartbeat:nginx``, the front end's role; the lab's front end is a
   small Python server), colocated with the promoted PostgreSQL instance and
-  started after its promotion.
+  started after its promotion; with ``--web-gate haproxy`` the group ends
+  with ``web_lb`` (``ocf:heartbeat:haproxy``, its ``conffile`` the lab's
+  ``haproxy.cfg``), so the policy gives the front end a ``haproxy`` quiescer.
 - a status section whose operation history (``lrm_rsc_op``) says which node
   is promoted and where the group runs, or that everything is stopped.
 
@@ -42,6 +44,7 @@ GROUP = "shop"
 FILESYSTEM = "fs_shared"
 APP = "orders_app"
 WEB = "web_front"
+LB = "web_lb"
 _PROMOTED_INTERVAL = 15000
 _UNPROMOTED_INTERVAL = 16000
 _MONITOR_INTERVAL = 20000
@@ -75,6 +78,8 @@ class CibSpec:
     running: bool = True  #: False: every resource is recorded as stopped
     last_change: int = 0  #: seconds since the epoch, for the operation history
     feature_set: str = FEATURE_SET  #: the writer's, as tools_feature_set() finds it
+    #: HAProxy in front of the web tier: its binary and configuration (None: the HTTP gate)
+    haproxy: tuple[str, str] | None = None
 
 
 @functools.cache
@@ -240,6 +245,16 @@ def _resources(resources: etree._Element, spec: CibSpec) -> None:
         },
     )
     _operations(web, [{"name": "monitor", "interval": "20s", "timeout": "20s"}])
+    if spec.haproxy is not None:
+        binary, conffile = spec.haproxy
+        lb = _primitive(group, LB, "ocf", "heartbeat", "haproxy")
+        _nvpairs(
+            lb,
+            f"{LB}-instance_attributes",
+            "instance_attributes",
+            {"binpath": binary, "conffile": conffile, "pidfile": f"{spec.run_dir}/gate.pid"},
+        )
+        _operations(lb, [{"name": "monitor", "interval": "20s", "timeout": "20s"}])
 
 
 def _constraints(constraints: etree._Element) -> None:
@@ -317,6 +332,8 @@ class _History:
 
 def _status(status: etree._Element, spec: CibSpec) -> None:
     group = [(FILESYSTEM, "Filesystem"), (APP, "anything"), (WEB, "nginx")]
+    if spec.haproxy is not None:
+        group.append((LB, "haproxy"))
     for node in spec.nodes:
         state = etree.SubElement(
             status,

@@ -14,7 +14,9 @@ It also gives the ``shop`` group's upper tiers their quiescers, because
 their admin URLs are the lab's and change at every ``lab up``: the front
 end an ``http-gate`` (the gate's admin API, ``gate_admin_url``) and the
 application an ``app-flush`` (``POST /admin/flush`` of the app). The policy
-keeps what the cluster configuration tells (the database's ``postgresql``).
+keeps what the cluster configuration tells (the database's ``postgresql``;
+with ``--web-gate haproxy``, the front end's ``haproxy``, from the CIB's
+``ocf:heartbeat:haproxy`` resource, so the inventory adds no gate).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from haprotect.errors import ComponentError, InputError, UsageError
 from haprotect.lab import volume as lab_volume
 from haprotect.lab.cib import CibNode, CibSpec, render_cib, tools_feature_set
 from haprotect.lab.client import HttpFailure, post_json
+from haprotect.lab.haproxy import DEBIAN_BINARY, find_haproxy
 from haprotect.lab.inventory import INVENTORY_FILE, render_inventory
 from haprotect.lab.making import current_user, lab_binaries, new_state, prepare
 from haprotect.lab.pgnode import PgNode, kill_strays
@@ -31,6 +32,7 @@ from haprotect.lab.replication import Replication
 from haprotect.lab.report import LabEvent, LabStatus
 from haprotect.lab.state import (
     DATABASE,
+    WEB_GATES,
     LabPaths,
     LabState,
     lab_paths,
@@ -38,7 +40,7 @@ from haprotect.lab.state import (
     save_state,
     write_atomic,
 )
-from haprotect.lab.tiers import TIER_NAMES, TIERS, health_url, start_tier, stop_tier, tier_pid
+from haprotect.lab.tiers import TIERS, health_url, start_tier, stop_tier, tier_name, tier_pid
 from haprotect.pgtools import PgRunner
 from haprotect.ports import free_ports
 
@@ -61,9 +63,17 @@ class Lab:
         on_event: Callable[[LabEvent], None] | None = None,
         flush_interval: float = 2.0,
         volume: str | None = None,
+        web_gate: str | None = None,
     ) -> None:
         """``volume``: put a new lab's shared directory on a filesystem of its own
-        (:mod:`haprotect.lab.volume`); an existing lab keeps what it was made with."""
+        (:mod:`haprotect.lab.volume`); an existing lab keeps what it was made with.
+        ``web_gate``: what ``up`` puts in front of the web tier, ``http`` (haprotect's
+        gate) or ``haproxy``; None keeps an existing lab's (a new one gets ``http``)."""
+        if web_gate is not None and web_gate not in WEB_GATES:
+            raise UsageError(
+                f"unknown web gate {web_gate!r}", hint=f"choose one of {', '.join(WEB_GATES)}"
+            )
+        self._web_gate = web_gate
         self.root = Path(directory).absolute()
         self.on_event = on_event
         self.flush_interval = flush_interval
@@ -119,7 +129,11 @@ class Lab:
             "app": state.app_port,
             "web": state.web_port,
             **({"gate": state.gate_port} if state.gate_port else {}),
-            **({"gate-admin": state.gate_admin_port} if state.gate_admin_port else {}),
+            **(
+                {"gate-admin": state.gate_admin_port}
+                if state.gate_admin_port and state.gate_admin_url
+                else {}
+            ),
         }
 
     @property
@@ -143,10 +157,26 @@ class Lab:
     @property
     def gate_admin_url(self) -> str:
         """The HTTP gate's admin API (POST /hold, /resume; GET /status)."""
-        url = self.state.gate_admin_url
+        state = self.state
+        url = state.gate_admin_url
+        if url is None and state.web_gate == "haproxy":
+            raise UsageError(
+                f"the lab in {self.root} has HAProxy as its gate, which has no admin URL",
+                hint=f"its runtime API is {self.haproxy_socket}",
+            )
         if url is None:
             raise UsageError(f"the lab in {self.root} has no gate yet", hint="haprotect lab up")
         return url
+
+    @property
+    def web_gate(self) -> str:
+        """What stands in front of the web tier: ``http`` (the HTTP gate) or ``haproxy``."""
+        return self.state.web_gate
+
+    @property
+    def haproxy_socket(self) -> Path:
+        """HAProxy's runtime API (a unix socket), when it is the lab's gate."""
+        return self.paths.haproxy_socket
 
     @property
     def shared_dir(self) -> Path:
@@ -205,6 +235,10 @@ class Lab:
         if state.gate_port is None or state.gate_admin_port is None:
             gate, admin = free_ports(2)  # a lab made before the gate: give it one
             state = replace(state, gate_port=gate, gate_admin_port=admin)
+        if self._web_gate is not None and self._web_gate != state.web_gate:
+            if stop_tier(self.paths, "gate", state.web_gate):
+                self._emit("stop", f"stopped the {tier_name(state, 'gate')} tier")
+            state = replace(state, web_gate=self._web_gate)
         save_state(state)
         primary = PgNode(runner, state.primary_node, self.paths)
         standby = PgNode(runner, state.standby_node, self.paths)
@@ -226,7 +260,7 @@ class Lab:
             pair.wait_streaming(primary, standby.name)
         for tier in TIERS:
             if start_tier(self.paths, state, tier):
-                self._emit("start", f"started the {TIER_NAMES[tier]} tier")
+                self._emit("start", f"started the {tier_name(state, tier)} tier")
         self.write_cib(running=True)
         self.write_inventory()
         self._emit("up", f"lab up: primary {primary.name}, standby {standby.name}")
@@ -242,8 +276,8 @@ class Lab:
     def _down(self, purge: bool) -> None:
         state = self.state
         for tier in reversed(TIERS):
-            if stop_tier(self.paths, tier):
-                self._emit("stop", f"stopped the {TIER_NAMES[tier]} tier")
+            if stop_tier(self.paths, tier, state.web_gate):
+                self._emit("stop", f"stopped the {tier_name(state, tier)} tier")
         runner = PgRunner(lab_binaries(state), state.run_as, self.root)
         for node_state in (state.standby_node, state.primary_node):
             node = PgNode(runner, node_state, self.paths)
@@ -271,9 +305,9 @@ class Lab:
         )
         tiers = tuple(
             probe_tier(
-                TIER_NAMES[t],
+                tier_name(state, t),
                 health_url(state, t),
-                tier_pid(self.paths, t),
+                tier_pid(self.paths, t, state.web_gate),
             )
             for t in TIERS
         )
@@ -342,9 +376,15 @@ class Lab:
             running=running,
             last_change=int(time.time()),
             feature_set=tools_feature_set(),
+            haproxy=self._haproxy(state),
         )
         write_atomic(self.paths.cib, render_cib(spec))
         save_state(replace(state, cib_epoch=epoch))
+
+    def _haproxy(self, state: LabState) -> tuple[str, str] | None:
+        if state.web_gate != "haproxy":
+            return None
+        return (find_haproxy() or DEBIAN_BINARY, str(self.paths.haproxy_config))
 
     def write_inventory(self) -> None:
         """Write ``inventory.yaml``: each node's host and PostgreSQL location."""

@@ -19,6 +19,8 @@ from haprotect.errors import InputError
 FORMAT = "haprotect.lab/v1"
 STATE_FILE = "lab.json"
 NODE_NAMES = ("node1", "node2")
+#: What stands in front of the web tier: haprotect's HTTP gate, or HAProxy (haprotect.lab.haproxy).
+WEB_GATES = ("http", "haproxy")
 DATABASE = "shop"
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
@@ -62,6 +64,8 @@ class LabState:
     #: The shared directory's own filesystem (haprotect.lab.volume): "xfs", or None for
     #: a plain directory.
     volume: str | None = None
+    #: The public URL's gate (one of WEB_GATES); HAProxy listens on ``gate_port`` too.
+    web_gate: str = "http"
 
     @property
     def root(self) -> Path:
@@ -97,8 +101,13 @@ class LabState:
 
     @property
     def gate_admin_url(self) -> str | None:
-        """The gate's admin API (loopback): POST /hold, /resume; GET /status."""
-        return f"http://127.0.0.1:{self.gate_admin_port}" if self.gate_admin_port else None
+        """The HTTP gate's admin API (loopback): POST /hold, /resume; GET /status.
+
+        None when the lab's gate is HAProxy, whose runtime API is a unix socket.
+        """
+        if self.web_gate != "http" or not self.gate_admin_port:
+            return None
+        return f"http://127.0.0.1:{self.gate_admin_port}"
 
     def with_primary(self, name: str) -> LabState:
         self.node(name)
@@ -150,6 +159,15 @@ class LabPaths:
     def log_file(self, process: str) -> Path:
         return self.logs / f"{process}.log"
 
+    @property
+    def haproxy_config(self) -> Path:
+        return self.root / "haproxy.cfg"
+
+    @property
+    def haproxy_socket(self) -> Path:
+        """HAProxy's runtime API (``level admin``), when it is the lab's gate."""
+        return self.run / "haproxy.sock"
+
 
 def lab_paths(root: Path, volume: str | None = None) -> LabPaths:
     """The lab's paths; with a ``volume`` the shared directory lies on it."""
@@ -199,12 +217,19 @@ def load_state(root: Path) -> LabState | None:
             gate_port=_port_or_none(data.get("gate_port")),
             gate_admin_port=_port_or_none(data.get("gate_admin_port")),
             volume=data.get("volume"),
+            web_gate=_web_gate(data.get("web_gate", "http")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(
             f"{path}: not a lab state file ({exc})",
             hint="remove the lab directory and run 'haprotect lab up' again",
         ) from None
+
+
+def _web_gate(value: Any) -> str:
+    if value not in WEB_GATES:
+        raise ValueError(f"web_gate is {value!r}, expected one of {', '.join(WEB_GATES)}")
+    return str(value)
 
 
 def _port_or_none(value: Any) -> int | None:
