@@ -30,6 +30,8 @@ from haprotect.errors import ComponentError
 from haprotect.lab import Lab, LabLoad, verify_acknowledged
 from haprotect.lab.app import OrderStore, flush_loop
 from haprotect.lab.client import get_json, post_json, request
+from haprotect.lab.haproxy import HINT as HAPROXY_HINT
+from haprotect.lab.haproxy import find_haproxy
 from haprotect.sources import DiscoverOptions, discover
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
@@ -290,6 +292,25 @@ def test_load_command_reports_and_verifies(lab: Lab) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["load"]["acknowledged"] >= 5 and data["verify"]["ok"] is True
+
+
+def test_haproxy_takes_the_http_gates_place_and_the_cib_says_so(lab: Lab) -> None:
+    """Then the next test checks that ``down`` stops HAProxy with the rest."""
+    require_component("haproxy", find_haproxy() is not None, HAPROXY_HINT)
+    status = Lab(lab.root, web_gate="haproxy").up()
+    gate = next(t for t in status.tiers if t.name == "HAProxy gate")
+    assert gate.running and gate.healthy, gate
+    commands = lab_processes(lab.root).values()
+    assert any(c.startswith(find_haproxy() or "?") for c in commands), commands
+    assert not any("haprotect.lab.gate" in c for c in commands), commands
+    order_id = post_order(lab)  # through HAProxy
+    assert lab.flush() >= 1 and stored_payload(lab.primary_dsn, order_id)
+    assert_cib_matches(lab)
+    source = f"pacemaker+file://{lab.cib_path}"
+    (cluster,) = discover(source, DiscoverOptions(use_cli=False)).clusters
+    lb = next(r for r in cluster.resources if r.id == "web_lb")
+    assert lb.agent == "ocf:heartbeat:haproxy"
+    assert lb.settings == {"conffile": str(lab.root / "haproxy.cfg")}
 
 
 def test_down_leaves_no_processes(lab: Lab) -> None:
