@@ -180,6 +180,31 @@ def test_the_frontend_method_is_refused_where_restoring_it_deadlocks(proxy: Prox
     assert waiting.done(within=5.0) and waiting.status == 200
 
 
+def test_the_frontend_method_sets_and_restores_the_frontends_maxconn(proxy: Proxy) -> None:
+    """No connection arrives while held: on a version with the deadlock, that is safe too."""
+    version = api.info(proxy.socket, 5.0)["Version"]
+    quiescer = HaproxyQuiescer()
+    held = spec(proxy, method="frontend", allow_version=version)
+    report = quiescer.hold(held)
+    assert (report.details["method"], report.details["previous_maxconn"]) == (
+        "frontend",
+        f"web={MAXCONN}",
+    )
+    assert proxy.limits() == (GLOBAL_MAXCONN, 0)
+    assert quiescer.resume(held).details["restored"] == f"web={MAXCONN}"
+    assert proxy.limits() == (GLOBAL_MAXCONN, MAXCONN)
+
+
+def test_a_frontend_already_at_maxconn_0_is_not_held_again(proxy: Proxy) -> None:
+    version = api.info(proxy.socket, 5.0)["Version"]
+    api.set_maxconn(proxy.socket, "web", 0, 5.0)
+    try:
+        with pytest.raises(QuiesceError, match="already has maxconn 0"):
+            HaproxyQuiescer().hold(spec(proxy, method="frontend", allow_version=version))
+    finally:
+        api.set_maxconn(proxy.socket, "web", MAXCONN, 5.0)
+
+
 def test_versions_with_the_restore_deadlock() -> None:
     assert deadlocks("2.6.12-1+deb12u4", None)
     assert deadlocks("3.0.4", None)
@@ -190,15 +215,16 @@ def test_versions_with_the_restore_deadlock() -> None:
     assert deadlocks("nonsense", None)
 
 
-def test_kill_9_of_the_holder_lets_the_keeper_restore_haproxy(proxy: Proxy) -> None:
+def hold_in_a_process(proxy: Proxy, **extra: str) -> subprocess.Popen[str]:
+    """A process that holds ``proxy`` and says ``held``, then sleeps."""
+    options = {"socket": proxy.socket, "frontends": ["web"], "pin": f"127.0.0.1:{proxy.port}"}
+    options.update(extra)
     holder = textwrap.dedent(
         f"""
         import time
         from haprotect.quiesce import QuiesceSpec
         from haprotect.quiesce.haproxy import HaproxyQuiescer
-        spec = QuiesceSpec("haproxy", "web", 5.0, 60.0,
-                           options={{"socket": {proxy.socket!r}, "frontends": ["web"],
-                                    "pin": "127.0.0.1:{proxy.port}"}})
+        spec = QuiesceSpec("haproxy", "web", 5.0, 60.0, options={options!r})
         quiescer = HaproxyQuiescer()
         quiescer.hold(spec)
         print("held", flush=True)
@@ -208,9 +234,28 @@ def test_kill_9_of_the_holder_lets_the_keeper_restore_haproxy(proxy: Proxy) -> N
     process = subprocess.Popen(
         [sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_kill_9_of_a_frontend_holder_lets_the_keeper_restore_its_maxconn(proxy: Proxy) -> None:
+    version = api.info(proxy.socket, 5.0)["Version"]
+    process = hold_in_a_process(proxy, method="frontend", allow_version=version)
     try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "held"
+        assert proxy.limits() == (GLOBAL_MAXCONN, 0)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        restored(proxy, within=10.0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_kill_9_of_the_holder_lets_the_keeper_restore_haproxy(proxy: Proxy) -> None:
+    process = hold_in_a_process(proxy)
+    try:
         waiting = Request(proxy.port)
         assert not waiting.done(within=1.0)
         process.send_signal(signal.SIGKILL)
