@@ -166,38 +166,17 @@ class HaproxyQuiescer:
                 raise opt.fail(spec, "already held")
         version = self._info(spec, target).get("Version", "")
         method = self._method(spec, target, version)
-        stats = self._stats(spec, target)
-        state = _Held(target, method)
+        state = _Held(target, method, self._previous(spec, target, method))
+        with self._lock:
+            self._held[spec.key] = state
+        release = [sys.executable, "-I", "-B", str(RELEASE), target.socket]
         if method == "frontend":
-            state.previous = {name: stats[name].limit for name in target.frontends}
-            for name, limit in state.previous.items():
-                if limit == 0:
-                    raise opt.fail(
-                        spec,
-                        f"frontend {name} at {target.socket} already has maxconn 0 "
-                        "(held by someone else?): refusing to hold it",
-                    )
-            release = ["set-maxconn"]
+            release.append("set-maxconn")
             for name, limit in state.previous.items():
                 release += [name, str(limit)]
         else:
-            limit = self._global_limit(spec, target)
-            if limit <= 1:
-                raise opt.fail(
-                    spec,
-                    f"HAProxy at {target.socket} already has a global maxconn of {limit} "
-                    "(held by someone else?): refusing to hold it",
-                )
-            state.previous = {"global": limit}
-            release = ["set-maxconn-global", str(limit)]
-        with self._lock:
-            self._held[spec.key] = state
-        argv = [sys.executable, "-I", "-B", str(RELEASE), target.socket]
-        state.lease = Lease.start(
-            [*argv, *release],
-            spec.lease_seconds,
-            what=spec.label,
-        )
+            release += ["set-maxconn-global", str(state.previous["global"])]
+        state.lease = Lease.start(release, spec.lease_seconds, what=spec.label)
         deadline = time.monotonic() + spec.timeout_seconds
         if method == "frontend":
             for name in target.frontends:
@@ -312,6 +291,27 @@ class HaproxyQuiescer:
                 )
             return "global"
         return "frontend"
+
+    def _previous(self, spec: QuiesceSpec, target: Target, method: str) -> dict[str, int]:
+        """The ``maxconn`` values a hold changes (by frontend, or ``global``), refused if held."""
+        if method == "frontend":
+            stats = self._stats(spec, target)
+            for name in target.frontends:
+                if stats[name].limit == 0:
+                    raise opt.fail(
+                        spec,
+                        f"frontend {name} at {target.socket} already has maxconn 0 "
+                        "(held by someone else?): refusing to hold it",
+                    )
+            return {name: stats[name].limit for name in target.frontends}
+        limit = self._global_limit(spec, target)
+        if limit <= 1:
+            raise opt.fail(
+                spec,
+                f"HAProxy at {target.socket} already has a global maxconn of {limit} "
+                "(held by someone else?): refusing to hold it",
+            )
+        return {"global": limit}
 
     def _info(self, spec: QuiesceSpec, target: Target) -> dict[str, str]:
         try:
