@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from haprotect.errors import NothingCopied, UsageError
 from haprotect.model.progress import Phase
@@ -34,7 +34,12 @@ from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
 
 if TYPE_CHECKING:
-    from haprotect.repo.repository import Repository
+    from haprotect.repo.config import RepoConfig
+    from haprotect.repo.crypto import MasterKey
+    from haprotect.repo.index import Index
+    from haprotect.repo.lock import HeldLock
+    from haprotect.repo.tree import NodeStream
+    from haprotect.storage.base import BlobStore
 
 WALK_HEAD_START = 256
 """Batches of entries (128 each, about 150 KiB) the walk may make before the backup
@@ -43,8 +48,43 @@ the walk is most of the work. A first backup's work is reading; its walk keeps t
 the usual depth, and memory to what the reading needs."""
 
 
+class BackupTarget(Protocol):
+    """What a backup needs of the repository it writes into.
+
+    :class:`~haprotect.repo.repository.Repository` is one; a backup reads
+    the key only once its walk has started (it may still be derived then).
+    """
+
+    @property
+    def store(self) -> BlobStore: ...
+
+    @property
+    def config(self) -> RepoConfig: ...
+
+    @property
+    def key(self) -> MasterKey:
+        """The master key, waiting for its derivation."""
+
+    @property
+    def index(self) -> Index: ...
+
+    def lock(self, *, exclusive: bool = False, operation: str = "") -> HeldLock:
+        """A shared lock, to use as a context manager."""
+
+    def sync_index(self) -> None:
+        """Bring the index up to date with the index blobs."""
+
+    def parent_for(
+        self, host: str, paths: Sequence[str], parent: str | None = None
+    ) -> Snapshot | None:
+        """The snapshot the backup is a delta of."""
+
+    def nodes(self, snapshot: Snapshot) -> NodeStream:
+        """The nodes of a snapshot in canonical order."""
+
+
 def run_backup(
-    repo: Repository,
+    repo: BackupTarget,
     paths: Sequence[str | os.PathLike[str]],
     *,
     tags: Sequence[str] = (),
