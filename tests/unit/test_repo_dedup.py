@@ -16,9 +16,9 @@ from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import walker as walker_module
 from haprotect.repo.chunker import looks_paged, sample_offsets
 from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.index import Index
-from haprotect.repo.pack import BlobType, PackEntry, PackInfo
-from haprotect.repo.tree import NodeStream, encode_node, encode_tail, sort_key
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo
+from haprotect.repo.format.tree import NodeStream, encode_node, encode_tail, sort_key
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
 

@@ -19,7 +19,7 @@ from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import restorer as restorer_module
 from haprotect.repo import walker as walker_module
-from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
+from haprotect.repo.format.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.walker import Entry, Walker
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import (

@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
-    from haprotect.repo.config import ChunkerParams
-    from haprotect.repo.kdf import KdfParams
+    from haprotect.repo.format.config import ChunkerParams
+    from haprotect.repo.format.keyfile import KdfParams
     from haprotect.repo.lock import Locker
     from haprotect.repo.opening import open_repository
     from haprotect.repo.prune import PruneReport
@@ -66,8 +66,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "open_repository": "opening",
     "Repository": "repository",
-    "ChunkerParams": "config",
-    "KdfParams": "kdf",
+    "ChunkerParams": "format.config",
+    "KdfParams": "format.keyfile",
     "Locker": "lock",
     "Duration": "retention",
     "KeepPolicy": "retention",

@@ -31,16 +31,16 @@ from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node,
 from haprotect.repo.backupoptions import BackupOptions
 from haprotect.repo.blobsink import BlobSink
 from haprotect.repo.chunker import StreamChunker
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.fileworker import merged
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.handout import Handout, Kind, Queued, group_start
-from haprotect.repo.index import Index
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.switching import short_switch_interval
-from haprotect.repo.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Entry
 

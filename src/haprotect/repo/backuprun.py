@@ -25,20 +25,20 @@ from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.repo.archiver import Archiver
 from haprotect.repo.backupoptions import BackupOptions
 from haprotect.repo.files_cache import FilesCache
+from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX, write_snapshot
 from haprotect.repo.lock import GuardedStore
 from haprotect.repo.lockfile import username
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
-from haprotect.repo.snapshots import SNAPSHOTS_PREFIX, write_snapshot
 from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
 
 if TYPE_CHECKING:
-    from haprotect.repo.config import RepoConfig
-    from haprotect.repo.crypto import MasterKey
-    from haprotect.repo.index import Index
+    from haprotect.repo.format.config import RepoConfig
+    from haprotect.repo.format.crypto import MasterKey
+    from haprotect.repo.format.index import Index
+    from haprotect.repo.format.tree import NodeStream
     from haprotect.repo.lock import HeldLock
-    from haprotect.repo.tree import NodeStream
     from haprotect.storage.base import BlobStore
 
 WALK_HEAD_START = 256

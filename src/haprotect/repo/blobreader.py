@@ -17,10 +17,10 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.index import BlobLocation, Locator
-from haprotect.repo.pack import PackInfo, open_blob
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import BlobLocation, Locator
+from haprotect.repo.format.pack import PackInfo, open_blob
 from haprotect.storage.base import BlobNotFound, BlobStore, get_range_into
 
 _CACHED_KEYS = 256

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import zstandard
 
 from haprotect.model.snapshot import ContentEntry
-from haprotect.repo.crypto import MasterKey
-from haprotect.repo.index import Index
-from haprotect.repo.pack import FLAG_ZSTD, BlobType
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.pack import FLAG_ZSTD, BlobType
 from haprotect.repo.packwriter import FinishedPack, PackBuffers, PackWriter, pack_capacity
 from haprotect.repo.uploader import Uploader
 

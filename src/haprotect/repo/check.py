@@ -12,7 +12,7 @@ The structural check (always):
 * packs no index lists are *info* (garbage of an interrupted backup or
   prune, removed by the next prune; their trailers are read, so that the
   chunks a damaged index blob listed are found), stale and unreadable
-  locks too; files whose names are no blob's (:mod:`haprotect.repo.names`)
+  locks too; files whose names are no blob's (:mod:`haprotect.repo.format.names`)
   are warnings.
 
 With ``read_data`` every pack (or a subset: ``N%`` at random, or part
@@ -35,21 +35,21 @@ from typing import Any
 
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import (
     IntegrityError,
     RepositoryError,
     SnapshotNotFound,
     UnsupportedVersion,
 )
-from haprotect.repo.indexset import IndexedPack, load_index_set
-from haprotect.repo.kdf import KEYS_PREFIX, parse_key_file
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.indexset import IndexedPack, load_index_set
+from haprotect.repo.format.keyfile import KEYS_PREFIX, parse_key_file
+from haprotect.repo.format.names import DATA, SET_ASIDE_SUFFIX, flat_id, list_folder
+from haprotect.repo.format.packindex import read_pack_tables
+from haprotect.repo.format.snapshots import load_snapshot, snapshot_ids
 from haprotect.repo.lock import Locker, LockStatus
-from haprotect.repo.names import DATA, SET_ASIDE_SUFFIX, flat_id, list_folder
 from haprotect.repo.packcheck import PackProblem, Subset, check_data, check_structure
-from haprotect.repo.packindex import read_pack_tables
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.snapshots import load_snapshot, snapshot_ids
 from haprotect.repo.usage import find_users, scan
 from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 

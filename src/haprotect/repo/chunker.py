@@ -29,7 +29,7 @@ import re
 
 from pyfastcdc import FastCDC
 
-from haprotect.repo.config import ChunkerParams
+from haprotect.repo.format.config import ChunkerParams
 
 Cut = tuple[int, int]
 

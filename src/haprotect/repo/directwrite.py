@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from haprotect.repo.config import MiB
+from haprotect.repo.format.config import MiB
 
 BLOCK = 4096
 EXTENT_MAX = 8 * MiB

@@ -8,7 +8,7 @@ of two sorted streams: constant memory, whatever the size of the tree.
 
 The merge works on the parent's raw records (JSON lines), decoding only
 those it needs. When nothing about a file changed, not even its owner, mode
-or xattrs, the start of its new record (:func:`~haprotect.repo.tree.encode_head`)
+or xattrs, the start of its new record (:func:`~haprotect.repo.format.tree.encode_head`)
 equals the start of the parent's, and the parent's record is reused as it
 is (:meth:`FilesCache.reuse_record`): no node is decoded, built or encoded.
 Usually the file is also the parent's next record, so the merge does not even
@@ -27,8 +27,8 @@ from dataclasses import replace
 from itertools import islice
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
-from haprotect.repo.index import Index
-from haprotect.repo.tree import NodeStream, decode_node, encode_node, record_key, sort_key
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.tree import NodeStream, decode_node, encode_node, record_key, sort_key
 
 _CONTENT = b',"content":['
 _XATTRS = b',"xattrs":['

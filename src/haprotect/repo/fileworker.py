@@ -24,12 +24,12 @@ from haprotect.repo.chunker import (
     looks_paged,
     sample_offsets,
 )
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
 from haprotect.repo.forkpool import ForkPool, PooledProcess, ProcessLost
-from haprotect.repo.index import Index
-from haprotect.repo.tree import file_record
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.tree import file_record
 from haprotect.repo.walker import Entry, Xattrs, read_xattrs
 
 # What a worker returns for one file: its content, size, bytes read, error

@@ -20,12 +20,12 @@ from itertools import islice
 from haprotect.model.snapshot import Node
 from haprotect.repo.backupoptions import BackupOptions
 from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.filereader import BufferPool
 from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task
 from haprotect.repo.forkpool import ForkPool
-from haprotect.repo.index import Index
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
 from haprotect.repo.walker import Entry
 
 SMALL_BATCH_FILES = 256

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import blake3
 
 from haprotect.errors import UsageError
-from haprotect.repo.crypto import NONCE_SIZE, TAG_SIZE, MasterKey, decrypt
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.pack import (
+from haprotect.repo.format.crypto import NONCE_SIZE, TAG_SIZE, MasterKey, decrypt
+from haprotect.repo.format.pack import (
     ENTRY,
     HEADER_SIZE,
     TRAILER_AAD,

@@ -1,6 +1,6 @@
 """Writing packs: blobs encrypted into page-aligned buffers, sealed, stored.
 
-The layout is :mod:`haprotect.repo.pack`'s. A pack is built in place, so
+The layout is :mod:`haprotect.repo.format.pack`'s. A pack is built in place, so
 sealing it copies nothing, and either written out piece by piece while it
 fills (where the store can stage a blob) or stored whole from its buffer.
 """
@@ -17,8 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import blake3
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from haprotect.repo.crypto import NONCE_SIZE, SALT_SIZE, TAG_SIZE, MasterKey, counter_nonce
-from haprotect.repo.pack import (
+from haprotect.repo.format.crypto import NONCE_SIZE, SALT_SIZE, TAG_SIZE, MasterKey, counter_nonce
+from haprotect.repo.format.pack import (
     BLOB_OVERHEAD,
     ENTRY,
     HEADER,

@@ -44,17 +44,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.blobreader import BlobReader
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
-from haprotect.repo.index import entry_table, write_index
-from haprotect.repo.indexset import IndexedPack, load_index_set
-from haprotect.repo.names import list_folder
-from haprotect.repo.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import entry_table, write_index
+from haprotect.repo.format.indexset import IndexedPack, load_index_set
+from haprotect.repo.format.names import list_folder
+from haprotect.repo.format.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
+from haprotect.repo.format.snapshots import list_snapshots
 from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.pruneoptions import PruneOptions
-from haprotect.repo.snapshots import list_snapshots
 from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers

@@ -1,6 +1,6 @@
 """``repo repair index``: the index rebuilt from the packs themselves.
 
-Every pack's trailer lists its blobs (:mod:`haprotect.repo.packindex`), so
+Every pack's trailer lists its blobs (:mod:`haprotect.repo.format.packindex`), so
 the index can always be rebuilt from the packs: each stored pack is listed
 with the entries of its own trailer; a pack whose trailer cannot be read
 keeps the entries an intact index blob gives it, if one does, and is left
@@ -30,13 +30,13 @@ from typing import Any
 
 import blake3
 
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
-from haprotect.repo.index import entry_table, write_index
-from haprotect.repo.indexset import load_index_set
-from haprotect.repo.names import DATA, list_folder
-from haprotect.repo.pack import pack_key
-from haprotect.repo.packindex import IndexedPack, read_pack_tables
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import entry_table, write_index
+from haprotect.repo.format.indexset import load_index_set
+from haprotect.repo.format.names import DATA, list_folder
+from haprotect.repo.format.pack import pack_key
+from haprotect.repo.format.packindex import IndexedPack, read_pack_tables
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.prune import index_batches
 from haprotect.repo.salvage import salvage, set_aside

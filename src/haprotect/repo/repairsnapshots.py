@@ -40,24 +40,24 @@ from haprotect.model.snapshot import FileError, Node, NodeType, Snapshot
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.blobsink import BlobSink
 from haprotect.repo.chunker import StreamChunker
-from haprotect.repo.config import RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import (
     IntegrityError,
     RestoreError,
     SnapshotNotFound,
     UnsupportedVersion,
 )
-from haprotect.repo.index import Index
-from haprotect.repo.names import DATA, list_folder
-from haprotect.repo.snapshots import (
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.names import DATA, list_folder
+from haprotect.repo.format.snapshots import (
     SNAPSHOTS_PREFIX,
     load_snapshot,
     snapshot_ids,
     write_snapshot,
 )
+from haprotect.repo.format.tree import decode_node, encode_node
 from haprotect.repo.target import Components, next_components
-from haprotect.repo.tree import decode_node, encode_node
 from haprotect.repo.uploader import Uploader
 from haprotect.storage.base import BlobNotFound, BlobStore, StorageError
 

@@ -29,24 +29,24 @@ from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.redact import display_url
 from haprotect.repo.blobreader import BlobReader, prefetch
-from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, RepositoryExists
-from haprotect.repo.index import Index
-from haprotect.repo.indexset import IndexSet, index_names, index_unlisted, load_index_set
-from haprotect.repo.keys import KdfParams, new_key_file
-from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
-from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
-from haprotect.repo.progress import ProgressMeter, ProgressSink
-from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
-from haprotect.repo.snapshots import (
+from haprotect.repo.format.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.indexset import IndexSet, index_names, index_unlisted, load_index_set
+from haprotect.repo.format.keysealing import KdfParams, new_key_file
+from haprotect.repo.format.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
+from haprotect.repo.format.snapshots import (
     SNAPSHOTS_PREFIX,
     find_parent,
     list_snapshots,
     load_snapshot,
     resolve_id,
 )
-from haprotect.repo.tree import LostChunk, NodeStream, decode_stream
+from haprotect.repo.format.tree import LostChunk, NodeStream, decode_stream
+from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
+from haprotect.repo.progress import ProgressMeter, ProgressSink
+from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
 from haprotect.repo.unlock import Unlocked, Unlocking, start_unlock
 from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 

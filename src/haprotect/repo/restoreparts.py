@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from haprotect.model.snapshot import RestoreStats
-from haprotect.repo.config import MiB
+from haprotect.repo.format.config import MiB
 from haprotect.repo.progress import ProgressMeter
 
 

@@ -50,12 +50,12 @@ from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.forking import fork_helper
+from haprotect.repo.format.tree import NodeStream, decode_node
 from haprotect.repo.nodemeta import apply_metadata
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
 from haprotect.repo.restorer import Dirs, Restorer, include_keys, selected
 from haprotect.repo.target import Target, components
-from haprotect.repo.tree import NodeStream, decode_node
 from haprotect.storage.base import BlobStore
 from haprotect.storage.local import LocalStore
 from haprotect.storage.wrappers import StoreWrapper

@@ -56,15 +56,15 @@ from haprotect.model.snapshot import (
     RestoreStats,
 )
 from haprotect.repo.blobreader import BlobReader
-from haprotect.repo.config import MiB
 from haprotect.repo.damage import NOT_INDEXED
-from haprotect.repo.index import BlobLocation
+from haprotect.repo.format.config import MiB
+from haprotect.repo.format.index import BlobLocation
+from haprotect.repo.format.tree import sort_key
 from haprotect.repo.nodemeta import make_special
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions, Team
 from haprotect.repo.runwriter import RestoredFile, Run, RunWriter
 from haprotect.repo.target import Components, Target, next_components
-from haprotect.repo.tree import sort_key
 
 MAX_FILES_PER_RUN = 256
 MAX_GAP = 64 * 1024

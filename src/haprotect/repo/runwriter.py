@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 from haprotect.model.snapshot import FileError, LostFile, LostRange, Node
 from haprotect.repo.blobreader import BlobReader
-from haprotect.repo.config import MiB
 from haprotect.repo.damage import (
     PACK_MISSING,
     PACK_TRUNCATED,
@@ -39,9 +38,10 @@ from haprotect.repo.damage import (
 )
 from haprotect.repo.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.index import BlobLocation
+from haprotect.repo.format.config import MiB
+from haprotect.repo.format.index import BlobLocation
+from haprotect.repo.format.pack import PackInfo
 from haprotect.repo.nodemeta import apply_metadata
-from haprotect.repo.pack import PackInfo
 from haprotect.repo.restoreparts import RestoreOptions
 from haprotect.repo.target import Components, Target
 from haprotect.storage.base import BlobNotFound, PermanentStorageError

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from haprotect.model.snapshot import Snapshot
-from haprotect.repo.index import INDEX_PREFIX, Index
+from haprotect.repo.format.index import INDEX_PREFIX, Index
+from haprotect.repo.format.pack import BlobType
 from haprotect.repo.lockfile import LOCKS_PREFIX
-from haprotect.repo.pack import BlobType
 from haprotect.repo.prune import stored_packs
 from haprotect.storage.base import BlobStore
 

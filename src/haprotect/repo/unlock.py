@@ -5,7 +5,7 @@ Deriving the key from the passphrase is slow on purpose (scrypt, about
 walks the file system meanwhile; the first use of the key waits for it, and
 a wrong passphrase is raised there.
 
-Like :mod:`haprotect.repo.kdf`, this module imports nothing heavy, so that
+Like :mod:`haprotect.repo.format.keyfile`, this module imports nothing heavy, so that
 :func:`haprotect.repo.opening.open_repository` starts the derivation before
 the rest of the repository's modules (and ``cryptography``) are loaded: the
 modules that open the key file and read the index are imported once the
@@ -25,13 +25,13 @@ from haprotect.repo.errors import (
     UnsupportedVersion,
     WrongPassphrase,
 )
-from haprotect.repo.kdf import KEYS_PREFIX, derive, parse_key_file
+from haprotect.repo.format.keyfile import KEYS_PREFIX, derive, parse_key_file
 from haprotect.storage.base import BlobNotFound, PermanentStorageError
 
 if TYPE_CHECKING:
-    from haprotect.repo.config import RepoConfig
-    from haprotect.repo.crypto import MasterKey
-    from haprotect.repo.indexset import IndexSet
+    from haprotect.repo.format.config import RepoConfig
+    from haprotect.repo.format.crypto import MasterKey
+    from haprotect.repo.format.indexset import IndexSet
     from haprotect.storage.base import BlobStore
 
 
@@ -53,7 +53,7 @@ def unlock(
     is the passphrase wrong, and the message then names the skipped ones.
     A damaged index blob is skipped too: with ``lenient_index`` (check)
     quietly, else with a warning, and the packs it may have named are
-    indexed for reading (:mod:`haprotect.repo.indexset`).
+    indexed for reading (:mod:`haprotect.repo.format.indexset`).
     """
     skipped: dict[str, RepositoryError | PermanentStorageError] = {}
     tried = 0
@@ -69,8 +69,8 @@ def unlock(
         try:
             secret = derive(passphrase, key_file.salt, key_file.params)
             # loaded after the derivation (see the module's docstring)
-            from haprotect.repo.indexset import load_index_set
-            from haprotect.repo.keys import open_derived
+            from haprotect.repo.format.indexset import load_index_set
+            from haprotect.repo.format.keysealing import open_derived
 
             key = open_derived(key_file, secret, config.id, info.key)
         except RepositoryError as exc:
@@ -155,7 +155,7 @@ def start_unlock(
     the result in; both ways of opening (``Repository.open`` and
     :func:`haprotect.repo.opening.open_repository`) start here.
     """
-    from haprotect.repo.config import read_config
+    from haprotect.repo.format.config import read_config
 
     config, mac = read_config(store)
     if background:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from haprotect.repo.crypto import MasterKey
-from haprotect.repo.index import Index, write_index
-from haprotect.repo.pack import DATA_PREFIX, ENTRY, PackInfo
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index, write_index
+from haprotect.repo.format.pack import DATA_PREFIX, ENTRY, PackInfo
 from haprotect.repo.packwriter import FinishedPack
 from haprotect.storage.base import BlobStore, StagedBlob, stage
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError
+from haprotect.repo.format.tree import decode_node, decode_stream
 from haprotect.repo.pathjudge import PathJudge, Refusals, Summary
-from haprotect.repo.tree import decode_node, decode_stream
 from haprotect.storage.base import StorageError
 
 # chunk id -> (text before its first newline, after its last one, has a newline,

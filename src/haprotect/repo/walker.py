@@ -4,7 +4,7 @@ The walker yields one :class:`Entry` per file-system object: first the
 ancestors of each backed-up path (so a restore can recreate them with their
 owners and modes), then the path and, for a directory, everything below it,
 depth first with the entries of each directory sorted by the bytes of their
-names. That is the order of :func:`haprotect.repo.tree.sort_key`, so the
+names. That is the order of :func:`haprotect.repo.format.tree.sort_key`, so the
 walk can be merged with the parent snapshot's tree in one pass.
 
 A root may be recorded under another name than the one it is read from
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
-from haprotect.repo.tree import encode_file_head, file_record
+from haprotect.repo.format.tree import encode_file_head, file_record
 
 ErrorSink = Callable[[str, str], None]
 
@@ -100,7 +100,7 @@ class Entry:
 
     @property
     def key(self) -> tuple[bytes, ...]:
-        """The :func:`~haprotect.repo.tree.sort_key` of the node's path."""
+        """The :func:`~haprotect.repo.format.tree.sort_key` of the node's path."""
         return tuple(self.rel.split(b"/"))
 
     @property

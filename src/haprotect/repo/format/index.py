@@ -22,9 +22,9 @@ from typing import Protocol
 
 import blake3
 
-from haprotect.repo.crypto import MasterKey, SealedKind, seal, unseal
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.pack import ENTRY, BlobType, PackEntry, PackInfo
+from haprotect.repo.format.crypto import MasterKey, SealedKind, seal, unseal
+from haprotect.repo.format.pack import ENTRY, BlobType, PackEntry, PackInfo
 from haprotect.storage.base import BlobStore
 
 INDEX_PREFIX = "index/"
@@ -33,7 +33,7 @@ INDEX_VERSION = 1
 _HEAD = struct.Struct("<4sB3xI")
 _PACK = struct.Struct("<32s32sB3xI")
 _ID = struct.Struct("<32s16x")
-"""The chunk id of an :data:`~haprotect.repo.pack.ENTRY`."""
+"""The chunk id of an :data:`~haprotect.repo.format.pack.ENTRY`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class Locator(Protocol):
 class Layered:
     """An index, then packs indexed apart from it: both live, read in that order.
 
-    How packs no index blob names are read (:mod:`haprotect.repo.indexset`)
+    How packs no index blob names are read (:mod:`haprotect.repo.format.indexset`)
     without copying the index: what a backup adds to the index is found at
     once, and nothing a backup deduplicates against changes.
     """

@@ -6,7 +6,7 @@ AES-256-GCM under the key scrypt derives from the passphrase. Opening tries
 every key file; a passphrase that opens none is a wrong passphrase. Changing
 a passphrase is writing a new key file and deleting the old one; the master
 key, and so the data, never changes. The document's layout and the
-derivation are in :mod:`haprotect.repo.kdf`.
+derivation are in :mod:`haprotect.repo.format.keyfile`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from haprotect.repo.crypto import NONCE_SIZE, MasterKey
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.kdf import (
+from haprotect.repo.format.crypto import NONCE_SIZE, MasterKey
+from haprotect.repo.format.keyfile import (
     KEY_FILE_VERSION,
     KEYS_PREFIX,
     KdfParams,

@@ -25,7 +25,8 @@ from enum import IntEnum
 import blake3
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from haprotect.repo.crypto import (
+from haprotect.repo.errors import IntegrityError, UnsupportedVersion
+from haprotect.repo.format.crypto import (
     NONCE_SIZE,
     SALT_SIZE,
     TAG_SIZE,
@@ -33,7 +34,6 @@ from haprotect.repo.crypto import (
     decompress,
     decrypt,
 )
-from haprotect.repo.errors import IntegrityError, UnsupportedVersion
 
 PACK_MAGIC = b"HAPK"
 PACK_VERSION = 1

@@ -12,7 +12,7 @@ blob id for a name) are not index blobs and are not read.
 A damaged index blob stops prune (``strict``: it cannot know what the blob
 listed). Everything else skips it, and with ``recover`` (every ordinary
 open) logs a warning and indexes the packs that no intact index blob names
-from their own trailers (:mod:`haprotect.repo.packindex`), into a second
+from their own trailers (:mod:`haprotect.repo.format.packindex`), into a second
 index used only for *reading* (:attr:`IndexSet.unlisted`, read after the
 index through :attr:`IndexSet.for_reading`): a restore or a
 check still finds every chunk of an intact pack, while a backup
@@ -27,12 +27,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from haprotect.repo.crypto import MasterKey
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.index import INDEX_PREFIX, Index, Layered, Locator, read_index_tables
-from haprotect.repo.names import DATA, blob_ids, list_folder
-from haprotect.repo.pack import ENTRY, PackEntry, PackInfo
-from haprotect.repo.packindex import IndexedPack, read_pack_tables
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import INDEX_PREFIX, Index, Layered, Locator, read_index_tables
+from haprotect.repo.format.names import DATA, blob_ids, list_folder
+from haprotect.repo.format.pack import ENTRY, PackEntry, PackInfo
+from haprotect.repo.format.packindex import IndexedPack, read_pack_tables
 from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 _LOAD_THREADS = 8

@@ -4,7 +4,7 @@ This module imports nothing heavy (no ``cryptography``, no compression):
 opening a repository starts deriving the key before the rest of the
 repository's modules are loaded (:mod:`haprotect.repo.opening`), and the
 derivation needs only a key file's parameters and ``hashlib``. Sealing and
-opening the master key inside a key file is :mod:`haprotect.repo.keys`.
+opening the master key inside a key file is :mod:`haprotect.repo.format.keysealing`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from haprotect.repo.errors import IntegrityError, RepositoryNotFound, Unsupporte
 from haprotect.storage.base import BlobNotFound, BlobStore
 
 if TYPE_CHECKING:
-    from haprotect.repo.crypto import MasterKey
+    from haprotect.repo.format.crypto import MasterKey
 
 FORMAT_NAME = "haprotect-repository"
 FORMAT_VERSION = 1

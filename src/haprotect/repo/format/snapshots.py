@@ -26,10 +26,10 @@ import blake3
 
 from haprotect.model.snapshot import BackupStats, FileError, Snapshot
 from haprotect.redact import display_url
-from haprotect.repo.crypto import MasterKey, SealedKind, seal, unseal
 from haprotect.repo.errors import IntegrityError, SnapshotNotFound, UnsupportedVersion
-from haprotect.repo.names import blob_ids
-from haprotect.repo.tree import TREE_VERSION
+from haprotect.repo.format.crypto import MasterKey, SealedKind, seal, unseal
+from haprotect.repo.format.names import blob_ids
+from haprotect.repo.format.tree import TREE_VERSION
 from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 SNAPSHOTS_PREFIX = "snapshots/"

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from haprotect.repo.crypto import NONCE_SIZE, TAG_SIZE, MasterKey, decrypt
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.pack import (
+from haprotect.repo.format.crypto import NONCE_SIZE, TAG_SIZE, MasterKey, decrypt
+from haprotect.repo.format.pack import (
     ENTRY,
     HEADER_SIZE,
     LENGTH,

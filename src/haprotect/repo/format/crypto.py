@@ -4,7 +4,7 @@ Terms:
 
 master key
     The random secrets of a repository, stored only inside key files
-    (:mod:`haprotect.repo.keys`): ``data_key`` (encryption), ``id_key``
+    (:mod:`haprotect.repo.format.keysealing`): ``data_key`` (encryption), ``id_key``
     (keyed BLAKE3 chunk ids, so ids reveal nothing about content to someone
     without the key) and ``chunker_seed`` (the gear table of the content
     defined chunker, so chunk boundaries do not fingerprint known files).
@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from haprotect.repo.errors import IntegrityError, UnsupportedVersion
-from haprotect.repo.kdf import KEY_SIZE
+from haprotect.repo.format.keyfile import KEY_SIZE
 
 SALT_SIZE = 32
 NONCE_SIZE = 12
