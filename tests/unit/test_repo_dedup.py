@@ -14,7 +14,7 @@ from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import BackupOptions, KdfParams, Repository, handout
 from haprotect.repo import fileworker as fileworker_module
 from haprotect.repo import walker as walker_module
-from haprotect.repo.chunker import looks_paged, sample_offsets
+from haprotect.repo.blobs.chunker import looks_paged, sample_offsets
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo

@@ -15,7 +15,7 @@ import zstandard
 from tests.conftest import require_component
 
 from haprotect.repo import BackupOptions, KdfParams, Repository, handout
-from haprotect.repo.blobsink import BlobSink
+from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.fileworker import SmallFileReader
 from haprotect.repo.forkpool import ForkPool, PooledProcess
 from haprotect.repo.walker import Walker

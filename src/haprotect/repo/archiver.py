@@ -6,8 +6,8 @@ in canonical order, asks the files cache about each file and hands each file
 that changed to a worker thread, with a pooled buffer: the worker reads it,
 cuts it into chunks, and hashes, deduplicates, compresses, encrypts and packs
 them (:mod:`haprotect.repo.fileworker`,
-:class:`~haprotect.repo.blobsink.BlobSink`); upload threads store finished
-packs (:class:`~haprotect.repo.uploader.Uploader`). A large file is one task,
+:class:`~haprotect.repo.blobs.blobsink.BlobSink`); upload threads store finished
+packs (:class:`~haprotect.repo.blobs.uploader.Uploader`). A large file is one task,
 read buffer by buffer, so the workers never wait for the caller's thread to
 read for them. Small files are read back to back into one buffer and handed
 over as one task, so their per-file cost is a few system calls and a
@@ -29,8 +29,9 @@ from itertools import islice
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
 from haprotect.repo.backupoptions import BackupOptions
-from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.chunker import StreamChunker
+from haprotect.repo.blobs.blobsink import BlobSink
+from haprotect.repo.blobs.chunker import StreamChunker
+from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.fileworker import merged
 from haprotect.repo.format.config import RepoConfig
@@ -41,7 +42,6 @@ from haprotect.repo.handout import Handout, Kind, Queued, group_start
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.switching import short_switch_interval
-from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096

@@ -24,13 +24,13 @@ from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.repo.archiver import Archiver
 from haprotect.repo.backupoptions import BackupOptions
+from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX, write_snapshot
 from haprotect.repo.lock import GuardedStore
 from haprotect.repo.lockfile import username
 from haprotect.repo.lookahead import Lookahead
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
-from haprotect.repo.uploader import Uploader
 from haprotect.repo.walker import Walker, normalize_roots
 
 if TYPE_CHECKING:

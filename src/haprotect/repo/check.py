@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from haprotect.model.snapshot import Snapshot
-from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.errors import (
     IntegrityError,
     RepositoryError,

@@ -5,7 +5,7 @@ batch of small files read back to back into one buffer. The worker opens and
 reads them itself, so that the system calls run on the workers, in
 parallel; it cuts them into chunks (content-defined, or fixed blocks for
 page-structured files) and stores the chunks through the
-:class:`~haprotect.repo.blobsink.BlobSink`.
+:class:`~haprotect.repo.blobs.blobsink.BlobSink`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
-from haprotect.repo.blobsink import BlobSink, Compressors, ZeroChunks, prepare_chunks
-from haprotect.repo.chunker import (
+from haprotect.repo.blobs.blobsink import BlobSink, Compressors, ZeroChunks, prepare_chunks
+from haprotect.repo.blobs.chunker import (
     SAMPLE_BYTES,
     Chunker,
     fixed_block_size,
@@ -327,7 +327,7 @@ class SmallFileReader:
     settings. It leaves in the shared buffer, back to back, each chunk that
     is neither in the index nor sent before, compressed where that helps;
     the thread that sent the batch packs them (its
-    :meth:`~haprotect.repo.blobsink.BlobSink.store_prepared` claims them
+    :meth:`~haprotect.repo.blobs.blobsink.BlobSink.store_prepared` claims them
     again against every other thread's), so every chunk is stored once. It
     uses no lock the backup's other threads take (none of ``cryptography``,
     which encrypts in the backup's process), as it is forked while they run.

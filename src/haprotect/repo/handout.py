@@ -19,7 +19,7 @@ from itertools import islice
 
 from haprotect.model.snapshot import Node
 from haprotect.repo.backupoptions import BackupOptions
-from haprotect.repo.blobsink import BlobSink
+from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.filereader import BufferPool
 from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task
 from haprotect.repo.forkpool import ForkPool

@@ -43,7 +43,9 @@ from dataclasses import dataclass, field, replace
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from haprotect.model.snapshot import Snapshot
-from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.blobs.blobreader import BlobReader
+from haprotect.repo.blobs.packwriter import FinishedPack, PackWriter
+from haprotect.repo.blobs.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.errors import IntegrityError, PruneRefused, UnsupportedVersion
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
@@ -52,10 +54,8 @@ from haprotect.repo.format.indexset import IndexedPack, load_index_set
 from haprotect.repo.format.names import list_folder
 from haprotect.repo.format.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
 from haprotect.repo.format.snapshots import list_snapshots
-from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.pruneoptions import PruneOptions
-from haprotect.repo.uploader import INDEX_FLUSH_ENTRIES
 from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
 

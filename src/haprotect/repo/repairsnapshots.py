@@ -37,9 +37,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from haprotect.model.snapshot import FileError, Node, NodeType, Snapshot
-from haprotect.repo.blobreader import BlobReader
-from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.chunker import StreamChunker
+from haprotect.repo.blobs.blobreader import BlobReader
+from haprotect.repo.blobs.blobsink import BlobSink
+from haprotect.repo.blobs.chunker import StreamChunker
+from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.errors import (
     IntegrityError,
     RestoreError,
@@ -58,7 +59,6 @@ from haprotect.repo.format.snapshots import (
 )
 from haprotect.repo.format.tree import decode_node, encode_node
 from haprotect.repo.target import Components, next_components
-from haprotect.repo.uploader import Uploader
 from haprotect.storage.base import BlobNotFound, BlobStore, StorageError
 
 REPAIRED_TAG = "repaired"

@@ -28,7 +28,7 @@ from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.redact import display_url
-from haprotect.repo.blobreader import BlobReader, prefetch
+from haprotect.repo.blobs.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError, RepositoryExists
 from haprotect.repo.format.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
 from haprotect.repo.format.crypto import MasterKey

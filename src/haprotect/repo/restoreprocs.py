@@ -47,7 +47,7 @@ from typing import Any
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, LostFile, LostRange, NodeType, RestoreStats
 from haprotect.repo import errors as repo_errors
-from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.forking import fork_helper
 from haprotect.repo.format.tree import NodeStream, decode_node

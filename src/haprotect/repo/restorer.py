@@ -55,7 +55,7 @@ from haprotect.model.snapshot import (
     NodeType,
     RestoreStats,
 )
-from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.damage import NOT_INDEXED
 from haprotect.repo.format.config import MiB
 from haprotect.repo.format.index import BlobLocation

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 
 from haprotect.model.snapshot import FileError, LostFile, LostRange, Node
-from haprotect.repo.blobreader import BlobReader
+from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.damage import (
     PACK_MISSING,
     PACK_TRUNCATED,

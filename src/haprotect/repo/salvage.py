@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from haprotect.repo.blobs.packwriter import FinishedPack, PackWriter
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.names import SET_ASIDE_SUFFIX
 from haprotect.repo.format.pack import BlobType, pack_key, stored_payload
 from haprotect.repo.format.packindex import IndexedPack
-from haprotect.repo.packwriter import FinishedPack, PackWriter
 from haprotect.repo.progress import ProgressMeter
 from haprotect.storage.base import BlobNotFound, BlobStore
 

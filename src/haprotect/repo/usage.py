@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from haprotect.model.snapshot import Node, NodeType, Snapshot
-from haprotect.repo.blobreader import BlobReader, prefetch
+from haprotect.repo.blobs.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.format.tree import decode_node, decode_stream
 from haprotect.repo.pathjudge import PathJudge, Refusals, Summary

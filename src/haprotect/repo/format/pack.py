@@ -13,7 +13,7 @@ The AES key is the pack's subkey (:meth:`MasterKey.subkey` of the salt) and
 nonces count blobs from 0 (the trailer takes the next one). The pack's id is
 the unkeyed BLAKE3 of its bytes, so anyone can check a pack is whole; its
 key is ``data/<id[:2]>/<id>``. This module holds the format and reads it;
-:mod:`haprotect.repo.packwriter` writes it.
+:mod:`haprotect.repo.blobs.packwriter` writes it.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 import zstandard
 
 from haprotect.model.snapshot import ContentEntry
+from haprotect.repo.blobs.packwriter import FinishedPack, PackBuffers, PackWriter, pack_capacity
+from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.pack import FLAG_ZSTD, BlobType
-from haprotect.repo.packwriter import FinishedPack, PackBuffers, PackWriter, pack_capacity
-from haprotect.repo.uploader import Uploader
 
 _ZERO_IDS_MAX = 256
 # Chunks up to this size (fixed blocks of page-structured files, small files)

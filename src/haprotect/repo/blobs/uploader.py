@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from haprotect.repo.blobs.packwriter import FinishedPack
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index, write_index
 from haprotect.repo.format.pack import DATA_PREFIX, ENTRY, PackInfo
-from haprotect.repo.packwriter import FinishedPack
 from haprotect.storage.base import BlobStore, StagedBlob, stage
 
 INDEX_FLUSH_ENTRIES = 50_000
