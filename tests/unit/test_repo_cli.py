@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from haprotect.cli.main import app
 from haprotect.repo import KdfParams, Repository, handout
-from haprotect.repo.forkpool import PooledProcess
 from haprotect.repo.lock import Locker
+from haprotect.repo.process.forkpool import PooledProcess
 from haprotect.storage.local import LocalStore
 
 runner = CliRunner()

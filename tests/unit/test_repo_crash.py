@@ -88,7 +88,7 @@ BACKUP_WITH_READERS = """
 import sys
 from haprotect.repo import BackupOptions, Repository
 from haprotect.repo import handout
-from haprotect.repo.forkpool import ForkPool
+from haprotect.repo.process.forkpool import ForkPool
 from haprotect.storage.local import LocalStore
 handout.READERS_AFTER_BATCHES = 1
 start = ForkPool.start

@@ -17,7 +17,7 @@ from tests.conftest import require_component
 from haprotect.repo import BackupOptions, KdfParams, Repository, handout
 from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.fileworker import SmallFileReader
-from haprotect.repo.forkpool import ForkPool, PooledProcess
+from haprotect.repo.process.forkpool import ForkPool, PooledProcess
 from haprotect.repo.walker import Walker
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB, describe

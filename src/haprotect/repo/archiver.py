@@ -1,7 +1,7 @@
 """The backup pipeline: walk, read, chunk, store, record the tree.
 
 The walk runs in a thread of its own, ahead of the caller's
-(:class:`~haprotect.repo.lookahead.Lookahead`). The caller takes the entries
+(:class:`~haprotect.repo.process.lookahead.Lookahead`). The caller takes the entries
 in canonical order, asks the files cache about each file and hands each file
 that changed to a worker thread, with a pooled buffer: the worker reads it,
 cuts it into chunks, and hashes, deduplicates, compresses, encrypts and packs
@@ -39,9 +39,9 @@ from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.tree import decode_node, encode_node, encode_xattrs
 from haprotect.repo.handout import Handout, Kind, Queued, group_start
-from haprotect.repo.lookahead import Lookahead
+from haprotect.repo.process.lookahead import Lookahead
+from haprotect.repo.process.switchinterval import short_switch_interval
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.switching import short_switch_interval
 from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from haprotect.repo.forking import can_fork
 from haprotect.repo.format.config import MiB
+from haprotect.repo.process.forking import can_fork
 
 MAX_READERS = 4
 

@@ -3,7 +3,7 @@
 :meth:`Repository.backup <haprotect.repo.repository.Repository.backup>`
 imports this module on first use: a repository opened in the background is
 still deriving its key then, and the walk starts before the key is there
-(:class:`~haprotect.repo.lookahead.Lookahead`, with a head start when a
+(:class:`~haprotect.repo.process.lookahead.Lookahead`, with a head start when a
 parent may exist). The lock is taken once the key proves the passphrase
 right; then the index is brought up to date, the parent's tree is merged
 with the walk (:class:`~haprotect.repo.files_cache.FilesCache`), the
@@ -29,7 +29,7 @@ from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX, write_snapshot
 from haprotect.repo.lock import GuardedStore
 from haprotect.repo.lockfile import username
-from haprotect.repo.lookahead import Lookahead
+from haprotect.repo.process.lookahead import Lookahead
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
 from haprotect.repo.walker import Walker, normalize_roots
 

@@ -25,11 +25,11 @@ from haprotect.repo.blobs.chunker import (
     sample_offsets,
 )
 from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
-from haprotect.repo.forkpool import ForkPool, PooledProcess, ProcessLost
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.tree import file_record
+from haprotect.repo.process.forkpool import ForkPool, PooledProcess, ProcessLost
 from haprotect.repo.walker import Entry, Xattrs, read_xattrs
 
 # What a worker returns for one file: its content, size, bytes read, error
@@ -322,7 +322,7 @@ in the shared buffer."""
 class SmallFileReader:
     """A backup's reading process: reads, cuts, hashes and compresses batches of small files.
 
-    Made in a process forked by the backup (:class:`~haprotect.repo.forkpool.ForkPool`),
+    Made in a process forked by the backup (:class:`~haprotect.repo.process.forkpool.ForkPool`),
     with what the backup had: the key, the repository's index, the chunker's
     settings. It leaves in the shared buffer, back to back, each chunk that
     is neither in the index nor sent before, compressed where that helps;

@@ -22,10 +22,10 @@ from haprotect.repo.backupoptions import BackupOptions
 from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.filereader import BufferPool
 from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task
-from haprotect.repo.forkpool import ForkPool
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
+from haprotect.repo.process.forkpool import ForkPool
 from haprotect.repo.walker import Entry
 
 SMALL_BATCH_FILES = 256

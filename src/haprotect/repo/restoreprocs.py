@@ -18,7 +18,7 @@ under their temporary names, which the next restore into the target
 removes. A process that forked never returns into its
 parent's code: it blocks SIGINT and SIGTERM until it is inside its own, and
 leaves with ``os._exit`` (the repository lock, for one, stays the
-primary's; see :mod:`haprotect.repo.forking`). The fork happens while
+primary's; see :mod:`haprotect.repo.process.forking`). The fork happens while
 other threads run (the lock's heartbeat, and whatever threads an embedding
 program has): the children use none of the locks those threads take, but
 a caller whose threads hold C library locks (name service, say) at that
@@ -49,9 +49,9 @@ from haprotect.model.snapshot import FileError, LostFile, LostRange, NodeType, R
 from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
-from haprotect.repo.forking import fork_helper
 from haprotect.repo.format.tree import NodeStream, decode_node
 from haprotect.repo.nodemeta import apply_metadata
+from haprotect.repo.process.forking import fork_helper
 from haprotect.repo.progress import ProgressMeter
 from haprotect.repo.restoreparts import Part, RestoreOptions
 from haprotect.repo.restorer import Dirs, Restorer, include_keys, selected

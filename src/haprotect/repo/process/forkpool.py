@@ -8,7 +8,7 @@ its own to send work to: the thread :meth:`~ForkPool.take`-s a free process,
 reads what the process left in their shared buffer, and
 :meth:`~ForkPool.give`-s it back; a process answers one request at a time,
 so nothing overwrites the buffer before it is given back. The processes are
-forked (:mod:`haprotect.repo.forking`) and inherit what the parent holds;
+forked (:mod:`haprotect.repo.process.forking`) and inherit what the parent holds;
 each makes its own state once, with the ``make_handler`` the pool was given.
 
 A process that dies or fails is lost: :meth:`~PooledProcess.call` raises
@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from haprotect.repo.forking import end_helper, fork_helper
+from haprotect.repo.process.forking import end_helper, fork_helper
 
 Handler = Callable[[Any, memoryview], Any]
 """What a pooled process does with a request: it may fill the shared buffer."""

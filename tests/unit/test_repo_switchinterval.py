@@ -10,7 +10,7 @@ import pytest
 
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.archiver import Archiver
-from haprotect.repo.switching import PIPELINE_SWITCH_INTERVAL, short_switch_interval
+from haprotect.repo.process.switchinterval import PIPELINE_SWITCH_INTERVAL, short_switch_interval
 from haprotect.storage.memory import MemoryStore
 
 
