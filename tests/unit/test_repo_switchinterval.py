@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.archiver import Archiver
+from haprotect.repo.backup.archiver import Archiver
 from haprotect.repo.process.switchinterval import PIPELINE_SWITCH_INTERVAL, short_switch_interval
 from haprotect.storage.memory import MemoryStore
 

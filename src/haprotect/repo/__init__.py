@@ -48,7 +48,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from haprotect.repo.backupoptions import BackupOptions
+    from haprotect.repo.backup.options import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.format.config import ChunkerParams
     from haprotect.repo.format.keyfile import KdfParams
@@ -71,7 +71,7 @@ _LAZY = {
     "Locker": "lock",
     "Duration": "retention",
     "KeepPolicy": "retention",
-    "BackupOptions": "backupoptions",
+    "BackupOptions": "backup.options",
     "CheckReport": "check",
     "Finding": "check",
     "Severity": "check",

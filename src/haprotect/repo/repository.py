@@ -53,7 +53,7 @@ from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
     # opening a repository needs not even the backup's (see Repository.backup).
-    from haprotect.repo.backupoptions import BackupOptions
+    from haprotect.repo.backup.options import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
     from haprotect.repo.prune import PruneReport
     from haprotect.repo.pruneoptions import PruneOptions
@@ -216,7 +216,7 @@ class Repository:
         a staging directory that differs every run keeps one name.
         """
         # imported here: an open() in the background derives the key meanwhile
-        from haprotect.repo.backuprun import run_backup
+        from haprotect.repo.backup.run import run_backup
 
         return run_backup(
             self,

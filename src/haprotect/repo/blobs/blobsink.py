@@ -95,7 +95,7 @@ def prepare_chunks(
 
     Hashing and compressing, the part of storing that needs no pack: a
     backup's worker threads and its reading processes
-    (:class:`~haprotect.repo.fileworker.SmallFileReader`) run it.
+    (:class:`~haprotect.repo.backup.fileworker.SmallFileReader`) run it.
     """
     entries: list[ContentEntry] = []
     new: list[NewBlob] = []

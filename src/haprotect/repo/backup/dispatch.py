@@ -4,7 +4,7 @@ A large file is one task, which a worker reads buffer by buffer. Small
 files are given places, back to back, in the buffer of the current batch,
 which goes to a worker when it holds :data:`SMALL_BATCH_FILES` files or is
 full; once :data:`READERS_AFTER_BATCHES` batches have gone out, the reading
-processes are forked (:class:`~haprotect.repo.fileworker.SmallFileReader`).
+processes are forked (:class:`~haprotect.repo.backup.fileworker.SmallFileReader`).
 Every node waits in the backup's queue, in walk order, until its chunks are
 stored (:class:`Queued`); new small files in a row wait as one group.
 """
@@ -18,15 +18,15 @@ from enum import Enum
 from itertools import islice
 
 from haprotect.model.snapshot import Node
-from haprotect.repo.backupoptions import BackupOptions
+from haprotect.repo.backup.filereader import BufferPool
+from haprotect.repo.backup.fileworker import FileWorker, SmallFileReader, Task
+from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.walker import Entry
 from haprotect.repo.blobs.blobsink import BlobSink
-from haprotect.repo.filereader import BufferPool
-from haprotect.repo.fileworker import FileWorker, SmallFileReader, Task
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.process.forkpool import ForkPool
-from haprotect.repo.walker import Entry
 
 SMALL_BATCH_FILES = 256
 READERS_AFTER_BATCHES = 4
@@ -43,7 +43,7 @@ class Kind(Enum):
     OTHER = 4
 
 
-Part = tuple[Task, int] | int
+Piece = tuple[Task, int] | int
 """Where a file's content comes from: a task and the file's place in it, or a hole's length."""
 
 
@@ -52,12 +52,12 @@ class Queued:
     """A node waiting for its chunks to be stored, or an unchanged file's record.
 
     Or new small files in a row (``group``), read by one task from its
-    ``parts[0]`` on: recorded together, with one step each, not a dozen.
+    ``pieces[0]`` on: recorded together, with one step each, not a dozen.
     """
 
     node: Node | None
     kind: Kind
-    parts: list[Part] | None = None
+    pieces: list[Piece] | None = None
     size: int = 0
     record: bytes | None = None
     entry: Entry | None = None
@@ -68,13 +68,13 @@ class Queued:
 
 def group_start(queued: Queued) -> tuple[Task, int]:
     """The task that reads a group of new small files, and the first one's place in it."""
-    assert queued.parts is not None
-    start = queued.parts[0]
+    assert queued.pieces is not None
+    start = queued.pieces[0]
     assert not isinstance(start, int)
     return start
 
 
-class Handout:
+class Dispatcher:
     """Gives a backup's files to its workers (and readers); queues their nodes in ``queue``."""
 
     def __init__(
@@ -115,15 +115,15 @@ class Handout:
         queued = Queued(None, kind, [], entry=entry)
         if size == 0:
             return queued
-        assert queued.parts is not None
+        assert queued.pieces is not None
         if small:
-            queued.parts.append(self._place_small(entry, size))
+            queued.pieces.append(self._place_small(entry, size))
             queued.sized = True
             self._submit_full_batch()
             return queued
         task = Task(self._pool.take())
         task.large = entry
-        queued.parts.append((task, 0))
+        queued.pieces.append((task, 0))
         queued.sized = True
         self._submit(task)
         return queued
@@ -154,7 +154,7 @@ class Handout:
         """Whether ``queued`` waits for the current batch, which is not sent yet."""
         batch = self._batch
         return batch is not None and any(
-            not isinstance(p, int) and p[0] is batch for p in queued.parts or ()
+            not isinstance(p, int) and p[0] is batch for p in queued.pieces or ()
         )
 
     def close(self, *, failed: bool) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
+from haprotect.repo.backup.filereader import BufferPool, fill, open_for_reading, plan_extents
+from haprotect.repo.backup.walker import Entry, Xattrs, read_xattrs
 from haprotect.repo.blobs.blobsink import BlobSink, Compressors, ZeroChunks, prepare_chunks
 from haprotect.repo.blobs.chunker import (
     SAMPLE_BYTES,
@@ -24,13 +26,11 @@ from haprotect.repo.blobs.chunker import (
     looks_paged,
     sample_offsets,
 )
-from haprotect.repo.filereader import BufferPool, fill, open_for_reading, plan_extents
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.tree import file_record
 from haprotect.repo.process.forkpool import ForkPool, PooledProcess, ProcessLost
-from haprotect.repo.walker import Entry, Xattrs, read_xattrs
 
 # What a worker returns for one file: its content, size, bytes read, error
 # message, and its tree record (None after an error), which the worker makes

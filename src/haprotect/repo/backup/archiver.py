@@ -5,7 +5,7 @@ The walk runs in a thread of its own, ahead of the caller's
 in canonical order, asks the files cache about each file and hands each file
 that changed to a worker thread, with a pooled buffer: the worker reads it,
 cuts it into chunks, and hashes, deduplicates, compresses, encrypts and packs
-them (:mod:`haprotect.repo.fileworker`,
+them (:mod:`haprotect.repo.backup.fileworker`,
 :class:`~haprotect.repo.blobs.blobsink.BlobSink`); upload threads store finished
 packs (:class:`~haprotect.repo.blobs.uploader.Uploader`). A large file is one task,
 read buffer by buffer, so the workers never wait for the caller's thread to
@@ -13,7 +13,7 @@ read for them. Small files are read back to back into one buffer and handed
 over as one task, so their per-file cost is a few system calls and a
 dictionary lookup; once a backup has handed out a few such batches, it
 forks processes that read, cut and compress them in parallel
-(:class:`~haprotect.repo.fileworker.SmallFileReader`), while the workers
+(:class:`~haprotect.repo.backup.fileworker.SmallFileReader`), while the workers
 encrypt and pack what those leave.
 
 Nodes are recorded in walk order: a node waits in a bounded queue until the
@@ -28,21 +28,21 @@ from collections import deque
 from itertools import islice
 
 from haprotect.model.snapshot import BackupStats, ContentEntry, FileError, Node, NodeType
-from haprotect.repo.backupoptions import BackupOptions
+from haprotect.repo.backup.dispatch import Dispatcher, Kind, Queued, group_start
+from haprotect.repo.backup.files_cache import FilesCache
+from haprotect.repo.backup.fileworker import merged
+from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.walker import Entry
 from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.blobs.chunker import StreamChunker
 from haprotect.repo.blobs.uploader import Uploader
-from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.fileworker import merged
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.tree import decode_node, encode_node, encode_xattrs
-from haprotect.repo.handout import Handout, Kind, Queued, group_start
 from haprotect.repo.process.lookahead import Lookahead
 from haprotect.repo.process.switchinterval import short_switch_interval
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.walker import Entry
 
 MAX_QUEUED_NODES = 4096
 _NO_XATTRS_TAIL = b"}\n"
@@ -94,7 +94,7 @@ class Archiver:
         self._tree_writer = self._sink.new_tree_writer()
         self._uploader = uploader
         self._queue: deque[Queued] = deque()
-        self._handout = Handout(config, key, index, self._sink, options, self._queue)
+        self._dispatcher = Dispatcher(config, key, index, self._sink, options, self._queue)
         self._links: dict[str, Queued] = {}
         self.tree: list[str] = []
         self.errors: list[FileError] = [] if errors is None else errors
@@ -113,18 +113,18 @@ class Archiver:
         try:
             for batch in entries.batches():
                 self._batch_of_entries(batch, cache)
-            self._handout.submit_batch()
+            self._dispatcher.submit_batch()
             while self._queue:
                 self._drain(wait=True)
             for chunk in self._tree_chunker.finish():
                 self.tree.append(self._sink.store_tree(self._tree_writer, chunk).hex())
         except BaseException:
             try:
-                self._handout.close(failed=True)
+                self._dispatcher.close(failed=True)
             finally:
                 self._sink.close(self._tree_writer)
             raise
-        self._handout.close(failed=False)
+        self._dispatcher.close(failed=False)
         try:
             self._sink.flush(self._tree_writer)
         finally:
@@ -214,11 +214,11 @@ class Archiver:
         if first is not None:
             # a file's size is known when a worker has read it
             self._queue.append(
-                Queued(None, kind, first.parts, first.size, None, entry, first.sized, link=True)
+                Queued(None, kind, first.pieces, first.size, None, entry, first.sized, link=True)
             )
             return
         try:
-            queued = self._handout.file(entry, kind)
+            queued = self._dispatcher.file(entry, kind)
         except OSError as exc:
             self.error(entry.path, exc.strerror or str(exc))
             return
@@ -230,7 +230,7 @@ class Archiver:
 
     def _new_small_files(self, batch: list[Entry], start: int) -> int:
         """Hand out the new small files from ``batch[start]`` on (no parent left); how many."""
-        taken = self._handout.new_small_files(batch, start)
+        taken = self._dispatcher.new_small_files(batch, start)
         if taken:
             self._uploader.check()
             self._drain(wait=len(self._queue) > MAX_QUEUED_NODES)
@@ -243,8 +243,8 @@ class Archiver:
             if not self._ready(head):
                 if not wait:
                     return
-                if self._handout.holds(head):
-                    self._handout.submit_batch()
+                if self._dispatcher.holds(head):
+                    self._dispatcher.submit_batch()
                 wait = False
             self._queue.popleft()
             if head.group is not None:
@@ -260,8 +260,8 @@ class Archiver:
 
     @staticmethod
     def _ready(queued: Queued) -> bool:
-        for part in queued.parts or ():
-            if not isinstance(part, int) and not part[0].done:
+        for piece in queued.pieces or ():
+            if not isinstance(piece, int) and not piece[0].done:
                 return False
         return True
 
@@ -271,13 +271,13 @@ class Archiver:
             return queued.record
         if queued.node is not None:
             return encode_node(queued.node)
-        assert queued.entry is not None and queued.parts is not None
+        assert queued.entry is not None and queued.pieces is not None
         content: list[ContentEntry] = []
-        for part in queued.parts:
-            if isinstance(part, int):
-                content.append(part)
+        for piece in queued.pieces:
+            if isinstance(piece, int):
+                content.append(piece)
                 continue
-            task, segment = part
+            task, segment = piece
             results = task.results
             if results is None:
                 assert task.future is not None

@@ -31,7 +31,7 @@ class BackupOptions:
     """Do not descend into directories on other file systems."""
     readers: int | None = None
     """Processes that read batches of small files beside the threads
-    (:class:`~haprotect.repo.fileworker.SmallFileReader`): None for one per
+    (:class:`~haprotect.repo.backup.fileworker.SmallFileReader`): None for one per
     core (up to 4) where the system can fork and has two cores, 0 for none."""
 
     def reader_count(self) -> int:

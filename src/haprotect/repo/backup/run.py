@@ -6,7 +6,7 @@ still deriving its key then, and the walk starts before the key is there
 (:class:`~haprotect.repo.process.lookahead.Lookahead`, with a head start when a
 parent may exist). The lock is taken once the key proves the passphrase
 right; then the index is brought up to date, the parent's tree is merged
-with the walk (:class:`~haprotect.repo.files_cache.FilesCache`), the
+with the walk (:class:`~haprotect.repo.backup.files_cache.FilesCache`), the
 archiver stores what changed, and the snapshot is written last.
 """
 
@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Protocol
 from haprotect.errors import NothingCopied, UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
-from haprotect.repo.archiver import Archiver
-from haprotect.repo.backupoptions import BackupOptions
+from haprotect.repo.backup.archiver import Archiver
+from haprotect.repo.backup.files_cache import FilesCache
+from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.walker import Walker, normalize_roots
 from haprotect.repo.blobs.uploader import Uploader
-from haprotect.repo.files_cache import FilesCache
 from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX, write_snapshot
 from haprotect.repo.lock import GuardedStore
 from haprotect.repo.lockfile import username
 from haprotect.repo.process.lookahead import Lookahead
 from haprotect.repo.progress import InputCounter, ProgressMeter, ProgressSink
-from haprotect.repo.walker import Walker, normalize_roots
 
 if TYPE_CHECKING:
     from haprotect.repo.format.config import RepoConfig
