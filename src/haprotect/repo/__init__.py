@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from haprotect.repo.prune import PruneReport
     from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repository import Repository
-    from haprotect.repo.restoreparts import RestoreOptions
+    from haprotect.repo.restore.options import RestoreOptions
     from haprotect.repo.retention import Duration, KeepPolicy
 
 # Loaded on first use, so that a backup does not import check, prune and restore,
@@ -78,7 +78,7 @@ _LAZY = {
     "Subset": "check",
     "PruneOptions": "pruneoptions",
     "PruneReport": "prune",
-    "RestoreOptions": "restoreparts",
+    "RestoreOptions": "restore.options",
 }
 
 

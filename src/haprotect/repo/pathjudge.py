@@ -3,7 +3,7 @@
 A restore refuses a tree at its first path that could escape the target
 (absolute, an empty, ``.`` or ``..`` component, a NUL) or that is not
 strictly after the path before it (a duplicate, or out of order):
-:func:`~haprotect.repo.target.next_components`. A check judges every
+:func:`~haprotect.repo.restore.target.next_components`. A check judges every
 snapshot's paths with that same function, so it passes exactly the trees
 a restore accepts.
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from haprotect.repo.errors import IntegrityError, RestoreError
-from haprotect.repo.target import Components, components, next_components
+from haprotect.repo.restore.target import Components, components, next_components
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ or failing verification). In the new snapshot
   whose record is gone but whose entries remain is restored with default
   metadata, as a restore makes missing parents);
 * records a restore would refuse (a path that could escape, a duplicate,
-  one out of order: :func:`~haprotect.repo.target.next_components`) are
+  one out of order: :func:`~haprotect.repo.restore.target.next_components`) are
   left out too, so the new snapshot restores whole.
 
 The new snapshot keeps the original's time, host, paths and metadata, with
@@ -58,7 +58,7 @@ from haprotect.repo.format.snapshots import (
     write_snapshot,
 )
 from haprotect.repo.format.tree import decode_node, encode_node
-from haprotect.repo.target import Components, next_components
+from haprotect.repo.restore.target import Components, next_components
 from haprotect.storage.base import BlobNotFound, BlobStore, StorageError
 
 REPAIRED_TAG = "repaired"

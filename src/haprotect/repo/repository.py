@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repairindex import IndexRepair
     from haprotect.repo.repairsnapshots import SnapshotRepair
-    from haprotect.repo.restoreparts import RestoreOptions
+    from haprotect.repo.restore.options import RestoreOptions
     from haprotect.repo.stats import RepoStats
 
 
@@ -330,10 +330,10 @@ class Repository:
                     f"--include {shown}: snapshot {snapshot.short_id} holds no such path",
                     hint=f"its paths: {', '.join(snapshot.paths)}",
                 )
-            from haprotect.repo import restoreprocs
-            from haprotect.repo.restoreparts import RestoreOptions
+            from haprotect.repo.restore import processes
+            from haprotect.repo.restore.options import RestoreOptions
 
-            return restoreprocs.restore(
+            return processes.restore(
                 self._reader,
                 snapshot.id,
                 partial(read_tree, snapshot=snapshot, lenient=True),

@@ -1,18 +1,18 @@
 """A restore's workers' side: read a run of a pack, verify its blobs, write them out.
 
-The restorer (:mod:`haprotect.repo.restorer`) groups the blobs of the files
+The restorer (:mod:`haprotect.repo.restore.restorer`) groups the blobs of the files
 it restores into runs (:class:`Run`): blobs of one pack that lie close
 together. A worker reads a run with one ranged request into a buffer of its
 own, verifies and decompresses each blob, and writes it at its offset in
 its file (:class:`RestoredFile`), creating the file on its first blob;
 large files go around the page cache, in extents of consecutive chunks
-(:mod:`haprotect.repo.directwrite`). When the last run of a file is written
+(:mod:`haprotect.repo.restore.directwrite`). When the last run of a file is written
 the worker sets its size, owner, mode, xattrs and times, renames it from
-its temporary name to its own (:meth:`~haprotect.repo.target.Target.place`)
+its temporary name to its own (:meth:`~haprotect.repo.restore.target.Target.place`)
 and closes it.
 
 A blob that cannot be read (its pack missing or cut short) or fails
-verification loses only its bytes (:mod:`haprotect.repo.damage`): the
+verification loses only its bytes (:mod:`haprotect.repo.restore.damage`): the
 rest of the run is written, and its file is finished with the range
 zeroed under its damaged name.
 """
@@ -27,7 +27,11 @@ from dataclasses import dataclass, field
 
 from haprotect.model.snapshot import FileError, LostFile, LostRange, Node
 from haprotect.repo.blobs.blobreader import BlobReader
-from haprotect.repo.damage import (
+from haprotect.repo.errors import IntegrityError
+from haprotect.repo.format.config import MiB
+from haprotect.repo.format.index import BlobLocation
+from haprotect.repo.format.pack import PackInfo
+from haprotect.repo.restore.damage import (
     PACK_MISSING,
     PACK_TRUNCATED,
     damaged_name,
@@ -36,14 +40,10 @@ from haprotect.repo.damage import (
     lost_file,
     reason_of,
 )
-from haprotect.repo.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
-from haprotect.repo.errors import IntegrityError
-from haprotect.repo.format.config import MiB
-from haprotect.repo.format.index import BlobLocation
-from haprotect.repo.format.pack import PackInfo
-from haprotect.repo.nodemeta import apply_metadata
-from haprotect.repo.restoreparts import RestoreOptions
-from haprotect.repo.target import Components, Target
+from haprotect.repo.restore.directwrite import BLOCK, DirectWriter, PartialBlock, write_all
+from haprotect.repo.restore.nodemeta import apply_metadata
+from haprotect.repo.restore.options import RestoreOptions
+from haprotect.repo.restore.target import Components, Target
 from haprotect.storage.base import BlobNotFound, PermanentStorageError
 
 _ZEROS = bytes(1 * MiB)

@@ -8,30 +8,30 @@ small files costs one read. The bytes between two blobs of a run (up to
 ``MAX_GAP``, other files' blobs) are read and dropped: that costs less than
 another request, on a disk and on object storage alike. Worker threads do
 the rest of a file's work, in parallel and out of order
-(:mod:`haprotect.repo.runwriter`): a worker fetches a run, verifies each
+(:mod:`haprotect.repo.restore.packruns`): a worker fetches a run, verifies each
 blob, creates the files the blobs belong to (relative to their directory's
 descriptor, with ``O_EXCL`` and ``O_NOFOLLOW``), writes each blob at its
 offset with ``pwrite`` and, when the last run of a file is written, sets
 the file's size, owner, mode, xattrs and times and closes it. Large files
-are written around the page cache (:mod:`haprotect.repo.directwrite`).
+are written around the page cache (:mod:`haprotect.repo.restore.directwrite`).
 Holes are skipped (the file is
 truncated to its size at the end), so sparse files stay sparse. Each file
 is written under a temporary name and renamed to its own when complete
-(:mod:`haprotect.repo.target`); the later names of a hard-linked file are
+(:mod:`haprotect.repo.restore.target`); the later names of a hard-linked file are
 linked at the end, to a first name that is complete. A directory's
 metadata is set once everything is restored, deepest first, so read-only
 directories and directory mtimes come out right; also when the restore
 fails or is interrupted, once its workers have stopped and the files they
 were writing are removed. Owners are restored when running as root, by
 name when the name exists here, else by number
-(:mod:`haprotect.repo.nodemeta`).
+(:mod:`haprotect.repo.restore.nodemeta`).
 
-Damage costs only what it touches (:mod:`haprotect.repo.damage`): a chunk
+Damage costs only what it touches (:mod:`haprotect.repo.restore.damage`): a chunk
 the index does not know, or one that cannot be read or verified, loses its
 bytes in the files that use it, and the restore goes on.
 
-With a :class:`~haprotect.repo.restoreparts.Part`, the restorer is one of
-several processes (:mod:`haprotect.repo.restoreprocs`): it writes only the
+With a :class:`~haprotect.repo.restore.options.Share`, the restorer is one of
+several processes (:mod:`haprotect.repo.restore.processes`): it writes only the
 regular files of its share, and only the primary makes the rest.
 """
 
@@ -56,15 +56,15 @@ from haprotect.model.snapshot import (
     RestoreStats,
 )
 from haprotect.repo.blobs.blobreader import BlobReader
-from haprotect.repo.damage import NOT_INDEXED
 from haprotect.repo.format.config import MiB
 from haprotect.repo.format.index import BlobLocation
 from haprotect.repo.format.tree import sort_key
-from haprotect.repo.nodemeta import make_special
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.restoreparts import Part, RestoreOptions, Team
-from haprotect.repo.runwriter import RestoredFile, Run, RunWriter
-from haprotect.repo.target import Components, Target, next_components
+from haprotect.repo.restore.damage import NOT_INDEXED
+from haprotect.repo.restore.nodemeta import make_special
+from haprotect.repo.restore.options import RestoreOptions, Share, Team
+from haprotect.repo.restore.packruns import RestoredFile, Run, RunWriter
+from haprotect.repo.restore.target import Components, Target, next_components
 
 MAX_FILES_PER_RUN = 256
 MAX_GAP = 64 * 1024
@@ -88,7 +88,7 @@ def selected(key: tuple[bytes, ...], includes: Sequence[tuple[bytes, ...]] | Non
 
 
 class Restorer:
-    """Restores a snapshot's tree, or with ``part`` and ``team`` one process's part of it."""
+    """Restores a snapshot's tree, or with ``share`` and ``team`` one process's share of it."""
 
     def __init__(
         self,
@@ -97,15 +97,15 @@ class Restorer:
         options: RestoreOptions,
         meter: ProgressMeter,
         *,
-        part: Part | None = None,
+        share: Share | None = None,
         team: Team | None = None,
         dirs: Dirs | None = None,
     ) -> None:
         """``dirs``: the directories were made already (by the primary, before forking)."""
         self._reader = reader
-        self._part = part
+        self._share = share
         self._team = team
-        self._primary = part is None or part.primary
+        self._primary = share is None or share.primary
         self._made_dirs = dirs is not None
         self._position = 0
         self._later_links: list[tuple[tuple[Components, str], Components, Node]] = []
@@ -254,11 +254,11 @@ class Restorer:
                 return
             # every process must see the same first names
             self._links[node.hardlink] = (parts, node.path)
-        part = self._part
-        if part is not None:
+        share = self._share
+        if share is not None:
             # every process must see the same positions, whatever happens to
             # the file in the process that writes it
-            mine = part.owns(self._position)
+            mine = share.owns(self._position)
             self._position += node.size
             if not mine:
                 return

@@ -5,7 +5,7 @@ decrypting, decompressing, hashing, writing), but what is left (one tree
 walk, a few steps per file and per chunk) is enough to keep one process
 from using more than about one core. So a restore from a local repository
 forks: each process restores the regular files of its own segments
-(:class:`~haprotect.repo.restorer.Part`) with its own threads, and the
+(:class:`~haprotect.repo.restore.options.Share`) with its own threads, and the
 first one, the primary, does the rest. Before forking, the primary makes
 every directory (and removes the partial files an interrupted restore left
 in those that existed), so that no two processes ever race to make one. The
@@ -50,12 +50,12 @@ from haprotect.repo import errors as repo_errors
 from haprotect.repo.blobs.blobreader import BlobReader
 from haprotect.repo.errors import RestoreError
 from haprotect.repo.format.tree import NodeStream, decode_node
-from haprotect.repo.nodemeta import apply_metadata
 from haprotect.repo.process.forking import fork_helper
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.restoreparts import Part, RestoreOptions
-from haprotect.repo.restorer import Dirs, Restorer, include_keys, selected
-from haprotect.repo.target import Target, components
+from haprotect.repo.restore.nodemeta import apply_metadata
+from haprotect.repo.restore.options import RestoreOptions, Share
+from haprotect.repo.restore.restorer import Dirs, Restorer, include_keys, selected
+from haprotect.repo.restore.target import Target, components
 from haprotect.storage.base import BlobStore
 from haprotect.storage.local import LocalStore
 from haprotect.storage.wrappers import StoreWrapper
@@ -99,16 +99,16 @@ class _Job:
         self,
         reader: BlobReader,
         meter: ProgressMeter,
-        part: Part | None = None,
+        share: Share | None = None,
         team: _Team | None = None,
         dirs: Dirs | None = None,
     ) -> RestoreStats:
         restorer = Restorer(
-            reader, self.snapshot_id, self.options, meter, part=part, team=team, dirs=dirs
+            reader, self.snapshot_id, self.options, meter, share=share, team=team, dirs=dirs
         )
         nodes = self.nodes(reader)
         stats = restorer.run(nodes, self.target, self.includes)
-        if nodes.gaps and (part is None or part.primary):
+        if nodes.gaps and (share is None or share.primary):
             gaps = tuple(FileError(g.after or "/", g.describe()) for g in nodes.gaps)
             stats = replace(stats, errors=stats.errors + gaps)
         return stats
@@ -135,13 +135,13 @@ def restore(
     try:
         removed = make_dirs(nodes(reader), target, includes, snapshot_id, dirs)
         for index in range(1, count):
-            team.fork(index, lambda part: _restore_part(job, reader, root, part, team))
+            team.fork(index, lambda share: _restore_share(job, reader, root, share, team))
     except BaseException:
         team.stop()
         finish_dirs(target, dirs, options)
         raise
     try:
-        stats = job.run(reader, meter, Part(0, count, options.segment), team, dirs)
+        stats = job.run(reader, meter, Share(0, count, options.segment), team, dirs)
     finally:
         team.stop()
     return replace(stats, leftovers_removed=stats.leftovers_removed + removed)
@@ -193,12 +193,12 @@ def finish_dirs(target: Path, dirs: Dirs, options: RestoreOptions) -> None:
         dest.close()
 
 
-def _restore_part(
-    job: _Job, parent: BlobReader, root: Path, part: Part, team: _Team
+def _restore_share(
+    job: _Job, parent: BlobReader, root: Path, share: Share, team: _Team
 ) -> RestoreStats:
     """In a forked process: one share, read through a store of its own."""
     reader = BlobReader(LocalStore(root), parent.key, parent.index)
-    return job.run(reader, ProgressMeter(Phase.RESTORE, None), part, team)
+    return job.run(reader, ProgressMeter(Phase.RESTORE, None), share, team)
 
 
 class _Child:
@@ -212,7 +212,7 @@ class _Child:
 
 
 class _Team:
-    """The processes of one restore (see :class:`~haprotect.repo.restorer.Team`)."""
+    """The processes of one restore (see :class:`~haprotect.repo.restore.restorer.Team`)."""
 
     def __init__(self, count: int, segment: int) -> None:
         self.count = count
@@ -232,7 +232,7 @@ class _Team:
             nbytes += b
         return files, nbytes
 
-    def fork(self, index: int, work: Callable[[Part], RestoreStats]) -> None:
+    def fork(self, index: int, work: Callable[[Share], RestoreStats]) -> None:
         read_end, write_end = os.pipe()
         try:
             pid = fork_helper(
@@ -290,13 +290,13 @@ class _Team:
         self._children = []
 
 
-def _child_main(team: _Team, index: int, work: Callable[[Part], RestoreStats], pipe: int) -> int:
+def _child_main(team: _Team, index: int, work: Callable[[Share], RestoreStats], pipe: int) -> int:
     """Run one share in a forked process and send the outcome; return the exit code."""
     code = 1
     payload: dict[str, Any]
     try:
         team.index = index
-        stats = work(Part(index, team.count, team.segment))
+        stats = work(Share(index, team.count, team.segment))
         payload = {
             "files": stats.files,
             "dirs": stats.dirs,

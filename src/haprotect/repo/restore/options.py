@@ -1,7 +1,7 @@
 """What a restore is asked to do, and how several processes share one.
 
-See :mod:`haprotect.repo.restoreprocs` for the processes and
-:mod:`haprotect.repo.restorer` for what each of them does.
+See :mod:`haprotect.repo.restore.processes` for the processes and
+:mod:`haprotect.repo.restore.restorer` for what each of them does.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ class RestoreOptions:
     max_read: int = 8 * MiB
     direct_io: bool = True
     processes: int = 0
-    """Processes sharing the work (:mod:`haprotect.repo.restoreprocs`); 0: a core each, up to 4."""
+    """Processes sharing the work (:mod:`.processes`); 0: a core each, up to 4."""
     segment: int = 64 * MiB
     """The processes take turns by segments of this many bytes of file data."""
 
 
 @dataclass(frozen=True, slots=True)
-class Part:
-    """Process ``index`` of ``count`` restoring one snapshot.
+class Share:
+    """One process's share of a restore: process ``index`` of ``count`` restoring one snapshot.
 
     The regular files, in tree order, fall into segments of ``segment``
     bytes of data (a file in the segment where it starts); this process

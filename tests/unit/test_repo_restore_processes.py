@@ -18,11 +18,12 @@ import pytest
 
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import Node, NodeType, RestoreStats
-from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
+from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo.errors import IntegrityError, RestoreError
-from haprotect.repo.restoreparts import Part
-from haprotect.repo.runwriter import RunWriter
-from haprotect.repo.target import Target
+from haprotect.repo.restore import processes
+from haprotect.repo.restore.options import Share
+from haprotect.repo.restore.packruns import RunWriter
+from haprotect.repo.restore.target import Target
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore
 from haprotect.storage.wrappers import RetryingStore
@@ -69,9 +70,9 @@ def make_many_files(root: Path) -> None:
 def test_only_local_stores_are_shared_by_processes(tmp_path: Path) -> None:
     options = RestoreOptions(processes=3)
     local = LocalStore(tmp_path / "r")
-    assert restoreprocs.process_count(options, local) == 3
-    assert restoreprocs.process_count(options, RetryingStore(local)) == 3
-    assert restoreprocs.process_count(options, MemoryStore()) == 1
+    assert processes.process_count(options, local) == 3
+    assert processes.process_count(options, RetryingStore(local)) == 3
+    assert processes.process_count(options, MemoryStore()) == 1
 
 
 def test_an_awkward_tree_comes_out_the_same(repo: Repository, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_a_damaged_blob_in_another_process_is_reported_with_its_file(
         (tree / name).write_bytes(os.urandom(64 * 1024))
     snapshot = repo.backup([tree])
     c = next(n for n in repo.nodes(snapshot) if n.path.endswith("/c"))
-    assert Part(2, 3, SHARED.segment).owns(2 * 64 * 1024)
+    assert Share(2, 3, SHARED.segment).owns(2 * 64 * 1024)
     location = repo.index.lookup(c.content[0])  # type: ignore[arg-type]
     assert location is not None
     pack = tmp_path / "repo" / location.pack.key
@@ -185,7 +186,7 @@ def test_a_process_that_fails_or_dies_fails_the_restore(
     tree = tmp_path / "src"
     make_many_files(tree)
     snapshot = repo.backup([tree])
-    monkeypatch.setattr(restoreprocs, "_restore_part", part)
+    monkeypatch.setattr(processes, "_restore_share", part)
     with pytest.raises(error, match=message):
         repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
 
@@ -247,7 +248,8 @@ def test_the_other_processes_end_with_the_primary(tmp_path: Path) -> None:
             f"""
             import os, random, time
             from pathlib import Path
-            from haprotect.repo import KdfParams, Repository, RestoreOptions, restoreprocs
+            from haprotect.repo import KdfParams, Repository, RestoreOptions
+            from haprotect.repo.restore import processes
             from haprotect.storage.local import LocalStore
             base = Path({str(tmp_path)!r})
             src = base / "src"
@@ -256,12 +258,12 @@ def test_the_other_processes_end_with_the_primary(tmp_path: Path) -> None:
                 (src / f"f{{i:02d}}").write_bytes(random.randbytes(3000))
             repo = Repository.init(LocalStore(base / "repo"), "s", kdf=KdfParams(n=1 << 10))
             snapshot = repo.backup([src])
-            real = restoreprocs._restore_part
+            real = processes._restore_share
             def slow(*args):
                 (base / f"helper-{{os.getpid()}}").touch()
                 time.sleep(60)
                 return real(*args)
-            restoreprocs._restore_part = slow
+            processes._restore_share = slow
             options = RestoreOptions(processes=3, segment=4096)
             repo.restore(snapshot.id, base / "out", options=options)
             """
