@@ -17,7 +17,7 @@ from haprotect.repo.errors import IntegrityError
 from haprotect.repo.format.index import INDEX_PREFIX
 from haprotect.repo.format.indexset import load_index_set
 from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX
-from haprotect.repo.repairsnapshots import REPAIRED_FROM, REPAIRED_TAG
+from haprotect.repo.maintenance.repairsnapshots import REPAIRED_FROM, REPAIRED_TAG
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB
 

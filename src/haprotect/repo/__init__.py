@@ -49,16 +49,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from haprotect.repo.backup.options import BackupOptions
-    from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.format.config import ChunkerParams
     from haprotect.repo.format.keyfile import KdfParams
     from haprotect.repo.lock import Locker
+    from haprotect.repo.maintenance.check import CheckReport, Finding, Severity, Subset
+    from haprotect.repo.maintenance.prune import PruneReport
+    from haprotect.repo.maintenance.pruneoptions import PruneOptions
+    from haprotect.repo.maintenance.retention import Duration, KeepPolicy
     from haprotect.repo.opening import open_repository
-    from haprotect.repo.prune import PruneReport
-    from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repository import Repository
     from haprotect.repo.restore.options import RestoreOptions
-    from haprotect.repo.retention import Duration, KeepPolicy
 
 # Loaded on first use, so that a backup does not import check, prune and restore,
 # opening a repository not even the backup's modules, and open_repository
@@ -69,15 +69,15 @@ _LAZY = {
     "ChunkerParams": "format.config",
     "KdfParams": "format.keyfile",
     "Locker": "lock",
-    "Duration": "retention",
-    "KeepPolicy": "retention",
+    "Duration": "maintenance.retention",
+    "KeepPolicy": "maintenance.retention",
     "BackupOptions": "backup.options",
-    "CheckReport": "check",
-    "Finding": "check",
-    "Severity": "check",
-    "Subset": "check",
-    "PruneOptions": "pruneoptions",
-    "PruneReport": "prune",
+    "CheckReport": "maintenance.check",
+    "Finding": "maintenance.check",
+    "Severity": "maintenance.check",
+    "Subset": "maintenance.check",
+    "PruneOptions": "maintenance.pruneoptions",
+    "PruneReport": "maintenance.prune",
     "RestoreOptions": "restore.options",
 }
 

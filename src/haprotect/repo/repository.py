@@ -45,8 +45,14 @@ from haprotect.repo.format.snapshots import (
 )
 from haprotect.repo.format.tree import LostChunk, NodeStream, decode_stream
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
+from haprotect.repo.maintenance.retention import (
+    DEFAULT_GROUP_BY,
+    Group,
+    KeepPolicy,
+    apply_policy,
+    select,
+)
 from haprotect.repo.progress import ProgressMeter, ProgressSink
-from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
 from haprotect.repo.unlock import Unlocked, Unlocking, start_unlock
 from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 
@@ -54,13 +60,13 @@ if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
     # opening a repository needs not even the backup's (see Repository.backup).
     from haprotect.repo.backup.options import BackupOptions
-    from haprotect.repo.check import CheckReport, Subset
-    from haprotect.repo.prune import PruneReport
-    from haprotect.repo.pruneoptions import PruneOptions
-    from haprotect.repo.repairindex import IndexRepair
-    from haprotect.repo.repairsnapshots import SnapshotRepair
+    from haprotect.repo.maintenance.check import CheckReport, Subset
+    from haprotect.repo.maintenance.prune import PruneReport
+    from haprotect.repo.maintenance.pruneoptions import PruneOptions
+    from haprotect.repo.maintenance.repairindex import IndexRepair
+    from haprotect.repo.maintenance.repairsnapshots import SnapshotRepair
+    from haprotect.repo.maintenance.stats import RepoStats
     from haprotect.repo.restore.options import RestoreOptions
-    from haprotect.repo.stats import RepoStats
 
 
 class Repository:
@@ -383,8 +389,8 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
-        from haprotect.repo.prune import Pruner, all_snapshots
-        from haprotect.repo.pruneoptions import PruneOptions
+        from haprotect.repo.maintenance.prune import Pruner, all_snapshots
+        from haprotect.repo.maintenance.pruneoptions import PruneOptions
 
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
@@ -416,7 +422,7 @@ class Repository:
         meter = ProgressMeter(Phase.CHECK, on_progress)
         with self._maybe_lock(lock, "check") as held:
             removed = held.removed_stale if held is not None else ()
-            from haprotect.repo.check import Checker
+            from haprotect.repo.maintenance.check import Checker
 
             return Checker(
                 self.store,
@@ -437,7 +443,7 @@ class Repository:
     ) -> IndexRepair:
         """Rebuild the index from the packs' own trailers, salvaging damaged packs
         (exclusive lock); ``read_data`` reads every pack to find damage inside."""
-        from haprotect.repo.repairindex import repair_index
+        from haprotect.repo.maintenance.repairindex import repair_index
 
         meter = ProgressMeter(Phase.REPAIR, on_progress)
         with self.lock(exclusive=True, operation="repair index") as held:
@@ -455,7 +461,7 @@ class Repository:
         """Rewrite the snapshots (all, or those given) that reference lost data; with
         ``forget`` remove the originals, and snapshot blobs that cannot be read."""
         from haprotect.repo.errors import IntegrityError
-        from haprotect.repo.repairsnapshots import SnapshotRepairer, load_chosen
+        from haprotect.repo.maintenance.repairsnapshots import SnapshotRepairer, load_chosen
 
         with self.lock(operation="repair snapshots") as held:
             self.reload_index()
@@ -474,7 +480,7 @@ class Repository:
             return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
 
     def stats(self) -> RepoStats:
-        from haprotect.repo.stats import repo_stats
+        from haprotect.repo.maintenance.stats import repo_stats
 
         return repo_stats(self.store, self._index, self.snapshots())
 

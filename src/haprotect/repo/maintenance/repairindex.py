@@ -8,7 +8,7 @@ out otherwise (its chunks are then lost; ``check`` and ``repair snapshots``
 deal with that). Index blobs that are damaged, or that name packs no longer
 stored, are dropped.
 
-A damaged pack is salvaged (:mod:`haprotect.repo.salvage`): its blobs that
+A damaged pack is salvaged (:mod:`haprotect.repo.maintenance.salvage`): its blobs that
 still verify move into new packs and the pack is set aside. Damaged means a
 trailer that cannot be read (found by reading trailers, always) or, with
 ``read_data``, bytes that no longer hash to the pack's name (found only by
@@ -37,9 +37,9 @@ from haprotect.repo.format.indexset import load_index_set
 from haprotect.repo.format.names import DATA, list_folder
 from haprotect.repo.format.pack import pack_key
 from haprotect.repo.format.packindex import IndexedPack, read_pack_tables
+from haprotect.repo.maintenance.prune import index_batches
+from haprotect.repo.maintenance.salvage import salvage, set_aside
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.prune import index_batches
-from haprotect.repo.salvage import salvage, set_aside
 from haprotect.storage.base import BlobNotFound, BlobStore
 
 

@@ -8,7 +8,7 @@ snapshot's paths with that same function, so it passes exactly the trees
 a restore accepts.
 
 Check reads each tree chunk once however many snapshots share it
-(:mod:`haprotect.repo.usage`), so the paths wholly inside a chunk are
+(:mod:`haprotect.repo.maintenance.reachable`), so the paths wholly inside a chunk are
 judged once, among themselves, into a :class:`Summary`; in each snapshot
 only the chunk's first inner path is judged against the path before it,
 and the summary's finding (if any) is raised again under that snapshot's

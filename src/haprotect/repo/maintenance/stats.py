@@ -23,7 +23,7 @@ from haprotect.model.snapshot import Snapshot
 from haprotect.repo.format.index import INDEX_PREFIX, Index
 from haprotect.repo.format.pack import BlobType
 from haprotect.repo.lockfile import LOCKS_PREFIX
-from haprotect.repo.prune import stored_packs
+from haprotect.repo.maintenance.prune import stored_packs
 from haprotect.storage.base import BlobStore
 
 

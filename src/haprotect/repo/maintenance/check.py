@@ -8,7 +8,7 @@ The structural check (always):
   and its trailer lists the same blobs (one ranged read per pack);
 * every snapshot reads, its tree reads, every chunk it uses (tree and
   file content) is in the index, and every path in it passes the test a
-  restore makes (:mod:`haprotect.repo.pathjudge`);
+  restore makes (:mod:`haprotect.repo.maintenance.pathjudge`);
 * packs no index lists are *info* (garbage of an interrupted backup or
   prune, removed by the next prune; their trailers are read, so that the
   chunks a damaged index blob listed are found), stale and unreadable
@@ -48,9 +48,9 @@ from haprotect.repo.format.names import DATA, SET_ASIDE_SUFFIX, flat_id, list_fo
 from haprotect.repo.format.packindex import read_pack_tables
 from haprotect.repo.format.snapshots import load_snapshot, snapshot_ids
 from haprotect.repo.lock import Locker, LockStatus
-from haprotect.repo.packcheck import PackProblem, Subset, check_data, check_structure
+from haprotect.repo.maintenance.packcheck import PackProblem, Subset, check_data, check_structure
+from haprotect.repo.maintenance.reachable import find_users, scan
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.usage import find_users, scan
 from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError
 
 SHOWN_FILES = 10
@@ -199,20 +199,20 @@ class Checker:
             reading.add_pack(info, entries)
         reader = BlobReader(self._store, self._key, reading)
         self._meter.files_total = len(snapshots)
-        usage = scan(
+        reachable = scan(
             reader,
             snapshots,
             lambda n: self._meter.update(n, bytes_read, "reading snapshots"),
             judge_paths=True,
         )
-        for snapshot_id, problem in sorted(usage.problems.items()):
+        for snapshot_id, problem in sorted(reachable.problems.items()):
             state.add(
                 Severity.ERROR,
                 "damaged-tree",
                 f"the tree of snapshot {snapshot_id[:8]} cannot be read: {problem}",
                 snapshots=(snapshot_id,),
             )
-        for snapshot_id, refused in sorted(usage.refused.items()):
+        for snapshot_id, refused in sorted(reachable.refused.items()):
             state.add(
                 Severity.ERROR,
                 "refused-path",
@@ -220,7 +220,7 @@ class Checker:
                 f"path{'s' * (refused.count != 1)} a restore refuses (first: {refused.first})",
                 snapshots=(snapshot_id,),
             )
-        used = usage.chunks
+        used = reachable.chunks
         unindexed = frozenset(c for c in used if c not in indexed.index)
         if unindexed:
             found = sum(1 for c in unindexed if c in reading)

@@ -1,4 +1,4 @@
-"""Which chunks the snapshots use: the tree chunks and every file's content.
+"""Which chunks the snapshots reach: their tree chunks and every file's content.
 
 Prune keeps exactly these, check looks each of them up. Snapshots of one
 host share almost all their tree chunks, so each tree chunk is parsed once:
@@ -20,7 +20,7 @@ from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo.blobs.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError
 from haprotect.repo.format.tree import decode_node, decode_stream
-from haprotect.repo.pathjudge import PathJudge, Refusals, Summary
+from haprotect.repo.maintenance.pathjudge import PathJudge, Refusals, Summary
 from haprotect.storage.base import StorageError
 
 # chunk id -> (text before its first newline, after its last one, has a newline,
@@ -29,7 +29,7 @@ _Edges = tuple[bytes, bytes, bool, Summary | None]
 
 
 @dataclass(slots=True)
-class Usage:
+class Reachable:
     """The chunks the scanned snapshots use, and the snapshots that could not be scanned whole."""
 
     data: set[bytes] = field(default_factory=set)
@@ -47,13 +47,13 @@ class _Scanner:
     def __init__(self, reader: BlobReader, judge_paths: bool) -> None:
         self._reader = reader
         self._edges: dict[bytes, _Edges] = {}
-        self.usage = Usage()
-        self._judge = PathJudge(refused=self.usage.refused) if judge_paths else None
+        self.reachable = Reachable()
+        self._judge = PathJudge(refused=self.reachable.refused) if judge_paths else None
 
     def _node(self, line: bytes) -> Node:
         node = decode_node(line)
         if node.content:
-            self.usage.data.update(e for e in node.content if isinstance(e, bytes))
+            self.reachable.data.update(e for e in node.content if isinstance(e, bytes))
         return node
 
     def _line(self, line: bytes) -> None:
@@ -65,7 +65,7 @@ class _Scanner:
         if self._judge is not None:
             self._judge.start(snapshot.id)
         ids = [bytes.fromhex(i) for i in snapshot.tree]
-        self.usage.tree.update(ids)
+        self.reachable.tree.update(ids)
         edges = self._edges
         unseen = list(dict.fromkeys(i for i in ids if i not in edges))
         fetched = prefetch(lambda i: (i, self._reader.read(i)), unseen)
@@ -114,21 +114,21 @@ def scan(
     on_snapshot: Callable[[int], None] | None = None,
     *,
     judge_paths: bool = False,
-) -> Usage:
+) -> Reachable:
     """The chunks ``snapshots`` use; a snapshot whose tree cannot be read is a problem.
 
     ``judge_paths`` also judges every path as a restore would
-    (:mod:`haprotect.repo.pathjudge`) into :attr:`Usage.refused`.
+    (:mod:`haprotect.repo.maintenance.pathjudge`) into :attr:`Reachable.refused`.
     """
     scanner = _Scanner(reader, judge_paths)
     for number, snapshot in enumerate(snapshots, 1):
         try:
             scanner.snapshot(snapshot)
         except (IntegrityError, StorageError) as exc:
-            scanner.usage.problems[snapshot.id] = str(exc)
+            scanner.reachable.problems[snapshot.id] = str(exc)
         if on_snapshot is not None:
             on_snapshot(number)
-    return scanner.usage
+    return scanner.reachable
 
 
 @dataclass(slots=True)

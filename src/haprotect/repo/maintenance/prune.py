@@ -54,9 +54,9 @@ from haprotect.repo.format.indexset import IndexedPack, load_index_set
 from haprotect.repo.format.names import list_folder
 from haprotect.repo.format.pack import DATA_PREFIX, BlobType, PackEntry, pack_key, stored_payload
 from haprotect.repo.format.snapshots import list_snapshots
+from haprotect.repo.maintenance.pruneoptions import PruneOptions
+from haprotect.repo.maintenance.reachable import scan
 from haprotect.repo.progress import ProgressMeter
-from haprotect.repo.pruneoptions import PruneOptions
-from haprotect.repo.usage import scan
 from haprotect.storage.base import BlobNotFound, BlobStore, remove_leftovers
 
 _HINT = "run `haprotect repo check`; prune deletes nothing while the repository is damaged"
@@ -159,14 +159,14 @@ class Pruner:
         stored = stored_packs(self._store)
         meter.files_total = len(snapshots)
         reader = BlobReader(self._store, self._key, indexed.index)
-        usage = scan(reader, snapshots, lambda n: meter.update(n, 0, "reading snapshots"))
-        if usage.problems:
-            snapshot_id, problem = sorted(usage.problems.items())[0]
+        reachable = scan(reader, snapshots, lambda n: meter.update(n, 0, "reading snapshots"))
+        if reachable.problems:
+            snapshot_id, problem = sorted(reachable.problems.items())[0]
             raise PruneRefused(
                 f"snapshot {snapshot_id[:8]} cannot be read ({problem}); prune deletes nothing",
                 hint=_HINT,
             )
-        used = usage.chunks
+        used = reachable.chunks
         missing_chunks = [c for c in used if c not in indexed.index]
         if missing_chunks:
             raise PruneRefused(
