@@ -26,13 +26,19 @@ lock
     it, prune holds it alone (lock.py).
 forget, retention
     Removing snapshot records, by id or by a keep policy applied to each
-    group of alike snapshots (retention.py); their data stays until a prune.
+    group of alike snapshots (maintenance/retention.py); their data stays until a prune.
 prune
     Deleting and repacking packs so that only what snapshots use remains,
-    in an order that survives a crash at any point (prune.py).
+    in an order that survives a crash at any point (maintenance/prune.py).
 check
     Verifying structure (and with ``read_data`` every blob), naming the
-    snapshots and files each problem affects (check.py).
+    snapshots and files each problem affects (maintenance/check.py).
+
+Layout: :mod:`.format` (what is stored), :mod:`.blobs` (chunks to stored
+blobs and back), :mod:`.backup`, :mod:`.restore`, :mod:`.maintenance`
+(check, forget, prune, repair, stats) and :mod:`.process` (forked processes
+and threads); at the top, :mod:`.repository`, :mod:`.opening` with
+:mod:`.keyopening`, :mod:`.lock`, :mod:`.progress` and :mod:`.errors`.
 
 Entry points: :func:`open_repository` (which starts deriving the key before
 the rest of the package is imported: nothing here is imported before its

@@ -44,6 +44,7 @@ from haprotect.repo.format.snapshots import (
     resolve_id,
 )
 from haprotect.repo.format.tree import LostChunk, NodeStream, decode_stream
+from haprotect.repo.keyopening import KeyOpening, OpenedKey, start_opening
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
 from haprotect.repo.maintenance.retention import (
     DEFAULT_GROUP_BY,
@@ -53,7 +54,6 @@ from haprotect.repo.maintenance.retention import (
     select,
 )
 from haprotect.repo.progress import ProgressMeter, ProgressSink
-from haprotect.repo.unlock import Unlocked, Unlocking, start_unlock
 from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 
 if TYPE_CHECKING:
@@ -83,53 +83,53 @@ class Repository:
         self,
         store: BlobStore,
         config: RepoConfig,
-        unlocked: Unlocked | Unlocking,
+        opened: OpenedKey | KeyOpening,
         *,
         locker: Locker | None = None,
         lenient_index: bool = False,
     ) -> None:
-        """A repository whose key is ``unlocked``, or being unlocked in the background."""
+        """A repository whose key is ``opened``, or being opened in the background."""
         self.store = store
         self.config = config
-        self._unlocking = unlocked if isinstance(unlocked, Unlocking) else None
-        if isinstance(unlocked, Unlocked):
-            self._take(unlocked)
+        self._opening = opened if isinstance(opened, KeyOpening) else None
+        if isinstance(opened, OpenedKey):
+            self._take(opened)
         self.locker = locker or Locker(store)
         """Takes the locks; replace it to inject a clock or other staleness limits."""
         self.lock_wait = 0.0
         """Seconds to keep trying while another process holds a conflicting lock."""
         self._lenient = lenient_index
 
-    def _take(self, unlocked: Unlocked) -> None:
-        self._master_key = unlocked.key
-        self._indexes = unlocked.indexes
-        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.for_reading)
+    def _take(self, opened: OpenedKey) -> None:
+        self._master_key = opened.key
+        self._indexes = opened.indexes
+        self._blob_reader = BlobReader(self.store, opened.key, opened.indexes.for_reading)
 
-    def _unlocked(self) -> None:
-        """Wait for a background unlock, if one runs (raising a wrong passphrase)."""
-        if self._unlocking is not None:
-            self._take(self._unlocking.result())
-            self._unlocking = None
+    def _key_opened(self) -> None:
+        """Wait for the key being opened in the background (raising a wrong passphrase)."""
+        if self._opening is not None:
+            self._take(self._opening.result())
+            self._opening = None
 
     @property
     def _key(self) -> MasterKey:
-        self._unlocked()
+        self._key_opened()
         return self._master_key
 
     @property
     def _index(self) -> Index:
-        self._unlocked()
+        self._key_opened()
         return self._indexes.index
 
     @property
     def _reader(self) -> BlobReader:
-        self._unlocked()
+        self._key_opened()
         return self._blob_reader
 
     @property
     def index_damage(self) -> dict[str, str]:
         """Index blobs that could not be read (skipped), with what is wrong with each."""
-        self._unlocked()
+        self._key_opened()
         return self._indexes.damaged
 
     @classmethod
@@ -154,7 +154,7 @@ class Repository:
         name, blob = new_key_file(key, config.id, passphrase, kdf or KdfParams())
         store.put(name, blob)
         store.put(CONFIG_KEY, config.dump(key))
-        return cls(store, config, Unlocked(key, IndexSet()))
+        return cls(store, config, OpenedKey(key, IndexSet()))
 
     @classmethod
     def open(
@@ -165,7 +165,7 @@ class Repository:
         lenient_index: bool = False,
         background: bool = False,
     ) -> Repository:
-        """Open a repository: check its version, unlock a key file, load the index.
+        """Open a repository: check its version, open the key with a key file, load the index.
 
         A damaged index blob is skipped and recorded in :attr:`index_damage`;
         unless ``lenient_index`` (for check, which reports it), a warning is
@@ -177,10 +177,10 @@ class Repository:
         first use of the key waits for it and raises a wrong passphrase
         there; a backup walks the file system meanwhile.
         """
-        config, unlocked = start_unlock(
+        config, opened = start_opening(
             store, passphrase, lenient_index=lenient_index, background=background
         )
-        return cls(store, config, unlocked, lenient_index=lenient_index)
+        return cls(store, config, opened, lenient_index=lenient_index)
 
     @property
     def url(self) -> str:
@@ -248,7 +248,7 @@ class Repository:
 
     @property
     def key(self) -> MasterKey:
-        """The master key (waiting for a background unlock, raising a wrong passphrase)."""
+        """The master key (waiting for it to be opened, raising a wrong passphrase)."""
         return self._key
 
     def snapshots(self) -> list[Snapshot]:
@@ -355,7 +355,7 @@ class Repository:
         Only with the passphrase proven: a repository opened in the background
         waits for its key first, so a wrong passphrase writes nothing.
         """
-        self._unlocked()
+        self._key_opened()
         return self.locker.acquire(exclusive=exclusive, operation=operation, wait=self.lock_wait)
 
     @contextmanager
@@ -369,12 +369,12 @@ class Repository:
             yield held
 
     def locks(self) -> list[LockStatus]:
-        self._unlocked()
+        self._key_opened()
         return self.locker.locks()
 
     def unlock(self, *, remove_all: bool = False) -> list[LockStatus]:
         """Remove the stale locks, or every lock with ``remove_all``; return those removed."""
-        self._unlocked()
+        self._key_opened()
         return self.locker.remove_all() if remove_all else self.locker.remove_stale()
 
     def prune(
@@ -500,13 +500,13 @@ class Repository:
         """Read the index blobs again (after another writer added some)."""
         key = self._key
         indexes = load_index_set(self.store, key, strict=False, recover=not self._lenient)
-        self._take(Unlocked(key, indexes))
+        self._take(OpenedKey(key, indexes))
         return self._index
 
     def sync_index(self) -> None:
         """Reload the index if its blobs changed since it was loaded: a prune replaced
         some, or another writer added some (whose snapshots may be a backup's parent)."""
-        self._unlocked()
+        self._key_opened()
         if self._indexes.names != index_names(self.store):
             self.reload_index()
 

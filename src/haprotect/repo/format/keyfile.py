@@ -55,7 +55,7 @@ def derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     """scrypt of the passphrase: OpenSSL's through hashlib, which lets other threads run.
 
     A backup walks the file system while the key is derived
-    (:mod:`haprotect.repo.unlock`); ``cryptography``'s scrypt holds the GIL
+    (:mod:`haprotect.repo.keyopening`); ``cryptography``'s scrypt holds the GIL
     throughout. hashlib caps its memory at 2 GiB; costs above that (allowed
     in key files), or a Python or OpenSSL without it, use ``cryptography``'s,
     which gives the same bytes (imported only then).

@@ -1,12 +1,15 @@
-"""Unlocking a repository: a key file opened with the passphrase, then the index.
+"""Opening a repository's key: a key file opened with the passphrase, then the index.
+
+Not to be confused with ``repo unlock`` (:meth:`Repository.unlock
+<haprotect.repo.repository.Repository.unlock>`), which removes stale locks.
 
 Deriving the key from the passphrase is slow on purpose (scrypt, about
-0.2 s). :class:`Unlocking` does it in a background thread, so that a backup
+0.2 s). :class:`KeyOpening` does it in a background thread, so that a backup
 walks the file system meanwhile; the first use of the key waits for it, and
 a wrong passphrase is raised there.
 
-Like :mod:`haprotect.repo.format.keyfile`, this module imports nothing heavy, so that
-:func:`haprotect.repo.opening.open_repository` starts the derivation before
+Like :mod:`haprotect.repo.format.keyfile`, this module imports nothing
+heavy, so that :func:`haprotect.repo.opening.open_repository` starts the derivation before
 the rest of the repository's modules (and ``cryptography``) are loaded: the
 modules that open the key file and read the index are imported once the
 first derivation is done.
@@ -36,16 +39,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Unlocked:
-    """What unlocking gives: the master key and the loaded index blobs."""
+class OpenedKey:
+    """What opening the key gives: the master key and the loaded index blobs."""
 
     key: MasterKey
     indexes: IndexSet
 
 
-def unlock(
+def open_key(
     store: BlobStore, config: RepoConfig, mac: str, passphrase: str, *, lenient_index: bool
-) -> Unlocked:
+) -> OpenedKey:
     """The master key from the first key file ``passphrase`` opens, and the index.
 
     A key file that cannot be read (damaged, of a newer version, of another
@@ -82,7 +85,7 @@ def unlock(
         if key is not None:
             config.verify(key, mac, display_url(store.url))
             indexes = load_index_set(store, key, strict=False, recover=not lenient_index)
-            return Unlocked(key, indexes)
+            return OpenedKey(key, indexes)
     raise _no_key(display_url(store.url), tried, skipped)
 
 
@@ -113,8 +116,8 @@ def _no_key(
     )
 
 
-class Unlocking:
-    """:func:`unlock` running in a background thread; :meth:`result` waits for it."""
+class KeyOpening:
+    """A :func:`open_key` running in a background thread; :meth:`result` waits for it."""
 
     def __init__(
         self,
@@ -125,19 +128,21 @@ class Unlocking:
         *,
         lenient_index: bool,
     ) -> None:
-        self._outcome: Unlocked | BaseException | None = None
+        self._outcome: OpenedKey | BaseException | None = None
 
         def run() -> None:
             try:
-                self._outcome = unlock(store, config, mac, passphrase, lenient_index=lenient_index)
+                self._outcome = open_key(
+                    store, config, mac, passphrase, lenient_index=lenient_index
+                )
             except BaseException as exc:
                 self._outcome = exc
 
-        self._thread = threading.Thread(target=run, name="haprotect-unlock", daemon=True)
+        self._thread = threading.Thread(target=run, name="haprotect-key", daemon=True)
         self._thread.start()
 
-    def result(self) -> Unlocked:
-        """The unlocked key and index; raises what unlocking raised (a wrong passphrase)."""
+    def result(self) -> OpenedKey:
+        """The opened key and index; raises what opening it raised (a wrong passphrase)."""
         self._thread.join()
         outcome = self._outcome
         if isinstance(outcome, BaseException):
@@ -146,10 +151,10 @@ class Unlocking:
         return outcome
 
 
-def start_unlock(
+def start_opening(
     store: BlobStore, passphrase: str, *, lenient_index: bool, background: bool
-) -> tuple[RepoConfig, Unlocked | Unlocking]:
-    """Read the config and unlock (``background``: start unlocking in a thread).
+) -> tuple[RepoConfig, OpenedKey | KeyOpening]:
+    """Read the config and open the key (``background``: start opening it in a thread).
 
     What opening a repository does before it has a :class:`Repository` to put
     the result in; both ways of opening (``Repository.open`` and
@@ -159,5 +164,5 @@ def start_unlock(
 
     config, mac = read_config(store)
     if background:
-        return config, Unlocking(store, config, mac, passphrase, lenient_index=lenient_index)
-    return config, unlock(store, config, mac, passphrase, lenient_index=lenient_index)
+        return config, KeyOpening(store, config, mac, passphrase, lenient_index=lenient_index)
+    return config, open_key(store, config, mac, passphrase, lenient_index=lenient_index)
