@@ -209,7 +209,9 @@ def restored_orders(dsn: str) -> set[str]:
 def test_a_quiesced_backup_under_load_loses_nothing_and_restores_the_cut(gated: LabEnv) -> None:
     env = gated
     lab = env.lab
-    loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(2)]
+    loads = [
+        LabLoad(lab.web_url, lab.journal_path, rate=15.0, upload_every=3, seed=i) for i in range(2)
+    ]
     for load in loads:
         load.start()
     try:

@@ -254,7 +254,7 @@ def test_load_through_a_failover_loses_nothing_acknowledged(lab: Lab) -> None:
     flusher = threading.Thread(target=flush_often, args=(lab, stop, flush_failures))
     flusher.start()
     try:
-        with LabLoad(lab, rate=25.0, upload_every=4, seed=7) as load:
+        with LabLoad(lab.web_url, lab.journal_path, rate=25.0, upload_every=4, seed=7) as load:
             load.wait(1.5)
             lab.failover()
             load.wait(1.5)
@@ -271,7 +271,7 @@ def test_load_through_a_failover_loses_nothing_acknowledged(lab: Lab) -> None:
 
 
 def test_verify_notices_a_lost_upload(lab: Lab) -> None:
-    with LabLoad(lab, rate=20.0, upload_every=1) as load:
+    with LabLoad(lab.web_url, lab.journal_path, rate=20.0, upload_every=1) as load:
         load.wait(0.3)
     assert load.report().uploads >= 1
     victim = sorted(lab.uploads_dir.glob("load-*.bin"), key=lambda p: p.stat().st_mtime)[-1]

@@ -146,7 +146,9 @@ def test_a_consistent_cut_under_continuous_load_loses_nothing(lab: Lab) -> None:
         flush_spec(lab),
         QuiesceSpec("postgresql", "database", options={"dsn": lab.primary_dsn, "mode": "backup"}),
     ]
-    loads = [LabLoad(lab, rate=15.0, upload_every=3, seed=i) for i in range(3)]
+    loads = [
+        LabLoad(lab.web_url, lab.journal_path, rate=15.0, upload_every=3, seed=i) for i in range(3)
+    ]
     for load in loads:
         load.start()
     try:

@@ -1,8 +1,10 @@
 """No two modules of haprotect import each other, directly or around a loop.
 
 Every import counts, at module level or inside a function (an import put off
-until run time is still a dependency); those under ``if TYPE_CHECKING:`` do
-not. A cycle is reported as the strongly connected group of modules.
+until run time is still a dependency). Those under ``if TYPE_CHECKING:`` are
+checked on their own too: two modules that need each other's types cannot be
+understood apart either. A cycle is reported as the strongly connected group
+of modules.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def _type_checking(node: ast.If) -> bool:
     )
 
 
-def imported(tree: ast.AST, here: str, is_package: bool, known: set[str]) -> set[str]:
+def imported(
+    tree: ast.AST, here: str, is_package: bool, known: set[str], *, types: bool = False
+) -> set[str]:
+    """The modules of ``known`` that ``here`` imports (``types``: also for type checking)."""
     found: set[str] = set()
     base = here if is_package else here.rpartition(".")[0]
 
@@ -38,7 +43,7 @@ def imported(tree: ast.AST, here: str, is_package: bool, known: set[str]) -> set
             found.add(name)
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _type_checking(node):
+        if not types and isinstance(node, ast.If) and _type_checking(node):
             for child in node.orelse:
                 visit(child)
             return
@@ -63,11 +68,13 @@ def imported(tree: ast.AST, here: str, is_package: bool, known: set[str]) -> set
     return found
 
 
-def cycles() -> list[set[str]]:
+def cycles(*, types: bool = False) -> list[set[str]]:
     paths = {module_name(p): p for p in SRC.joinpath("haprotect").rglob("*.py")}
     known = set(paths)
     graph = {
-        name: imported(ast.parse(path.read_text()), name, path.name == "__init__.py", known)
+        name: imported(
+            ast.parse(path.read_text()), name, path.name == "__init__.py", known, types=types
+        )
         for name, path in paths.items()
     }
     index: dict[str, int] = {}
@@ -111,7 +118,13 @@ def test_the_finder_sees_imports_in_functions_but_not_type_checking_ones() -> No
     assert imported(lazy, "haprotect.a", False, {"haprotect", "haprotect.b"}) == {"haprotect.b"}
     typed = ast.parse("if TYPE_CHECKING:\n    import haprotect.b\n")
     assert imported(typed, "haprotect.a", False, {"haprotect", "haprotect.b"}) == set()
+    found = imported(typed, "haprotect.a", False, {"haprotect", "haprotect.b"}, types=True)
+    assert found == {"haprotect.b"}
 
 
 def test_no_module_imports_itself_around_a_loop() -> None:
     assert cycles() == []
+
+
+def test_no_two_modules_need_each_others_types() -> None:
+    assert cycles(types=True) == []

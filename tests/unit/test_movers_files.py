@@ -31,7 +31,7 @@ from haprotect.movers.placement import install_tree
 from haprotect.plan import build
 from haprotect.policy import default_rules, generate
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.snapshots import write_snapshot
+from haprotect.repo.format.snapshots import write_snapshot
 from haprotect.storage import open_store
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.builders import cluster, shared, topology

@@ -11,11 +11,11 @@ from haprotect.errors import UsageError
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.check import CheckReport, Finding, Severity, Subset
 from haprotect.repo.errors import RepositoryError
-from haprotect.repo.index import INDEX_PREFIX
+from haprotect.repo.format.index import INDEX_PREFIX
+from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX
 from haprotect.repo.lock import Locker
-from haprotect.repo.snapshots import SNAPSHOTS_PREFIX
+from haprotect.repo.maintenance.check import CheckReport, Finding, Severity, Subset
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB, write_crafted_snapshot
 

@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
-from haprotect.repo import KdfParams, Repository, handout
-from haprotect.repo.forkpool import PooledProcess
+from haprotect.repo import KdfParams, Repository
+from haprotect.repo.backup import dispatch
 from haprotect.repo.lock import Locker
+from haprotect.repo.process.forkpool import PooledProcess
 from haprotect.storage.local import LocalStore
 
 runner = CliRunner()
@@ -74,7 +75,7 @@ def test_backup_readers_is_how_many_processes_read_small_files(
     many.mkdir()
     for i in range(600):
         (many / f"f{i}").write_bytes(os.urandom(i))
-    monkeypatch.setattr(handout, "READERS_AFTER_BATCHES", 1)
+    monkeypatch.setattr(dispatch, "READERS_AFTER_BATCHES", 1)
     readers_seen: set[int] = set()
     original = PooledProcess.call
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import zstandard
 
-from haprotect.repo import blobsink
-from haprotect.repo.blobsink import LOWER_LEVEL_MAX, LOWEST_LEVEL_MAX, Compressors
+from haprotect.repo.blobs import blobsink
+from haprotect.repo.blobs.blobsink import LOWER_LEVEL_MAX, LOWEST_LEVEL_MAX, Compressors
 
 KiB = 1024
 

@@ -87,10 +87,10 @@ def test_backups_killed_at_random_moments_leave_a_usable_repository(tmp_path: Pa
 BACKUP_WITH_READERS = """
 import sys
 from haprotect.repo import BackupOptions, Repository
-from haprotect.repo import handout
-from haprotect.repo.forkpool import ForkPool
+from haprotect.repo.backup import dispatch
+from haprotect.repo.process.forkpool import ForkPool
 from haprotect.storage.local import LocalStore
-handout.READERS_AFTER_BATCHES = 1
+dispatch.READERS_AFTER_BATCHES = 1
 start = ForkPool.start
 def started(self):
     start(self)

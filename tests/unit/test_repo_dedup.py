@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from haprotect.model.snapshot import Node, NodeType
-from haprotect.repo import BackupOptions, KdfParams, Repository, handout
-from haprotect.repo import fileworker as fileworker_module
-from haprotect.repo import walker as walker_module
-from haprotect.repo.chunker import looks_paged, sample_offsets
-from haprotect.repo.files_cache import FilesCache
-from haprotect.repo.index import Index
-from haprotect.repo.pack import BlobType, PackEntry, PackInfo
-from haprotect.repo.tree import NodeStream, encode_node, encode_tail, sort_key
+from haprotect.repo import BackupOptions, KdfParams, Repository
+from haprotect.repo.backup import dispatch
+from haprotect.repo.backup import fileworker as fileworker_module
+from haprotect.repo.backup import walker as walker_module
+from haprotect.repo.backup.files_cache import FilesCache
+from haprotect.repo.blobs.chunker import looks_paged, sample_offsets
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo
+from haprotect.repo.format.tree import NodeStream, encode_node, encode_tail, sort_key
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB
 
@@ -270,7 +271,7 @@ def test_small_files_of_a_batch_lie_in_tree_order_in_their_pack(tmp_path: Path) 
         for before, after in itertools.pairwise(blobs)
         if after.pack.id != before.pack.id or after.offset != before.offset + before.length
     )
-    batches = -(-len(blobs) // handout.SMALL_BATCH_FILES)
+    batches = -(-len(blobs) // dispatch.SMALL_BATCH_FILES)
     assert breaks < batches
 
 

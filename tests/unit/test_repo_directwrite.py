@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from haprotect.repo.directwrite import BLOCK, EXTENT_MAX, DirectWriter, PartialBlock
+from haprotect.repo.restore.directwrite import BLOCK, EXTENT_MAX, DirectWriter, PartialBlock
 
 
 @dataclass(eq=False)

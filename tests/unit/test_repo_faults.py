@@ -37,7 +37,7 @@ from typer.testing import CliRunner
 
 from haprotect.cli.main import app
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.config import ChunkerParams, KiB
+from haprotect.repo.format.config import ChunkerParams, KiB
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB

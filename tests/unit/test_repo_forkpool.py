@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from haprotect.repo import forking, forkpool
-from haprotect.repo.forkpool import ForkPool, PooledProcess, ProcessLost
+from haprotect.repo.process import forking, forkpool
+from haprotect.repo.process.forkpool import ForkPool, PooledProcess, ProcessLost
 
 # a process that keeps a pipe end it should not makes closing the pool wait forever
 pytestmark = pytest.mark.timeout(60)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import gc
 import os
 
-from haprotect.repo.index import (
+from haprotect.repo.format.index import (
     BlobLocation,
     Index,
     decode_index_tables,
     encode_index,
     entry_table,
 )
-from haprotect.repo.pack import BlobType, PackEntry, PackInfo
+from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo
 
 
 def pack(name: str, blob_type: BlobType = BlobType.DATA) -> PackInfo:

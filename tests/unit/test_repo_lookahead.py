@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from haprotect.repo.lookahead import Lookahead
+from haprotect.repo.process.lookahead import Lookahead
 
 
 def every(ahead: Lookahead[int]) -> Iterator[int]:

@@ -48,14 +48,15 @@ def test_the_derivation_starts_before_the_repository_modules_load(tmp_path: Path
     out = _fresh_interpreter(
         f"""
         import sys, threading
-        from haprotect.repo import open_repository, unlock
+        from haprotect.repo import open_repository
+        from haprotect.repo import keyopening
         from haprotect.storage.local import LocalStore
         started, seen = threading.Event(), []
-        derive = unlock.derive
+        derive = keyopening.derive
         def noted(*args):
             started.set()
             return derive(*args)
-        unlock.derive = noted
+        keyopening.derive = noted
         class Gate:
             def find_spec(self, name, path=None, target=None):
                 if name == "haprotect.repo.repository":

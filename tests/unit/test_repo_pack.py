@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 
-from haprotect.repo.crypto import MasterKey
-from haprotect.repo.pack import ENTRY, BlobType, open_blob, read_pack
-from haprotect.repo.packwriter import PackBuffers, PackWriter, pack_capacity
+from haprotect.repo.blobs.packwriter import PackBuffers, PackWriter, pack_capacity
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.pack import ENTRY, BlobType, open_blob, read_pack
 from haprotect.storage.base import put_buffer
 from haprotect.storage.memory import MemoryStore
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from haprotect.repo import KdfParams, Repository
+from haprotect.repo.blobs.packwriter import PackWriter
 from haprotect.repo.errors import IntegrityError, PruneRefused, RepositoryError
-from haprotect.repo.index import INDEX_PREFIX
-from haprotect.repo.pack import BlobType
-from haprotect.repo.packwriter import PackWriter
-from haprotect.repo.prune import PruneOptions, stored_packs
-from haprotect.repo.retention import KeepPolicy
+from haprotect.repo.format.index import INDEX_PREFIX
+from haprotect.repo.format.pack import BlobType
+from haprotect.repo.maintenance.prune import PruneOptions, stored_packs
+from haprotect.repo.maintenance.retention import KeepPolicy
 from haprotect.storage.base import BlobInfo, stage
 from haprotect.storage.local import TEMP_SUFFIX, LocalStore
 from haprotect.storage.memory import MemoryStore

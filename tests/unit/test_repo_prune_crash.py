@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.lock import Locker
-from haprotect.repo.prune import PruneOptions
+from haprotect.repo.maintenance.prune import PruneOptions
 from haprotect.storage.base import BlobStore
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore
@@ -130,7 +130,7 @@ def test_prune_killed_after_every_write_leaves_a_whole_repository(tmp_path: Path
 PRUNE = """
 import sys, time
 from haprotect.repo import Repository
-from haprotect.repo.prune import PruneOptions
+from haprotect.repo.maintenance.prune import PruneOptions
 from haprotect.storage.local import LocalStore
 from haprotect.storage.wrappers import StoreWrapper
 

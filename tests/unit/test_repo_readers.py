@@ -14,11 +14,12 @@ import pytest
 import zstandard
 from tests.conftest import require_component
 
-from haprotect.repo import BackupOptions, KdfParams, Repository, handout
-from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.fileworker import SmallFileReader
-from haprotect.repo.forkpool import ForkPool, PooledProcess
-from haprotect.repo.walker import Walker
+from haprotect.repo import BackupOptions, KdfParams, Repository
+from haprotect.repo.backup import dispatch
+from haprotect.repo.backup.fileworker import SmallFileReader
+from haprotect.repo.backup.walker import Walker
+from haprotect.repo.blobs.blobsink import BlobSink
+from haprotect.repo.process.forkpool import ForkPool, PooledProcess
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB, describe
 
@@ -71,7 +72,7 @@ def make_small_files(root: Path, seed: int = 7) -> None:
 @pytest.fixture
 def early_readers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Readers fork at the first batch, so that a small tree goes through them."""
-    monkeypatch.setattr(handout, "READERS_AFTER_BATCHES", 1)
+    monkeypatch.setattr(dispatch, "READERS_AFTER_BATCHES", 1)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from haprotect.cli.main import app
 from haprotect.model.snapshot import NodeType
 from haprotect.repo import KdfParams, Repository
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.index import INDEX_PREFIX
-from haprotect.repo.indexset import load_index_set
-from haprotect.repo.repairsnapshots import REPAIRED_FROM, REPAIRED_TAG
-from haprotect.repo.snapshots import SNAPSHOTS_PREFIX
+from haprotect.repo.format.index import INDEX_PREFIX
+from haprotect.repo.format.indexset import load_index_set
+from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX
+from haprotect.repo.maintenance.repairsnapshots import REPAIRED_FROM, REPAIRED_TAG
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB
 

@@ -20,9 +20,9 @@ from haprotect.cli.main import app
 from haprotect.model.progress import ProgressEvent
 from haprotect.model.snapshot import Node, NodeType, Snapshot
 from haprotect.repo import KdfParams, Repository, RestoreOptions
-from haprotect.repo.config import ChunkerParams
 from haprotect.repo.errors import RestoreError
-from haprotect.repo.index import BlobLocation
+from haprotect.repo.format.config import ChunkerParams
+from haprotect.repo.format.index import BlobLocation
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB, describe, write_crafted_snapshot
 

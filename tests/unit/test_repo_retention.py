@@ -11,7 +11,7 @@ import pytest
 from haprotect.errors import UsageError
 from haprotect.model.snapshot import JSONValue, Snapshot
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.retention import (
+from haprotect.repo.maintenance.retention import (
     DEFAULT_GROUP_BY,
     Duration,
     Group,

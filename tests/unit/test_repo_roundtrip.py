@@ -16,11 +16,11 @@ from tests.conftest import require_component
 from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository, RestoreOptions
-from haprotect.repo import fileworker as fileworker_module
-from haprotect.repo import restorer as restorer_module
-from haprotect.repo import walker as walker_module
-from haprotect.repo.tree import decode_node, encode_node, record_key, sort_key
-from haprotect.repo.walker import Entry, Walker
+from haprotect.repo.backup import fileworker as fileworker_module
+from haprotect.repo.backup import walker as walker_module
+from haprotect.repo.backup.walker import Entry, Walker
+from haprotect.repo.format.tree import decode_node, encode_node, record_key, sort_key
+from haprotect.repo.restore import restorer as restorer_module
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import (
     ODD_NAME,

@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo import kdf as kdf_module
 from haprotect.repo.errors import (
     IntegrityError,
     RepositoryExists,
@@ -20,6 +19,7 @@ from haprotect.repo.errors import (
     UnsupportedVersion,
     WrongPassphrase,
 )
+from haprotect.repo.format import keyfile as keyfile_module
 from haprotect.storage.memory import MemoryStore
 from haprotect.testing.repo import MiB, write_crafted_snapshot
 
@@ -105,20 +105,20 @@ def test_key_derivation_is_standard_scrypt(params: KdfParams) -> None:
     expected = Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(
         "pässwörd".encode()
     )
-    assert kdf_module.derive("pässwörd", salt, params) == expected
+    assert keyfile_module.derive("pässwörd", salt, params) == expected
 
 
 def test_key_derivation_without_hashlibs_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Python without it, or an OpenSSL that refuses it (FIPS), derives the same key."""
     params, salt = KdfParams(1 << 10, 8, 1), os.urandom(16)
-    expected = kdf_module.derive("pw", salt, params)
+    expected = keyfile_module.derive("pw", salt, params)
 
     def refusing(*args: object, **kwargs: object) -> bytes:
         raise ValueError("unsupported")
 
     for replacement in (None, refusing):
-        monkeypatch.setattr(kdf_module, "_HASHLIB_SCRYPT", replacement)
-        assert kdf_module.derive("pw", salt, params) == expected
+        monkeypatch.setattr(keyfile_module, "_HASHLIB_SCRYPT", replacement)
+        assert keyfile_module.derive("pw", salt, params) == expected
 
 
 def test_a_second_key_opens_the_same_repository(repo: Repository, store: MemoryStore) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.check import CheckReport, Finding, Severity
 from haprotect.repo.errors import IntegrityError, PruneRefused, WrongPassphrase
-from haprotect.repo.index import INDEX_PREFIX
-from haprotect.repo.kdf import KEYS_PREFIX
+from haprotect.repo.format.index import INDEX_PREFIX
+from haprotect.repo.format.keyfile import KEYS_PREFIX
+from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX
 from haprotect.repo.lockfile import LOCKS_PREFIX
-from haprotect.repo.snapshots import SNAPSHOTS_PREFIX
+from haprotect.repo.maintenance.check import CheckReport, Finding, Severity
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB
 

@@ -9,7 +9,7 @@ import pytest
 
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo.errors import IntegrityError
-from haprotect.repo.tree import LostChunk, decode_stream, encode_node
+from haprotect.repo.format.tree import LostChunk, decode_stream, encode_node
 
 
 def _nodes(count: int) -> list[Node]:

@@ -28,7 +28,7 @@ from haprotect.engine.sets import FORMAT
 from haprotect.model.policy import Retention
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.policy import default_rules, generate
-from haprotect.repo.retention import Duration, KeepPolicy
+from haprotect.repo.maintenance.retention import Duration, KeepPolicy
 from haprotect.testing.builders import topology, web_cluster
 
 START = datetime(2024, 3, 1, 0, 17, tzinfo=UTC)

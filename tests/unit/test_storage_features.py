@@ -76,7 +76,7 @@ def test_wrappers_declare_what_the_store_inside_declares(tmp_path: Path) -> None
 
 
 def test_a_restore_finds_the_directory_of_a_wrapped_local_store(tmp_path: Path) -> None:
-    from haprotect.repo.restoreprocs import local_root
+    from haprotect.repo.restore.processes import local_root
 
     assert local_root(open_store(str(tmp_path / "repo"))) == tmp_path / "repo"
     assert local_root(open_store("memory://")) is None

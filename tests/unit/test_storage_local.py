@@ -22,6 +22,7 @@ from haprotect.storage.base import (
     put_buffer,
 )
 from haprotect.storage.local import DIRECT_MIN, TEMP_SUFFIX, LocalStore, path_from_url
+from haprotect.storage.localfiles import LocalFiles
 from haprotect.storage.memory import MemoryStore
 from haprotect.storage.wrappers import RetryingStore
 from haprotect.testing.storage_conformance import (
@@ -111,21 +112,20 @@ def test_a_file_where_a_directory_should_be_is_permanent(tmp_path: Path) -> None
     ],
 )
 def test_errors_are_classified_by_errno(code: int, expected: type[Exception]) -> None:
-    store = LocalStore("/srv/repo")
-    error = store._classify(OSError(code, os.strerror(code)), "data/x")
+    error = LocalFiles(Path("/srv/repo")).classify(OSError(code, os.strerror(code)), "data/x")
     assert type(error) is expected
     assert str(error) == f"file:///srv/repo: data/x: {os.strerror(code)}"
 
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.ENOSPC])
 def test_permanent_errors_say_what_to_do(code: int) -> None:
-    error = LocalStore("/srv/repo")._classify(OSError(code, os.strerror(code)), "k")
+    error = LocalFiles(Path("/srv/repo")).classify(OSError(code, os.strerror(code)), "k")
     assert error.hint is not None
     assert "/srv/repo" in error.hint
 
 
 def test_missing_directory_while_writing_is_not_not_found() -> None:
-    error = LocalStore("/srv/repo")._classify(OSError(errno.ENOENT, "gone"), "k", writing=True)
+    error = LocalFiles(Path("/srv/repo")).classify(OSError(errno.ENOENT, "gone"), "k", writing=True)
     assert type(error) is PermanentStorageError
 
 

@@ -18,7 +18,7 @@ from haprotect.cli.runs import (
     PasswordFileOpt,
     RepoOpt,
     exit_for,
-    open_repository,
+    open_or_init_repository,
     summary,
 )
 from haprotect.errors import UsageError
@@ -99,7 +99,7 @@ def backup_command(
     # SIGTERM and SIGHUP unwind the run, so every held tier is resumed.
     with sigterm_raises():
         for url, part in _by_repository(plan, repo_url):
-            repo = open_repository(url, password_file, init=init)
+            repo = open_or_init_repository(url, password_file, init=init)
             if as_json:
                 results.append(run_backup(part, repo, JsonLines(), options))
                 continue

@@ -248,7 +248,7 @@ def restore_command(
 
 def lost_lines(stats: RestoreStats, target: Path) -> list[str]:
     """``lost: /path bytes a-b (chunk … in pack …: reason); …``, one line per file."""
-    from haprotect.repo.damage import describe
+    from haprotect.repo.restore.damage import describe
 
     lines = []
     for item in stats.lost:

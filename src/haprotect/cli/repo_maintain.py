@@ -26,8 +26,8 @@ from haprotect.cli.repo_common import (
     summary,
 )
 from haprotect.errors import ExitCode, UsageError
-from haprotect.repo.pruneoptions import DEFAULT_REPACK_THRESHOLD, PruneOptions
-from haprotect.repo.retention import (
+from haprotect.repo.maintenance.pruneoptions import DEFAULT_REPACK_THRESHOLD, PruneOptions
+from haprotect.repo.maintenance.retention import (
     DEFAULT_GROUP_BY,
     GROUP_FIELDS,
     Duration,
@@ -37,8 +37,8 @@ from haprotect.repo.retention import (
 )
 
 if TYPE_CHECKING:
-    from haprotect.repo.check import CheckReport
-    from haprotect.repo.prune import PruneReport
+    from haprotect.repo.maintenance.check import CheckReport
+    from haprotect.repo.maintenance.prune import PruneReport
 
 
 @repo_app.command("forget")
@@ -311,7 +311,7 @@ def check_command(
     Exit status: 0 no errors, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused, 8 locked.
     """
-    from haprotect.repo.check import Subset
+    from haprotect.repo.maintenance.check import Subset
 
     chosen = Subset.parse(subset) if subset is not None else None
     repo = open_repo(url, password_file, lenient_index=True, retry_lock=retry_lock)

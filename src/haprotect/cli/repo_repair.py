@@ -20,8 +20,8 @@ from haprotect.cli.repo_common import (
 )
 
 if TYPE_CHECKING:
-    from haprotect.repo.repairindex import IndexRepair
-    from haprotect.repo.repairsnapshots import SnapshotRepair
+    from haprotect.repo.maintenance.repairindex import IndexRepair
+    from haprotect.repo.maintenance.repairsnapshots import SnapshotRepair
 
 repair_app = typer.Typer(
     name="repair",

@@ -17,7 +17,7 @@ from haprotect.cli.runs import (
     PasswordFileOpt,
     RepoOpt,
     exit_for,
-    open_repository,
+    open_or_init_repository,
     summary,
 )
 from haprotect.errors import UsageError
@@ -93,7 +93,7 @@ def restore_command(
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
     # A bad inventory is said before the passphrase is asked for or the key derived.
     inventory = load_inventory(inventory_file)
-    repo = open_repository(repo_url, password_file)
+    repo = open_or_init_repository(repo_url, password_file)
     found = list_sets(repo)
     chosen = find_set(found, set_ref, application)
     if set_ref == LATEST:

@@ -52,7 +52,9 @@ InventoryOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of progress.")]
 
 
-def open_repository(url: str, password_file: Path | None, *, init: bool = False) -> Repository:
+def open_or_init_repository(
+    url: str, password_file: Path | None, *, init: bool = False
+) -> Repository:
     """Open the repository at ``url``; create it first when ``init`` and it does not exist."""
     from haprotect.repo import Repository
     from haprotect.repo.errors import RepositoryNotFound

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
-from haprotect.cli.runs import JsonOpt, PasswordFileOpt, RepoOpt, open_repository
+from haprotect.cli.runs import JsonOpt, PasswordFileOpt, RepoOpt, open_or_init_repository
 from haprotect.errors import UsageError
 from haprotect.redact import display_url
 
@@ -38,7 +38,7 @@ def snapshots_command(
 
     if repo_url is None:
         raise UsageError("which repository?", hint="give --repo URL (or set HAPROTECT_REPOSITORY)")
-    repo = open_repository(repo_url, password_file)
+    repo = open_or_init_repository(repo_url, password_file)
     found = [s for s in list_sets(repo) if application is None or s.application == application]
     if as_json:
         sys.stdout.write(json.dumps([set_to_json(s) for s in found], indent=2) + "\n")

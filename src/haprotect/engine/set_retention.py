@@ -8,7 +8,7 @@ A set's snapshots (its items and its topology) are one restore point, so
   the other snapshots only.
 * A set's time is when it started. The counting rules (``last``,
   ``hourly`` ... ``yearly``) count **complete** sets only, with the
-  semantics of :mod:`haprotect.repo.retention`: a partial set never
+  semantics of :mod:`haprotect.repo.maintenance.retention`: a partial set never
   stands for its hour or day, because a restore of ``latest`` would never
   choose it. ``within`` (back from the group's newest set) and ``tags``
   keep sets of either kind.
@@ -18,7 +18,7 @@ A set's snapshots (its items and its topology) are one restore point, so
   remove it keeps it, and says so.
 * A set is kept with all its snapshots, or removed with all of them.
 
-Snapshots that belong to no set are judged as :mod:`haprotect.repo.retention`
+Snapshots that belong to no set are judged as :mod:`haprotect.repo.maintenance.retention`
 says. Everything here is pure: the caller lists the snapshots and forgets
 the removed ones.
 """
@@ -33,7 +33,7 @@ from haprotect.engine.sets import FORMAT, read_sets
 from haprotect.model.plan import SnapshotSet
 from haprotect.model.policy import Retention
 from haprotect.model.snapshot import JSONValue, Snapshot
-from haprotect.repo.retention import (
+from haprotect.repo.maintenance.retention import (
     DEFAULT_GROUP_BY,
     Group,
     KeepPolicy,

@@ -351,7 +351,9 @@ class Lab:
         """Send orders and uploads through the web tier for ``seconds``; what was acknowledged."""
         from haprotect.lab.load import LabLoad
 
-        with LabLoad(self, rate=rate, upload_every=upload_every) as running:
+        with LabLoad(
+            self.web_url, self.journal_path, rate=rate, upload_every=upload_every
+        ) as running:
             running.wait(seconds)
         return running.report()
 

@@ -8,7 +8,7 @@ was promised for it.
 
 ::
 
-    with LabLoad(lab, rate=20) as load:
+    with LabLoad(lab.web_url, lab.journal_path, rate=20) as load:
         lab.failover()
     print(load.report())
 """
@@ -22,15 +22,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from haprotect.lab.client import HttpFailure, request
 from haprotect.lab.journal import ORDER, UPLOAD, Journal, JournalEntry
 from haprotect.lab.shop import canonical, sha256_text
-
-if TYPE_CHECKING:
-    from haprotect.lab.lab import Lab
 
 ITEMS = ("espresso", "croissant", "baguette", "tea", "muffin", "bagel", "juice", "scone")
 _MAX_ERRORS = 5
@@ -56,7 +53,8 @@ class LabLoad:
 
     def __init__(
         self,
-        lab: Lab,
+        web_url: str,
+        journal_path: Path,
         *,
         rate: float = 10.0,
         upload_every: int = 5,
@@ -66,8 +64,8 @@ class LabLoad:
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.web_url = lab.web_url
-        self.journal = Journal(lab.journal_path)
+        self.web_url = web_url
+        self.journal = Journal(journal_path)
         self.rate = rate
         self.upload_every = max(0, upload_every)
         self.upload_max_bytes = max(1, upload_max_bytes)

@@ -26,13 +26,19 @@ lock
     it, prune holds it alone (lock.py).
 forget, retention
     Removing snapshot records, by id or by a keep policy applied to each
-    group of alike snapshots (retention.py); their data stays until a prune.
+    group of alike snapshots (maintenance/retention.py); their data stays until a prune.
 prune
     Deleting and repacking packs so that only what snapshots use remains,
-    in an order that survives a crash at any point (prune.py).
+    in an order that survives a crash at any point (maintenance/prune.py).
 check
     Verifying structure (and with ``read_data`` every blob), naming the
-    snapshots and files each problem affects (check.py).
+    snapshots and files each problem affects (maintenance/check.py).
+
+Layout: :mod:`.format` (what is stored), :mod:`.blobs` (chunks to stored
+blobs and back), :mod:`.backup`, :mod:`.restore`, :mod:`.maintenance`
+(check, forget, prune, repair, stats) and :mod:`.process` (forked processes
+and threads); at the top, :mod:`.repository`, :mod:`.opening` with
+:mod:`.keyopening`, :mod:`.lock`, :mod:`.progress` and :mod:`.errors`.
 
 Entry points: :func:`open_repository` (which starts deriving the key before
 the rest of the package is imported: nothing here is imported before its
@@ -48,17 +54,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from haprotect.repo.backupoptions import BackupOptions
-    from haprotect.repo.check import CheckReport, Finding, Severity, Subset
-    from haprotect.repo.config import ChunkerParams
-    from haprotect.repo.kdf import KdfParams
+    from haprotect.repo.backup.options import BackupOptions
+    from haprotect.repo.format.config import ChunkerParams
+    from haprotect.repo.format.keyfile import KdfParams
     from haprotect.repo.lock import Locker
+    from haprotect.repo.maintenance.check import CheckReport, Finding, Severity, Subset
+    from haprotect.repo.maintenance.prune import PruneReport
+    from haprotect.repo.maintenance.pruneoptions import PruneOptions
+    from haprotect.repo.maintenance.retention import Duration, KeepPolicy
     from haprotect.repo.opening import open_repository
-    from haprotect.repo.prune import PruneReport
-    from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repository import Repository
-    from haprotect.repo.restoreparts import RestoreOptions
-    from haprotect.repo.retention import Duration, KeepPolicy
+    from haprotect.repo.restore.options import RestoreOptions
 
 # Loaded on first use, so that a backup does not import check, prune and restore,
 # opening a repository not even the backup's modules, and open_repository
@@ -66,19 +72,19 @@ if TYPE_CHECKING:
 _LAZY = {
     "open_repository": "opening",
     "Repository": "repository",
-    "ChunkerParams": "config",
-    "KdfParams": "kdf",
+    "ChunkerParams": "format.config",
+    "KdfParams": "format.keyfile",
     "Locker": "lock",
-    "Duration": "retention",
-    "KeepPolicy": "retention",
-    "BackupOptions": "backupoptions",
-    "CheckReport": "check",
-    "Finding": "check",
-    "Severity": "check",
-    "Subset": "check",
-    "PruneOptions": "pruneoptions",
-    "PruneReport": "prune",
-    "RestoreOptions": "restoreparts",
+    "Duration": "maintenance.retention",
+    "KeepPolicy": "maintenance.retention",
+    "BackupOptions": "backup.options",
+    "CheckReport": "maintenance.check",
+    "Finding": "maintenance.check",
+    "Severity": "maintenance.check",
+    "Subset": "maintenance.check",
+    "PruneOptions": "maintenance.pruneoptions",
+    "PruneReport": "maintenance.prune",
+    "RestoreOptions": "restore.options",
 }
 
 

@@ -24,7 +24,7 @@ unreadable
     ``version`` is above this haprotect's: that may be a newer writer's
     lock, so it conflicts with every lock and only ``unlock --remove-all``
     removes it. A blob under ``locks/`` whose name is no blob id is no lock
-    at all (:mod:`haprotect.repo.names`): ignored, and named by ``check``.
+    at all (:mod:`haprotect.repo.format.names`): ignored, and named by ``check``.
 heartbeat
     A thread that rewrites the held lock with the current time every
     ``refresh_every`` (5 minutes). If it finds its lock gone, or the holder
@@ -55,6 +55,7 @@ from typing import TypeVar
 
 from haprotect.redact import display_url
 from haprotect.repo.errors import LockLost, RepositoryLocked
+from haprotect.repo.format.names import blob_ids
 from haprotect.repo.lockfile import (
     LOCKS_PREFIX,
     LockInfo,
@@ -64,7 +65,6 @@ from haprotect.repo.lockfile import (
     process_start,
     username,
 )
-from haprotect.repo.names import blob_ids
 from haprotect.storage.base import BlobInfo, BlobNotFound, BlobStore, StorageError
 from haprotect.storage.wrappers import StoreWrapper
 

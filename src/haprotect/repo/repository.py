@@ -28,39 +28,45 @@ from haprotect.errors import UsageError
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import JSONValue, NodeType, RestoreStats, Snapshot
 from haprotect.redact import display_url
-from haprotect.repo.blobreader import BlobReader, prefetch
-from haprotect.repo.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
-from haprotect.repo.crypto import MasterKey
+from haprotect.repo.blobs.blobreader import BlobReader, prefetch
 from haprotect.repo.errors import IntegrityError, RepositoryExists
-from haprotect.repo.index import Index
-from haprotect.repo.indexset import IndexSet, index_names, index_unlisted, load_index_set
-from haprotect.repo.keys import KdfParams, new_key_file
-from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
-from haprotect.repo.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
-from haprotect.repo.progress import ProgressMeter, ProgressSink
-from haprotect.repo.retention import DEFAULT_GROUP_BY, Group, KeepPolicy, apply_policy, select
-from haprotect.repo.snapshots import (
+from haprotect.repo.format.config import CONFIG_KEY, ChunkerParams, MiB, RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.format.indexset import IndexSet, index_names, index_unlisted, load_index_set
+from haprotect.repo.format.keysealing import KdfParams, new_key_file
+from haprotect.repo.format.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
+from haprotect.repo.format.snapshots import (
     SNAPSHOTS_PREFIX,
     find_parent,
     list_snapshots,
     load_snapshot,
     resolve_id,
 )
-from haprotect.repo.tree import LostChunk, NodeStream, decode_stream
-from haprotect.repo.unlock import Unlocked, Unlocking, start_unlock
+from haprotect.repo.format.tree import LostChunk, NodeStream, decode_stream
+from haprotect.repo.keyopening import KeyOpening, OpenedKey, start_opening
+from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
+from haprotect.repo.maintenance.retention import (
+    DEFAULT_GROUP_BY,
+    Group,
+    KeepPolicy,
+    apply_policy,
+    select,
+)
+from haprotect.repo.progress import ProgressMeter, ProgressSink
 from haprotect.storage.base import BlobInfo, BlobStore, StorageError
 
 if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
     # opening a repository needs not even the backup's (see Repository.backup).
-    from haprotect.repo.backupoptions import BackupOptions
-    from haprotect.repo.check import CheckReport, Subset
-    from haprotect.repo.prune import PruneReport
-    from haprotect.repo.pruneoptions import PruneOptions
-    from haprotect.repo.repairindex import IndexRepair
-    from haprotect.repo.repairsnapshots import SnapshotRepair
-    from haprotect.repo.restoreparts import RestoreOptions
-    from haprotect.repo.stats import RepoStats
+    from haprotect.repo.backup.options import BackupOptions
+    from haprotect.repo.maintenance.check import CheckReport, Subset
+    from haprotect.repo.maintenance.prune import PruneReport
+    from haprotect.repo.maintenance.pruneoptions import PruneOptions
+    from haprotect.repo.maintenance.repairindex import IndexRepair
+    from haprotect.repo.maintenance.repairsnapshots import SnapshotRepair
+    from haprotect.repo.maintenance.stats import RepoStats
+    from haprotect.repo.restore.options import RestoreOptions
 
 
 class Repository:
@@ -77,53 +83,53 @@ class Repository:
         self,
         store: BlobStore,
         config: RepoConfig,
-        unlocked: Unlocked | Unlocking,
+        opened: OpenedKey | KeyOpening,
         *,
         locker: Locker | None = None,
         lenient_index: bool = False,
     ) -> None:
-        """A repository whose key is ``unlocked``, or being unlocked in the background."""
+        """A repository whose key is ``opened``, or being opened in the background."""
         self.store = store
         self.config = config
-        self._unlocking = unlocked if isinstance(unlocked, Unlocking) else None
-        if isinstance(unlocked, Unlocked):
-            self._take(unlocked)
+        self._opening = opened if isinstance(opened, KeyOpening) else None
+        if isinstance(opened, OpenedKey):
+            self._take(opened)
         self.locker = locker or Locker(store)
         """Takes the locks; replace it to inject a clock or other staleness limits."""
         self.lock_wait = 0.0
         """Seconds to keep trying while another process holds a conflicting lock."""
         self._lenient = lenient_index
 
-    def _take(self, unlocked: Unlocked) -> None:
-        self._master_key = unlocked.key
-        self._indexes = unlocked.indexes
-        self._blob_reader = BlobReader(self.store, unlocked.key, unlocked.indexes.for_reading)
+    def _take(self, opened: OpenedKey) -> None:
+        self._master_key = opened.key
+        self._indexes = opened.indexes
+        self._blob_reader = BlobReader(self.store, opened.key, opened.indexes.for_reading)
 
-    def _unlocked(self) -> None:
-        """Wait for a background unlock, if one runs (raising a wrong passphrase)."""
-        if self._unlocking is not None:
-            self._take(self._unlocking.result())
-            self._unlocking = None
+    def _key_opened(self) -> None:
+        """Wait for the key being opened in the background (raising a wrong passphrase)."""
+        if self._opening is not None:
+            self._take(self._opening.result())
+            self._opening = None
 
     @property
     def _key(self) -> MasterKey:
-        self._unlocked()
+        self._key_opened()
         return self._master_key
 
     @property
     def _index(self) -> Index:
-        self._unlocked()
+        self._key_opened()
         return self._indexes.index
 
     @property
     def _reader(self) -> BlobReader:
-        self._unlocked()
+        self._key_opened()
         return self._blob_reader
 
     @property
     def index_damage(self) -> dict[str, str]:
         """Index blobs that could not be read (skipped), with what is wrong with each."""
-        self._unlocked()
+        self._key_opened()
         return self._indexes.damaged
 
     @classmethod
@@ -148,7 +154,7 @@ class Repository:
         name, blob = new_key_file(key, config.id, passphrase, kdf or KdfParams())
         store.put(name, blob)
         store.put(CONFIG_KEY, config.dump(key))
-        return cls(store, config, Unlocked(key, IndexSet()))
+        return cls(store, config, OpenedKey(key, IndexSet()))
 
     @classmethod
     def open(
@@ -159,7 +165,7 @@ class Repository:
         lenient_index: bool = False,
         background: bool = False,
     ) -> Repository:
-        """Open a repository: check its version, unlock a key file, load the index.
+        """Open a repository: check its version, open the key with a key file, load the index.
 
         A damaged index blob is skipped and recorded in :attr:`index_damage`;
         unless ``lenient_index`` (for check, which reports it), a warning is
@@ -171,10 +177,10 @@ class Repository:
         first use of the key waits for it and raises a wrong passphrase
         there; a backup walks the file system meanwhile.
         """
-        config, unlocked = start_unlock(
+        config, opened = start_opening(
             store, passphrase, lenient_index=lenient_index, background=background
         )
-        return cls(store, config, unlocked, lenient_index=lenient_index)
+        return cls(store, config, opened, lenient_index=lenient_index)
 
     @property
     def url(self) -> str:
@@ -216,7 +222,7 @@ class Repository:
         a staging directory that differs every run keeps one name.
         """
         # imported here: an open() in the background derives the key meanwhile
-        from haprotect.repo.backuprun import run_backup
+        from haprotect.repo.backup.run import run_backup
 
         return run_backup(
             self,
@@ -242,7 +248,7 @@ class Repository:
 
     @property
     def key(self) -> MasterKey:
-        """The master key (waiting for a background unlock, raising a wrong passphrase)."""
+        """The master key (waiting for it to be opened, raising a wrong passphrase)."""
         return self._key
 
     def snapshots(self) -> list[Snapshot]:
@@ -330,10 +336,10 @@ class Repository:
                     f"--include {shown}: snapshot {snapshot.short_id} holds no such path",
                     hint=f"its paths: {', '.join(snapshot.paths)}",
                 )
-            from haprotect.repo import restoreprocs
-            from haprotect.repo.restoreparts import RestoreOptions
+            from haprotect.repo.restore import processes
+            from haprotect.repo.restore.options import RestoreOptions
 
-            return restoreprocs.restore(
+            return processes.restore(
                 self._reader,
                 snapshot.id,
                 partial(read_tree, snapshot=snapshot, lenient=True),
@@ -349,7 +355,7 @@ class Repository:
         Only with the passphrase proven: a repository opened in the background
         waits for its key first, so a wrong passphrase writes nothing.
         """
-        self._unlocked()
+        self._key_opened()
         return self.locker.acquire(exclusive=exclusive, operation=operation, wait=self.lock_wait)
 
     @contextmanager
@@ -363,12 +369,12 @@ class Repository:
             yield held
 
     def locks(self) -> list[LockStatus]:
-        self._unlocked()
+        self._key_opened()
         return self.locker.locks()
 
     def unlock(self, *, remove_all: bool = False) -> list[LockStatus]:
         """Remove the stale locks, or every lock with ``remove_all``; return those removed."""
-        self._unlocked()
+        self._key_opened()
         return self.locker.remove_all() if remove_all else self.locker.remove_stale()
 
     def prune(
@@ -383,8 +389,8 @@ class Repository:
         ``forgetting``: snapshots to treat as already forgotten (to preview a
         forget and prune together with ``dry_run``).
         """
-        from haprotect.repo.prune import Pruner, all_snapshots
-        from haprotect.repo.pruneoptions import PruneOptions
+        from haprotect.repo.maintenance.prune import Pruner, all_snapshots
+        from haprotect.repo.maintenance.pruneoptions import PruneOptions
 
         opts = options or PruneOptions()
         meter = ProgressMeter(Phase.PRUNE, on_progress)
@@ -416,7 +422,7 @@ class Repository:
         meter = ProgressMeter(Phase.CHECK, on_progress)
         with self._maybe_lock(lock, "check") as held:
             removed = held.removed_stale if held is not None else ()
-            from haprotect.repo.check import Checker
+            from haprotect.repo.maintenance.check import Checker
 
             return Checker(
                 self.store,
@@ -437,7 +443,7 @@ class Repository:
     ) -> IndexRepair:
         """Rebuild the index from the packs' own trailers, salvaging damaged packs
         (exclusive lock); ``read_data`` reads every pack to find damage inside."""
-        from haprotect.repo.repairindex import repair_index
+        from haprotect.repo.maintenance.repairindex import repair_index
 
         meter = ProgressMeter(Phase.REPAIR, on_progress)
         with self.lock(exclusive=True, operation="repair index") as held:
@@ -455,7 +461,7 @@ class Repository:
         """Rewrite the snapshots (all, or those given) that reference lost data; with
         ``forget`` remove the originals, and snapshot blobs that cannot be read."""
         from haprotect.repo.errors import IntegrityError
-        from haprotect.repo.repairsnapshots import SnapshotRepairer, load_chosen
+        from haprotect.repo.maintenance.repairsnapshots import SnapshotRepairer, load_chosen
 
         with self.lock(operation="repair snapshots") as held:
             self.reload_index()
@@ -474,7 +480,7 @@ class Repository:
             return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
 
     def stats(self) -> RepoStats:
-        from haprotect.repo.stats import repo_stats
+        from haprotect.repo.maintenance.stats import repo_stats
 
         return repo_stats(self.store, self._index, self.snapshots())
 
@@ -494,13 +500,13 @@ class Repository:
         """Read the index blobs again (after another writer added some)."""
         key = self._key
         indexes = load_index_set(self.store, key, strict=False, recover=not self._lenient)
-        self._take(Unlocked(key, indexes))
+        self._take(OpenedKey(key, indexes))
         return self._index
 
     def sync_index(self) -> None:
         """Reload the index if its blobs changed since it was loaded: a prune replaced
         some, or another writer added some (whose snapshots may be a backup's parent)."""
-        self._unlocked()
+        self._key_opened()
         if self._indexes.names != index_names(self.store):
             self.reload_index()
 

@@ -21,41 +21,21 @@ from haprotect.redact import display_url
 from haprotect.storage.base import (
     BlobInfo,
     BlobNotFound,
-    PermanentStorageError,
-    StorageError,
     StoreFeature,
-    TransientStorageError,
-    check_key,
     check_prefix,
 )
 from haprotect.storage.localfiles import (
     BLOCK,
     DIRECT_MIN,
+    NOT_FOUND,
     O_DIRECT_FLAG,
     TEMP_SUFFIX,
+    LocalFiles,
     LocalStaged,
     fsync_dir,
     temp_file,
     unlink_quietly,
     write_direct,
-)
-
-_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
-_TRANSIENT = frozenset(
-    {
-        errno.EIO,
-        errno.EAGAIN,
-        errno.EINTR,
-        errno.EBUSY,
-        errno.ETIMEDOUT,
-        errno.ESTALE,
-        errno.ENOLCK,
-        errno.EMFILE,
-        errno.ENFILE,
-        errno.ENOMEM,
-        errno.ECONNRESET,
-        errno.EHOSTDOWN,
-    }
 )
 
 
@@ -90,6 +70,7 @@ class LocalStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root).absolute()
+        self._files = LocalFiles(self._root)
 
     @classmethod
     def from_url(cls, url: str) -> LocalStore:
@@ -129,9 +110,9 @@ class LocalStore:
 
     def _write_atomically(self, key: str, write: Callable[[int], None]) -> None:
         """Have ``write`` fill a temporary file, make it durable, rename it to ``key``."""
-        path = self._path(key)
+        path = self._files.path(key)
         try:
-            self._make_dirs(path.parent)
+            self._files.make_dirs(path.parent)
             fd, tmp = temp_file(path.parent)
             try:
                 try:
@@ -145,7 +126,7 @@ class LocalStore:
                 raise
             fsync_dir(path.parent)
         except OSError as exc:
-            raise self._classify(exc, key, writing=True) from exc
+            raise self._files.classify(exc, key, writing=True) from exc
 
     def stage(self, prefix: str) -> LocalStaged:
         """A blob written piece by piece into a temporary file under ``prefix``.
@@ -156,11 +137,11 @@ class LocalStore:
         """
         directory = self._root.joinpath(*check_prefix(prefix).split("/")) if prefix else self._root
         try:
-            self._make_dirs(directory)
+            self._files.make_dirs(directory)
             fd, tmp = temp_file(directory)
         except OSError as exc:
-            raise self._classify(exc, prefix, writing=True) from exc
-        return LocalStaged(self, fd, tmp)
+            raise self._files.classify(exc, prefix, writing=True) from exc
+        return LocalStaged(self._files, fd, tmp)
 
     def remove_leftovers(self) -> int:
         """Remove the temporary files of killed writers (see ``base.remove_leftovers``)."""
@@ -173,21 +154,21 @@ class LocalStore:
         return removed
 
     def get(self, key: str) -> bytes:
-        path = self._path(key)
+        path = self._files.path(key)
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise self._classify(exc, key) from exc
+            raise self._files.classify(exc, key) from exc
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         _check_range(offset, length)
-        path = self._path(key)
+        path = self._files.path(key)
         try:
             with path.open("rb") as f:
                 f.seek(offset)
                 return f.read(length)
         except OSError as exc:
-            raise self._classify(exc, key) from exc
+            raise self._files.classify(exc, key) from exc
 
     def get_range_into(self, key: str, offset: int, length: int, buffer: mmap.mmap) -> memoryview:
         """``get_range`` into ``buffer`` (see :func:`haprotect.storage.base.get_range_into`).
@@ -202,7 +183,7 @@ class LocalStore:
         end = -(-(offset + length) // BLOCK) * BLOCK
         if not O_DIRECT_FLAG or length < DIRECT_MIN or len(buffer) < end - start:
             return memoryview(self.get_range(key, offset, length))
-        path = self._path(key)
+        path = self._files.path(key)
         try:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | O_DIRECT_FLAG)
@@ -223,18 +204,18 @@ class LocalStore:
         except OSError as exc:
             if exc.errno == errno.EINVAL:
                 return memoryview(self.get_range(key, offset, length))
-            raise self._classify(exc, key) from exc
+            raise self._files.classify(exc, key) from exc
         first = offset - start
         return view[first : max(first, min(done, first + length))]
 
     def exists(self, key: str) -> bool:
         try:
-            return self._path(key).is_file()
+            return self._files.path(key).is_file()
         except OSError as exc:
-            raise self._classify(exc, key) from exc
+            raise self._files.classify(exc, key) from exc
 
     def delete(self, key: str) -> None:
-        path = self._path(key)
+        path = self._files.path(key)
         try:
             path.unlink()
         except IsADirectoryError:
@@ -242,7 +223,7 @@ class LocalStore:
         except OSError as exc:
             if exc.errno == errno.EPERM and path.is_dir():
                 raise BlobNotFound(f"{self.where(key)}: no such blob") from None
-            raise self._classify(exc, key) from exc
+            raise self._files.classify(exc, key) from exc
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         check_prefix(prefix)
@@ -254,9 +235,9 @@ class LocalStore:
         try:
             entries = list(os.scandir(directory))
         except OSError as exc:
-            if exc.errno in _NOT_FOUND:
+            if exc.errno in NOT_FOUND:
                 return
-            raise self._classify(exc, key_prefix) from exc
+            raise self._files.classify(exc, key_prefix) from exc
         for entry in entries:
             key = key_prefix + entry.name
             if entry.name.endswith("~") or not key.startswith(prefix):
@@ -269,48 +250,11 @@ class LocalStore:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise self._classify(exc, key) from exc
-
-    def _path(self, key: str) -> Path:
-        return self._root.joinpath(*check_key(key).split("/"))
-
-    def _make_dirs(self, directory: Path) -> None:
-        """Create ``directory`` and its missing parents, each made durable.
-
-        A new directory's entry lives in its parent, so the parent is fsynced
-        too; otherwise a crash could lose a directory holding fsynced blobs.
-        """
-        missing: list[Path] = []
-        current = directory
-        while not current.is_dir() and current.parent != current:
-            missing.append(current)
-            current = current.parent
-        for path in reversed(missing):
-            try:
-                path.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            fsync_dir(path.parent)
+                raise self._files.classify(exc, key) from exc
 
     def where(self, key: str) -> str:
         """``URL: key``, how an error names a blob (a key is no part of the URL)."""
-        shown = display_url(self.url)
-        return f"{shown}: {key}" if key else shown
-
-    def _classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
-        message = f"{self.where(key)}: {exc.strerror or exc}"
-        if exc.errno in _NOT_FOUND and not writing:
-            return BlobNotFound(message)
-        if exc.errno in _TRANSIENT:
-            return TransientStorageError(message)
-        hint = None
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            hint = f"check that haprotect may write to {self._root}"
-        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            hint = f"free space on the filesystem of {self._root}"
-        elif exc.errno == errno.EFBIG:
-            hint = "a file size limit (ulimit -f) or the filesystem refuses files this large"
-        return PermanentStorageError(message, hint=hint)
+        return self._files.where(key)
 
 
 def _check_range(offset: int, length: int) -> None:

@@ -15,27 +15,99 @@ import fcntl
 import mmap
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from haprotect.storage.base import PermanentStorageError, StorageError
-
-if TYPE_CHECKING:
-    from haprotect.storage.local import LocalStore
+from haprotect.redact import display_url
+from haprotect.storage.base import (
+    BlobNotFound,
+    PermanentStorageError,
+    StorageError,
+    TransientStorageError,
+    check_key,
+)
 
 TEMP_SUFFIX = ".tmp~"
 DIRECT_MIN = 1 << 20
 O_DIRECT_FLAG = getattr(os, "O_DIRECT", 0)
 BLOCK = 4096
+NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+_TRANSIENT = frozenset(
+    {
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ENOLCK,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ECONNRESET,
+        errno.EHOSTDOWN,
+    }
+)
+
+
+class LocalFiles:
+    """The files under a local store's root: each key's path, and errors naming the blob.
+
+    What the store and its staged blobs (:class:`LocalStaged`) share.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents, each made durable.
+
+        A new directory's entry lives in its parent, so the parent is fsynced
+        too; otherwise a crash could lose a directory holding fsynced blobs.
+        """
+        missing: list[Path] = []
+        current = directory
+        while not current.is_dir() and current.parent != current:
+            missing.append(current)
+            current = current.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            fsync_dir(path.parent)
+
+    def where(self, key: str) -> str:
+        """``URL: key``, how an error names a blob (a key is no part of the URL)."""
+        shown = display_url(self.root.as_uri())
+        return f"{shown}: {key}" if key else shown
+
+    def classify(self, exc: OSError, key: str, *, writing: bool = False) -> StorageError:
+        """The storage error an ``OSError`` on ``key`` is: not found, transient or permanent."""
+        message = f"{self.where(key)}: {exc.strerror or exc}"
+        if exc.errno in NOT_FOUND and not writing:
+            return BlobNotFound(message)
+        if exc.errno in _TRANSIENT:
+            return TransientStorageError(message)
+        hint = None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = f"check that haprotect may write to {self.root}"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f"free space on the filesystem of {self.root}"
+        elif exc.errno == errno.EFBIG:
+            hint = "a file size limit (ulimit -f) or the filesystem refuses files this large"
+        return PermanentStorageError(message, hint=hint)
 
 
 class LocalStaged:
-    """A temporary file of a :class:`LocalStore`, filled piece by piece (see ``stage``)."""
+    """A temporary file of a local store, filled piece by piece (see ``LocalStore.stage``)."""
 
-    def __init__(self, store: LocalStore, fd: int, tmp: str) -> None:
-        self._store = store
+    def __init__(self, files: LocalFiles, fd: int, tmp: str) -> None:
+        self._files = files
         self._fd = fd
         self._tmp = tmp
-        self._name = Path(tmp).relative_to(store.root).as_posix()
+        self._name = Path(tmp).relative_to(files.root).as_posix()
         """The temporary file's path in the store, to name it in errors."""
         self._failed: StorageError | None = None
         """Why a piece could not be written: every later piece fails with it."""
@@ -76,14 +148,14 @@ class LocalStaged:
             self._size += length
         except OSError as exc:
             self.abort()
-            self._failed = self._store._classify(exc, self._name, writing=True)
+            self._failed = self._files.classify(exc, self._name, writing=True)
             raise self._failed from exc
 
     def commit(self, key: str) -> None:
         if self._fd < 0:
-            raise PermanentStorageError(f"{self._store.where(key)}: the staged blob was dropped")
-        store = self._store
-        path = store._path(key)
+            raise PermanentStorageError(f"{self._files.where(key)}: the staged blob was dropped")
+        files = self._files
+        path = files.path(key)
         try:
             try:
                 if self._padded:
@@ -92,12 +164,12 @@ class LocalStaged:
             finally:
                 os.close(self._fd)
                 self._fd = -1
-            store._make_dirs(path.parent)
+            files.make_dirs(path.parent)
             os.replace(self._tmp, path)
             fsync_dir(path.parent)
         except OSError as exc:
             unlink_quietly(self._tmp)
-            raise store._classify(exc, key, writing=True) from exc
+            raise files.classify(exc, key, writing=True) from exc
         except BaseException:
             unlink_quietly(self._tmp)
             raise

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from haprotect.model.snapshot import Node, Snapshot
-from haprotect.repo.blobsink import BlobSink
-from haprotect.repo.chunker import StreamChunker
+from haprotect.repo.blobs.blobsink import BlobSink
+from haprotect.repo.blobs.chunker import StreamChunker
+from haprotect.repo.blobs.uploader import Uploader
+from haprotect.repo.format.snapshots import write_snapshot
+from haprotect.repo.format.tree import encode_node
 from haprotect.repo.repository import Repository
-from haprotect.repo.snapshots import write_snapshot
-from haprotect.repo.tree import encode_node
-from haprotect.repo.uploader import Uploader
 
 MiB = 1 << 20
 SPARSE_SIZE = 1 << 30
