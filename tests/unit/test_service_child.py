@@ -115,3 +115,14 @@ def test_a_run_unwinds_when_the_service_is_killed(tmp_path: Path) -> None:
     while not marker.exists():
         assert time.monotonic() < deadline, "the run went on after its service died"
         time.sleep(0.05)
+
+
+def test_a_repository_command_ends_by_its_exit_status_with_its_summary() -> None:
+    body = """
+        print('{"type": "progress", "done": 1}')
+        print('{"type": "summary", "removed": 3}')
+    """
+    outcome = run_child([], lambda e: None, command=_script(body))
+    assert outcome.status == "completed"
+    assert outcome.last == {"type": "summary", "removed": 3}
+    assert outcome.result is None

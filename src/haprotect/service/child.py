@@ -38,9 +38,11 @@ class ChildOutcome:
     """How a child run ended.
 
     ``status`` is the run's own (``completed``, ``partially_failed``,
-    ``failed``) when it reported a result, ``failed`` when it exited without
-    one, ``cancelled`` when the service stopped it. ``result`` is the JSON
-    of the run's result; ``error`` the end of its stderr when it did not
+    ``failed``) when it reported a result; otherwise ``completed`` when the
+    command exited 0 and ``failed`` when not; ``cancelled`` when the service
+    stopped it. ``result`` is the JSON of a backup's or restore's result,
+    ``last`` the last JSON object the command printed (the summary of a
+    repository command); ``error`` the end of its stderr when it did not
     complete.
     """
 
@@ -49,6 +51,7 @@ class ChildOutcome:
     result: Mapping[str, Any] | None = None
     error: str | None = None
     sets: tuple[str, ...] = field(default=())
+    last: Mapping[str, Any] | None = None
 
 
 def haprotect_command() -> list[str]:
@@ -90,12 +93,14 @@ def run_child(
     drain.start()
     watcher = _watch_cancel(process, cancel) if cancel is not None else None
     result: Mapping[str, Any] | None = None
+    last: Mapping[str, Any] | None = None
     for line in process.stdout:
         event = _parsed(line)
         if event is None:
             if line.strip():
                 tail.append(line.rstrip("\n"))
             continue
+        last = event
         if event.get("event") == "run_finished":
             found = event.get("result")
             result = found if isinstance(found, dict) else None
@@ -104,22 +109,30 @@ def run_child(
     drain.join(timeout=5)
     if watcher is not None:
         watcher.set()
-    return _outcome(exit_code, result, tail, cancelled=cancel is not None and cancel.is_set())
+    cancelled = cancel is not None and cancel.is_set()
+    return _outcome(exit_code, result, last, tail, cancelled=cancelled)
 
 
 def _outcome(
-    exit_code: int, result: Mapping[str, Any] | None, tail: deque[str], *, cancelled: bool
+    exit_code: int,
+    result: Mapping[str, Any] | None,
+    last: Mapping[str, Any] | None,
+    tail: deque[str],
+    *,
+    cancelled: bool,
 ) -> ChildOutcome:
     error = "\n".join(tail) or None
     sets = tuple(str(s) for s in result.get("sets", ())) if result else ()
     if cancelled:
-        return ChildOutcome("cancelled", exit_code, result, error or "cancelled", sets)
+        return ChildOutcome("cancelled", exit_code, result, error or "cancelled", sets, last)
     if result is not None:
         status = str(result.get("status", "failed"))
         explained = None if status == "completed" else error
-        return ChildOutcome(status, exit_code, result, explained, sets)
-    reason = error or f"haprotect exited with status {exit_code} and no result"
-    return ChildOutcome("failed", exit_code, None, reason, sets)
+        return ChildOutcome(status, exit_code, result, explained, sets, last)
+    if exit_code == 0:
+        return ChildOutcome("completed", 0, None, None, (), last)
+    reason = error or f"haprotect exited with status {exit_code}"
+    return ChildOutcome("failed", exit_code, None, reason, (), last)
 
 
 def _parsed(line: str) -> dict[str, Any] | None:

@@ -1,0 +1,358 @@
+"""The service's loop: approved policies carried out on their schedules, by themselves.
+
+Each tick (:meth:`Service.tick`) reads the approved policy versions, turns
+them into jobs (:mod:`.jobs`), and starts what is due under the limits
+(:mod:`.limits`), each run a child ``haprotect`` process (:mod:`.child`) in
+a thread of its own. A backup run that leaves a set goes on, in the same
+run, with the copies the policy asks for and with retention in every
+repository that holds the set (:mod:`.aftermath`); its events, its end and
+the sets are recorded in the catalog, failures raise alerts and
+notifications. Maintenance (prune, rotating read-data checks) and drift
+checks are jobs of the same loop, on the configuration's schedules.
+
+At start every run the catalog still calls running is marked interrupted
+(its process died with the previous service; the quiescers' leases
+released its tiers), and the jobs' histories are read back, so that an
+outage costs one catch-up run per job, not a burst.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from haprotect.catalog import Catalog
+from haprotect.catalog.records import AlertKind, PolicyVersion, Run, RunStatus, Trigger
+from haprotect.model.policy import Policy
+from haprotect.service.backoff import Backoff
+from haprotect.service.child import ChildOutcome, run_child
+from haprotect.service.clock import Clock, SystemClock
+from haprotect.service.config import ServiceConfig
+from haprotect.service.jobs import Job, build_jobs
+from haprotect.service.limits import Limits, Running, choose
+from haprotect.service.schedule import JobState, finished, started
+
+log = logging.getLogger("haprotect.service")
+
+#: How a child's status is recorded.
+_RUN_STATUS = {
+    "completed": RunStatus.COMPLETED,
+    "partially_failed": RunStatus.PARTIALLY_FAILED,
+    "failed": RunStatus.FAILED,
+    "cancelled": RunStatus.INTERRUPTED,
+}
+
+Launcher = Callable[..., ChildOutcome]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRun:
+    """An approved policy version as the service runs it: its file and its jobs."""
+
+    version: PolicyVersion
+    policy: Policy
+    file: Path
+    jobs: tuple[Job, ...]
+
+
+@dataclass(slots=True)
+class _Active:
+    run: Run
+    job: Job
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Service:
+    """The protection service (see the module); :meth:`serve` runs it until stopped."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        launch: Launcher = run_child,
+        command: Sequence[str] | None = None,
+        notify: Callable[[AlertKind, str, str, Mapping[str, str]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        self._launch = launch
+        self._command = command
+        self._notify = notify
+        self._limits = Limits(
+            total=config.limits.concurrent,
+            per_repository=config.limits.per_repository,
+            per_node=config.limits.per_node,
+        )
+        self._backoff = Backoff(
+            base=config.retry.base_seconds,
+            factor=config.retry.factor,
+            cap=config.retry.cap_seconds,
+            attempts=config.retry.attempts,
+        )
+        self._lock = threading.Lock()
+        self._policies: dict[str, PolicyRun] = {}
+        self._states: dict[str, JobState] = {}
+        self._active: dict[str, _Active] = {}
+        self._threads: list[threading.Thread] = []
+        self.policy_dir = config.state_dir / "policies"
+
+    # -- start and loop -------------------------------------------------------
+
+    def recover(self) -> list[Run]:
+        """Mark the runs the previous service left running interrupted, and alert."""
+        interrupted = self.catalog.interrupt_running()
+        for run in interrupted:
+            self._alert(
+                AlertKind.FAILURE,
+                f"run {run.id} of {run.job} was interrupted",
+                "the service stopped while it ran; its tiers were released by their leases",
+                {"job": run.job, "run": str(run.id)},
+            )
+        return interrupted
+
+    def serve(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set; then stop the runs and wait for them."""
+        self.policy_dir.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("the service's tick failed; trying again at the next")
+            stop.wait(self.config.tick_seconds)
+        self.shutdown()
+
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Cancel the running runs (their tiers resume) and wait for their threads."""
+        with self._lock:
+            for active in self._active.values():
+                active.cancel.set()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+
+    def tick(self) -> list[Run]:
+        """Start what is due now; the runs started."""
+        self._refresh_policies()
+        now = self.clock.now()
+        with self._lock:
+            jobs = {job.key: job for p in self._policies.values() for job in p.jobs}
+            running = [
+                Running(a.job.key, a.job.repository, a.job.nodes) for a in self._active.values()
+            ]
+            states = {key: self._state(key) for key in jobs}
+            choice = choose(
+                jobs.values(), states, running, now, limits=self._limits, backoff=self._backoff
+            )
+            runs = []
+            for start in choice.start:
+                trigger = (
+                    Trigger.RETRY
+                    if start.next.retry
+                    else Trigger.CATCH_UP
+                    if start.next.catch_up
+                    else Trigger.SCHEDULED
+                )
+                runs.append(self._start(start.job, trigger, start.next.attempt, now))
+        return runs
+
+    def run_now(self, job_key: str, *, by: str) -> Run:
+        """Start a job at once (a manual run), whatever its schedule; not twice at once."""
+        self._refresh_policies()
+        with self._lock:
+            job = next(
+                (j for p in self._policies.values() for j in p.jobs if j.key == job_key), None
+            )
+            if job is None:
+                raise KeyError(job_key)
+            if job_key in self._active:
+                return self._active[job_key].run
+            log.info("%s starts %s by hand", by, job_key)
+            return self._start(job, Trigger.MANUAL, 1, self.clock.now())
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is active (tests, shutdown); False on timeout."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+        return not self._active
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(j for p in self._policies.values() for j in p.jobs)
+
+    @property
+    def policies(self) -> Mapping[str, PolicyRun]:
+        return dict(self._policies)
+
+    # -- policies -------------------------------------------------------------
+
+    def _refresh_policies(self) -> None:
+        """Follow the approved versions: a newly approved one replaces its policy's jobs."""
+        from haprotect.policy.io import parse_policy
+
+        approved = {v.policy: v for v in self.catalog.approved_versions()}
+        with self._lock:
+            for name in [n for n in self._policies if n not in approved]:
+                del self._policies[name]
+            for name, version in approved.items():
+                current = self._policies.get(name)
+                if current is not None and current.version.id == version.id:
+                    continue
+                origin = f"policy {name} version {version.number}"
+                policy = parse_policy(version.text, origin)
+                file = self.policy_dir / f"{_file_name(name)}-v{version.number}.yaml"
+                if not file.exists():
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    file.write_text(version.text)
+                self._policies[name] = PolicyRun(version, policy, file, build_jobs(policy))
+
+    def _policy_of(self, job: Job) -> PolicyRun:
+        return next(p for p in self._policies.values() if job in p.jobs)
+
+    # -- runs -----------------------------------------------------------------
+
+    def _state(self, key: str) -> JobState:
+        """A job's history: from memory, or once from the catalog."""
+        state = self._states.get(key)
+        if state is None:
+            state = _state_from(self.catalog.last_run(key), self.catalog, key)
+            self._states[key] = state
+        return state
+
+    def _start(self, job: Job, trigger: Trigger, attempt: int, now: datetime) -> Run:
+        policy = self._policy_of(job)
+        run = self.catalog.start_run(
+            job.key,
+            repository=job.repository,
+            trigger=trigger,
+            policy_version_id=policy.version.id,
+            attempt=attempt,
+        )
+        self._states[job.key] = started(self._state(job.key), now, retry=attempt > 1)
+        active = _Active(run, job)
+        self._active[job.key] = active
+        thread = threading.Thread(
+            target=self._carry_out, args=(active, policy), name=f"run-{run.id}", daemon=True
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return run
+
+    def _carry_out(self, active: _Active, policy: PolicyRun) -> None:
+        from haprotect.service.aftermath import after_backup, job_items
+
+        run, job = active.run, active.job
+        status, error, set_id = RunStatus.FAILED, None, None
+        try:
+            outcome = self._child(run, self._backup_args(job, policy), active.cancel)
+            status = _RUN_STATUS.get(outcome.status, RunStatus.FAILED)
+            error = outcome.error
+            set_id = outcome.sets[0] if outcome.sets else None
+            if set_id is not None and status is not RunStatus.INTERRUPTED:
+                items = job_items(policy.policy.items, job)
+                problems = after_backup(self, run, job, items, set_id, outcome, active.cancel)
+                if problems and status is RunStatus.COMPLETED:
+                    status = RunStatus.PARTIALLY_FAILED
+                    error = "; ".join(problems)
+        except Exception as exc:
+            log.exception("run %s of %s failed", run.id, job.key)
+            error = f"the service could not carry out the run: {exc}"
+        finally:
+            self._finish(active, status, error, set_id)
+
+    def _finish(
+        self, active: _Active, status: RunStatus, error: str | None, set_id: str | None
+    ) -> None:
+        run, job = active.run, active.job
+        self.catalog.finish_run(run.id, status, set_id=set_id, error=error)
+        with self._lock:
+            self._states[job.key] = finished(
+                self._state(job.key), self.clock.now(), ok=status is RunStatus.COMPLETED
+            )
+            self._active.pop(job.key, None)
+        if status is not RunStatus.COMPLETED:
+            self._alert(
+                AlertKind.FAILURE,
+                f"{job.key}: the backup {status.value.replace('_', ' ')}",
+                error or "no reason given",
+                {"job": job.key, "run": str(run.id), "status": status.value},
+            )
+
+    def child(
+        self, run: Run, args: Sequence[str], cancel: threading.Event | None = None
+    ) -> ChildOutcome:
+        """Run ``haprotect ARGS`` for ``run``, recording its events."""
+        return self._child(run, args, cancel)
+
+    def _child(
+        self, run: Run, args: Sequence[str], cancel: threading.Event | None
+    ) -> ChildOutcome:
+        sink = _EventRecorder(self.catalog, run.id, self.clock)
+        return self._launch(list(args), sink, cancel=cancel, command=self._command)
+
+    def _backup_args(self, job: Job, policy: PolicyRun) -> list[str]:
+        from haprotect.service.commands import backup_args
+
+        repo = self.config.repository(job.repository)
+        if job.kind == "group":
+            return backup_args(policy.file, repo, applications=job.applications)
+        return backup_args(policy.file, repo, datasets=[f"{job.cluster}/{d}" for d in job.datasets])
+
+    # -- alerts ---------------------------------------------------------------
+
+    def _alert(self, kind: AlertKind, subject: str, text: str, fields: Mapping[str, str]) -> None:
+        self.catalog.raise_alert(kind, subject, text)
+        if self._notify is not None:
+            try:
+                self._notify(kind, subject, text, fields)
+            except Exception:
+                log.exception("a notification could not be sent")
+
+
+class _EventRecorder:
+    """Records a child's events in the catalog; progress at most once a second per item."""
+
+    def __init__(self, catalog: Catalog, run_id: int, clock: Clock) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+        self.clock = clock
+        self._last_progress: dict[str, datetime] = {}
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        kind = str(event.get("event") or event.get("type") or "output")
+        if kind in ("item_progress", "progress"):
+            scope = str(event.get("scope", ""))
+            now = self.clock.now()
+            last = self._last_progress.get(scope)
+            if last is not None and (now - last).total_seconds() < 1.0:
+                return
+            self._last_progress[scope] = now
+        self.catalog.record_event(self.run_id, kind, dict(event))
+
+
+def _state_from(last: Run | None, catalog: Catalog, key: str) -> JobState:
+    if last is None:
+        return JobState()
+    failures = 0
+    if last.status in (RunStatus.FAILED, RunStatus.PARTIALLY_FAILED, RunStatus.INTERRUPTED):
+        failures = last.attempt
+    return JobState(
+        last_start=last.started_at or last.queued_at,
+        last_end=last.finished_at,
+        failures=failures,
+    )
+
+
+def _file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+__all__ = ["PolicyRun", "Service"]
