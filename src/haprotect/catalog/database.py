@@ -1,0 +1,122 @@
+"""Opening the catalog's database: the URL, SQLite's settings, migrations to head.
+
+``sqlite:///PATH`` (the default; its directory is made) runs in WAL mode
+with foreign keys on and waits for a writer rather than failing;
+``postgresql://`` and ``postgresql+psycopg://`` use psycopg 3. The schema is
+upgraded to the newest migration every time the catalog is opened, so an
+upgraded haprotect upgrades its catalog by itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from haprotect.catalog.errors import CatalogUnavailable
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def normalized_url(url: str) -> str:
+    """``url`` with psycopg 3 as PostgreSQL's driver when none is named."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CatalogUnavailable(
+            f"catalog URL {url!r} is not a database URL",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise CatalogUnavailable(
+            f"catalog URL {parsed.render_as_string(hide_password=True)!r}: "
+            "only SQLite and PostgreSQL are supported",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def create(url: str) -> Engine:
+    """An engine for ``url`` (see the module), not yet connected."""
+    url = normalized_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogUnavailable(
+                    f"catalog {parsed.database}: cannot make its directory: {exc.strerror}"
+                ) from None
+        # The driver's own transaction handling off, so that every transaction
+        # begins IMMEDIATE: a writer waits for the lock up front (busy_timeout)
+        # instead of failing when it upgrades from reading.
+        engine = create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+        )
+        event.listen(engine, "connect", _sqlite_settings)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head() -> str | None:
+    """The newest migration's revision."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current(engine: Engine) -> str | None:
+    """The revision the database is at (None: an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there)."""
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise CatalogUnavailable(f"catalog {describe(engine)}: {one_line(exc)}") from None
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error's first line, without SQLAlchemy's background link."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,96 @@
+"""The catalog's migrations build the models' schema, and opening one upgrades it.
+
+On SQLite and on a real PostgreSQL server: an empty database is upgraded to
+the newest migration when the catalog opens, Alembic's comparison of the
+upgraded database with the models finds no difference (a model changed
+without a migration fails here), and SQLite runs with WAL and foreign keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from haprotect.catalog import Catalog, CatalogUnavailable
+from haprotect.catalog.database import create, current, head, upgrade
+from haprotect.catalog.models import Base
+from haprotect.ports import free_ports
+from haprotect.testing.pgserver import TemporaryPostgres
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state/catalog.db"
+    server: TemporaryPostgres = request.getfixturevalue("postgres")
+    return server.create_database(f"migrations_{next(_numbers)}")
+
+
+def test_an_empty_database_is_upgraded_to_the_models_at_open(url: str) -> None:
+    engine = create(url)
+    assert current(engine) is None
+    Catalog.open(url).close()
+    assert current(engine) == head() is not None
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        tables = set(inspect(connection).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert {
+        "policies",
+        "policy_versions",
+        "runs",
+        "run_events",
+        "sets",
+        "tokens",
+        "alerts",
+    } <= tables
+    engine.dispose()
+
+
+def test_opening_an_upgraded_catalog_again_keeps_its_data(url: str) -> None:
+    with Catalog.open(url) as catalog:
+        catalog.apply_policy("web", "one\n", by="a")
+    engine = create(url)
+    upgrade(engine)  # already at head: nothing to do
+    engine.dispose()
+    with Catalog.open(url) as catalog:
+        assert [v.text for v in catalog.versions("web")] == ["one\n"]
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = create(f"sqlite:///{tmp_path}/catalog.db")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_a_url_that_is_not_a_database_is_one_line() -> None:
+    with pytest.raises(CatalogUnavailable, match="'nonsense' is not a database URL"):
+        Catalog.open("nonsense")
+    with pytest.raises(CatalogUnavailable, match="only SQLite and PostgreSQL"):
+        Catalog.open("mysql://u@h/db")
+
+
+def test_a_server_that_does_not_answer_is_one_line() -> None:
+    port = free_ports(1)[0]
+    with pytest.raises(CatalogUnavailable) as caught:
+        Catalog.open(f"postgresql://nobody:secret@127.0.0.1:{port}/catalog")
+    assert caught.value.message.startswith(
+        f"catalog postgresql+psycopg://nobody:***@127.0.0.1:{port}/catalog: "
+    )
+    assert "\n" not in caught.value.message and "secret" not in caught.value.message
+
+
+def test_a_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CatalogUnavailable, match="cannot make its directory"):
+        Catalog.open(f"sqlite:///{tmp_path}/file/sub/catalog.db")
