@@ -1,0 +1,1 @@
+"""The protection service: the daemon that carries out approved policies by itself."""
