@@ -1,5 +1,5 @@
-"""The protection service: the policy enforced by itself (docs/service.md).
+"""The protection service: the daemon that carries out approved policies by itself.
 
 Importing the package imports nothing else: the command line loads the
-modules a command needs when it runs.
+modules a command needs when it runs (docs/service.md).
 """
