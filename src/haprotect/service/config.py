@@ -52,9 +52,13 @@ class Limits(_Section):
 
 
 class Retry(_Section):
-    """A failed run is retried after base, base x factor, ... up to cap, at most attempts times."""
+    """A failed run is tried again after base, base x factor, ... up to cap.
 
-    attempts: Annotated[int, Field(ge=0)] = 3
+    ``attempts`` counts the scheduled run and its retries; a retry never
+    runs past the job's next fire.
+    """
+
+    attempts: Positive = 5
     base_seconds: Seconds = 60.0
     factor: Annotated[float, Field(ge=1)] = 2.0
     cap_seconds: Seconds = 3600.0

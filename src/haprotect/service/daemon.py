@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,10 @@ class Service:
             per_node=config.limits.per_node,
         )
         self._backoff = Backoff(
-            base=config.retry.base_seconds,
+            base=timedelta(seconds=config.retry.base_seconds),
             factor=config.retry.factor,
-            cap=config.retry.cap_seconds,
-            attempts=config.retry.attempts,
+            cap=timedelta(seconds=config.retry.cap_seconds),
+            max_attempts=config.retry.attempts,
         )
         self._lock = threading.Lock()
         self._policies: dict[str, PolicyRun] = {}
@@ -292,9 +292,7 @@ class Service:
         """Run ``haprotect ARGS`` for ``run``, recording its events."""
         return self._child(run, args, cancel)
 
-    def _child(
-        self, run: Run, args: Sequence[str], cancel: threading.Event | None
-    ) -> ChildOutcome:
+    def _child(self, run: Run, args: Sequence[str], cancel: threading.Event | None) -> ChildOutcome:
         sink = _EventRecorder(self.catalog, run.id, self.clock)
         return self._launch(list(args), sink, cancel=cancel, command=self._command)
 

@@ -1,0 +1,235 @@
+"""The service's loop on a real catalog, with runs answered by an injected launcher."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from haprotect.catalog import Catalog
+from haprotect.catalog.records import AlertKind, RunStatus, Trigger
+from haprotect.model.policy import Policy, Retention
+from haprotect.policy.generate import generate
+from haprotect.policy.io import dump_policy
+from haprotect.policy.rules_file import load_rules
+from haprotect.service.child import ChildOutcome
+from haprotect.service.clock import FakeClock
+from haprotect.service.config import Limits, RepositoryConfig, ServiceConfig
+from haprotect.service.daemon import Service
+from haprotect.testing.builders import topology, web_cluster
+
+START = datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC)
+
+Answer = Callable[[list[str]], ChildOutcome]
+
+
+class Launcher:
+    """Answers each child run by its verb; remembers what it was asked."""
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.answer = answer or completed_backup
+        self.lock = threading.Lock()
+
+    def __call__(
+        self,
+        args: list[str],
+        on_event: Callable[[Mapping[str, Any]], None],
+        *,
+        cancel: threading.Event | None = None,
+        command: Sequence[str] | None = None,
+    ) -> ChildOutcome:
+        with self.lock:
+            self.calls.append(args)
+            n = len(self.calls)
+        on_event({"event": "run_started", "n": n})
+        return self.answer(args)
+
+    def verbs(self) -> list[str]:
+        return [" ".join(a[:2]) if a[0] == "repo" else a[0] for a in self.calls]
+
+
+def completed_backup(args: list[str]) -> ChildOutcome:
+    if args[0] == "backup":
+        result = {"status": "completed", "sets": ["set-1"]}
+        return ChildOutcome("completed", 0, result, None, ("set-1",))
+    if args[:2] == ["repo", "forget"]:
+        summary = {
+            "type": "summary",
+            "sets": [{"group": {}, "sets": [{"id": "old", "keep": False}]}],
+        }
+        return ChildOutcome("completed", 0, None, None, (), summary)
+    return ChildOutcome("completed", 0)
+
+
+def failed_backup(args: list[str]) -> ChildOutcome:
+    return ChildOutcome("failed", 11, None, "the standby is unreachable")
+
+
+def hourly_policy(copies: int = 1) -> Policy:
+    policy = generate(
+        topology(web_cluster()), load_rules(None), source="x://", now=START - timedelta(days=1)
+    )
+    items = tuple(
+        replace(
+            i,
+            schedule="0 * * * *",
+            copies=copies,
+            retention=Retention(keep_daily=7),
+            where="/srv/repo",
+        )
+        for i in policy.items
+    )
+    return replace(policy, items=items, repository="/srv/repo")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, clock: FakeClock) -> Catalog:
+    """A catalog that tells the time by the test's clock, as the service does."""
+    return Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}", clock=clock.now)
+
+
+def service_for(
+    tmp_path: Path, catalog: Catalog, launcher: Launcher, clock: FakeClock, **config: Any
+) -> Service:
+    settings = ServiceConfig(state_dir=tmp_path / "state", **config)
+    return Service(settings, catalog, clock=clock, launch=launcher)
+
+
+def test_an_approved_policy_runs_each_job_once_and_applies_retention(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    launcher = Launcher()
+    service = service_for(tmp_path, catalog, launcher, clock, limits=Limits(concurrent=8))
+    runs = service.tick()
+    assert service.wait_idle(10)
+    jobs = {j.key for j in service.jobs}
+    assert {r.job for r in runs} == jobs
+    assert launcher.verbs().count("backup") == len(jobs)
+    assert launcher.verbs().count("repo forget") == len(jobs)
+    forget = next(a for a in launcher.calls if a[:2] == ["repo", "forget"])
+    assert forget[forget.index("--keep-daily") + 1] == "7"
+    for run in catalog.runs():
+        assert (run.status, run.set_id, run.trigger) == (
+            RunStatus.COMPLETED,
+            "set-1",
+            Trigger.SCHEDULED,
+        )
+    # nothing more is due within the hour: no second run
+    clock.advance(timedelta(minutes=20))
+    assert service.tick() == []
+    clock.advance(timedelta(minutes=40))
+    assert len(service.tick()) == len(jobs)
+    assert service.wait_idle(10)
+
+
+def test_a_pending_policy_does_not_run(tmp_path: Path, catalog: Catalog, clock: FakeClock) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t")
+    launcher = Launcher()
+    service = service_for(tmp_path, catalog, launcher, clock)
+    assert service.tick() == []
+    catalog.approve(policy.metadata.name, by="admin")
+    assert service.tick() != []
+    assert service.wait_idle(10)
+
+
+def test_copies_go_to_the_copy_targets_and_are_recorded(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy(copies=2)
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    launcher = Launcher()
+    service = service_for(
+        tmp_path,
+        catalog,
+        launcher,
+        clock,
+        repositories=[RepositoryConfig(name="offsite", url="s3://bucket/repo")],
+        copy_targets=["offsite"],
+        limits=Limits(concurrent=8),
+    )
+    service.tick()
+    assert service.wait_idle(10)
+    copies = [a for a in launcher.calls if a[:2] == ["repo", "copy"]]
+    assert copies and all(a[2:4] == ["/srv/repo", "s3://bucket/repo"] for a in copies)
+    forgets = {a[2] for a in launcher.calls if a[:2] == ["repo", "forget"]}
+    assert forgets == {"/srv/repo", "s3://bucket/repo"}
+    sets = catalog.sets(repository="/srv/repo")
+    assert sets and all(s.copied_to == ("s3://bucket/repo",) for s in sets)
+
+
+def test_too_few_copy_targets_make_the_run_partial_and_named(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy(copies=2)
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    service = service_for(tmp_path, catalog, Launcher(), clock)
+    service.tick()
+    assert service.wait_idle(10)
+    runs = catalog.runs()
+    assert runs and all(r.status is RunStatus.PARTIALLY_FAILED for r in runs)
+    assert all("asks for 2 copies" in (r.error or "") for r in runs)
+
+
+def test_a_failure_alerts_and_is_retried_with_backoff(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    launcher = Launcher(failed_backup)
+    notes: list[tuple[AlertKind, str]] = []
+    settings = ServiceConfig(state_dir=tmp_path / "state", limits=Limits(concurrent=8))
+    service = Service(
+        settings,
+        catalog,
+        clock=clock,
+        launch=launcher,
+        notify=lambda kind, subject, text, fields: notes.append((kind, subject)),
+    )
+    first = service.tick()
+    assert service.wait_idle(10)
+    assert {r.status for r in catalog.runs()} == {RunStatus.FAILED}
+    assert len(catalog.alerts()) == len(first) and len(notes) == len(first)
+    assert "the standby is unreachable" in catalog.alerts()[0].text
+    clock.advance(timedelta(seconds=30))
+    assert service.tick() == []
+    clock.advance(timedelta(seconds=31))
+    retries = service.tick()
+    assert service.wait_idle(10)
+    assert {r.trigger for r in retries} == {Trigger.RETRY}
+    assert {r.attempt for r in retries} == {2}
+
+
+def test_restart_marks_running_runs_interrupted_and_catches_up_once(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    dead = catalog.start_run("group:c/x", repository="/srv/repo", trigger=Trigger.SCHEDULED)
+    launcher = Launcher()
+    service = service_for(tmp_path, catalog, launcher, clock, limits=Limits(concurrent=8))
+    service.tick()
+    assert service.wait_idle(10)
+    # a fresh service (a restart): the running runs left behind are interrupted
+    catalog.start_run("group:c/y", repository="/srv/repo", trigger=Trigger.SCHEDULED)
+    clock.advance(timedelta(hours=3, minutes=10))
+    restarted = service_for(tmp_path, catalog, Launcher(), clock, limits=Limits(concurrent=8))
+    assert sorted(r.job for r in restarted.recover()) == ["group:c/x", "group:c/y"]
+    assert catalog.run(dead.id).status is RunStatus.INTERRUPTED
+    catch_up = restarted.tick()
+    assert restarted.wait_idle(10)
+    assert catch_up and {r.trigger for r in catch_up} == {Trigger.CATCH_UP}
+    assert restarted.tick() == []
