@@ -107,3 +107,15 @@ def test_an_edited_repository_and_tier_quiescers_are_kept() -> None:
     new_group = next(g for g in carried.policy.groups if g.key == group.key)
     assert next(t for t in new_group.tiers if t.name == tier.name).quiesce == ()
     assert {e.field for e in carried.edits} == {"repository", "quiesce"}
+
+
+def test_without_a_known_base_every_choice_of_the_approved_policy_is_kept() -> None:
+    cluster = web_cluster()
+    approved = policy_for(cluster)
+    first = approved.items[0]
+    approved = replace(approved, items=(replace(first, schedule="9 9 * * *"), *approved.items[1:]))
+    carried = carry_edits(None, approved, policy_for(grown(cluster)))
+    items = {i.dataset: i for i in carried.policy.items}
+    assert items[first.dataset].schedule == "9 9 * * *"
+    assert "fs_new" in items
+    assert [e.field for e in carried.edits] == ["schedule"]

@@ -64,8 +64,16 @@ class Carried:
     edits: tuple[CarriedEdit, ...]
 
 
-def carry_edits(base: Policy, edited: Policy, regenerated: Policy) -> Carried:
-    """``regenerated`` with every edit that turns ``base`` into ``edited``."""
+def carry_edits(base: Policy | None, edited: Policy, regenerated: Policy) -> Carried:
+    """``regenerated`` with every edit that turns ``base`` into ``edited``.
+
+    Without a ``base`` (the generated ancestor is not known), every choice
+    of ``edited`` that differs from the new generation is taken for an edit
+    and kept: nothing the administrator chose is lost, at the cost of
+    keeping choices generation would now make differently.
+    """
+    if base is None:
+        base = assumed_base(edited, regenerated)
     edits: list[CarriedEdit] = []
     base_items = {i.key: i for i in base.items}
     edited_items = {i.key: i for i in edited.items}
@@ -101,6 +109,17 @@ def carry_edits(base: Policy, edited: Policy, regenerated: Policy) -> Carried:
         excluded=tuple(excluded),
     )
     return Carried(policy, tuple(edits))
+
+
+def assumed_base(edited: Policy, regenerated: Policy) -> Policy:
+    """A base under which every difference between ``edited`` and ``regenerated`` is an edit."""
+    kept = {i.key for i in edited.items}
+    return replace(
+        edited,
+        repository=regenerated.repository,
+        items=tuple(i for i in regenerated.items if i.key in kept),
+        groups=regenerated.groups,
+    )
 
 
 def _item(base: Item, edited: Item, new: Item, edits: list[CarriedEdit]) -> Item:

@@ -122,6 +122,10 @@ class ServiceConfig(_Section):
                 return repo
         return RepositoryConfig(name=url, url=url, password_file=_default_password_file())
 
+    def repository_named(self, name: str) -> RepositoryConfig:
+        """The configured repository of this name (names are checked when the file is read)."""
+        return next(r for r in self.repositories if r.name == name)
+
     def copy_repositories(self, copies: int, primary: str) -> list[RepositoryConfig]:
         """The ``copies - 1`` targets a set written to ``primary`` is copied to.
 

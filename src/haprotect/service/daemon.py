@@ -59,6 +59,11 @@ class PolicyRun:
     file: Path
     jobs: tuple[Job, ...]
 
+    @property
+    def auto_approve(self) -> bool:
+        """Whether the policy's rules approve its regenerated versions at once."""
+        return bool(getattr(self.policy.metadata.rules, "auto_approve", False))
+
 
 @dataclass(slots=True)
 class _Active:
@@ -144,7 +149,7 @@ class Service:
         self._refresh_policies()
         now = self.clock.now()
         with self._lock:
-            jobs = {job.key: job for p in self._policies.values() for job in p.jobs}
+            jobs = {job.key: job for job in self._all_jobs()}
             running = [
                 Running(a.job.key, a.job.repository, a.job.nodes) for a in self._active.values()
             ]
@@ -168,9 +173,7 @@ class Service:
         """Start a job at once (a manual run), whatever its schedule; not twice at once."""
         self._refresh_policies()
         with self._lock:
-            job = next(
-                (j for p in self._policies.values() for j in p.jobs if j.key == job_key), None
-            )
+            job = next((j for j in self._all_jobs() if j.key == job_key), None)
             if job is None:
                 raise KeyError(job_key)
             if job_key in self._active:
@@ -186,7 +189,17 @@ class Service:
 
     @property
     def jobs(self) -> tuple[Job, ...]:
+        """The backup jobs of the approved policies."""
         return tuple(j for p in self._policies.values() for j in p.jobs)
+
+    def _all_jobs(self) -> tuple[Job, ...]:
+        """The backup jobs, and the maintenance and drift jobs they call for."""
+        from haprotect.service.maintenance import maintenance_jobs
+
+        backups = self.jobs
+        repositories = {j.repository for j in backups}
+        repositories |= {self.config.repository_named(n).url for n in self.config.copy_targets}
+        return backups + maintenance_jobs(self.config, repositories, self._policies)
 
     @property
     def policies(self) -> Mapping[str, PolicyRun]:
@@ -214,16 +227,27 @@ class Service:
                     file.write_text(version.text)
                 self._policies[name] = PolicyRun(version, policy, file, build_jobs(policy))
 
-    def _policy_of(self, job: Job) -> PolicyRun:
-        return next(p for p in self._policies.values() if job in p.jobs)
+    def _policy_of(self, job: Job) -> PolicyRun | None:
+        """The policy a backup job comes from, or a drift job watches; None for maintenance."""
+        if job.kind == "drift":
+            return self._policies.get(job.name)
+        return next((p for p in self._policies.values() if job in p.jobs), None)
 
     # -- runs -----------------------------------------------------------------
 
     def _state(self, key: str) -> JobState:
-        """A job's history: from memory, or once from the catalog."""
+        """A job's history: from memory, or once from the catalog.
+
+        A maintenance job that never ran counts as started now, so that it
+        waits for its first fire instead of running at the service's start.
+        """
+        from haprotect.service.maintenance import MAINTENANCE_KINDS
+
         state = self._states.get(key)
         if state is None:
-            state = _state_from(self.catalog.last_run(key), self.catalog, key)
+            state = _state_from(self.catalog.last_run(key))
+            if state.last_start is None and key.split(":", 1)[0] in MAINTENANCE_KINDS:
+                state = JobState(last_start=self.clock.now(), last_end=self.clock.now())
             self._states[key] = state
         return state
 
@@ -233,7 +257,7 @@ class Service:
             job.key,
             repository=job.repository,
             trigger=trigger,
-            policy_version_id=policy.version.id,
+            policy_version_id=policy.version.id if policy is not None else None,
             attempt=attempt,
         )
         self._states[job.key] = started(self._state(job.key), now, retry=attempt > 1)
@@ -246,27 +270,82 @@ class Service:
         thread.start()
         return run
 
-    def _carry_out(self, active: _Active, policy: PolicyRun) -> None:
-        from haprotect.service.aftermath import after_backup, job_items
-
+    def _carry_out(self, active: _Active, policy: PolicyRun | None) -> None:
         run, job = active.run, active.job
         status, error, set_id = RunStatus.FAILED, None, None
         try:
-            outcome = self._child(run, self._backup_args(job, policy), active.cancel)
-            status = _RUN_STATUS.get(outcome.status, RunStatus.FAILED)
-            error = outcome.error
-            set_id = outcome.sets[0] if outcome.sets else None
-            if set_id is not None and status is not RunStatus.INTERRUPTED:
-                items = job_items(policy.policy.items, job)
-                problems = after_backup(self, run, job, items, set_id, outcome, active.cancel)
-                if problems and status is RunStatus.COMPLETED:
-                    status = RunStatus.PARTIALLY_FAILED
-                    error = "; ".join(problems)
+            if policy is None or job.kind == "drift":
+                status, error = self._maintain(active, policy)
+            else:
+                status, error, set_id = self._back_up(active, policy)
         except Exception as exc:
             log.exception("run %s of %s failed", run.id, job.key)
             error = f"the service could not carry out the run: {exc}"
         finally:
             self._finish(active, status, error, set_id)
+
+    def _back_up(
+        self, active: _Active, policy: PolicyRun
+    ) -> tuple[RunStatus, str | None, str | None]:
+        from haprotect.service.aftermath import after_backup, job_items
+
+        run, job = active.run, active.job
+        outcome = self._child(run, self._backup_args(job, policy), active.cancel)
+        status = _RUN_STATUS.get(outcome.status, RunStatus.FAILED)
+        error = outcome.error
+        set_id = outcome.sets[0] if outcome.sets else None
+        if set_id is not None and status is not RunStatus.INTERRUPTED:
+            items = job_items(policy.policy.items, job)
+            problems = after_backup(self, run, job, items, set_id, outcome, active.cancel)
+            if problems and status is RunStatus.COMPLETED:
+                status = RunStatus.PARTIALLY_FAILED
+                error = "; ".join(problems)
+        return status, error, set_id
+
+    def _maintain(self, active: _Active, policy: PolicyRun | None) -> tuple[RunStatus, str | None]:
+        from haprotect.service.commands import check_args, prune_args
+        from haprotect.service.maintenance import verify_part, verify_parts
+
+        run, job = active.run, active.job
+        if job.kind == "drift":
+            return self._watch_drift(active, policy)
+        repo = self.config.repository(job.repository)
+        if job.kind == "prune":
+            args = prune_args(repo)
+        else:
+            parts = verify_parts(job.schedule, self.config.maintenance.verify_period_days)
+            done = len(self.catalog.runs(job=job.key, statuses=[RunStatus.COMPLETED], limit=parts))
+            args = check_args(repo, verify_part(done, parts), parts)
+        outcome = self._child(run, args, active.cancel)
+        return _RUN_STATUS.get(outcome.status, RunStatus.FAILED), outcome.error
+
+    def _watch_drift(
+        self, active: _Active, policy: PolicyRun | None
+    ) -> tuple[RunStatus, str | None]:
+        from haprotect.service.drift_watch import describe, watch_drift
+
+        if policy is None:
+            return RunStatus.COMPLETED, None
+        outcome = watch_drift(
+            self,
+            active.run,
+            policy.version,
+            policy.policy,
+            policy.file,
+            self.config.state_dir / "drift",
+            active.cancel,
+            auto_approve=policy.auto_approve,
+        )
+        if outcome.error is not None:
+            return RunStatus.FAILED, outcome.error
+        if outcome.applied is not None:
+            self._alert(
+                AlertKind.DRIFT,
+                f"policy {policy.version.policy} no longer covers the cluster",
+                "\n".join(describe(outcome)),
+                {"policy": policy.version.policy, "version": str(outcome.applied.number)},
+            )
+        return RunStatus.COMPLETED, None
 
     def _finish(
         self, active: _Active, status: RunStatus, error: str | None, set_id: str | None
@@ -279,9 +358,10 @@ class Service:
             )
             self._active.pop(job.key, None)
         if status is not RunStatus.COMPLETED:
+            what = "the backup" if job.kind in ("group", "item") else job.kind
             self._alert(
                 AlertKind.FAILURE,
-                f"{job.key}: the backup {status.value.replace('_', ' ')}",
+                f"{job.key}: {what} {status.value.replace('_', ' ')}",
                 error or "no reason given",
                 {"job": job.key, "run": str(run.id), "status": status.value},
             )
@@ -336,7 +416,7 @@ class _EventRecorder:
         self.catalog.record_event(self.run_id, kind, dict(event))
 
 
-def _state_from(last: Run | None, catalog: Catalog, key: str) -> JobState:
+def _state_from(last: Run | None) -> JobState:
     if last is None:
         return JobState()
     failures = 0
