@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from haprotect.catalog import Catalog
+from haprotect.catalog import Catalog, CatalogConflict, CatalogNotFound
 from haprotect.catalog.records import AlertKind, RunStatus, Trigger
 from haprotect.model.policy import Policy, Retention
 from haprotect.model.topology import Cluster
@@ -321,3 +321,61 @@ def test_drift_applies_a_regenerated_version_for_review_and_alerts(
     assert service.wait_idle(10)
     assert len(catalog.versions(name)) == 2
     assert len([a for a in catalog.alerts() if a.kind is AlertKind.DRIFT]) == 1
+
+
+def test_a_restore_runs_on_its_own_and_a_second_one_is_refused_while_it_runs(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    release = threading.Event()
+
+    def answer(args: list[str]) -> ChildOutcome:
+        if args[0] == "restore":
+            release.wait(10)
+            return ChildOutcome(
+                "completed", 0, {"status": "completed", "sets": ["s9"]}, None, ("s9",)
+            )
+        return completed_backup(args)
+
+    launcher = Launcher(answer)
+    service = service_for(tmp_path, catalog, launcher, clock)
+    application = service_for(tmp_path, catalog, Launcher(), clock)
+    application._refresh_policies()
+    app = next(a for j in application.jobs for a in j.applications)
+    run = service.start_restore(app, by="op", target=tmp_path / "restored", tiers=["db"])
+    with pytest.raises(CatalogConflict, match="is running"):
+        service.start_restore(app, by="op")
+    release.set()
+    assert service.wait_idle(10)
+    args = next(a for a in launcher.calls if a[0] == "restore")
+    assert args[1] == "latest" and args[args.index("--to") + 1] == str(tmp_path / "restored")
+    assert args[args.index("--tier") + 1] == "db" and "--yes" in args
+    assert catalog.run(run.id).status is RunStatus.COMPLETED
+    with pytest.raises(CatalogNotFound):
+        service.start_restore("no-such-application", by="op")
+
+
+def test_cancel_stops_a_running_run_and_records_it_interrupted(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    started = threading.Event()
+
+    class Waiting(Launcher):
+        def __call__(
+            self, args: list[str], on_event: Any, *, cancel: Any = None, command: Any = None
+        ) -> ChildOutcome:
+            started.set()
+            assert cancel is not None and cancel.wait(10)
+            return ChildOutcome("cancelled", -15, None, "cancelled")
+
+    service = service_for(tmp_path, catalog, Waiting(), clock)
+    run = next(r for r in service.tick() if r.job.startswith("group:"))
+    assert started.wait(10)
+    service.cancel_run(run.id, by="op")
+    assert service.wait_idle(10)
+    assert catalog.run(run.id).status is RunStatus.INTERRUPTED
+    with pytest.raises(CatalogConflict, match="interrupted"):
+        service.cancel_run(run.id, by="op")

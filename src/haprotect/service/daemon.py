@@ -28,7 +28,7 @@ from typing import Any
 
 from haprotect.catalog import Catalog
 from haprotect.catalog.records import AlertKind, PolicyVersion, Run, RunStatus, Trigger
-from haprotect.model.policy import Policy
+from haprotect.model.policy import Policy, Priority
 from haprotect.service.backoff import Backoff
 from haprotect.service.child import ChildOutcome, run_child
 from haprotect.service.clock import Clock, SystemClock
@@ -180,6 +180,86 @@ class Service:
                 return self._active[job_key].run
             log.info("%s starts %s by hand", by, job_key)
             return self._start(job, Trigger.MANUAL, 1, self.clock.now())
+
+    def start_restore(
+        self,
+        application: str,
+        *,
+        by: str,
+        set_ref: str = "latest",
+        tiers: Sequence[str] = (),
+        target: Path | None = None,
+        repository: str | None = None,
+    ) -> Run:
+        """Restore an application's set (the newest complete one by default) as a run of its own.
+
+        The repository is the application's job's unless named; one restore
+        of an application at a time.
+        """
+        from haprotect.catalog import CatalogConflict, CatalogNotFound
+        from haprotect.service.commands import restore_args
+
+        self._refresh_policies()
+        with self._lock:
+            key = f"restore:{application}"
+            if key in self._active:
+                raise CatalogConflict(
+                    f"a restore of {application} is running (run {self._active[key].run.id})"
+                )
+            if repository is None:
+                job = next((j for j in self.jobs if application in j.applications), None)
+                if job is None:
+                    raise CatalogNotFound(f"no application {application} in the approved policies")
+                repository = job.repository
+            repo = self.config.repository(repository)
+            args = restore_args(repo, set_ref, application=application, tiers=tiers, target=target)
+            run = self.catalog.start_run(key, repository=repo.url, trigger=Trigger.MANUAL)
+            log.info("%s restores %s (%s) as run %s", by, application, set_ref, run.id)
+            restore = Job(
+                key, "restore", "", application, (), "", "UTC", Priority.HIGH, repo.url, ()
+            )
+            active = _Active(run, restore)
+            self._active[key] = active
+            thread = threading.Thread(
+                target=self._restore, args=(active, args), name=f"run-{run.id}", daemon=True
+            )
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+            return run
+
+    def _restore(self, active: _Active, args: Sequence[str]) -> None:
+        status, error, set_id = RunStatus.FAILED, None, None
+        try:
+            outcome = self._child(active.run, args, active.cancel)
+            status = _RUN_STATUS.get(outcome.status, RunStatus.FAILED)
+            error = outcome.error
+            set_id = outcome.sets[0] if outcome.sets else None
+        except Exception as exc:
+            log.exception("restore run %s failed", active.run.id)
+            error = f"the service could not carry out the restore: {exc}"
+        finally:
+            self.catalog.finish_run(active.run.id, status, set_id=set_id, error=error)
+            with self._lock:
+                self._active.pop(active.job.key, None)
+            if status is not RunStatus.COMPLETED:
+                self._alert(
+                    AlertKind.FAILURE,
+                    f"the restore of {active.job.name} {status.value.replace('_', ' ')}",
+                    error or "no reason given",
+                    {"run": str(active.run.id), "status": status.value},
+                )
+
+    def cancel_run(self, run_id: int, *, by: str) -> None:
+        """Stop a running run: its child gets SIGTERM and resumes what it held."""
+        from haprotect.catalog import CatalogConflict
+
+        with self._lock:
+            active = next((a for a in self._active.values() if a.run.id == run_id), None)
+        if active is None:
+            run = self.catalog.run(run_id)
+            raise CatalogConflict(f"run {run_id} is {run.status.value}: it is not running here")
+        log.info("%s cancels run %s", by, run_id)
+        active.cancel.set()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no run is active (tests, shutdown); False on timeout."""
