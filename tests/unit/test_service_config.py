@@ -64,3 +64,10 @@ def test_a_repository_known_only_by_url_takes_the_default_password_file(
     monkeypatch.setenv("HAPROTECT_PASSWORD_FILE", "/run/pw")
     repo = ServiceConfig().repository("/srv/other")
     assert repo.password_file == Path("/run/pw")
+
+
+def test_the_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "contrib" / "service.example.yaml"
+    config = load_config(example)
+    assert [r.name for r in config.repositories] == ["local", "offsite"]
+    assert config.copy_targets == ["offsite"]
