@@ -28,9 +28,13 @@ def backup_args(
     *,
     applications: Sequence[str] = (),
     datasets: Sequence[str] = (),
+    inventory: Path | None = None,
+    staging: Path | None = None,
 ) -> list[str]:
     """One job's backup: its application (a group) or its data set, into ``repo``."""
     args = ["backup", str(policy_file), "--repo", repo.url, "--init", "--json"]
+    args += ["--inventory", str(inventory)] if inventory is not None else []
+    args += ["--staging", str(staging)] if staging is not None else []
     for application in applications:
         args += ["--app", application]
     for dataset in datasets:
@@ -94,9 +98,11 @@ def restore_args(
     application: str | None = None,
     tiers: Sequence[str] = (),
     target: Path | None = None,
+    inventory: Path | None = None,
 ) -> list[str]:
     """Restore a set (``latest``: the newest complete one) without questions."""
     args = ["restore", set_ref, "--repo", repo.url, "--yes", "--json"]
+    args += ["--inventory", str(inventory)] if inventory is not None else []
     if application:
         args += ["--app", application]
     for tier in tiers:

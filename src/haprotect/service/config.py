@@ -91,6 +91,10 @@ class ServiceConfig(_Section):
     catalog: str | None = None
     listen: str = DEFAULT_LISTEN
     tls: Tls | None = None
+    #: How to reach the clusters' nodes (``haprotect backup --inventory``).
+    inventory: Path | None = None
+    #: Where movers stage data (``--staging``); default the state directory's ``staging``.
+    staging: Path | None = None
     repositories: list[RepositoryConfig] = Field(default_factory=list)
     #: Names of repositories that copies go to, in order: ``copies: 3`` uses the first two.
     copy_targets: list[str] = Field(default_factory=list)

@@ -212,7 +212,14 @@ class Service:
                     raise CatalogNotFound(f"no application {application} in the approved policies")
                 repository = job.repository
             repo = self.config.repository(repository)
-            args = restore_args(repo, set_ref, application=application, tiers=tiers, target=target)
+            args = restore_args(
+                repo,
+                set_ref,
+                application=application,
+                tiers=tiers,
+                target=target,
+                inventory=self.config.inventory,
+            )
             run = self.catalog.start_run(key, repository=repo.url, trigger=Trigger.MANUAL)
             log.info("%s restores %s (%s) as run %s", by, application, set_ref, run.id)
             restore = Job(
@@ -460,9 +467,15 @@ class Service:
         from haprotect.service.commands import backup_args
 
         repo = self.config.repository(job.repository)
-        if job.kind == "group":
-            return backup_args(policy.file, repo, applications=job.applications)
-        return backup_args(policy.file, repo, datasets=[f"{job.cluster}/{d}" for d in job.datasets])
+        scopes = [] if job.kind == "group" else [f"{job.cluster}/{d}" for d in job.datasets]
+        return backup_args(
+            policy.file,
+            repo,
+            applications=job.applications,
+            datasets=scopes,
+            inventory=self.config.inventory,
+            staging=self.config.staging or self.config.state_dir / "staging",
+        )
 
     # -- alerts ---------------------------------------------------------------
 
