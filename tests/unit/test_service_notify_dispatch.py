@@ -146,3 +146,20 @@ def test_without_targets_nothing_is_queued() -> None:
     dispatcher = Dispatcher([])
     assert dispatcher.notify(FAILED)
     assert dispatcher.deliver(FAILED) == ()
+
+
+def test_close_does_not_hang_on_a_stuck_target_and_a_full_queue() -> None:
+    gate = threading.Event()
+    stuck = Recording("stuck", gate=gate)
+    dispatcher = Dispatcher([stuck], queue_size=1)
+    dispatcher.start()
+    dispatcher.notify(FAILED)
+    deadline = time.monotonic() + 5
+    while dispatcher.waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dispatcher.notify(FAILED)
+    began = time.monotonic()
+    dispatcher.close(timeout=0.2)
+    assert time.monotonic() - began < 2
+    assert stuck.closed
+    gate.set()

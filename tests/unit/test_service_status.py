@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from haprotect.service.notify.alerts import rpo_alerts
 from haprotect.service.notify.messages import drift_found, rpo_breached, run_failed
 from haprotect.service.notify.notification import Kind, Notification
 from haprotect.service.status import (
@@ -104,3 +105,14 @@ def test_the_failure_and_drift_notifications() -> None:
 def test_a_subject_is_one_line() -> None:
     with pytest.raises(ValueError, match="one line"):
         Notification(Kind.TEST, "two\nlines", "")
+
+
+def test_an_rpo_breach_is_notified_once_until_it_recovers() -> None:
+    breached = stale()
+    kept = stale(grace=timedelta(hours=6))
+    notes, keys = rpo_alerts(frozenset(), Overview(at=NOW, datasets=(breached,)))
+    assert [n.subject for n in notes] == ["RPO breached: lab/shop/pgdata"]
+    assert rpo_alerts(keys, Overview(at=NOW, datasets=(breached,)))[0] == ()
+    notes, keys = rpo_alerts(keys, Overview(at=NOW, datasets=(kept,)))
+    assert notes == () and keys == frozenset()
+    assert len(rpo_alerts(keys, Overview(at=NOW, datasets=(breached,)))[0]) == 1

@@ -18,6 +18,7 @@ returns the failures. The thread is a daemon: a service that exits without
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -121,7 +122,8 @@ class Dispatcher:
     def close(self, timeout: float = 30.0) -> None:
         """Send what is queued (for at most ``timeout`` seconds), stop, close the targets."""
         if self._thread is not None:
-            self._queue.put(_STOP)
+            with contextlib.suppress(queue.Full):  # a full queue: the join below times out
+                self._queue.put(_STOP, timeout=timeout)
             self._thread.join(timeout)
             if self._thread.is_alive():
                 self._log.warning("notifications still being sent after %.0f s: left", timeout)

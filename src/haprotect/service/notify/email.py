@@ -35,14 +35,11 @@ def message(notification: Notification, config: EmailConfig) -> EmailMessage:
     mail["Date"] = format_datetime(notification.at)
     mail["Message-ID"] = make_msgid(domain=config.sender.rpartition("@")[2].strip("> ") or None)
     mail["X-Haprotect-Kind"] = notification.kind.value
-    lines = [notification.text.rstrip(), ""]
     width = max((len(name) for name in notification.fields), default=0)
-    lines += [f"{name + ':':<{width + 1}} {value}" for name, value in notification.fields.items()]
-    lines += [
-        "",
-        f"Sent by haprotect at {notification.at.isoformat()} ({notification.kind.value}).",
-    ]
-    mail.set_content("\n".join(lines).replace("\n\n\n", "\n\n") + "\n")
+    fields = [f"{name + ':':<{width + 1}} {value}" for name, value in notification.fields.items()]
+    sent = f"Sent by haprotect at {notification.at.isoformat()}."
+    parts = [notification.text.strip(), "\n".join(fields), sent]
+    mail.set_content("\n\n".join(p for p in parts if p) + "\n")
     return mail
 
 
