@@ -135,6 +135,11 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
         ("drift",), ExitCode.INPUT,
         lambda s: args(s.path("policy.yaml"), "--source", f"file://{s.root}/none.yaml"),
     ),
+    "schedule: ok": (("schedule",), ExitCode.SUCCESS, lambda s: args(s.path("policy.yaml"))),
+    "schedule: not a time": (
+        ("schedule",), ExitCode.USAGE, lambda s: args(s.path("policy.yaml"), "--from", "soon"),
+    ),
+    "schedule: no such file": (("schedule",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
     "rules: nothing asked": (("rules",), ExitCode.USAGE, lambda s: args()),
     "rules: no such file": (("rules",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
     "lab status: no lab": (("lab", "status"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),

@@ -16,6 +16,7 @@ from haprotect.cli import (
     repo,
     restore,
     rules,
+    schedule,
     snapshots,
     validate,
 )
@@ -29,6 +30,7 @@ VERBS = (
     diff,
     drift,
     rules,
+    schedule,
     lab,
     repo,
     backup,
