@@ -22,6 +22,7 @@ from haprotect.service.child import ChildOutcome
 from haprotect.service.clock import FakeClock
 from haprotect.service.config import Drift, Limits, Maintenance, RepositoryConfig, ServiceConfig
 from haprotect.service.daemon import Service
+from haprotect.service.notify.notification import Kind, Notification
 from haprotect.testing.builders import shared, topology, web_cluster
 
 START = datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC)
@@ -207,20 +208,22 @@ def test_a_failure_alerts_and_is_retried_with_backoff(
     policy = hourly_policy()
     catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
     launcher = Launcher(failed_backup)
-    notes: list[tuple[AlertKind, str]] = []
+    notes: list[Notification] = []
     settings = ServiceConfig(state_dir=tmp_path / "state", limits=Limits(concurrent=8))
     service = Service(
         settings,
         catalog,
         clock=clock,
         launch=launcher,
-        notify=lambda kind, subject, text, fields: notes.append((kind, subject)),
+        notify=notes.append,
     )
     first = service.tick()
     assert service.wait_idle(10)
     assert {r.status for r in catalog.runs()} == {RunStatus.FAILED}
     assert len(catalog.alerts()) == len(first) and len(notes) == len(first)
     assert "the standby is unreachable" in catalog.alerts()[0].text
+    assert {n.kind for n in notes} == {Kind.FAILURE}
+    assert "the standby is unreachable" in notes[0].text
     clock.advance(timedelta(seconds=30))
     assert [r for r in service.tick() if r.job.startswith("group:")] == []
     clock.advance(timedelta(seconds=31))
@@ -379,3 +382,40 @@ def test_cancel_stops_a_running_run_and_records_it_interrupted(
     assert catalog.run(run.id).status is RunStatus.INTERRUPTED
     with pytest.raises(CatalogConflict, match="interrupted"):
         service.cancel_run(run.id, by="op")
+
+
+def test_the_overview_and_metrics_show_the_last_complete_set_and_rpo_breaches_alert_once(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    policy = hourly_policy()
+    catalog.apply_policy(policy.metadata.name, dump_policy(policy), by="t", auto_approve=True)
+    launcher = Launcher(completed_backup)
+    notes: list[Notification] = []
+    settings = ServiceConfig(state_dir=tmp_path / "state", limits=Limits(concurrent=8))
+    service = Service(settings, catalog, clock=clock, launch=launcher, notify=notes.append)
+    settle(service)
+    overview = service.overview()
+    assert overview.datasets and all(d.last_complete is not None for d in overview.datasets)
+    assert not overview.breached
+    families = {f.name: f for f in text_string_to_metric_families(service.metrics_text().decode())}
+    last = families["haprotect_last_complete_set_timestamp_seconds"].samples
+    assert last and {s.value for s in last} == {START.timestamp()}
+    # from now on every backup fails: the RPO is breached once the hour's set is overdue
+    launcher.answer = failed_backup
+    for _ in range(6):
+        clock.advance(timedelta(minutes=20))
+        settle(service)
+    breaches = [n for n in notes if n.kind is Kind.RPO_BREACH]
+    assert len(breaches) == len(overview.datasets)
+    assert service.overview().breached
+    rpo = families_of(service)["haprotect_rpo_breached"].samples
+    assert rpo and {s.value for s in rpo} == {1.0}
+
+
+def families_of(service: Service) -> dict[str, Any]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = service.metrics_text().decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}

@@ -35,7 +35,10 @@ from haprotect.service.clock import Clock, SystemClock
 from haprotect.service.config import ServiceConfig
 from haprotect.service.jobs import Job, build_jobs
 from haprotect.service.limits import Limits, Running, choose
+from haprotect.service.notify.messages import drift_found, run_failed
+from haprotect.service.notify.notification import Kind, Notification
 from haprotect.service.schedule import JobState, finished, started
+from haprotect.service.status import Overview, RunOutcome
 
 log = logging.getLogger("haprotect.service")
 
@@ -48,6 +51,21 @@ _RUN_STATUS = {
 }
 
 Launcher = Callable[..., ChildOutcome]
+
+#: How often the RPO of every data set is looked at.
+RPO_CHECK_EVERY = timedelta(minutes=1)
+
+_OUTCOME = {
+    RunStatus.PARTIALLY_FAILED: RunOutcome.PARTIALLY_FAILED,
+    RunStatus.FAILED: RunOutcome.FAILED,
+    RunStatus.INTERRUPTED: RunOutcome.INTERRUPTED,
+}
+_ALERT_KIND = {
+    Kind.FAILURE: AlertKind.FAILURE,
+    Kind.RPO_BREACH: AlertKind.RPO,
+    Kind.DRIFT: AlertKind.DRIFT,
+    Kind.TEST: AlertKind.FAILURE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +80,7 @@ class PolicyRun:
     @property
     def auto_approve(self) -> bool:
         """Whether the policy's rules approve its regenerated versions at once."""
-        return bool(getattr(self.policy.metadata.rules, "auto_approve", False))
+        return self.policy.metadata.rules.auto_approve
 
 
 @dataclass(slots=True)
@@ -83,7 +101,7 @@ class Service:
         clock: Clock | None = None,
         launch: Launcher = run_child,
         command: Sequence[str] | None = None,
-        notify: Callable[[AlertKind, str, str, Mapping[str, str]], None] | None = None,
+        notify: Callable[[Notification], object] | None = None,
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -108,6 +126,8 @@ class Service:
         self._active: dict[str, _Active] = {}
         self._threads: list[threading.Thread] = []
         self.policy_dir = config.state_dir / "policies"
+        self._breached: frozenset[tuple[str, str, str]] = frozenset()
+        self._rpo_checked: datetime | None = None
 
     # -- start and loop -------------------------------------------------------
 
@@ -116,10 +136,14 @@ class Service:
         interrupted = self.catalog.interrupt_running()
         for run in interrupted:
             self._alert(
-                AlertKind.FAILURE,
-                f"run {run.id} of {run.job} was interrupted",
-                "the service stopped while it ran; its tiers were released by their leases",
-                {"job": run.job, "run": str(run.id)},
+                run_failed(
+                    job=run.job,
+                    outcome=RunOutcome.INTERRUPTED,
+                    started=run.started_at or run.queued_at,
+                    at=self.clock.now(),
+                    run_id=str(run.id),
+                    errors=["the service stopped while it ran; leases released its tiers"],
+                )
             )
         return interrupted
 
@@ -145,9 +169,12 @@ class Service:
             thread.join(timeout)
 
     def tick(self) -> list[Run]:
-        """Start what is due now; the runs started."""
+        """Start what is due now (and alert on RPOs newly breached); the runs started."""
         self._refresh_policies()
         now = self.clock.now()
+        if self._rpo_checked is None or now - self._rpo_checked >= RPO_CHECK_EVERY:
+            self._rpo_checked = now
+            self.check_rpo()
         with self._lock:
             jobs = {job.key: job for job in self._all_jobs()}
             running = [
@@ -249,12 +276,7 @@ class Service:
             with self._lock:
                 self._active.pop(active.job.key, None)
             if status is not RunStatus.COMPLETED:
-                self._alert(
-                    AlertKind.FAILURE,
-                    f"the restore of {active.job.name} {status.value.replace('_', ' ')}",
-                    error or "no reason given",
-                    {"run": str(active.run.id), "status": status.value},
-                )
+                self._alert(self._failure(active, status, error))
 
     def cancel_run(self, run_id: int, *, by: str) -> None:
         """Stop a running run: its child gets SIGTERM and resumes what it held."""
@@ -273,6 +295,43 @@ class Service:
         for thread in list(self._threads):
             thread.join(timeout)
         return not self._active
+
+    # -- status ---------------------------------------------------------------
+
+    def overview(self) -> Overview:
+        """The protection status now: per application and data set, and per job."""
+        from haprotect.service.aftermath import job_items
+        from haprotect.service.overview import build_overview
+        from haprotect.service.schedule import next_start
+
+        self._refresh_policies()
+        now = self.clock.now()
+        with self._lock:
+            entries = []
+            next_runs = {}
+            for policy in self._policies.values():
+                since = policy.version.decided_at or policy.version.created_at
+                for job in policy.jobs:
+                    entries.append((job, job_items(policy.policy.items, job), since))
+                    upcoming = next_start(job, self._state(job.key), now, self._backoff)
+                    next_runs[job.key] = max(upcoming.at, now)
+            running = frozenset(self._active)
+        return build_overview(self.catalog, entries, now=now, next_runs=next_runs, running=running)
+
+    def check_rpo(self) -> list[Notification]:
+        """Alert on each data set whose RPO is breached since the last look."""
+        from haprotect.service.notify.alerts import rpo_alerts
+
+        notifications, self._breached = rpo_alerts(self._breached, self.overview())
+        for notification in notifications:
+            self._alert(notification)
+        return list(notifications)
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus exposition of the overview."""
+        from haprotect.service.metrics import exposition
+
+        return exposition(self.overview())
 
     @property
     def jobs(self) -> tuple[Job, ...]:
@@ -426,11 +485,14 @@ class Service:
         if outcome.error is not None:
             return RunStatus.FAILED, outcome.error
         if outcome.applied is not None:
+            clusters = ", ".join(policy.policy.metadata.clusters)
             self._alert(
-                AlertKind.DRIFT,
-                f"policy {policy.version.policy} no longer covers the cluster",
-                "\n".join(describe(outcome)),
-                {"policy": policy.version.policy, "version": str(outcome.applied.number)},
+                drift_found(
+                    cluster=clusters,
+                    findings=describe(outcome),
+                    at=self.clock.now(),
+                    pending_version=f"{policy.version.policy} {outcome.applied.number}",
+                )
             )
         return RunStatus.COMPLETED, None
 
@@ -445,13 +507,7 @@ class Service:
             )
             self._active.pop(job.key, None)
         if status is not RunStatus.COMPLETED:
-            what = "the backup" if job.kind in ("group", "item") else job.kind
-            self._alert(
-                AlertKind.FAILURE,
-                f"{job.key}: {what} {status.value.replace('_', ' ')}",
-                error or "no reason given",
-                {"job": job.key, "run": str(run.id), "status": status.value},
-            )
+            self._alert(self._failure(active, status, error))
 
     def child(
         self, run: Run, args: Sequence[str], cancel: threading.Event | None = None
@@ -479,11 +535,25 @@ class Service:
 
     # -- alerts ---------------------------------------------------------------
 
-    def _alert(self, kind: AlertKind, subject: str, text: str, fields: Mapping[str, str]) -> None:
-        self.catalog.raise_alert(kind, subject, text)
+    def _failure(self, active: _Active, status: RunStatus, error: str | None) -> Notification:
+        run = active.run
+        return run_failed(
+            job=active.job.key,
+            outcome=_OUTCOME.get(status, RunOutcome.FAILED),
+            started=run.started_at or run.queued_at,
+            at=self.clock.now(),
+            run_id=str(run.id),
+            errors=(error or "no reason given").splitlines()[-5:],
+        )
+
+    def _alert(self, notification: Notification) -> None:
+        """Record an alert in the catalog and send its notification to every target."""
+        self.catalog.raise_alert(
+            _ALERT_KIND[notification.kind], notification.subject, notification.text
+        )
         if self._notify is not None:
             try:
-                self._notify(kind, subject, text, fields)
+                self._notify(notification)
             except Exception:
                 log.exception("a notification could not be sent")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from haprotect.catalog import Catalog
 from haprotect.catalog.records import Run, RunStatus, SetRecord
@@ -24,8 +25,7 @@ from haprotect.service.status import (
     Overview,
     RunOutcome,
     SetRef,
-    dataset_status,
-    job_status,
+    rpo_of,
 )
 
 #: How many runs of a job are counted by outcome.
@@ -59,13 +59,13 @@ def build_overview(
         last_complete = SetRef(last_set.set_id, last_set.taken_at) if last_set else None
         copies = _copies(last_set)
         notes = tuple((drift or {}).get(job.key, ()))
+        rpo = rpo_of(job.schedule, last_complete, now, since=since, tz=ZoneInfo(job.timezone))
         statuses.append(
-            job_status(
+            JobStatus(
                 job=job.key,
                 schedule=job.schedule,
                 datasets=tuple(f"{job.cluster}/{d}" for d in job.datasets),
-                now=now,
-                since=since,
+                rpo=rpo,
                 last_complete=last_complete,
                 last_run=last_run,
                 next_run=next_runs.get(job.key),
@@ -75,15 +75,14 @@ def build_overview(
         )
         for item in items:
             datasets.append(
-                dataset_status(
+                DataSetStatus(
                     cluster=item.cluster,
                     application=job.name if job.kind == "group" else "",
                     dataset=item.dataset,
                     job=job.key,
                     schedule=job.schedule,
                     repository=display_url(job.repository),
-                    now=now,
-                    since=since,
+                    rpo=rpo,
                     last_complete=last_complete,
                     last_run=last_run,
                     next_run=next_runs.get(job.key),
