@@ -18,6 +18,7 @@ from haprotect.cli import (
     rules,
     schedule,
     snapshots,
+    status,
     validate,
 )
 from haprotect.cli.app import app
@@ -36,6 +37,7 @@ VERBS = (
     backup,
     snapshots,
     restore,
+    status,
 )
 
 

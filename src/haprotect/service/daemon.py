@@ -368,9 +368,6 @@ class Service:
                 origin = f"policy {name} version {version.number}"
                 policy = parse_policy(version.text, origin)
                 file = self.policy_dir / f"{_file_name(name)}-v{version.number}.yaml"
-                if not file.exists():
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    file.write_text(version.text)
                 self._policies[name] = PolicyRun(version, policy, file, build_jobs(policy))
 
     def _policy_of(self, job: Job) -> PolicyRun | None:
@@ -399,6 +396,9 @@ class Service:
 
     def _start(self, job: Job, trigger: Trigger, attempt: int, now: datetime) -> Run:
         policy = self._policy_of(job)
+        if policy is not None and not policy.file.exists():
+            policy.file.parent.mkdir(parents=True, exist_ok=True)
+            policy.file.write_text(policy.version.text)
         run = self.catalog.start_run(
             job.key,
             repository=job.repository,
