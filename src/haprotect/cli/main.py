@@ -17,6 +17,7 @@ from haprotect.cli import (
     restore,
     rules,
     schedule,
+    serve,
     snapshots,
     status,
     validate,
@@ -38,6 +39,7 @@ VERBS = (
     snapshots,
     restore,
     status,
+    serve,
 )
 
 
