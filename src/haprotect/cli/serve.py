@@ -30,8 +30,8 @@ def serve_command(
     --listen. Runs are child `haprotect` processes: SIGTERM stops them
     (their tiers resume) before the service exits. See docs/service.md.
 
-    Exit status: 0 stopped, 2 bad usage, 3 unreadable configuration,
-    4 component failed, 5 the server extra is missing.
+    Exit status: 0 stopped, 2 bad usage, 3 unreadable input, 4 component failed,
+    5 plug-in missing.
     """
     from haprotect.service.config import load_config
 
