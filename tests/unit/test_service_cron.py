@@ -85,3 +85,11 @@ def test_an_unknown_time_zone_or_expression_is_refused() -> None:
         cron_schedule("0 * * * *", "Mars/Olympus")
     with pytest.raises(ValueError, match="invalid cron expression"):
         cron_schedule("61 * * * *")
+
+
+def test_every_minute_fires_each_minute() -> None:
+    every = cron_schedule("* * * * *")
+    start = datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC)
+    assert every.next_after(start) == datetime(2026, 12, 7, 10, 1, tzinfo=UTC)
+    assert every.latest_at_or_before(start) == datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    assert every.mean_interval() == timedelta(minutes=1)

@@ -145,7 +145,7 @@ def cron_schedule(expression: str, timezone: str = "UTC") -> CronSchedule:
     return CronSchedule(
         expression=expression,
         timezone=timezone,
-        minutes=tuple(sorted(int(m) for m in minutes)),
+        minutes=tuple(range(60)) if minutes == [_ANY] else tuple(sorted(int(m) for m in minutes)),
         hours=tuple(range(24)) if hours == [_ANY] else tuple(sorted(int(h) for h in hours)),
         hour_any=hours == [_ANY],
         days=None if days == [_ANY] else frozenset(int(d) for d in days if d != _LAST),
