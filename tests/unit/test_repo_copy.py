@@ -166,10 +166,6 @@ def test_a_later_copy_reads_only_new_chunks_across_runs(
     assert_restores(target, two.target or "", src, tmp_path / "out")
 
 
-class Crash(Exception):
-    """The store fails: nothing after this reaches it."""
-
-
 class FailingStore(StoreWrapper):
     """Fails every write after the ``after``-th pack (a network gone, a full disk)."""
 
@@ -207,6 +203,23 @@ def test_an_interrupted_copy_leaves_a_checkable_target_and_a_rerun_completes(
     assert_checks(target)
     copy = next(s for s in target.snapshots() if s.metadata[COPIED_FROM] == second.id)
     assert_restores(target, copy.id, src, tmp_path / "out")
+
+
+def test_chunks_the_target_holds_from_its_own_backup_are_not_stored_again(
+    source: Repository, target: Repository, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(12)
+    for i in range(20):  # files smaller than any chunk: cut alike in both repositories
+        (src / f"small{i}").write_bytes(rng.randbytes(rng.randint(1, 15_000)))
+    source.backup([src])
+    target.backup([src])
+    packs = {p for p, _ in _data_packs(target)}
+    [done] = source.copy_to(target).snapshots
+    assert done.chunks_read == 20
+    assert {p for p, _ in _data_packs(target)} == packs
+    assert_restores(target, done.target or "", src, tmp_path / "out")
 
 
 def test_a_dry_run_writes_nothing(source: Repository, target: Repository, tmp_path: Path) -> None:

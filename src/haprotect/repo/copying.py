@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -328,16 +329,18 @@ class _Copier:
             return item
 
         items = self._items(self._source.nodes(snapshot), paired)
-        for item in prefetch(resolve, items, READ_AHEAD):
-            if item.known is not None:
-                content.append(item.known)
-            if item.node is None:
-                continue
-            node = replace(item.node, content=tuple(content))
-            content = []
-            for piece in chunker.feed(encode_node(node)):
-                tree.append(sink.store_tree(writer, piece).hex())
-            self._progress(node)
+        # closed on any error, so that no read is still storing when the sink closes
+        with closing(prefetch(resolve, items, READ_AHEAD)) as resolved:
+            for item in resolved:
+                if item.known is not None:
+                    content.append(item.known)
+                if item.node is None:
+                    continue
+                node = replace(item.node, content=tuple(content))
+                content = []
+                for piece in chunker.feed(encode_node(node)):
+                    tree.append(sink.store_tree(writer, piece).hex())
+                self._progress(node)
         tree.extend(sink.store_tree(writer, piece).hex() for piece in chunker.finish())
         return tree
 
