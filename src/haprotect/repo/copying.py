@@ -35,10 +35,10 @@ again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from haprotect.model.progress import Phase
 from haprotect.model.snapshot import ContentEntry, Node, NodeType, Snapshot
@@ -330,7 +330,8 @@ class _Copier:
 
         items = self._items(self._source.nodes(snapshot), paired)
         # closed on any error, so that no read is still storing when the sink closes
-        with closing(prefetch(resolve, items, READ_AHEAD)) as resolved:
+        reads = cast("Generator[_Item, None, None]", prefetch(resolve, items, READ_AHEAD))
+        with closing(reads) as resolved:
             for item in resolved:
                 if item.known is not None:
                     content.append(item.known)
