@@ -18,6 +18,8 @@ from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo import ChunkerParams, KdfParams, Repository
 from haprotect.repo.copying import COPIED_FROM
+from haprotect.repo.errors import IntegrityError
+from haprotect.repo.pack import BlobType, PackEntry
 from haprotect.storage.base import BlobStore, PermanentStorageError
 from haprotect.storage.local import LocalStore
 from haprotect.storage.wrappers import StoreWrapper
@@ -142,9 +144,7 @@ def test_shared_chunks_are_stored_once_and_a_later_copy_reads_only_what_changed(
     assert_restores(target, one.target or "", src, tmp_path / "out1")
 
 
-def _data_packs(repo: Repository) -> list[tuple[str, list]]:  # type: ignore[type-arg]
-    from haprotect.repo.pack import BlobType
-
+def _data_packs(repo: Repository) -> list[tuple[str, list[PackEntry]]]:
     found = []
     for info in repo.list_packs():
         pack_id = info.key.rsplit("/", 1)[-1]
@@ -240,3 +240,16 @@ def test_only_the_snapshots_named_are_copied(
     report = source.copy_to(target, [wanted.id[:10]])
     assert [s.source for s in report.snapshots] == [wanted.id]
     assert [s.paths for s in target.snapshots()] == [wanted.paths]
+
+
+def test_a_chunk_lost_in_the_source_stops_the_copy_and_the_target_stays_whole(
+    source: Repository, target: Repository, tmp_path: Path
+) -> None:
+    fill(tmp_path / "src", 13, files=4)
+    source.backup([tmp_path / "src"])
+    pack_id, _ = next(p for p in _data_packs(source))
+    source.store.delete(f"data/{pack_id[:2]}/{pack_id}")
+    with pytest.raises(IntegrityError, match=f"pack {pack_id} is missing"):
+        source.copy_to(target)
+    assert target.snapshots() == []
+    assert_checks(target)
