@@ -53,6 +53,13 @@ def test_a_set_is_copied_whole_checks_and_a_second_copy_adds_nothing(site: Site)
     assert copied.id == set_id and copied.complete
     again = copy(site, "--set", set_id)
     assert again["copied"] == 0 and again["already_copied"] == len(of_set)
+    restored = invoke(
+        "restore", set_id, "--repo", site.path("copy"), "--to", site.path("out"), "--yes",
+        "--password-file", site.path("other.pass"),
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.output
+    for tier, name in (("storage", "data"), ("frontend", "static")):
+        assert (Path(site.path("out")) / tier / name / "sub" / "file").read_text() == f"{name}\n"
 
 
 def test_a_dry_run_names_what_it_would_copy_in_words(site: Site) -> None:
