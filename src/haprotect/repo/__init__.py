@@ -30,6 +30,10 @@ forget, retention
 prune
     Deleting and repacking packs so that only what snapshots use remains,
     in an order that survives a crash at any point (prune.py).
+copy
+    A snapshot copied from another repository (copying.py): the same nodes
+    with this repository's chunk ids, only missing chunks stored, and
+    ``copied_from`` (the original's id) in its metadata.
 check
     Verifying structure (and with ``read_data`` every blob), naming the
     snapshots and files each problem affects (check.py).
