@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from haprotect.cli.main import app
 from haprotect.errors import ExitCode
 from haprotect.model.result import Status
-from haprotect.repo import Repository
+from haprotect.repo import KdfParams, Repository
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 
@@ -188,6 +188,10 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
     "repo stats: wrong passphrase": (
         ("repo", "stats"), ExitCode.REPOSITORY, lambda s: args(s.repo, password="nope"),
     ),
+    "repo copy: wrong passphrase of the target": (
+        ("repo", "copy"), ExitCode.REPOSITORY,
+        lambda s: args(s.repo, another_repo(s, "other")),
+    ),
     "repo unlock: no repository": (
         ("repo", "unlock"), ExitCode.REPOSITORY, lambda s: args(s.path("none")),
     ),
@@ -234,6 +238,7 @@ LOCKED: dict[str, tuple[tuple[str, ...], Case]] = {
     "repo forget": (("repo", "forget"), lambda s: args(s.repo, "--keep-last", "1")),
     "repo prune": (("repo", "prune"), lambda s: args(s.repo)),
     "repo check": (("repo", "check"), lambda s: args(s.repo)),
+    "repo copy": (("repo", "copy"), lambda s: args(s.repo, another_repo(s))),
 }
 
 
@@ -244,6 +249,13 @@ def blocked(site: Site) -> str:
     in_the_way.mkdir(parents=True)
     (in_the_way / "mine").write_text("keep me\n")
     return str(target)
+
+
+def another_repo(site: Site, password: str = PASSWORD) -> str:
+    """A second, empty repository of the site (to copy into)."""
+    path = site.path("another")
+    Repository.init(LocalStore(path), password, kdf=KdfParams(n=1 << 10))
+    return path
 
 
 def damaged(site: Site) -> str:

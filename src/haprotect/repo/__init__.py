@@ -30,6 +30,10 @@ forget, retention
 prune
     Deleting and repacking packs so that only what snapshots use remains,
     in an order that survives a crash at any point (prune.py).
+copy
+    A snapshot copied from another repository (copying.py): the same nodes
+    with this repository's chunk ids, only missing chunks stored, and
+    ``copied_from`` (the original's id) in its metadata.
 check
     Verifying structure (and with ``read_data`` every blob), naming the
     snapshots and files each problem affects (check.py).
@@ -38,7 +42,7 @@ Entry points: :func:`open_repository` (which starts deriving the key before
 the rest of the package is imported: nothing here is imported before its
 first use) and :class:`Repository` (``init``, ``open``, ``backup``,
 ``snapshots``, ``restore``, ``forget``, ``apply_retention``, ``prune``,
-``check``, ``stats``, ``unlock``). The format is in
+``check``, ``stats``, ``unlock``, ``copy_to``). The format is in
 docs/design/repository-format.md, the commands in docs/repository.md.
 """
 
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Finding, Severity, Subset
     from haprotect.repo.config import ChunkerParams
+    from haprotect.repo.copying import CopyReport
     from haprotect.repo.kdf import KdfParams
     from haprotect.repo.lock import Locker
     from haprotect.repo.opening import open_repository
@@ -67,6 +72,7 @@ _LAZY = {
     "open_repository": "opening",
     "Repository": "repository",
     "ChunkerParams": "config",
+    "CopyReport": "copying",
     "KdfParams": "kdf",
     "Locker": "lock",
     "Duration": "retention",
@@ -95,6 +101,7 @@ __all__ = [
     "BackupOptions",
     "CheckReport",
     "ChunkerParams",
+    "CopyReport",
     "Duration",
     "Finding",
     "KdfParams",

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     # opening a repository needs not even the backup's (see Repository.backup).
     from haprotect.repo.backupoptions import BackupOptions
     from haprotect.repo.check import CheckReport, Subset
+    from haprotect.repo.copying import CopyReport
     from haprotect.repo.prune import PruneReport
     from haprotect.repo.pruneoptions import PruneOptions
     from haprotect.repo.repairindex import IndexRepair
@@ -472,6 +473,19 @@ class Repository:
             reader = BlobReader(self.store, self._key, self._index)
             repairer = SnapshotRepairer(store, reader, self._index, self.config)
             return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
+
+    def copy_to(
+        self,
+        target: Repository,
+        snapshots: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        on_progress: ProgressSink | None = None,
+    ) -> CopyReport:
+        """Copy ``snapshots`` (all when None) that ``target`` lacks into it (repo/copying.py)."""
+        from haprotect.repo.copying import copy_snapshots
+
+        return copy_snapshots(self, target, snapshots, dry_run=dry_run, on_progress=on_progress)
 
     def stats(self) -> RepoStats:
         from haprotect.repo.stats import repo_stats
