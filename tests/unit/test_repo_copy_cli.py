@@ -78,3 +78,16 @@ def test_the_wrong_passphrase_of_the_target_is_refused(site: Site) -> None:
     done = invoke("repo", "copy", site.repo, site.path("copy"))
     assert done.exit_code == 7, done.output
     assert "wrong passphrase" in done.output
+
+
+def test_init_creates_a_missing_target_and_without_it_the_error_says_so(site: Site) -> None:
+    set_id = a_set(site)
+    target = site.path("new-copy")
+    args = ("repo", "copy", site.repo, target, "--set", set_id, "--to-password-file",
+            site.path("other.pass"))  # fmt: skip
+    refused = invoke(*args)
+    assert refused.exit_code == 7, refused.output
+    done = invoke(*args, "--init")
+    assert done.exit_code == 0, done.output
+    [copied] = list_sets(Repository.open(LocalStore(target), OTHER))
+    assert copied.id == set_id

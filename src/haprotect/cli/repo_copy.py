@@ -74,6 +74,10 @@ def copy_command(
         ),
     ] = None,
     retry_lock: RetryLockOpt = 0.0,
+    init: Annotated[
+        bool,
+        typer.Option("--init", help="Create DST if it does not exist yet (with its passphrase)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy snapshots from SRC into DST, storing only the chunks DST lacks.
@@ -89,7 +93,13 @@ def copy_command(
     7 repository refused, 8 locked.
     """
     source = open_repo(source_url, password_file, retry_lock=retry_lock)
-    target = open_repo(target_url, to_password_file, retry_lock=retry_lock)
+    if init:
+        from haprotect.cli.runs import open_repository
+
+        target = open_repository(target_url, to_password_file, init=True)
+        target.lock_wait = retry_lock
+    else:
+        target = open_repo(target_url, to_password_file, retry_lock=retry_lock)
     chosen = _chosen(source, snapshot_ids or [], set_ids or [], hosts or [], tags or [])
     with ProgressView(as_json) as view:
         report = source.copy_to(target, chosen, dry_run=dry_run, on_progress=view)
