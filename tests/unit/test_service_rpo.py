@@ -82,3 +82,15 @@ def test_schedules_are_read_in_the_given_timezone() -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         assess(HOURLY, datetime(2026, 12, 7, 10), at(11))
+
+
+def test_the_grace_is_configured_in_seconds_or_iso_8601() -> None:
+    from pydantic import ValidationError
+
+    from haprotect.service.rpo import RpoConfig
+
+    assert RpoConfig.model_validate({"grace": "PT15M"}).grace == timedelta(minutes=15)
+    assert RpoConfig.model_validate({"grace": 600}).grace == timedelta(minutes=10)
+    assert RpoConfig().grace is None
+    with pytest.raises(ValidationError, match="grace"):
+        RpoConfig.model_validate({"grace": 0})

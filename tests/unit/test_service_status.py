@@ -116,3 +116,10 @@ def test_an_rpo_breach_is_notified_once_until_it_recovers() -> None:
     notes, keys = rpo_alerts(keys, Overview(at=NOW, datasets=(kept,)))
     assert notes == () and keys == frozenset()
     assert len(rpo_alerts(keys, Overview(at=NOW, datasets=(breached,)))[0]) == 1
+
+
+def test_the_trial_notification() -> None:
+    from haprotect.service.notify.messages import trial_notification
+
+    note = trial_notification(NOW)
+    assert note.kind is Kind.TEST and note.at == NOW

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field
 
 #: The least grace a fire time gets with the default rule.
 MINIMUM_GRACE = timedelta(minutes=5)
@@ -83,6 +84,17 @@ def assess(
     due = next_fire(schedule, _aware(start), tz)
     deadline = due + (grace if grace is not None else default_grace(schedule, due, tz))
     return Rpo(breached=now >= deadline, due=due, deadline=deadline, age=age)
+
+
+class RpoConfig(BaseModel):
+    """The ``rpo`` section of the service's config: ``grace`` for every job, or the default rule.
+
+    ``grace`` is seconds or an ISO 8601 duration (``PT15M``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grace: timedelta | None = Field(default=None, gt=timedelta(0))
 
 
 def _aware(moment: datetime) -> datetime:

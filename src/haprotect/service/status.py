@@ -92,10 +92,6 @@ class DataSetStatus:
         return max(self.copies_wanted - self.copies_made, 0)
 
 
-def _no_runs() -> Mapping[RunOutcome, int]:
-    return MappingProxyType({})
-
-
 @dataclass(frozen=True, slots=True)
 class JobStatus:
     """One job: its data sets (``cluster/dataset``), last runs, counts of runs by outcome."""
@@ -108,9 +104,9 @@ class JobStatus:
     last_run: LastRun | None = None
     next_run: datetime | None = None
     running: bool = False
-    runs: Mapping[RunOutcome, int] = field(default_factory=_no_runs)
+    runs: Mapping[RunOutcome, int] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # a read-only copy: the record stays as it was made
         object.__setattr__(self, "runs", MappingProxyType(dict(self.runs)))
 
 

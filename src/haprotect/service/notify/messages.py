@@ -1,4 +1,4 @@
-"""The notifications the service sends: a failed run, a breached RPO, drift found.
+"""The notifications the service sends: a failed run, a breached RPO, drift found, a test.
 
 Each builder makes a subject that says what and where on one line, a text a
 person can act on, and fields a receiver can route by (``job``,
@@ -89,6 +89,12 @@ def drift_found(
         ]
         fields["pending_version"] = pending_version
     return Notification(Kind.DRIFT, f"drift in {cluster}: {count}", "\n".join(lines), fields, at)
+
+
+def trial_notification(at: datetime) -> Notification:
+    """A notification to try the targets with."""
+    text = "This is a test notification from haprotect: this target receives its alerts."
+    return Notification(Kind.TEST, "test notification", text, {}, at)
 
 
 def _when(moment: datetime) -> str:
