@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from haprotect.errors import InputError
 from haprotect.policy.fields import Cron, Where
 from haprotect.service.notify.config import NotificationsConfig
+from haprotect.service.rpo import RpoConfig
 from haprotect.yamlsource import read_yaml
 
 #: Where the service looks for its file when none is named.
@@ -104,6 +105,7 @@ class ServiceConfig(_Section):
     maintenance: Maintenance = Maintenance()
     drift: Drift = Drift()
     notifications: NotificationsConfig = NotificationsConfig()
+    rpo: RpoConfig = RpoConfig()
     #: Seconds between two looks at what is due.
     tick_seconds: Seconds = 5.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from haprotect.catalog import Catalog
@@ -47,6 +47,7 @@ def build_overview(
     next_runs: Mapping[str, datetime],
     running: frozenset[str] = frozenset(),
     drift: Mapping[str, Sequence[str]] | None = None,
+    grace: timedelta | None = None,
 ) -> Overview:
     """The overview at ``now``; ``jobs`` are (job, its items, when its protection began)."""
     datasets: list[DataSetStatus] = []
@@ -59,7 +60,8 @@ def build_overview(
         last_complete = SetRef(last_set.set_id, last_set.taken_at) if last_set else None
         copies = _copies(last_set)
         notes = tuple((drift or {}).get(job.key, ()))
-        rpo = rpo_of(job.schedule, last_complete, now, since=since, tz=ZoneInfo(job.timezone))
+        zone = ZoneInfo(job.timezone)
+        rpo = rpo_of(job.schedule, last_complete, now, since=since, grace=grace, tz=zone)
         statuses.append(
             JobStatus(
                 job=job.key,
