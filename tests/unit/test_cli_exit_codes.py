@@ -142,6 +142,21 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
     "schedule: no such file": (("schedule",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
     "rules: nothing asked": (("rules",), ExitCode.USAGE, lambda s: args()),
     "rules: no such file": (("rules",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
+    "policy apply: no such file": (
+        ("policy", "apply"), ExitCode.INPUT, lambda s: args(s.path("none.yaml"), *catalog(s)),
+    ),
+    "policy apply: ok": (
+        ("policy", "apply"), ExitCode.SUCCESS, lambda s: args(s.path("policy.yaml"), *catalog(s)),
+    ),
+    "policy approve: no such policy": (
+        ("policy", "approve"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
+    "policy versions: not a catalog URL": (
+        ("policy", "versions"), ExitCode.COMPONENT, lambda s: args("--catalog", "nonsense"),
+    ),
+    "token revoke: no such token": (
+        ("token", "revoke"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
     "lab status: no lab": (("lab", "status"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     "lab verify: no lab": (("lab", "verify"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     # the repository verbs
@@ -240,6 +255,11 @@ LOCKED: dict[str, tuple[tuple[str, ...], Case]] = {
     "repo check": (("repo", "check"), lambda s: args(s.repo)),
     "repo copy": (("repo", "copy"), lambda s: args(s.repo, another_repo(s))),
 }
+
+
+def catalog(site: Site) -> tuple[str, str]:
+    """``--catalog`` naming a catalog in the site, never the machine's."""
+    return ("--catalog", f"sqlite:///{site.root}/catalog.db")
 
 
 def blocked(site: Site) -> str:

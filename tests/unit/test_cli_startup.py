@@ -5,7 +5,7 @@ the application and of every command (found by walking the application, so a
 new command is held to it too); after each, the modules it loaded must
 include none that only running a command needs: the engine, pydantic,
 psycopg, the repository's cryptography, compression and hashing, and the
-service's web framework (FastAPI, Starlette, uvicorn).
+service's web framework (FastAPI, Starlette, uvicorn), SQLAlchemy and Alembic.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ FORBIDDEN = (
     "fastapi",
     "starlette",
     "uvicorn",
+    "sqlalchemy",
+    "alembic",
 )
 
 CHILD = """

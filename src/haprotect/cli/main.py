@@ -13,6 +13,7 @@ from haprotect.cli import (
     explain,
     lab,
     plan,
+    policy,
     repo,
     restore,
     rules,
@@ -20,6 +21,7 @@ from haprotect.cli import (
     serve,
     snapshots,
     status,
+    token,
     validate,
 )
 from haprotect.cli.app import app
@@ -40,6 +42,8 @@ VERBS = (
     restore,
     status,
     serve,
+    policy,
+    token,
 )
 
 

@@ -17,16 +17,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from haprotect.catalog.location import CATALOG_FILE, DEFAULT_CONFIG, DEFAULT_STATE_DIR, state_dir
 from haprotect.errors import InputError
 from haprotect.policy.fields import Cron, Where
 from haprotect.service.notify.config import NotificationsConfig
 from haprotect.service.rpo import RpoConfig
 from haprotect.yamlsource import read_yaml
 
-#: Where the service looks for its file when none is named.
-DEFAULT_CONFIG = Path("/etc/haprotect/service.yaml")
-#: Where the service keeps its catalog and the policies it runs, by default.
-DEFAULT_STATE_DIR = Path("/var/lib/haprotect")
 DEFAULT_LISTEN = "127.0.0.1:8470"
 
 Positive = Annotated[int, Field(ge=1)]
@@ -121,7 +118,7 @@ class ServiceConfig(_Section):
     @property
     def catalog_url(self) -> str:
         """The catalog's database: the file's ``catalog``, else SQLite in the state directory."""
-        return self.catalog or f"sqlite:///{self.state_dir / 'catalog.db'}"
+        return self.catalog or f"sqlite:///{self.state_dir / CATALOG_FILE}"
 
     def repository(self, url: str) -> RepositoryConfig:
         """The configured repository with this URL, or one known only by its URL."""
@@ -183,8 +180,7 @@ def load_config(explicit: Path | None = None, default: Path = DEFAULT_CONFIG) ->
     """The service's configuration; the embedded default when there is no file."""
     path = config_path(explicit, default)
     if path is None:
-        state = os.environ.get("HAPROTECT_STATE_DIR")
-        return ServiceConfig(state_dir=Path(state)) if state else ServiceConfig()
+        return ServiceConfig(state_dir=state_dir())
     config = read_yaml(path).validate(ServiceConfig)
     problems = config.check_names()
     if problems:
