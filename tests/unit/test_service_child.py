@@ -47,6 +47,18 @@ def test_a_child_without_a_result_failed_and_says_why() -> None:
     assert "not json" in outcome.error
 
 
+def test_a_failed_runs_error_is_its_results_errors() -> None:
+    issues = [
+        {"scope": "c/db", "severity": "error", "message": "the copy misses writes"},
+        {"scope": "c/fs", "severity": "warning", "message": "slow"},
+    ]
+    result = {"status": "partially_failed", "sets": ["s3"], "issues": issues}
+    line = json.dumps({"event": "run_finished", "result": result})
+    body = f"import sys\nprint({json.dumps(line)})\nsys.stderr.write('noise\\n')\nsys.exit(10)"
+    outcome = run_child([], lambda e: None, command=_script(body))
+    assert outcome.error == "c/db: the copy misses writes"
+
+
 def test_a_partial_run_keeps_its_own_status() -> None:
     result = {"status": "partially_failed", "sets": ["s2"]}
     line = json.dumps({"event": "run_finished", "result": result})

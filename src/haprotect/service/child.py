@@ -127,12 +127,22 @@ def _outcome(
         return ChildOutcome("cancelled", exit_code, result, error or "cancelled", sets, last)
     if result is not None:
         status = str(result.get("status", "failed"))
-        explained = None if status == "completed" else error
+        explained = None if status == "completed" else (_problems(result) or error)
         return ChildOutcome(status, exit_code, result, explained, sets, last)
     if exit_code == 0:
         return ChildOutcome("completed", 0, None, None, (), last)
     reason = error or f"haprotect exited with status {exit_code}"
     return ChildOutcome("failed", exit_code, None, reason, (), last)
+
+
+def _problems(result: Mapping[str, Any]) -> str | None:
+    """The errors a run's result records, one line each, with the item they concern."""
+    lines = [
+        f"{issue.get('scope')}: {issue.get('message')}"
+        for issue in result.get("issues") or ()
+        if isinstance(issue, dict) and issue.get("severity") == "error"
+    ]
+    return "\n".join(dict.fromkeys(lines)) or None
 
 
 def _parsed(line: str) -> dict[str, Any] | None:
