@@ -246,14 +246,12 @@ def assert_only_the_newest_is_kept(site: Site, completed: list[str]) -> None:
 def test_the_copy_restores_byte_for_byte(site: Site, tmp_path: Path) -> None:
     newest = site.backups("completed")[0]["set_id"]
     shared = site.env.lab.shared_dir
-    tier = next(
-        t.name
+    tier, dataset = next(
+        (t.name, d)
         for g in site.env.policy.groups
         for t in g.tiers
-        if any(
-            site.env.policy.item(d).what.location.get("directory") == str(shared)
-            for d in t.datasets
-        )
+        for d in t.datasets
+        if site.env.policy.item(d).what.location.get("directory") == str(shared)
     )
     target = tmp_path / "restored"
     restored = subprocess.run(
@@ -262,8 +260,8 @@ def test_the_copy_restores_byte_for_byte(site: Site, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    copy = target / shared.relative_to("/")
-    assert copy.is_dir(), sorted(p.name for p in target.rglob("*"))[:20]
+    copy = target / tier / dataset
+    assert copy.is_dir(), sorted(str(p.relative_to(target)) for p in target.rglob("*"))[:20]
     compared = filecmp.dircmp(shared, copy)
     assert _same_tree(compared), f"differs: {compared.diff_files} {compared.left_only}"
 
