@@ -26,6 +26,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: already there is opened without loading Alembic, which takes a while to import.
 HEAD = "0001"
 BUSY_TIMEOUT_MS = 10_000
+#: How long to wait for a PostgreSQL server to answer before saying it does not.
+CONNECT_TIMEOUT_S = 10
 
 
 def normalized_url(url: str) -> str:
@@ -71,7 +73,9 @@ def create(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_settings)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
 
 
 def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:
