@@ -176,6 +176,10 @@ def test_an_unreadable_service_config_is_one_line(env: dict[str, str], tmp_path:
     one_line_error(done, ExitCode.INPUT, str(config))
     done = run({**env, "HAPROTECT_CONFIG": str(tmp_path / "none.yaml")}, "token", "list")
     one_line_error(done, ExitCode.INPUT, str(tmp_path / "none.yaml"))
+    done = run({**env, "HAPROTECT_CATALOG": "nonsense"}, "token", "list")
+    one_line_error(
+        done, ExitCode.COMPONENT, "'nonsense' is not a database URL (from $HAPROTECT_CATALOG)"
+    )
 
 
 def test_review_on_a_postgresql_catalog(

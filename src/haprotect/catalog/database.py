@@ -26,6 +26,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: already there is opened without loading Alembic, which takes a while to import.
 HEAD = "0001"
 BUSY_TIMEOUT_MS = 10_000
+#: How long to wait for a PostgreSQL server to answer before saying it does not.
+CONNECT_TIMEOUT_S = 10
 
 
 def normalized_url(url: str) -> str:
@@ -60,16 +62,20 @@ def create(url: str) -> Engine:
                 raise CatalogUnavailable(
                     f"catalog {parsed.database}: cannot make its directory: {exc.strerror}"
                 ) from None
-        # The driver's own transaction handling off, so that every transaction
-        # begins IMMEDIATE: a writer waits for the lock up front (busy_timeout)
-        # instead of failing when it upgrades from reading.
+        # The driver's own transaction handling off (it begins a transaction only
+        # at the first write, so a check and the write it allows would not be
+        # one transaction), and every transaction begins IMMEDIATE: it takes
+        # the write lock up front, waiting for it (busy_timeout) rather than
+        # failing when it upgrades from reading. WAL keeps plain readers free.
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         )
         event.listen(engine, "connect", _sqlite_settings)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
 
 
 def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:

@@ -48,7 +48,16 @@ def opened(url: str | None) -> Iterator[Catalog]:
             f"the catalog needs the server extra ({exc.name} is not installed)",
             hint="pip install 'haprotect[server]'",
         ) from None
-    with Catalog.open(find_catalog(url).url) as catalog:
+    from haprotect.catalog.errors import CatalogUnavailable
+
+    location = find_catalog(url)
+    try:
+        catalog = Catalog.open(location.url)
+    except CatalogUnavailable as exc:
+        if location.origin == "--catalog":
+            raise
+        raise CatalogUnavailable(f"{exc.message} (from {location.origin})", hint=exc.hint) from None
+    with catalog:
         yield catalog
 
 
