@@ -88,8 +88,12 @@ class FakeControl:
         self.restores: list[tuple[RestoreRequest, str]] = []
         self.started: list[tuple[str, str]] = []
         self.job_list = (FakeJob(),)
+        #: raised by ``status`` when set: the service failing
+        self.failure: Exception | None = None
 
     def status(self) -> FakeStatus:
+        if self.failure is not None:
+            raise self.failure
         return FakeStatus()
 
     def jobs(self) -> Sequence[FakeJob]:

@@ -15,6 +15,7 @@ from tests.conftest import GOLDEN
 
 from haprotect.api import ApiSettings, RestoreRequest, create_app
 from haprotect.catalog import AlertKind, Catalog, Role, RunStatus, Trigger
+from haprotect.errors import ComponentError
 
 POLICY = (GOLDEN / "pacemaker-shop.policy.yaml").read_text(encoding="utf-8")
 HOURLY = "    schedule: 0 * * * *\n"
@@ -177,6 +178,25 @@ def test_bad_input_is_a_json_error_with_the_right_status_never_a_500(api: Api) -
         "/api/v1/tokens", json={"name": "admin-token", "role": "viewer"}, headers=admin
     )
     assert taken.status_code == 409
+
+
+def test_a_failing_service_is_503_and_a_bug_a_json_500(tmp_path: Path) -> None:
+    catalog = Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}")
+    control = FakeControl(catalog)
+    headers = {"Authorization": f"Bearer {catalog.add_token('v', Role.VIEWER).secret}"}
+    with TestClient(create_app(catalog, control), raise_server_exceptions=False) as client:
+        control.failure = ComponentError("the scheduler is not running", hint="systemctl status")
+        down = client.get("/api/v1/status", headers=headers)
+        assert down.status_code == 503
+        assert down.json() == {"error": "the scheduler is not running", "hint": "systemctl status"}
+        control.failure = RuntimeError("bug")
+        bug = client.get("/api/v1/status", headers=headers)
+        assert bug.status_code == 500
+        assert bug.json() == {
+            "error": "internal error: RuntimeError",
+            "hint": "see the service's log",
+        }
+    catalog.close()
 
 
 def test_a_job_run_now_is_a_manual_run_and_a_cancel_ends_it(api: Api) -> None:
