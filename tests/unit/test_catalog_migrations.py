@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from haprotect.catalog import Catalog, CatalogUnavailable
-from haprotect.catalog.database import create, current, head, upgrade
+from haprotect.catalog.database import HEAD, create, current, head, upgrade
 from haprotect.catalog.models import Base
 from haprotect.ports import free_ports
 from haprotect.testing.pgserver import TemporaryPostgres
@@ -53,6 +53,21 @@ def test_an_empty_database_is_upgraded_to_the_models_at_open(url: str) -> None:
         "alerts",
     } <= tables
     engine.dispose()
+
+
+def test_the_head_the_catalog_checks_at_open_is_the_migrations_head() -> None:
+    assert head() == HEAD
+
+
+def test_a_catalog_from_a_newer_haprotect_is_refused_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/catalog.db"
+    Catalog.open(url).close()
+    engine = create(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(CatalogUnavailable, match="at revision 9999, which this haprotect does not"):
+        Catalog.open(url)
 
 
 def test_opening_an_upgraded_catalog_again_keeps_its_data(url: str) -> None:

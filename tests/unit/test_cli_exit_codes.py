@@ -137,6 +137,21 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
     ),
     "rules: nothing asked": (("rules",), ExitCode.USAGE, lambda s: args()),
     "rules: no such file": (("rules",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
+    "policy apply: no such file": (
+        ("policy", "apply"), ExitCode.INPUT, lambda s: args(s.path("none.yaml"), *catalog(s)),
+    ),
+    "policy apply: ok": (
+        ("policy", "apply"), ExitCode.SUCCESS, lambda s: args(s.path("policy.yaml"), *catalog(s)),
+    ),
+    "policy approve: no such policy": (
+        ("policy", "approve"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
+    "policy versions: not a catalog URL": (
+        ("policy", "versions"), ExitCode.COMPONENT, lambda s: args("--catalog", "nonsense"),
+    ),
+    "token revoke: no such token": (
+        ("token", "revoke"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
     "lab status: no lab": (("lab", "status"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     "lab verify: no lab": (("lab", "verify"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     # the repository verbs
@@ -230,6 +245,11 @@ LOCKED: dict[str, tuple[tuple[str, ...], Case]] = {
     "repo prune": (("repo", "prune"), lambda s: args(s.repo)),
     "repo check": (("repo", "check"), lambda s: args(s.repo)),
 }
+
+
+def catalog(site: Site) -> tuple[str, str]:
+    """``--catalog`` naming a catalog in the site, never the machine's."""
+    return ("--catalog", f"sqlite:///{site.root}/catalog.db")
 
 
 def blocked(site: Site) -> str:

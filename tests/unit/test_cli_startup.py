@@ -5,7 +5,7 @@ the application and of every command (found by walking the application, so a
 new command is held to it too); after each, the modules it loaded must
 include none that only running a command needs: the engine, pydantic,
 psycopg, the repository's cryptography, compression and hashing, and the
-service's web framework (FastAPI, Starlette, uvicorn).
+service's SQLAlchemy, Alembic and web framework (FastAPI, Starlette, uvicorn).
 """
 
 from __future__ import annotations
@@ -17,16 +17,9 @@ import sys
 from pathlib import Path
 
 FORBIDDEN = (
-    "haprotect.engine",
-    "pydantic",
-    "psycopg",
-    "cryptography",
-    "zstandard",
-    "blake3",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-)
+    "haprotect.engine", "pydantic", "psycopg", "cryptography", "zstandard", "blake3",
+    "sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn",
+)  # fmt: skip
 
 CHILD = """
 import contextlib, io, json, sys

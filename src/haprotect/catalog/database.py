@@ -10,19 +10,21 @@ upgraded haprotect upgrades its catalog by itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from haprotect.catalog.errors import CatalogUnavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest migration's revision (a test holds it to the migrations): a catalog
+#: already there is opened without loading Alembic, which takes a while to import.
+HEAD = "0001"
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -83,24 +85,40 @@ def _begin_immediate(connection: Connection) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head() -> str | None:
-    """The newest migration's revision."""
+    """The newest migration's revision, as Alembic finds it."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current(engine: Engine) -> str | None:
     """The revision the database is at (None: an empty database)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if found is None else str(found)
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is there)."""
+    try:
+        at = current(engine)
+    except SQLAlchemyError as exc:
+        raise CatalogUnavailable(f"catalog {describe(engine)}: {one_line(exc)}") from None
+    if at == HEAD:
+        return
+    from alembic import command
+    from alembic.util import CommandError
+
     config = alembic_config()
     try:
         with engine.begin() as connection:
@@ -108,6 +126,12 @@ def upgrade(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise CatalogUnavailable(f"catalog {describe(engine)}: {one_line(exc)}") from None
+    except CommandError:
+        raise CatalogUnavailable(
+            f"catalog {describe(engine)}: its schema is at revision {at}, which this "
+            f"haprotect does not know (it knows up to {HEAD})",
+            hint="a newer haprotect upgraded it: run that version",
+        ) from None
 
 
 def describe(engine: Engine) -> str:
@@ -118,5 +142,5 @@ def describe(engine: Engine) -> str:
 def one_line(exc: BaseException) -> str:
     """A database error's first line, without SQLAlchemy's background link."""
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    said = str(orig if orig is not None else exc).strip()
+    return said.splitlines()[0] if said else type(exc).__name__

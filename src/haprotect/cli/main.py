@@ -13,10 +13,12 @@ from haprotect.cli import (
     explain,
     lab,
     plan,
+    policy,
     repo,
     restore,
     rules,
     snapshots,
+    token,
     validate,
 )
 from haprotect.cli.app import app
@@ -34,6 +36,8 @@ VERBS = (
     backup,
     snapshots,
     restore,
+    policy,
+    token,
 )
 
 
