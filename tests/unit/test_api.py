@@ -145,11 +145,13 @@ def test_apply_then_approve_then_a_second_version_shows_its_diff(api: Api) -> No
 
 
 def test_a_policy_whose_rules_auto_approve_is_approved_when_applied(api: Api) -> None:
-    api.control.auto_approve = True
-    applied = api.client.post(
-        "/api/v1/policies", json={"text": POLICY}, headers=api.as_(Role.ADMIN)
-    )
+    auto = POLICY.replace("    presets: []\n", "    presets: []\n    auto_approve: true\n", 1)
+    assert auto != POLICY
+    plain = api.client.post("/api/v1/policies", json={"text": POLICY}, headers=api.as_(Role.ADMIN))
+    assert plain.json()["version"]["state"] == "pending"
+    applied = api.client.post("/api/v1/policies", json={"text": auto}, headers=api.as_(Role.ADMIN))
     assert applied.json()["version"]["state"] == "approved"
+    assert api.catalog.version("shop", 1).state == "superseded"
 
 
 def test_bad_input_is_a_json_error_with_the_right_status_never_a_500(api: Api) -> None:

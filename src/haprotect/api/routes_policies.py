@@ -1,8 +1,8 @@
 """Policies: list, versions, a version's YAML, the diff under review, apply, approve, reject.
 
-Applying stores a version (pending, or approved at once when the service
-says the policy's rules auto-approve it); only an administrator applies and
-reviews. Only the approved version of a policy runs.
+Applying stores a version: pending, or approved at once when the rules the
+policy was made with say ``auto_approve`` (its ``metadata.rules``). Only an
+administrator applies and reviews; only the approved version of a policy runs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from haprotect.api import schemas
 from haprotect.api.auth import Admin, Viewer
 from haprotect.api.errors import ApiError, responses
-from haprotect.api.state import catalog_of, control_of
+from haprotect.api.state import catalog_of
 from haprotect.catalog.records import PolicyVersion, VersionState
 from haprotect.policy import diff_policies, parse_policy
 from haprotect.policy.diff import change_to_json
@@ -63,7 +63,7 @@ def apply_policy(
         policy.metadata.name,
         body.text,
         by=token.name,
-        auto_approve=control_of(request).auto_approves(policy),
+        auto_approve=policy.metadata.rules.auto_approve,
     )
     if not applied.created:
         response.status_code = 200
