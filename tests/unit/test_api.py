@@ -112,6 +112,11 @@ def test_apply_then_approve_then_a_second_version_shows_its_diff(api: Api) -> No
     assert first.json()["version"]["created_by"] == "admin-token"
     again = api.client.post("/api/v1/policies", json={"text": POLICY}, headers=admin)
     assert (again.status_code, again.json()["created"]) == (200, False)
+    new = api.client.get("/api/v1/policies/shop/diff", headers=admin).json()
+    assert new["old"] is None
+    assert ("added", "item", "shop/fs_shop") in [
+        (c["kind"], c["section"], c["key"]) for c in new["changes"]
+    ]
 
     approved = api.client.post("/api/v1/policies/shop/approve", json={}, headers=admin)
     assert approved.status_code == 200
