@@ -9,6 +9,9 @@ without a migration fails here), and SQLite runs with WAL and foreign keys.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from haprotect.catalog import Catalog, CatalogUnavailable
+from haprotect.catalog import Catalog, CatalogUnavailable, Trigger
 from haprotect.catalog.database import HEAD, create, current, head, upgrade
 from haprotect.catalog.models import Base
 from haprotect.ports import free_ports
@@ -109,3 +112,39 @@ def test_a_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(CatalogUnavailable, match="cannot make its directory"):
         Catalog.open(f"sqlite:///{tmp_path}/file/sub/catalog.db")
+
+
+def test_writers_on_one_sqlite_catalog_wait_for_each_other(tmp_path: Path) -> None:
+    """The service and a CLI command write at once: each waits its turn, none fails."""
+    url = f"sqlite:///{tmp_path}/catalog.db"
+    Catalog.open(url).close()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            with Catalog.open(url) as catalog:
+                run = catalog.start_run(f"item:c1/d{n}", repository="r", trigger=Trigger.MANUAL)
+                for i in range(30):
+                    catalog.record_event(run.id, "progress", {"i": i})
+                    catalog.apply_policy(f"p{n}", f"text {i}\n", by="t")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Catalog.open(url) as catalog:
+        assert len(catalog.versions()) == 4 * 30
+        assert sum(len(catalog.events(r.id)) for r in catalog.runs()) == 4 * 30
+
+
+def test_importing_the_catalog_s_records_loads_no_sqlalchemy() -> None:
+    code = (
+        "import sys, haprotect.catalog as c; c.PolicyVersion; c.Role;"
+        "print(any(m.split('.')[0] in ('sqlalchemy', 'alembic') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -60,9 +60,11 @@ def create(url: str) -> Engine:
                 raise CatalogUnavailable(
                     f"catalog {parsed.database}: cannot make its directory: {exc.strerror}"
                 ) from None
-        # The driver's own transaction handling off, so that every transaction
-        # begins IMMEDIATE: a writer waits for the lock up front (busy_timeout)
-        # instead of failing when it upgrades from reading.
+        # The driver's own transaction handling off (it begins a transaction only
+        # at the first write, so a check and the write it allows would not be
+        # one transaction), and every transaction begins IMMEDIATE: it takes
+        # the write lock up front, waiting for it (busy_timeout) rather than
+        # failing when it upgrades from reading. WAL keeps plain readers free.
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         )
