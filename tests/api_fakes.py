@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 from haprotect.api import RestoreRequest
 from haprotect.catalog import Catalog, CatalogConflict, CatalogNotFound, RunStatus, Trigger
-from haprotect.model.policy import Policy
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -78,18 +77,19 @@ class FakeJob:
 class FakeControl:
     """The service as the API sees it, keeping its runs in a real catalog."""
 
-    def __init__(
-        self, catalog: Catalog, *, auto_approve: bool = False, instant: bool = False
-    ) -> None:
+    def __init__(self, catalog: Catalog, *, instant: bool = False) -> None:
         self.catalog = catalog
-        self.auto_approve = auto_approve
         #: runs started end at once (completed), so that no stream of their events waits
         self.instant = instant
         self.restores: list[tuple[RestoreRequest, str]] = []
         self.started: list[tuple[str, str]] = []
         self.job_list = (FakeJob(),)
+        #: raised by ``status`` when set: the service failing
+        self.failure: Exception | None = None
 
     def status(self) -> FakeStatus:
+        if self.failure is not None:
+            raise self.failure
         return FakeStatus()
 
     def jobs(self) -> Sequence[FakeJob]:
@@ -118,9 +118,6 @@ class FakeControl:
         if self.catalog.run(run_id).status.final:
             raise CatalogConflict(f"run {run_id} has ended")
         self.catalog.finish_run(run_id, RunStatus.FAILED, error=f"cancelled by {by}")
-
-    def auto_approves(self, policy: Policy) -> bool:
-        return self.auto_approve
 
     def metrics_text(self) -> bytes:
         return b"# TYPE haprotect_up gauge\nhaprotect_up 1\n"

@@ -15,6 +15,7 @@ from tests.conftest import GOLDEN
 
 from haprotect.api import ApiSettings, RestoreRequest, create_app
 from haprotect.catalog import AlertKind, Catalog, Role, RunStatus, Trigger
+from haprotect.errors import ComponentError
 
 POLICY = (GOLDEN / "pacemaker-shop.policy.yaml").read_text(encoding="utf-8")
 HOURLY = "    schedule: 0 * * * *\n"
@@ -65,7 +66,9 @@ def test_a_viewer_starting_a_restore_gets_403_and_an_operator_starts_it(api: Api
     body = {"application": "shop", "tiers": ["db"], "target": "/srv/restore"}
     refused = api.client.post("/api/v1/restores", json=body, headers=api.as_(Role.VIEWER))
     assert refused.status_code == 403
-    assert "viewer" in refused.json()["error"]
+    assert (
+        refused.json()["error"] == "token 'viewer-token' has the role viewer; this needs operator"
+    )
     assert api.control.restores == []
 
     started = api.client.post("/api/v1/restores", json=body, headers=api.as_(Role.OPERATOR))
@@ -111,6 +114,11 @@ def test_apply_then_approve_then_a_second_version_shows_its_diff(api: Api) -> No
     assert first.json()["version"]["created_by"] == "admin-token"
     again = api.client.post("/api/v1/policies", json={"text": POLICY}, headers=admin)
     assert (again.status_code, again.json()["created"]) == (200, False)
+    new = api.client.get("/api/v1/policies/shop/diff", headers=admin).json()
+    assert new["old"] is None
+    assert ("added", "item", "shop/fs_shop") in [
+        (c["kind"], c["section"], c["key"]) for c in new["changes"]
+    ]
 
     approved = api.client.post("/api/v1/policies/shop/approve", json={}, headers=admin)
     assert approved.status_code == 200
@@ -144,11 +152,13 @@ def test_apply_then_approve_then_a_second_version_shows_its_diff(api: Api) -> No
 
 
 def test_a_policy_whose_rules_auto_approve_is_approved_when_applied(api: Api) -> None:
-    api.control.auto_approve = True
-    applied = api.client.post(
-        "/api/v1/policies", json={"text": POLICY}, headers=api.as_(Role.ADMIN)
-    )
+    auto = POLICY.replace("    presets: []\n", "    presets: []\n    auto_approve: true\n", 1)
+    assert auto != POLICY
+    plain = api.client.post("/api/v1/policies", json={"text": POLICY}, headers=api.as_(Role.ADMIN))
+    assert plain.json()["version"]["state"] == "pending"
+    applied = api.client.post("/api/v1/policies", json={"text": auto}, headers=api.as_(Role.ADMIN))
     assert applied.json()["version"]["state"] == "approved"
+    assert api.catalog.version("shop", 1).state == "superseded"
 
 
 def test_bad_input_is_a_json_error_with_the_right_status_never_a_500(api: Api) -> None:
@@ -177,6 +187,25 @@ def test_bad_input_is_a_json_error_with_the_right_status_never_a_500(api: Api) -
         "/api/v1/tokens", json={"name": "admin-token", "role": "viewer"}, headers=admin
     )
     assert taken.status_code == 409
+
+
+def test_a_failing_service_is_503_and_a_bug_a_json_500(tmp_path: Path) -> None:
+    catalog = Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}")
+    control = FakeControl(catalog)
+    headers = {"Authorization": f"Bearer {catalog.add_token('v', Role.VIEWER).secret}"}
+    with TestClient(create_app(catalog, control), raise_server_exceptions=False) as client:
+        control.failure = ComponentError("the scheduler is not running", hint="systemctl status")
+        down = client.get("/api/v1/status", headers=headers)
+        assert down.status_code == 503
+        assert down.json() == {"error": "the scheduler is not running", "hint": "systemctl status"}
+        control.failure = RuntimeError("bug")
+        bug = client.get("/api/v1/status", headers=headers)
+        assert bug.status_code == 500
+        assert bug.json() == {
+            "error": "internal error: RuntimeError",
+            "hint": "see the service's log",
+        }
+    catalog.close()
 
 
 def test_a_job_run_now_is_a_manual_run_and_a_cancel_ends_it(api: Api) -> None:

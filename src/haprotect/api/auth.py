@@ -41,10 +41,8 @@ def require(role: Role) -> Callable[..., Token]:
         if not token.role.allows(role):
             raise ApiError(
                 403,
-                f"token {token.name!r} is a {token.role}; this needs an {role}"
-                if role is not Role.VIEWER
-                else f"token {token.name!r} may not read this",
-                "use a token with that role",
+                f"token {token.name!r} has the role {token.role}; this needs {role}",
+                f"use a token with the role {role} (or above)",
             )
         return token
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from haprotect.model.policy import Policy
-
 #: ``set_id`` of a :class:`RestoreRequest` that means the newest complete set.
 LATEST = "latest"
 
@@ -161,10 +159,6 @@ class ServiceControl(Protocol):
 
     def cancel_run(self, run_id: int, *, by: str) -> None:
         """Stop a queued or running run (it ends failed, its tiers resumed)."""
-        ...
-
-    def auto_approves(self, policy: Policy) -> bool:
-        """Whether the rules this policy was made with approve it when applied."""
         ...
 
     def metrics_text(self) -> bytes:

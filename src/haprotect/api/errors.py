@@ -3,11 +3,13 @@
 haprotect's own errors map by class: an unknown object 404, a change its
 state forbids 409, a file or text that does not validate 422, other bad
 requests 400, a component or the catalog unavailable 503. Request validation
-(FastAPI's) is 422 in the same shape, naming the first bad field.
+(FastAPI's) is 422 in the same shape, naming the first bad field. A bug is
+a 500 in the same shape, its traceback in the service's log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,7 @@ from haprotect.catalog.errors import CatalogConflict, CatalogNotFound
 from haprotect.errors import ComponentError, HaprotectError, InputError, UsageError
 
 BEARER = {"WWW-Authenticate": "Bearer"}
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -100,7 +103,12 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         return answer(exc.status_code, str(exc.detail), None, exc.headers)
 
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return answer(500, f"internal error: {type(exc).__name__}", "see the service's log")
+
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HaprotectError, haprotect_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, bug)

@@ -1,8 +1,8 @@
 """Policies: list, versions, a version's YAML, the diff under review, apply, approve, reject.
 
-Applying stores a version (pending, or approved at once when the service
-says the policy's rules auto-approve it); only an administrator applies and
-reviews. Only the approved version of a policy runs.
+Applying stores a version: pending, or approved at once when the rules the
+policy was made with say ``auto_approve`` (its ``metadata.rules``). Only an
+administrator applies and reviews; only the approved version of a policy runs.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from haprotect.api import schemas
 from haprotect.api.auth import Admin, Viewer
 from haprotect.api.errors import ApiError, responses
-from haprotect.api.state import catalog_of, control_of
+from haprotect.api.state import catalog_of
 from haprotect.catalog.records import PolicyVersion, VersionState
+from haprotect.model.policy import Policy
 from haprotect.policy import diff_policies, parse_policy
 from haprotect.policy.diff import change_to_json
 
@@ -63,7 +64,7 @@ def apply_policy(
         policy.metadata.name,
         body.text,
         by=token.name,
-        auto_approve=control_of(request).auto_approves(policy),
+        auto_approve=policy.metadata.rules.auto_approve,
     )
     if not applied.created:
         response.status_code = 200
@@ -104,6 +105,7 @@ def version_yaml(request: Request, name: PolicyName, number: Number, _: Viewer) 
 @router.get(
     "/{name}/diff",
     summary="What a version changes: by default the newest pending one against the approved",
+    description="With no approved version, every item of the new one is added.",
     responses=responses(404, 409),
 )
 def diff_versions(
@@ -116,19 +118,20 @@ def diff_versions(
     catalog = catalog_of(request)
     before = catalog.version(name, old) if old is not None else catalog.approved(name)
     after = catalog.version(name, new) if new is not None else catalog.pending(name)
-    if before is None:
-        raise ApiError(409, f"policy {name!r} has no approved version", "name one with ?old=N")
     if after is None:
         raise ApiError(409, f"policy {name!r} has no pending version", "name one with ?new=N")
-    changes = diff_policies(
-        parse_policy(before.text, f"policy {name} version {before.number}"),
-        parse_policy(after.text, f"policy {name} version {after.number}"),
-    )
+    newer = parse_policy(after.text, f"policy {name} version {after.number}")
+    if before is None:
+        older = Policy(newer.metadata, newer.repository)
+    else:
+        older = parse_policy(before.text, f"policy {name} version {before.number}")
     return schemas.Diff(
         policy=name,
-        old=before.number,
+        old=None if before is None else before.number,
         new=after.number,
-        changes=[schemas.Change.model_validate(change_to_json(c)) for c in changes],
+        changes=[
+            schemas.Change.model_validate(change_to_json(c)) for c in diff_policies(older, newer)
+        ],
     )
 
 

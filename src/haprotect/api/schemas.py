@@ -165,7 +165,7 @@ class Change(_Model):
 
 class Diff(_Model):
     policy: str
-    old: int
+    old: int | None = Field(description="null: nothing approved yet, every item is added")
     new: int
     changes: list[Change]
 
