@@ -7,7 +7,6 @@ from pathlib import Path
 
 from haprotect.api.control import RestoreRequest
 from haprotect.catalog import CatalogNotFound
-from haprotect.model.policy import Policy
 from haprotect.service.daemon import Service
 from haprotect.service.status import JobStatus, Overview
 
@@ -43,9 +42,6 @@ class DaemonControl:
 
     def cancel_run(self, run_id: int, *, by: str) -> None:
         self.service.cancel_run(run_id, by=by)
-
-    def auto_approves(self, policy: Policy) -> bool:
-        return policy.metadata.rules.auto_approve
 
     def metrics_text(self) -> bytes:
         return self.service.metrics_text()

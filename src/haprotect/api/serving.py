@@ -35,7 +35,9 @@ def serve(config: ServiceConfig, *, listen: str | None = None) -> None:
     dispatcher = start_dispatcher(config.notifications)
     with Catalog.open(config.catalog_url) as catalog:
         service = Service(config, catalog, notify=dispatcher.notify)
-        app = create_app(catalog, DaemonControl(service), ApiSettings())
+        app = create_app(
+            catalog, DaemonControl(service), ApiSettings(metrics_open=config.metrics_open)
+        )
         stop = threading.Event()
         loop = threading.Thread(target=service.serve, args=(stop,), name="scheduler")
         loop.start()

@@ -90,6 +90,8 @@ class ServiceConfig(_Section):
     catalog: str | None = None
     listen: str = DEFAULT_LISTEN
     tls: Tls | None = None
+    #: Serve /metrics without a token (a scraper on a trusted network); else a viewer's token.
+    metrics_open: bool = False
     #: How to reach the clusters' nodes (``haprotect backup --inventory``).
     inventory: Path | None = None
     #: Where movers stage data (``--staging``); default the state directory's ``staging``.
