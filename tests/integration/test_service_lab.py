@@ -14,8 +14,10 @@ next run complete. The same is then done with the catalog on PostgreSQL.
 
 from __future__ import annotations
 
+import copy
 import filecmp
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -37,7 +39,7 @@ from haprotect.catalog import Catalog
 from haprotect.catalog.records import RunStatus
 from haprotect.engine import list_sets
 from haprotect.model.policy import Policy, Retention
-from haprotect.policy.io import dump_policy
+from haprotect.policy.io import dump_policy, load_policy
 from haprotect.ports import free_ports
 from haprotect.repo import open_repository
 from haprotect.storage import open_store
@@ -177,6 +179,7 @@ def make_site(
                 "limits": {"concurrent": 2, "per_repository": 1, "per_node": 2},
                 "retry": {"attempts": 1},
                 "tick_seconds": 1,
+                "drift": {"schedule": "* * * * *"},
                 "notifications": {
                     "targets": [
                         {"type": "webhook", "url": hook.url, "kinds": ["failure"]},
@@ -194,8 +197,18 @@ def make_site(
             }
         )
     )
+    # Generated as users do: `haprotect plan` with a rules file naming the repository, which
+    # is also what a drift job regenerates the policy with.
+    rules = root / "rules.yaml"
+    rules.write_text(f"where: {local}\n")
     policy_file = root / "service-policy.yaml"
-    policy_file.write_text(dump_policy(every_minute(env.policy, local)))
+    source = f"pacemaker+file://{env.lab.cib_path}"
+    planned = subprocess.run(
+        [HAPROTECT, "plan", source, "--rules", str(rules), "-o", str(policy_file)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    policy_file.write_text(dump_policy(every_minute(load_policy(policy_file), local)))
     site = Site(env, root, config, catalog, local, offsite, password_file, hook, smtp)
     site.url = f"http://127.0.0.1:{port}"
     applied = site.haprotect("policy", "apply", str(policy_file), "--json")
@@ -313,7 +326,7 @@ def test_kill_9_mid_run_leaves_tiers_serving_an_interrupted_run_and_a_next_compl
 ) -> None:
     def holding() -> dict[str, Any] | None:
         for run in site.backups("running"):
-            kinds = {e["kind"] for e in site.get(f"/api/v1/runs/{run['id']}/events")["items"]}
+            kinds = {e["kind"] for e in site.get(f"/api/v1/runs/{run['id']}/events")}
             if "tier_started" in kinds or "set_started" in kinds:
                 return run
         return None
@@ -337,6 +350,67 @@ def test_kill_9_mid_run_leaves_tiers_serving_an_interrupted_run_and_a_next_compl
     site.wait(
         "a complete run after the restart",
         lambda: {r["id"] for r in site.backups("completed")} - completed_before,
+        TWO_SETS,
+    )
+
+
+def add_a_filesystem(site: Site) -> str:
+    """A Filesystem resource running on the shared storage's node, added to the lab's CIB."""
+    from lxml import etree
+
+    new = site.env.lab.root / "new-storage"
+    (new / "sub").mkdir(parents=True)
+    (new / "sub" / "ledger").write_bytes(os.urandom(4096))
+    cib = etree.parse(str(site.env.lab.cib_path))
+    primitive = etree.SubElement(
+        cib.find(".//resources"),
+        "primitive",
+        {"id": "fs_ledger", "class": "ocf", "provider": "heartbeat", "type": "Filesystem"},
+    )
+    attributes = etree.SubElement(primitive, "instance_attributes", id="fs_ledger-attributes")
+    for name, value in (("device", str(new)), ("directory", str(new)), ("fstype", "none"),
+                        ("options", "bind")):  # fmt: skip
+        etree.SubElement(attributes, "nvpair", id=f"fs_ledger-{name}", name=name, value=value)
+    running = [
+        r
+        for r in cib.iterfind(".//lrm_resource[@type='Filesystem']")
+        if any(op.get("operation") == "start" and op.get("rc-code") == "0" for op in r)
+    ]
+    assert running, "no running Filesystem in the lab's status"
+    history = copy.deepcopy(running[0])
+    history.set("id", "fs_ledger")
+    for op in history:
+        op.set("id", op.get("id", "").replace(running[0].get("id", ""), "fs_ledger"))
+    running[0].getparent().append(history)
+    cib.write(str(site.env.lab.cib_path), xml_declaration=False, encoding="utf-8")
+    return "fs_ledger"
+
+
+def test_a_filesystem_added_to_the_cib_is_drift_and_its_approval_makes_it_run(
+    site: Site,
+) -> None:
+    dataset = add_a_filesystem(site)
+    drift = site.wait(
+        "a drift alert",
+        lambda: [a for a in site.get("/api/v1/alerts") if a["kind"] == "drift"],
+        240,
+    )
+    assert dataset in drift[0]["text"]
+    versions = site.get(f"/api/v1/policies/{site.policy_name}/versions")
+    pending = versions[-1]
+    assert pending["state"] == "pending"
+    text = site.get(f"/api/v1/policies/{site.policy_name}/versions/{pending['number']}/yaml")
+    assert f"dataset: {dataset}" in str(text)
+    answer = httpx.post(
+        f"{site.url}/api/v1/policies/{site.policy_name}/approve",
+        headers={"Authorization": f"Bearer {site.token}"},
+        json={"number": pending["number"]},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    site.wait(
+        f"a completed run that includes {dataset}",
+        lambda: [r for r in site.runs() if dataset in r["job"] and r["status"] == "completed"],
         TWO_SETS,
     )
 
