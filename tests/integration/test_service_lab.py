@@ -332,6 +332,7 @@ def test_kill_9_mid_run_leaves_tiers_serving_an_interrupted_run_and_a_next_compl
         return None
 
     run = site.wait("a run in progress", holding, 180)
+    completed_before = {r["id"] for r in site.backups("completed")}
     site.stop(signal.SIGKILL)
     deadline = time.monotonic() + 130
     while True:
@@ -343,7 +344,6 @@ def test_kill_9_mid_run_leaves_tiers_serving_an_interrupted_run_and_a_next_compl
             pass
         assert time.monotonic() < deadline, "the web tier did not serve within its lease"
         time.sleep(1)
-    completed_before = {r["id"] for r in site.backups("completed")}
     site.start()
     interrupted = site.get(f"/api/v1/runs/{run['id']}")
     assert interrupted["status"] == "interrupted", interrupted
