@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from haprotect.testing.pgserver import TemporaryPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -52,3 +57,20 @@ def corpus() -> Path:
     require_component("the shared corpus", path is not None, "set HAPROTECT_CORPUS")
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TemporaryPostgres]:
+    """A PostgreSQL server of this machine's, started for the session (bootstrap installs it)."""
+    from haprotect.errors import ComponentError
+    from haprotect.pgtools import find_postgres
+    from haprotect.testing.pgserver import TemporaryPostgres
+
+    try:
+        find_postgres()
+        found, why = True, ""
+    except ComponentError as exc:
+        found, why = False, exc.message
+    require_component("PostgreSQL's server binaries", found, why or "scripts/bootstrap")
+    with TemporaryPostgres() as server:
+        yield server

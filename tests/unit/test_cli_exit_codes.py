@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from haprotect.cli.main import app
 from haprotect.errors import ExitCode
 from haprotect.model.result import Status
-from haprotect.repo import Repository
+from haprotect.repo import KdfParams, Repository
 from haprotect.repo.lock import Locker
 from haprotect.storage.local import LocalStore
 
@@ -135,8 +135,28 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
         ("drift",), ExitCode.INPUT,
         lambda s: args(s.path("policy.yaml"), "--source", f"file://{s.root}/none.yaml"),
     ),
+    "schedule: ok": (("schedule",), ExitCode.SUCCESS, lambda s: args(s.path("policy.yaml"))),
+    "schedule: not a time": (
+        ("schedule",), ExitCode.USAGE, lambda s: args(s.path("policy.yaml"), "--from", "soon"),
+    ),
+    "schedule: no such file": (("schedule",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
     "rules: nothing asked": (("rules",), ExitCode.USAGE, lambda s: args()),
     "rules: no such file": (("rules",), ExitCode.INPUT, lambda s: args(s.path("x.yaml"))),
+    "policy apply: no such file": (
+        ("policy", "apply"), ExitCode.INPUT, lambda s: args(s.path("none.yaml"), *catalog(s)),
+    ),
+    "policy apply: ok": (
+        ("policy", "apply"), ExitCode.SUCCESS, lambda s: args(s.path("policy.yaml"), *catalog(s)),
+    ),
+    "policy approve: no such policy": (
+        ("policy", "approve"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
+    "policy versions: not a catalog URL": (
+        ("policy", "versions"), ExitCode.COMPONENT, lambda s: args("--catalog", "nonsense"),
+    ),
+    "token revoke: no such token": (
+        ("token", "revoke"), ExitCode.USAGE, lambda s: args("nope", *catalog(s)),
+    ),
     "lab status: no lab": (("lab", "status"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     "lab verify: no lab": (("lab", "verify"), ExitCode.USAGE, lambda s: args("--dir", s.path("l"))),
     # the repository verbs
@@ -182,6 +202,10 @@ CASES: dict[str, tuple[tuple[str, ...], ExitCode, Case]] = {
     "repo check: damaged": (("repo", "check"), ExitCode.REPOSITORY, lambda s: args(damaged(s))),
     "repo stats: wrong passphrase": (
         ("repo", "stats"), ExitCode.REPOSITORY, lambda s: args(s.repo, password="nope"),
+    ),
+    "repo copy: wrong passphrase of the target": (
+        ("repo", "copy"), ExitCode.REPOSITORY,
+        lambda s: args(s.repo, another_repo(s, "other")),
     ),
     "repo unlock: no repository": (
         ("repo", "unlock"), ExitCode.REPOSITORY, lambda s: args(s.path("none")),
@@ -229,7 +253,13 @@ LOCKED: dict[str, tuple[tuple[str, ...], Case]] = {
     "repo forget": (("repo", "forget"), lambda s: args(s.repo, "--keep-last", "1")),
     "repo prune": (("repo", "prune"), lambda s: args(s.repo)),
     "repo check": (("repo", "check"), lambda s: args(s.repo)),
+    "repo copy": (("repo", "copy"), lambda s: args(s.repo, another_repo(s))),
 }
+
+
+def catalog(site: Site) -> tuple[str, str]:
+    """``--catalog`` naming a catalog in the site, never the machine's."""
+    return ("--catalog", f"sqlite:///{site.root}/catalog.db")
 
 
 def blocked(site: Site) -> str:
@@ -239,6 +269,13 @@ def blocked(site: Site) -> str:
     in_the_way.mkdir(parents=True)
     (in_the_way / "mine").write_text("keep me\n")
     return str(target)
+
+
+def another_repo(site: Site, password: str = PASSWORD) -> str:
+    """A second, empty repository of the site (to copy into)."""
+    path = site.path("another")
+    Repository.init(LocalStore(path), password, kdf=KdfParams(n=1 << 10))
+    return path
 
 
 def damaged(site: Site) -> str:

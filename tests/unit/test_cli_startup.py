@@ -4,7 +4,8 @@ A fresh interpreter imports :mod:`haprotect.cli.main` and prints the help of
 the application and of every command (found by walking the application, so a
 new command is held to it too); after each, the modules it loaded must
 include none that only running a command needs: the engine, pydantic,
-psycopg, and the repository's cryptography, compression and hashing.
+psycopg, the repository's cryptography, compression and hashing, and the
+service's web framework (FastAPI, Starlette, uvicorn), SQLAlchemy and Alembic.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("haprotect.engine", "pydantic", "psycopg", "cryptography", "zstandard", "blake3")
+FORBIDDEN = (
+    "haprotect.engine",
+    "pydantic",
+    "psycopg",
+    "cryptography",
+    "zstandard",
+    "blake3",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+)
 
 CHILD = """
 import contextlib, io, json, sys

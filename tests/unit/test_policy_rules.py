@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from haprotect.errors import PolicyError
 from haprotect.model.policy import Fallback, Priority, ReadRole, Retention
-from haprotect.policy import default_rules, defaults_text, load_rules, parse_rules
-from haprotect.policy.io import dump_yaml
+from haprotect.policy import default_rules, defaults_text, generate, load_rules, parse_rules
+from haprotect.policy.io import dump_policy, dump_yaml, parse_policy
 from haprotect.policy.rules_file import rules_to_data
+from haprotect.testing.builders import topology, web_cluster
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 
@@ -142,3 +144,21 @@ def test_rules_errors_are_one_line_with_file_line_and_field(text: str, expected:
     message = str(err.value)
     assert message.startswith(expected), message
     assert "\n" not in message
+
+
+def test_auto_approve_in_the_rules_is_recorded_in_the_policy_s_metadata(tmp_path: Path) -> None:
+    assert default_rules().auto_approve is False
+    rules = parse_rules("auto_approve: true\n", "rules.yaml")
+    assert rules.auto_approve and rules_to_data(rules)["auto_approve"] is True
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    approving = generate(topology(web_cluster()), rules, source="file:///t", now=now)
+    text = dump_policy(approving)
+    assert "auto_approve: true" in text
+    assert parse_policy(text, "policy.yaml").metadata.rules.auto_approve is True
+    plain = dump_policy(
+        generate(topology(web_cluster()), default_rules(), source="file:///t", now=now)
+    )
+    assert "auto_approve" not in plain
+    assert parse_policy(plain, "policy.yaml").metadata.rules.auto_approve is False
+    with pytest.raises(PolicyError, match="auto_approve"):
+        parse_rules("auto_approve: sometimes\n", "rules.yaml")

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,6 +29,8 @@ from haprotect.engine.sets import FORMAT
 from haprotect.model.policy import Retention
 from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.policy import default_rules, generate
+from haprotect.policy.io import dump_policy, load_policy
+from haprotect.policy.rules_file import load_rules
 from haprotect.repo.maintenance.retention import Duration, KeepPolicy
 from haprotect.testing.builders import topology, web_cluster
 
@@ -272,3 +275,29 @@ def test_app_and_dataset_choose_what_is_judged() -> None:
     assert none.sets == () and none.removed == []
     loose_only = judge(snapshots, KeepPolicy(last=1), datasets=["x"], tz=UTC)
     assert [d.snapshot.id for g in loose_only.others for d in g.decisions] == ["loose"]
+
+
+def test_a_policy_s_keep_last_keeps_the_newest_complete_sets(tmp_path: Path) -> None:
+    """``keep_last: 1`` in a policy file: only the newest complete set (and newer partial) stays."""
+    rules = tmp_path / "rules.yaml"
+    zero = ", ".join(f"{name}: 0" for name in Retention.FIELDS[1:])
+    only_last = f"{{keep_last: 1, {zero}}}"
+    rules.write_text(f"ha:\n  retention: {only_last}\nnon_ha:\n  retention: {only_last}\n")
+    generated = generate(topology(web_cluster()), load_rules(rules), source="file:///t", now=START)
+    saved = tmp_path / "policy.yaml"
+    saved.write_text(dump_policy(generated))
+    assert "keep_last: 1" in saved.read_text()
+    retention = load_policy(saved).items[0].retention
+    assert retention.keep_last == 1 and retention.keep_hourly == 0
+    assert keep_policy(retention, Retention(keep_daily=3)) == KeepPolicy(last=1, daily=3)
+    sets = [
+        simulate_set(n, START + timedelta(hours=n), d)
+        for n, d in enumerate([None, None, None, "missing"])
+    ]
+    kept = kept_and_removed(judge(every_snapshot(sets), keep_policy(retention), tz=UTC), sets)
+    assert kept == {sets[2].id, sets[3].id}
+
+
+def test_keep_last_is_written_only_when_set() -> None:
+    assert "keep_last" not in Retention(keep_daily=7).as_dict()
+    assert Retention(keep_last=2).as_dict()["keep_last"] == 2

@@ -13,10 +13,15 @@ from haprotect.cli import (
     explain,
     lab,
     plan,
+    policy,
     repo,
     restore,
     rules,
+    schedule,
+    serve,
     snapshots,
+    status,
+    token,
     validate,
 )
 from haprotect.cli.app import app
@@ -29,11 +34,16 @@ VERBS = (
     diff,
     drift,
     rules,
+    schedule,
     lab,
     repo,
     backup,
     snapshots,
     restore,
+    status,
+    serve,
+    policy,
+    token,
 )
 
 

@@ -211,7 +211,7 @@ class ProgressView:
     def _draw(self, bar: Progress, event: ProgressEvent) -> None:
         from haprotect.model.progress import Phase
 
-        if event.phase in (Phase.BACKUP, Phase.RESTORE):
+        if event.phase in (Phase.BACKUP, Phase.RESTORE, Phase.COPY):
             description = event.phase.value
             files = f"{event.files_done}/{event.files_total or '?'} files"
             detail = f"{size(event.bytes_done)}/{size(event.bytes_total or 0)}, {files}"

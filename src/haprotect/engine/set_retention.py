@@ -90,6 +90,7 @@ class Judgement:
 def keep_policy(*retentions: Retention) -> KeepPolicy:
     """A policy's retention as keep rules; of several, what any of them keeps."""
     return KeepPolicy(
+        last=max((r.keep_last for r in retentions), default=0),
         hourly=max((r.keep_hourly for r in retentions), default=0),
         daily=max((r.keep_daily for r in retentions), default=0),
         weekly=max((r.keep_weekly for r in retentions), default=0),

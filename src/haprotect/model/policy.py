@@ -97,18 +97,30 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How many snapshots to keep per period, as ``restic forget --keep-*``."""
+    """How many snapshots to keep per period, as ``restic forget --keep-*``.
+
+    ``keep_last`` keeps the newest N whatever their age; it is written out
+    only when set, so policies from before it read and compare the same.
+    """
 
     keep_hourly: int = 0
     keep_daily: int = 0
     keep_weekly: int = 0
     keep_monthly: int = 0
     keep_yearly: int = 0
+    #: last among the fields, so that positional construction keeps its meaning
+    keep_last: int = 0
 
-    FIELDS = ("keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+    FIELDS = (
+        "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
+    )  # fmt: skip
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.FIELDS}
+        return {
+            name: getattr(self, name)
+            for name in self.FIELDS
+            if name != "keep_last" or self.keep_last
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +236,8 @@ class RulesUsed:
 
     file: str | None = None
     presets: tuple[str, ...] = ()
+    #: the rules said ``auto_approve``: the service approves the policy as it is applied
+    auto_approve: bool = False
 
 
 @dataclass(frozen=True, slots=True)

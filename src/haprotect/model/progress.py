@@ -19,6 +19,7 @@ class Phase(StrEnum):
     CHECK = "check"
     PRUNE = "prune"
     REPAIR = "repair"
+    COPY = "copy"
 
 
 @dataclass(frozen=True, slots=True)

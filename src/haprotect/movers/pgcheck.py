@@ -130,12 +130,24 @@ def standby_state(endpoint: Endpoint) -> StandbyState:
 
 def primary_lsn(endpoint: Endpoint, *, insert: bool = False) -> str:
     """The primary's WAL write position; with ``insert``, its insert position, which is past
-    every commit it acknowledged even with ``synchronous_commit = off``."""
+    every commit it acknowledged even with ``synchronous_commit = off``.
+
+    With ``insert`` the WAL up to that position is also flushed, so that
+    standbys receive it: on an idle primary the last records (a
+    running-transactions snapshot, say) can sit unflushed in a partly filled
+    page for as long as nothing commits, and a standby waiting to replay up
+    to the position would wait for nothing. A transaction that takes an id
+    and commits synchronously flushes the WAL up to its commit record.
+    """
     function = "pg_current_wal_insert_lsn" if insert else "pg_current_wal_lsn"
     with endpoint.connect() as conn:
         row = conn.execute(f"SELECT pg_is_in_recovery(), {function}()::text").fetchone()
         if row is None or row[0]:
             raise ComponentError(f"{endpoint} is not a primary (it is in recovery)")
+        if insert:
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = on")
+                conn.execute("SELECT txid_current()")
         return str(row[1])
 
 

@@ -103,6 +103,7 @@ def _metadata_fields(policy: Policy) -> dict[str, Value]:
         "topology_fingerprint": m.topology_fingerprint,
         "rules.file": m.rules.file,
         "rules.presets": list(m.rules.presets),
+        "rules.auto_approve": m.rules.auto_approve,
     }
 
 

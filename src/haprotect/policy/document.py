@@ -40,6 +40,13 @@ from haprotect.policy.schema import PolicyDoc, QuiescerDoc, ReasonDoc
 from haprotect.redact import redact_value
 
 
+def _rules_used(rules: RulesUsed) -> dict[str, Any]:
+    data: dict[str, Any] = {"file": rules.file, "presets": list(rules.presets)}
+    if rules.auto_approve:
+        data["auto_approve"] = True
+    return data
+
+
 def to_data(policy: Policy) -> dict[str, Any]:
     m = policy.metadata
     return {
@@ -52,7 +59,7 @@ def to_data(policy: Policy) -> dict[str, Any]:
             "generated_at": m.generated_at,
             "topology_fingerprint": m.topology_fingerprint,
             "generator": m.generator,
-            "rules": {"file": m.rules.file, "presets": list(m.rules.presets)},
+            "rules": _rules_used(m.rules),
         },
         "spec": {
             "repository": policy.repository,
@@ -169,7 +176,7 @@ def from_doc(doc: PolicyDoc) -> Policy:
         generated_at=m.generated_at,
         topology_fingerprint=m.topology_fingerprint,
         generator=m.generator,
-        rules=RulesUsed(m.rules.file, tuple(m.rules.presets)),
+        rules=RulesUsed(m.rules.file, tuple(m.rules.presets), m.rules.auto_approve),
     )
     items = tuple(
         Item(

@@ -80,6 +80,7 @@ Where = Annotated[str, AfterValidator(check_where)]
 class RetentionDoc(Strict):
     """A retention as written in YAML; one that keeps nothing is refused."""
 
+    keep_last: Keep = 0
     keep_hourly: Keep = 0
     keep_daily: Keep = 0
     keep_weekly: Keep = 0

@@ -59,7 +59,7 @@ def generate(
         generated_at=now.astimezone(UTC).replace(microsecond=0),
         topology_fingerprint=topology_fingerprint(topology),
         generator=generator,
-        rules=RulesUsed(rules.origin, rules.presets),
+        rules=RulesUsed(rules.origin, rules.presets, rules.auto_approve),
     )
     return Policy(metadata, rules.where, tuple(items), tuple(groups), tuple(excluded))
 

@@ -61,6 +61,7 @@ class ReplicatedDoc(Strict):
 class RetentionOverrideDoc(Strict):
     """A data set's retention exception in a rules file: only the keys it sets change."""
 
+    keep_last: Keep | None = None
     keep_hourly: Keep | None = None
     keep_daily: Keep | None = None
     keep_weekly: Keep | None = None
@@ -88,6 +89,7 @@ class RulesDoc(Strict):
     where: Where
     include_non_ha: bool
     protect_lower_layers: bool
+    auto_approve: bool = False
     presets: list[PresetName]
     ha: ClassRuleDoc
     non_ha: ClassRuleDoc
@@ -145,6 +147,7 @@ def _build(doc: YamlDocument, origin: str | None) -> Rules:
         ),
         datasets={key: _dataset_rule(d) for key, d in rules.datasets.items()},
         protect_lower_layers=rules.protect_lower_layers,
+        auto_approve=rules.auto_approve,
         origin=origin,
         overridden=frozenset(_leaves(overrides, "")) if origin is not None else frozenset(),
     )
@@ -200,6 +203,7 @@ def rules_to_data(rules: Rules) -> dict[str, Any]:
         "where": rules.where,
         "include_non_ha": rules.include_non_ha,
         "protect_lower_layers": rules.protect_lower_layers,
+        "auto_approve": rules.auto_approve,
         "presets": list(rules.presets),
         "ha": _class_data(rules.ha),
         "non_ha": _class_data(rules.non_ha),

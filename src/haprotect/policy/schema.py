@@ -143,6 +143,7 @@ class ExcludedDoc(Strict):
 class RulesUsedDoc(Strict):
     file: str | None = None
     presets: list[Name] = Field(default_factory=list)
+    auto_approve: bool = False
 
 
 class MetadataDoc(Strict):

@@ -30,13 +30,17 @@ forget, retention
 prune
     Deleting and repacking packs so that only what snapshots use remains,
     in an order that survives a crash at any point (maintenance/prune.py).
+copy
+    A snapshot copied from another repository (copy/copier.py): the same
+    nodes with this repository's chunk ids, only missing chunks stored, and
+    ``copied_from`` (the original's id) in its metadata.
 check
     Verifying structure (and with ``read_data`` every blob), naming the
     snapshots and files each problem affects (maintenance/check.py).
 
 Layout: :mod:`.format` (what is stored), :mod:`.blobs` (chunks to stored
 blobs and back), :mod:`.backup`, :mod:`.restore`, :mod:`.maintenance`
-(check, forget, prune, repair, stats) and :mod:`.process` (forked processes
+(check, forget, prune, repair, stats), :mod:`.copy` and :mod:`.process` (forked processes
 and threads); at the top, :mod:`.repository`, :mod:`.opening` with
 :mod:`.keyopening`, :mod:`.lock`, :mod:`.progress` and :mod:`.errors`.
 
@@ -44,7 +48,7 @@ Entry points: :func:`open_repository` (which starts deriving the key before
 the rest of the package is imported: nothing here is imported before its
 first use) and :class:`Repository` (``init``, ``open``, ``backup``,
 ``snapshots``, ``restore``, ``forget``, ``apply_retention``, ``prune``,
-``check``, ``stats``, ``unlock``). The format is in
+``check``, ``stats``, ``unlock``, ``copy_to``). The format is in
 docs/design/repository-format.md, the commands in docs/repository.md.
 """
 
@@ -55,6 +59,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from haprotect.repo.backup.options import BackupOptions
+    from haprotect.repo.copy.copier import CopyReport
     from haprotect.repo.format.config import ChunkerParams
     from haprotect.repo.format.keyfile import KdfParams
     from haprotect.repo.lock import Locker
@@ -78,6 +83,7 @@ _LAZY = {
     "Duration": "maintenance.retention",
     "KeepPolicy": "maintenance.retention",
     "BackupOptions": "backup.options",
+    "CopyReport": "copy.copier",
     "CheckReport": "maintenance.check",
     "Finding": "maintenance.check",
     "Severity": "maintenance.check",
@@ -101,6 +107,7 @@ __all__ = [
     "BackupOptions",
     "CheckReport",
     "ChunkerParams",
+    "CopyReport",
     "Duration",
     "Finding",
     "KdfParams",

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     # Imported where used: a backup needs none of them (and starts sooner), and
     # opening a repository needs not even the backup's (see Repository.backup).
     from haprotect.repo.backup.options import BackupOptions
+    from haprotect.repo.copy.copier import CopyReport
     from haprotect.repo.maintenance.check import CheckReport, Subset
     from haprotect.repo.maintenance.prune import PruneReport
     from haprotect.repo.maintenance.pruneoptions import PruneOptions
@@ -478,6 +479,19 @@ class Repository:
             reader = BlobReader(self.store, self._key, self._index)
             repairer = SnapshotRepairer(store, reader, self._index, self.config)
             return repairer.repair(snapshots, unreadable, dry_run=dry_run, forget=forget)
+
+    def copy_to(
+        self,
+        target: Repository,
+        snapshots: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        on_progress: ProgressSink | None = None,
+    ) -> CopyReport:
+        """Copy ``snapshots`` (all when None) that ``target`` lacks into it (repo/copy/)."""
+        from haprotect.repo.copy.copier import copy_snapshots
+
+        return copy_snapshots(self, target, snapshots, dry_run=dry_run, on_progress=on_progress)
 
     def stats(self) -> RepoStats:
         from haprotect.repo.maintenance.stats import repo_stats
