@@ -34,10 +34,10 @@ from haprotect.service.child import ChildOutcome, run_child
 from haprotect.service.clock import Clock, SystemClock
 from haprotect.service.config import ServiceConfig
 from haprotect.service.jobs import Job, build_jobs
-from haprotect.service.limits import Limits, Running, choose
+from haprotect.service.limits import Limits, Running, choose_from
 from haprotect.service.notify.messages import drift_found, run_failed
 from haprotect.service.notify.notification import Kind, Notification
-from haprotect.service.schedule import JobState, finished, started
+from haprotect.service.schedule import JobState, Next, finished, next_start, started
 from haprotect.service.status import Overview, RunOutcome
 
 log = logging.getLogger("haprotect.service")
@@ -127,6 +127,7 @@ class Service:
         self._threads: list[threading.Thread] = []
         self.policy_dir = config.state_dir / "policies"
         self._breached: frozenset[tuple[str, str, str]] = frozenset()
+        self._next: dict[str, Next] = {}
         self._rpo_checked: datetime | None = None
 
     # -- start and loop -------------------------------------------------------
@@ -176,14 +177,11 @@ class Service:
             self._rpo_checked = now
             self.check_rpo()
         with self._lock:
-            jobs = {job.key: job for job in self._all_jobs()}
+            due = self._due(self._all_jobs(), now)
             running = [
                 Running(a.job.key, a.job.repository, a.job.nodes) for a in self._active.values()
             ]
-            states = {key: self._state(key) for key in jobs}
-            choice = choose(
-                jobs.values(), states, running, now, limits=self._limits, backoff=self._backoff
-            )
+            choice = choose_from(due, running, set(self._active), self._limits)
             runs = []
             for start in choice.start:
                 trigger = (
@@ -195,6 +193,24 @@ class Service:
                 )
                 runs.append(self._start(start.job, trigger, start.next.attempt, now))
         return runs
+
+    def _due(self, jobs: Sequence[Job], now: datetime) -> list[tuple[Job, Next]]:
+        """The jobs due at ``now``, first to start first.
+
+        Each job's next start is kept until its state changes (a run starts
+        or ends) or its policy does, so that a tick over thousands of jobs
+        is a comparison per job, not a schedule lookup.
+        """
+        due = []
+        for job in jobs:
+            upcoming = self._next.get(job.key)
+            if upcoming is None:
+                upcoming = next_start(job, self._state(job.key), now, self._backoff)
+                self._next[job.key] = upcoming
+            if upcoming.due(now):
+                due.append((job, upcoming))
+        due.sort(key=lambda pair: (pair[0].rank, pair[1].since, pair[0].key))
+        return due
 
     def run_now(self, job_key: str, *, by: str) -> Run:
         """Start a job at once (a manual run), whatever its schedule; not twice at once."""
@@ -298,11 +314,14 @@ class Service:
 
     # -- status ---------------------------------------------------------------
 
-    def overview(self) -> Overview:
-        """The protection status now: per application and data set, and per job."""
+    def overview(self, *, with_runs: bool = True) -> Overview:
+        """The protection status now: per application and data set, and per job.
+
+        Without ``with_runs`` the last runs and their counts are left out
+        (one query per job): what the RPO needs is the sets alone.
+        """
         from haprotect.service.aftermath import job_items
         from haprotect.service.overview import build_overview
-        from haprotect.service.schedule import next_start
 
         self._refresh_policies()
         now = self.clock.now()
@@ -322,7 +341,8 @@ class Service:
         """Alert on each data set whose RPO is breached since the last look."""
         from haprotect.service.notify.alerts import rpo_alerts
 
-        notifications, self._breached = rpo_alerts(self._breached, self.overview())
+        overview = self.overview(with_runs=False)
+        notifications, self._breached = rpo_alerts(self._breached, overview)
         for notification in notifications:
             self._alert(notification)
         return list(notifications)
@@ -361,6 +381,7 @@ class Service:
         with self._lock:
             for name in [n for n in self._policies if n not in approved]:
                 del self._policies[name]
+                self._next.clear()
             for name, version in approved.items():
                 current = self._policies.get(name)
                 if current is not None and current.version.id == version.id:
@@ -369,6 +390,7 @@ class Service:
                 policy = parse_policy(version.text, origin)
                 file = self.policy_dir / f"{_file_name(name)}-v{version.number}.yaml"
                 self._policies[name] = PolicyRun(version, policy, file, build_jobs(policy))
+                self._next.clear()
 
     def _policy_of(self, job: Job) -> PolicyRun | None:
         """The policy a backup job comes from, or a drift job watches; None for maintenance."""
@@ -407,6 +429,7 @@ class Service:
             attempt=attempt,
         )
         self._states[job.key] = started(self._state(job.key), now, retry=attempt > 1)
+        self._next.pop(job.key, None)
         active = _Active(run, job)
         self._active[job.key] = active
         thread = threading.Thread(
@@ -505,6 +528,7 @@ class Service:
             self._states[job.key] = finished(
                 self._state(job.key), self.clock.now(), ok=status is RunStatus.COMPLETED
             )
+            self._next.pop(job.key, None)
             self._active.pop(job.key, None)
         if status is not RunStatus.COMPLETED:
             self._alert(self._failure(active, status, error))

@@ -48,15 +48,22 @@ def build_overview(
     running: frozenset[str] = frozenset(),
     drift: Mapping[str, Sequence[str]] | None = None,
     grace: timedelta | None = None,
+    with_runs: bool = True,
 ) -> Overview:
-    """The overview at ``now``; ``jobs`` are (job, its items, when its protection began)."""
+    """The overview at ``now``; ``jobs`` are (job, its items, when its protection began).
+
+    The sets are read in one query; the runs (the last one, the counts by
+    outcome) one query per job, and only ``with_runs``: the RPO alone,
+    looked at every minute, needs only the sets.
+    """
     datasets: list[DataSetStatus] = []
     statuses: list[JobStatus] = []
+    newest = _newest_complete(catalog.sets())
     for job, items, since in jobs:
-        runs = catalog.runs(job=job.key, limit=_COUNTED_RUNS)
+        runs = catalog.runs(job=job.key, limit=_COUNTED_RUNS) if with_runs else []
         finished = [r for r in runs if r.status.final]
         last_run = _last_run(finished[0]) if finished else None
-        last_set = _last_complete(catalog, job)
+        last_set = newest.get((job.name, job.repository))
         last_complete = SetRef(last_set.set_id, last_set.taken_at) if last_set else None
         copies = _copies(last_set)
         notes = tuple((drift or {}).get(job.key, ()))
@@ -107,11 +114,13 @@ def _last_run(run: Run) -> LastRun:
     )
 
 
-def _last_complete(catalog: Catalog, job: Job) -> SetRecord | None:
-    for record in catalog.sets(application=job.name):
-        if record.complete and record.repository == job.repository:
-            return record
-    return None
+def _newest_complete(records: Sequence[SetRecord]) -> dict[tuple[str, str], SetRecord]:
+    """The newest complete set of each application in each repository (``records`` newest first)."""
+    newest: dict[tuple[str, str], SetRecord] = {}
+    for record in records:
+        if record.complete:
+            newest.setdefault((record.application, record.repository), record)
+    return newest
 
 
 def _copies(record: SetRecord | None) -> tuple[str, ...]:
