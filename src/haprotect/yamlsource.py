@@ -600,6 +600,7 @@ __all__ = [
     "Loc",
     "YamlDocument",
     "format_loc",
+    "gc_paused",
     "parse_yaml",
     "read_yaml",
     "validation_messages",
