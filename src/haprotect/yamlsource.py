@@ -221,6 +221,8 @@ def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> obje
 
 
 _RESOLVER = yaml.resolver.Resolver()
+#: Longer scalars (rarely repeated) are resolved each time, and not kept.
+_CACHED_MAX = 64
 
 
 @lru_cache(maxsize=65_536)
@@ -230,7 +232,7 @@ def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
 
 def _resolve(self: yaml.SafeLoader, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
     """The resolver's tag, from a cache for scalars: a policy repeats its values a lot."""
-    if kind is yaml.ScalarNode and isinstance(implicit, tuple):
+    if kind is yaml.ScalarNode and isinstance(implicit, tuple) and len(value) <= _CACHED_MAX:
         return _scalar_tag(value, implicit)
     return str(yaml.resolver.Resolver.resolve(self, kind, value, implicit))  # type: ignore[no-untyped-call]
 
