@@ -13,6 +13,7 @@ BENCHMARKS = [
     "repo_vs_peers.py",
     "lab_backup.py",
     "quiesce_window.py",
+    "service_planning.py",
 ]
 
 

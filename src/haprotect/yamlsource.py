@@ -37,8 +37,11 @@ too large to be finite unless written ``.inf``, and a date that is not one
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,7 +110,8 @@ class YamlDocument:
         if self.data is None:
             raise self.error(located(self.origin, None, "empty document"))
         try:
-            return model.model_validate(self.data)
+            with gc_paused():
+                return model.model_validate(self.data)
         except ValidationError as exc:
             messages = validation_messages(self, exc)
             more = len(messages) - 1
@@ -145,7 +149,8 @@ def parse_yaml(text: str, origin: str, *, error: type[HaprotectError] = InputErr
     """Parse one YAML document, or raise ``error`` as ``origin:line: malformed YAML: ...``."""
     try:
         try:
-            data, lines = _load(text, origin, error, _FastLoader)
+            with gc_paused():
+                data, lines = _load(text, origin, error, _FastLoader)
         except yaml.YAMLError:
             # libyaml's messages are terser: parse again for the precise one.
             data, lines = _load(text, origin, error, _SafeLoader)
@@ -215,9 +220,28 @@ def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> obje
         raise _OutOfRange(node, f"invalid date {node.value!r}: {exc}") from None
 
 
+_RESOLVER = yaml.resolver.Resolver()
+#: Longer scalars (rarely repeated) are resolved each time, and not kept.
+_CACHED_MAX = 64
+
+
+@lru_cache(maxsize=65_536)
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return str(_RESOLVER.resolve(yaml.ScalarNode, value, implicit))  # type: ignore[no-untyped-call]
+
+
+def _resolve(self: yaml.SafeLoader, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+    """The resolver's tag, from a cache for scalars: a policy repeats its values a lot."""
+    if kind is yaml.ScalarNode and isinstance(implicit, tuple) and len(value) <= _CACHED_MAX:
+        return _scalar_tag(value, implicit)
+    return str(yaml.resolver.Resolver.resolve(self, kind, value, implicit))  # type: ignore[no-untyped-call]
+
+
 def _bounded(loader_type: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
     """``loader_type`` with numbers and dates checked as they are constructed."""
-    bounded: type[yaml.SafeLoader] = type(f"Bounded{loader_type.__name__}", (loader_type,), {})
+    bounded: type[yaml.SafeLoader] = type(
+        f"Bounded{loader_type.__name__}", (loader_type,), {"resolve": _resolve}
+    )
     bounded.add_constructor(_INT_TAG, _construct_int)
     bounded.add_constructor(_FLOAT_TAG, _construct_float)
     bounded.add_constructor(_TIMESTAMP_TAG, _construct_timestamp)
@@ -230,36 +254,184 @@ _FastLoader = _bounded(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 _SafeLoader = _bounded(yaml.SafeLoader)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large document is built.
+
+    Parsing and validating create hundreds of thousands of objects that all
+    live on; each generation-0 collection would walk them again, and on a
+    policy of 10,000 items collections took more time than parsing.
+    Reference counting still frees what dies.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load(
     text: str, origin: str, error: type[HaprotectError], loader_type: type[yaml.SafeLoader]
-) -> tuple[Any, dict[tuple[str, ...], int]]:
+) -> tuple[Any, Mapping[tuple[str, ...], int]]:
+    """The document's data and the line of each of its locs.
+
+    Most documents are plain (string keys, no merge keys, no unusual tags or
+    numbers): they are built in one pass and their lines are found only if
+    asked for (an error to report), by parsing again. Any other document
+    takes the full path, which checks and locates everything.
+    """
     loader = loader_type(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
         try:
-            size = _expanded_size(node, {}, set())
-        except _AliasCycle as cycle:
-            raise error(
-                located(origin, cycle.line, "malformed YAML: an alias refers to itself")
-            ) from None
-        if size > MAX_VALUES:
-            raise error(
-                located(origin, None, f"more than {MAX_VALUES} values once aliases are expanded")
-            )
-        lines: dict[tuple[str, ...], int] = {(): node.start_mark.line + 1}
-        # Before construction, which flattens merge keys into the nodes.
-        walker = _LineWalker(loader, origin, error, lines)
-        try:
-            walker.walk(node, ())
-            return loader.construct_document(node), lines
-        except _OutOfRange as exc:
-            field = format_loc(walker.locs.get(id(exc.node), ()))
-            problem = f"{field}: {exc.problem}" if field else exc.problem
-            raise error(located(origin, exc.node.start_mark.line + 1, problem)) from None
+            data = _PlainBuilder(loader).build(node)
+        except _NotPlain:
+            return _checked(loader, node, origin, error)
+        return data, _LazyLines(text, origin, error, loader_type)
     finally:
         loader.dispose()
+
+
+def _checked(
+    loader: yaml.SafeLoader, node: yaml.Node, origin: str, error: type[HaprotectError]
+) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Build ``node`` with every check, and the line of each loc."""
+    try:
+        size = _expanded_size(node, {}, set())
+    except _AliasCycle as cycle:
+        raise error(
+            located(origin, cycle.line, "malformed YAML: an alias refers to itself")
+        ) from None
+    if size > MAX_VALUES:
+        raise error(
+            located(origin, None, f"more than {MAX_VALUES} values once aliases are expanded")
+        )
+    lines: dict[tuple[str, ...], int] = {(): node.start_mark.line + 1}
+    # Before construction, which flattens merge keys into the nodes.
+    walker = _LineWalker(loader, origin, error, lines)
+    try:
+        walker.walk(node, ())
+        return loader.construct_document(node), lines
+    except _OutOfRange as exc:
+        field = format_loc(walker.locs.get(id(exc.node), ()))
+        problem = f"{field}: {exc.problem}" if field else exc.problem
+        raise error(located(origin, exc.node.start_mark.line + 1, problem)) from None
+
+
+class _NotPlain(Exception):
+    """The document needs the full path (a duplicate key, a merge key, an unusual tag...)."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_PLAIN_SCALAR_TAGS = frozenset(
+    (_INT_TAG, _FLOAT_TAG, _TIMESTAMP_TAG, "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")
+)
+
+
+class _PlainBuilder:
+    """Builds a plain document in one pass, as PyYAML's constructor would; raises
+    :class:`_NotPlain` at anything else, so the full path can check and locate it."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        #: id of a node -> (its value, how many values it holds once expanded)
+        self.done: dict[int, tuple[Any, int]] = {}
+        self.open: set[int] = set()
+
+    def build(self, node: yaml.Node) -> Any:
+        return self._node(node)[0]
+
+    def _node(self, node: yaml.Node) -> tuple[Any, int]:
+        known = self.done.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.ScalarNode):
+            result = (self._scalar(node), 1)
+        elif id(node) in self.open:
+            raise _NotPlain
+        else:
+            self.open.add(id(node))
+            if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+                result = self._mapping(node)
+            elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+                values = [self._node(item) for item in node.value]
+                result = ([v for v, _ in values], 1 + sum(n for _, n in values))
+            else:
+                raise _NotPlain
+            self.open.discard(id(node))
+        if result[1] > MAX_VALUES:
+            raise _NotPlain
+        self.done[id(node)] = result
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value
+        if node.tag not in _PLAIN_SCALAR_TAGS:
+            raise _NotPlain
+        try:
+            return self.loader.yaml_constructors[node.tag](self.loader, node)
+        except _OutOfRange:
+            raise _NotPlain from None
+
+    def _mapping(self, node: yaml.MappingNode) -> tuple[dict[str, Any], int]:
+        data: dict[str, Any] = {}
+        size = 1
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                raise _NotPlain
+            key = key_node.value
+            if key in data:
+                raise _NotPlain
+            if value_node.tag == _STR_TAG and isinstance(value_node, yaml.ScalarNode):
+                data[key] = value_node.value  # most values: no call for them
+                size += 2
+                continue
+            value, count = self._node(value_node)
+            data[key] = value
+            size += 1 + count
+        return data, size
+
+
+class _LazyLines(Mapping[tuple[str, ...], int]):
+    """The lines of a plain document, found by parsing it again when first asked for."""
+
+    def __init__(
+        self,
+        text: str,
+        origin: str,
+        error: type[HaprotectError],
+        loader_type: type[yaml.SafeLoader],
+    ) -> None:
+        self._source = (text, origin, error, loader_type)
+        self._lines: dict[tuple[str, ...], int] | None = None
+
+    def _found(self) -> dict[tuple[str, ...], int]:
+        if self._lines is None:
+            text, origin, error, loader_type = self._source
+            loader = loader_type(text)
+            try:
+                node = loader.get_single_node()
+                with gc_paused():
+                    self._lines = {} if node is None else _checked(loader, node, origin, error)[1]
+            finally:
+                loader.dispose()
+        return self._lines
+
+    def __getitem__(self, key: tuple[str, ...]) -> int:
+        return self._found()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._found())
+
+    def __len__(self) -> int:
+        return len(self._found())
 
 
 class _AliasCycle(Exception):
@@ -430,6 +602,7 @@ __all__ = [
     "Loc",
     "YamlDocument",
     "format_loc",
+    "gc_paused",
     "parse_yaml",
     "read_yaml",
     "validation_messages",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from haprotect.errors import HaprotectError, InputError, PolicyError
@@ -183,3 +184,29 @@ def test_numbers_in_range_are_read_as_yaml_reads_them() -> None:
     a = parse_yaml(text, "f.yaml").data["a"]
     assert a[:6] == [2**63 - 1, -(2**63), 31, 1000, 90, float("inf")]
     assert str(a[6]) == "2024-02-29"
+
+
+PLAIN = """\
+name: web
+count: 3
+ratio: 0.5
+enabled: true
+none: null
+when: 2026-12-08
+list: [1, two, {three: 3}]
+shared: &s {a: 1}
+again: *s
+nested:
+  deep:
+    - x: 1
+      y: "2"
+"""
+
+
+def test_a_plain_document_is_built_as_pyyaml_builds_it_and_still_knows_its_lines() -> None:
+    doc = parse_yaml(PLAIN, "f.yaml")
+    assert doc.data == yaml.safe_load(PLAIN)
+    assert doc.data["again"] is doc.data["shared"]
+    assert doc.line_of(("nested", "deep", 0, "y")) == 13
+    assert doc.line_of(("list", 2, "three")) == 7
+    assert doc.lines[("again",)] == 9 and len(doc.lines) == 20

@@ -24,7 +24,7 @@ from haprotect.errors import InputError, PolicyError, located
 from haprotect.model.policy import Policy
 from haprotect.policy.document import from_doc, to_data
 from haprotect.policy.schema import PolicyDoc, problems
-from haprotect.yamlsource import YamlDocument, parse_yaml, read_yaml
+from haprotect.yamlsource import YamlDocument, gc_paused, parse_yaml, read_yaml
 
 _FLOW_LIST_MAX = 8
 
@@ -98,6 +98,11 @@ def load_policy(path: Path) -> Policy:
 def policy_from_document(doc: YamlDocument) -> Policy:
     if doc.data is not None and not isinstance(doc.data, dict):
         raise doc.error_at((), "expected a mapping with apiVersion, kind, metadata and spec")
+    with gc_paused():  # tens of thousands of objects that all live on
+        return _checked_policy(doc)
+
+
+def _checked_policy(doc: YamlDocument) -> Policy:
     validated = doc.validate(PolicyDoc)
     found = problems(validated)
     if found:
