@@ -419,3 +419,19 @@ def families_of(service: Service) -> dict[str, Any]:
 
     text = service.metrics_text().decode()
     return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_a_newly_approved_version_replaces_the_jobs_at_the_next_tick(
+    tmp_path: Path, catalog: Catalog, clock: FakeClock
+) -> None:
+    policy = hourly_policy()
+    name = policy.metadata.name
+    catalog.apply_policy(name, dump_policy(policy), by="t", auto_approve=True)
+    service = service_for(tmp_path, catalog, Launcher(), clock, limits=Limits(concurrent=8))
+    settle(service)
+    first = service.policies[name].version.number
+    daily = replace(policy, items=tuple(replace(i, schedule="5 4 * * *") for i in policy.items))
+    catalog.apply_policy(name, dump_policy(daily), by="t", auto_approve=True)
+    settle(service)
+    assert service.policies[name].version.number == first + 1
+    assert {j.schedule for j in service.jobs} == {"5 4 * * *"}

@@ -86,12 +86,6 @@ def after_backup(
     return problems
 
 
-def job_items(items: Sequence[Item], job: Job) -> list[Item]:
-    """The policy's items a job backs up."""
-    wanted = set(job.datasets)
-    return [i for i in items if i.cluster == job.cluster and i.dataset in wanted]
-
-
 def merged_retention(items: Sequence[Item]) -> Retention:
     """What keeps every item's sets: each count the largest any item asks for."""
     counts: dict[str, int] = {}

@@ -28,7 +28,7 @@ from typing import Any
 
 from haprotect.catalog import Catalog
 from haprotect.catalog.records import AlertKind, PolicyVersion, Run, RunStatus, Trigger
-from haprotect.model.policy import Policy, Priority
+from haprotect.model.policy import Item, Policy, Priority
 from haprotect.service.backoff import Backoff
 from haprotect.service.child import ChildOutcome, run_child
 from haprotect.service.clock import Clock, SystemClock
@@ -76,6 +76,8 @@ class PolicyRun:
     policy: Policy
     file: Path
     jobs: tuple[Job, ...]
+    #: Each job's items, by job key (looked up on every status, for thousands of jobs).
+    items: Mapping[str, tuple[Item, ...]]
 
     @property
     def auto_approve(self) -> bool:
@@ -320,7 +322,6 @@ class Service:
         Without ``with_runs`` the last runs and their counts are left out
         (one query per job): what the RPO needs is the sets alone.
         """
-        from haprotect.service.aftermath import job_items
         from haprotect.service.overview import build_overview
 
         self._refresh_policies()
@@ -331,11 +332,19 @@ class Service:
             for policy in self._policies.values():
                 since = policy.version.decided_at or policy.version.created_at
                 for job in policy.jobs:
-                    entries.append((job, job_items(policy.policy.items, job), since))
+                    entries.append((job, policy.items[job.key], since))
                     upcoming = next_start(job, self._state(job.key), now, self._backoff)
                     next_runs[job.key] = max(upcoming.at, now)
             running = frozenset(self._active)
-        return build_overview(self.catalog, entries, now=now, next_runs=next_runs, running=running)
+        return build_overview(
+            self.catalog,
+            entries,
+            now=now,
+            next_runs=next_runs,
+            running=running,
+            grace=self.config.rpo.grace,
+            with_runs=with_runs,
+        )
 
     def check_rpo(self) -> list[Notification]:
         """Alert on each data set whose RPO is breached since the last look."""
@@ -377,6 +386,10 @@ class Service:
         """Follow the approved versions: a newly approved one replaces its policy's jobs."""
         from haprotect.policy.io import parse_policy
 
+        ids = self.catalog.approved_ids()
+        known = {name: p.version.id for name, p in self._policies.items()}
+        if ids == known:
+            return
         approved = {v.policy: v for v in self.catalog.approved_versions()}
         with self._lock:
             for name in [n for n in self._policies if n not in approved]:
@@ -389,7 +402,10 @@ class Service:
                 origin = f"policy {name} version {version.number}"
                 policy = parse_policy(version.text, origin)
                 file = self.policy_dir / f"{_file_name(name)}-v{version.number}.yaml"
-                self._policies[name] = PolicyRun(version, policy, file, build_jobs(policy))
+                jobs = build_jobs(policy)
+                self._policies[name] = PolicyRun(
+                    version, policy, file, jobs, items_by_job(policy, jobs)
+                )
                 self._next.clear()
 
     def _policy_of(self, job: Job) -> PolicyRun | None:
@@ -456,7 +472,7 @@ class Service:
     def _back_up(
         self, active: _Active, policy: PolicyRun
     ) -> tuple[RunStatus, str | None, str | None]:
-        from haprotect.service.aftermath import after_backup, job_items
+        from haprotect.service.aftermath import after_backup
 
         run, job = active.run, active.job
         outcome = self._child(run, self._backup_args(job, policy), active.cancel)
@@ -464,7 +480,7 @@ class Service:
         error = outcome.error
         set_id = outcome.sets[0] if outcome.sets else None
         if set_id is not None and status is not RunStatus.INTERRUPTED:
-            items = job_items(policy.policy.items, job)
+            items = policy.items[job.key]
             problems = after_backup(self, run, job, items, set_id, outcome, active.cancel)
             if problems and status is RunStatus.COMPLETED:
                 status = RunStatus.PARTIALLY_FAILED
@@ -614,6 +630,17 @@ def _state_from(last: Run | None) -> JobState:
         last_end=last.finished_at,
         failures=failures,
     )
+
+
+def items_by_job(policy: Policy, jobs: Sequence[Job]) -> dict[str, tuple[Item, ...]]:
+    """The policy's items of each job, by job key."""
+    by_dataset = {(i.cluster, i.dataset): i for i in policy.items}
+    return {
+        job.key: tuple(
+            by_dataset[(job.cluster, d)] for d in job.datasets if (job.cluster, d) in by_dataset
+        )
+        for job in jobs
+    }
 
 
 def _file_name(name: str) -> str:

@@ -27,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
+
+from haprotect.service.cron import cron_schedule
 
 #: The least grace a fire time gets with the default rule.
 MINIMUM_GRACE = timedelta(minutes=5)
@@ -51,10 +52,10 @@ class Rpo:
 
 
 def next_fire(schedule: str, after: datetime, tz: tzinfo = UTC) -> datetime:
-    """The first fire time of ``schedule`` strictly after ``after``."""
+    """The first fire time of ``schedule`` strictly after ``after`` (the scheduler's own)."""
     _aware(after)
-    fire: datetime = croniter(schedule, after.astimezone(tz)).get_next(datetime)
-    return fire
+    fire = cron_schedule(schedule, getattr(tz, "key", "UTC")).next_after(after)
+    return fire.astimezone(tz)
 
 
 def default_grace(schedule: str, fire: datetime, tz: tzinfo = UTC) -> timedelta:
