@@ -257,6 +257,10 @@ def assert_only_the_newest_is_kept(site: Site, completed: list[str]) -> None:
 
 
 def test_the_copy_restores_byte_for_byte(site: Site, tmp_path: Path) -> None:
+    assert_the_copy_restores_byte_for_byte(site, tmp_path)
+
+
+def assert_the_copy_restores_byte_for_byte(site: Site, tmp_path: Path) -> None:
     newest = site.backups("completed")[0]["set_id"]
     shared = site.env.lab.shared_dir
     tier, dataset = next(
@@ -291,6 +295,10 @@ def _same_tree(compared: filecmp.dircmp[str]) -> bool:
 
 
 def test_metrics_show_the_last_success(site: Site) -> None:
+    assert_metrics_show_the_last_success(site)
+
+
+def assert_metrics_show_the_last_success(site: Site) -> None:
     newest = site.backups("completed")[0]
     families = {f.name: f for f in text_string_to_metric_families(site.get("/metrics"))}
     last = families["haprotect_last_complete_set_timestamp_seconds"].samples
@@ -306,6 +314,10 @@ def test_metrics_show_the_last_success(site: Site) -> None:
 
 
 def test_an_induced_failure_reaches_the_webhook_and_the_mailbox(site: Site) -> None:
+    assert_an_induced_failure_is_notified(site)
+
+
+def assert_an_induced_failure_is_notified(site: Site) -> None:
     failed_before = len(site.backups("failed"))
     site.password_file.write_text(WRONG + "\n")
     try:
@@ -415,7 +427,9 @@ def test_a_filesystem_added_to_the_cib_is_drift_and_its_approval_makes_it_run(
     )
 
 
-def test_the_same_with_the_catalog_on_postgresql(seaweedfs: SeaweedFS, postgres: Any) -> None:
+def test_the_same_with_the_catalog_on_postgresql(
+    seaweedfs: SeaweedFS, postgres: Any, tmp_path: Path
+) -> None:
     with (
         lab_env("hp-svc-pg-") as env,
         WebhookReceiver().running() as hook,
@@ -428,6 +442,11 @@ def test_the_same_with_the_catalog_on_postgresql(seaweedfs: SeaweedFS, postgres:
             site.wait(
                 "two complete backup runs", lambda: len(site.backups("completed")) >= 2, TWO_SETS
             )
+            site.stop()
+            assert_only_the_newest_is_kept(site, site.completed_sets())
+            site.start()
+            assert_the_copy_restores_byte_for_byte(site, tmp_path)
+            assert_metrics_show_the_last_success(site)
+            assert_an_induced_failure_is_notified(site)
         finally:
             site.stop()
-        assert_only_the_newest_is_kept(site, site.completed_sets())
