@@ -15,7 +15,10 @@ from haprotect.repo import BackupOptions, KdfParams, Repository
 from haprotect.repo.backup import dispatch
 from haprotect.repo.backup import fileworker as fileworker_module
 from haprotect.repo.backup import walker as walker_module
+from haprotect.repo.backup.filereader import open_for_reading
 from haprotect.repo.backup.files_cache import FilesCache
+from haprotect.repo.backup.parts import BackupParts
+from haprotect.repo.backup.run import run_backup
 from haprotect.repo.blobs.chunker import looks_paged, sample_offsets
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo
@@ -45,7 +48,7 @@ def make_tree(root: Path) -> None:
 class CountingOpener:
     def __init__(self) -> None:
         self.opened: list[bytes] = []
-        self._real = fileworker_module.open_for_reading
+        self._real = open_for_reading
 
     def __call__(self, path: bytes) -> int:
         self.opened.append(path)
@@ -59,8 +62,7 @@ def test_second_backup_reads_nothing_and_adds_nothing(
     first = repo.backup([tmp_path / "src"])
     assert first.stats.files_new == 202 and first.stats.bytes_read == first.stats.bytes_total
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    second = repo.backup([tmp_path / "src"])
+    second = run_backup(repo, [tmp_path / "src"], parts=BackupParts(open_file=opener))
     assert opener.opened == [], "unchanged files are not even opened"
     assert second.parent == first.id
     assert second.stats.files_unchanged == 202
@@ -78,8 +80,7 @@ def test_changed_file_is_read_again_and_only_it(
     with open(src / "dir3" / "small5", "ab") as f:
         f.write(b"more")
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    snapshot = repo.backup([src])
+    snapshot = run_backup(repo, [src], parts=BackupParts(open_file=opener))
     assert opener.opened == [os.fsencode(src / "dir3" / "small5")]
     assert (snapshot.stats.files_changed, snapshot.stats.files_unchanged) == (1, 201)
 
@@ -160,8 +161,7 @@ def test_metadata_changes_are_recorded_and_only_those_files_read(
     os.chmod(src / "dir1" / "small3", 0o600)
     os.setxattr(src / "dir2" / "small4", "user.note", b"x")
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    second = repo.backup([src])
+    second = run_backup(repo, [src], parts=BackupParts(open_file=opener))
     assert sorted(opener.opened) == [
         os.fsencode(src / "dir1" / "small3"),
         os.fsencode(src / "dir2" / "small4"),

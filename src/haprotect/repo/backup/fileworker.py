@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
@@ -88,6 +88,7 @@ class FileWorker:
         *,
         xattrs: bool,
         readers: ForkPool | None = None,
+        open_file: Callable[[bytes], int] = open_for_reading,
     ) -> None:
         """``xattrs``: read each file's extended attributes through its open descriptor.
 
@@ -95,7 +96,7 @@ class FileWorker:
         unchanged file keeps its parent's, and the reader's threads run in
         parallel where the walk's caller does not. ``readers``: processes
         that read batches of small files (:class:`SmallFileReader`) when one
-        is free.
+        is free. ``open_file`` opens a file to read.
         """
         self._config = config
         self._xattrs = xattrs
@@ -103,6 +104,7 @@ class FileWorker:
         self._sink = sink
         self._pool = pool
         self._readers = readers
+        self._open_file = open_file
         self._local = threading.local()
 
     def store(self, task: Task) -> list[Stored]:
@@ -133,7 +135,7 @@ class FileWorker:
         """
         size, blocks = entry.st.st_size, entry.blocks
         try:
-            fd = open_for_reading(entry.source)
+            fd = self._open_file(entry.source)
         except OSError as exc:
             return [], 0, 0, exc.strerror or str(exc), None
         try:
@@ -209,6 +211,7 @@ class FileWorker:
             view,
             self._chunker(),
             self._config.chunker.min_size,
+            self._open_file,
         )
         entries = self._sink.store(chunks, small=True)
         stored: list[Stored] = []
@@ -271,7 +274,11 @@ error message, xattrs (if asked for)."""
 
 
 def read_small_files(
-    files: Iterable[SmallFile], view: memoryview, chunker: Chunker, min_size: int
+    files: Iterable[SmallFile],
+    view: memoryview,
+    chunker: Chunker,
+    min_size: int,
+    open_file: Callable[[bytes], int] = open_for_reading,
 ) -> tuple[list[memoryview], list[FileRead]]:
     """Read small files into their places in ``view`` and cut them into chunks.
 
@@ -283,7 +290,7 @@ def read_small_files(
     read: list[FileRead] = []
     for source, start, size, with_xattrs in files:
         try:
-            fd = open_for_reading(source)
+            fd = open_file(source)
             try:
                 got = fill(fd, view[start : start + size], 0, size)
                 xattrs = read_xattrs(fd) if with_xattrs else None
@@ -333,8 +340,16 @@ class SmallFileReader:
     which encrypts in the backup's process), as it is forked while they run.
     """
 
-    def __init__(self, config: RepoConfig, key: MasterKey, index: Index, buffer_size: int) -> None:
+    def __init__(
+        self,
+        config: RepoConfig,
+        key: MasterKey,
+        index: Index,
+        buffer_size: int,
+        open_file: Callable[[bytes], int] = open_for_reading,
+    ) -> None:
         self._key = key
+        self._open_file = open_file
         self._index = index
         self._min_size = config.chunker.min_size
         self._chunker = Chunker(config.chunker, key.chunker_seed)
@@ -357,7 +372,9 @@ class SmallFileReader:
         for source, size, _, xattrs in request:
             files.append((source, pos, size, xattrs is None))
             pos += size
-        chunks, read = read_small_files(files, self._buffer, self._chunker, self._min_size)
+        chunks, read = read_small_files(
+            files, self._buffer, self._chunker, self._min_size, self._open_file
+        )
         entries, new = prepare_chunks(
             chunks, self._key, self._zeros, self._claim, self._compressors
         )

@@ -240,8 +240,13 @@ class Walker:
         xattrs: bool = True,
         one_file_system: bool = False,
         sources: Mapping[bytes, bytes] | None = None,
+        listdir: Callable[[bytes], list[bytes]] = os.listdir,
+        lstat: Callable[..., os.stat_result] = os.lstat,
     ) -> None:
+        """``listdir`` and ``lstat`` (of a path, or of a name with ``dir_fd``): the system's."""
         self._roots = list(roots)
+        self._listdir = listdir
+        self._lstat = lstat
         self._sources = dict(sources or {})
         self._on_error = on_error
         self._xattrs = xattrs
@@ -262,7 +267,7 @@ class Walker:
         for comps in sorted(items):
             source, is_root = items[comps]
             if not comps:
-                yield from self._walk_dir(source, b"", os.lstat(source).st_dev)
+                yield from self._walk_dir(source, b"", self._lstat(source).st_dev)
                 continue
             entry = self._entry(b"/".join(comps), source, is_root)
             if entry is None:
@@ -276,7 +281,7 @@ class Walker:
     ) -> Entry | None:
         try:
             if st is None:
-                st = os.lstat(source)
+                st = self._lstat(source)
             if stat.S_ISREG(st.st_mode):
                 return Entry(rel, source, st, None if self._xattrs else ())
             xattrs = read_xattrs(source) if self._xattrs else ()
@@ -300,7 +305,7 @@ class Walker:
         so a deep walk holds none open.
         """
         try:
-            names = sorted(os.listdir(source))
+            names = sorted(self._listdir(source))
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -328,7 +333,7 @@ class Walker:
             self._on_error(os.fsdecode(rel) or "/", exc.strerror or str(exc))
             return [None] * len(names)
         try:
-            lstat = os.lstat
+            lstat = self._lstat
             try:
                 return [lstat(name, dir_fd=fd) for name in names]
             except OSError:
@@ -338,7 +343,7 @@ class Walker:
 
     def _lstat_one(self, fd: int, rel: bytes, name: bytes) -> os.stat_result | None:
         try:
-            return os.lstat(name, dir_fd=fd)
+            return self._lstat(name, dir_fd=fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
