@@ -202,9 +202,7 @@ def test_a_lost_process_is_not_killed_again_after_it_was_reaped() -> None:
         pool.close()
 
 
-def test_with_sigchld_ignored_processes_end_and_fail_as_usual(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_with_sigchld_ignored_processes_end_and_fail_as_usual() -> None:
     """A daemon may ignore SIGCHLD: then the system reaps the processes, not the pool."""
     previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     try:

@@ -17,9 +17,9 @@ from tests.conftest import require_component
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo import BackupOptions, KdfParams, Repository
 from haprotect.repo.backup.fileworker import SmallFileReader
-from haprotect.repo.backup.parts import BackupParts, Opener, ReaderMaker
+from haprotect.repo.backup.parts import BackupParts, ReaderMaker
 from haprotect.repo.backup.run import run_backup
-from haprotect.repo.backup.walker import Walker
+from haprotect.repo.backup.walker import SourceFiles, Walker
 from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
@@ -133,9 +133,9 @@ def acting_before(path: Path, action: Callable[[], object]) -> ReaderMaker:
     """Readers that run ``action`` before reading a batch with ``path`` in it."""
 
     def make(
-        config: RepoConfig, key: MasterKey, index: Index, size: int, open_file: Opener
+        config: RepoConfig, key: MasterKey, index: Index, size: int, files: SourceFiles
     ) -> Handler:
-        reader = SmallFileReader(config, key, index, size, open_file)
+        reader = SmallFileReader(config, key, index, size, files)
 
         def acting_first(request: Any, shared: memoryview) -> Any:
             if any(source == os.fsencode(path) for source, *_ in request):

@@ -20,7 +20,7 @@ from haprotect.repo.backup import fileworker as fileworker_module
 from haprotect.repo.backup.filereader import open_for_reading
 from haprotect.repo.backup.parts import BackupParts
 from haprotect.repo.backup.run import run_backup
-from haprotect.repo.backup.walker import Entry, Walker
+from haprotect.repo.backup.walker import Entry, SourceFiles, Walker
 from haprotect.repo.format.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.restore import restorer as restorer_module
 from haprotect.storage.memory import MemoryStore
@@ -156,7 +156,7 @@ def test_unreadable_file_is_recorded_and_the_backup_goes_on(
             raise PermissionError(13, "Permission denied")
         return open_for_reading(path)
 
-    snapshot = run_backup(repo, [src], parts=BackupParts(open_file=refuse_secret))
+    snapshot = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=refuse_secret)))
     assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
         ("secret", "Permission denied")
     ]
@@ -180,7 +180,7 @@ def test_names_that_vanish_or_fail_during_the_walk(repo: Repository, tmp_path: P
             raise PermissionError(13, "Permission denied")
         return os.lstat(path, dir_fd=dir_fd)
 
-    parts = BackupParts(listdir=listdir_with_a_ghost, lstat=lstat_refusing_b)
+    parts = BackupParts(files=SourceFiles(listdir=listdir_with_a_ghost, lstat=lstat_refusing_b))
     snapshot = run_backup(repo, [src], parts=parts)
     assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
         ("b", "Permission denied")
@@ -414,7 +414,7 @@ def test_new_small_files_in_a_row_keep_their_order_and_their_errors(
             raise PermissionError(13, "Permission denied")
         return open_for_reading(path)
 
-    snapshot = run_backup(repo, [src], parts=BackupParts(open_file=refuse))
+    snapshot = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=refuse)))
     refused = {f"{src}/n0100".lstrip("/"), f"{src}/n0333".lstrip("/")}
     assert sorted(e.path for e in snapshot.errors) == sorted(refused)
     walked = [e.path for e in Walker([os.fsencode(src)], lambda *_: None)]

@@ -12,6 +12,7 @@ from haprotect.repo import KdfParams, Repository
 from haprotect.repo.backup.filereader import open_for_reading
 from haprotect.repo.backup.parts import BackupParts
 from haprotect.repo.backup.run import run_backup
+from haprotect.repo.backup.walker import SourceFiles
 from haprotect.repo.process.switchinterval import PIPELINE_SWITCH_INTERVAL, short_switch_interval
 from haprotect.storage.memory import MemoryStore
 
@@ -57,6 +58,6 @@ def test_a_backup_runs_its_pipeline_with_it(tmp_path: Path) -> None:
 
     (tmp_path / "f").write_text("data")
     repo = Repository.init(MemoryStore("memory://switch/"), "pw", kdf=KdfParams(n=1 << 10))
-    run_backup(repo, [tmp_path], parts=BackupParts(open_file=noting))
+    run_backup(repo, [tmp_path], parts=BackupParts(files=SourceFiles(open=noting)))
     assert seen and all(s == pytest.approx(PIPELINE_SWITCH_INTERVAL, abs=2e-6) for s in seen)
     assert sys.getswitchinterval() == pytest.approx(0.005, abs=2e-6)

@@ -90,9 +90,9 @@ class Dispatcher:
         size = max(options.buffer_size, config.chunker.max_size + config.chunker.min_size)
         self._pool = BufferPool(options.buffers or options.workers + 1, size)
         count = options.reader_count()
-        open_file, make_reader = parts.open_file, parts.reader
+        files, make_reader = parts.files, parts.reader
         self._readers = (
-            parts.readers(lambda: make_reader(config, key, index, size, open_file), size, count)
+            parts.readers(lambda: make_reader(config, key, index, size, files), size, count)
             if count
             else None
         )
@@ -103,7 +103,7 @@ class Dispatcher:
             self._pool,
             xattrs=options.xattrs,
             readers=self._readers,
-            open_file=open_file,
+            files=files,
         )
         self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
         self._batch: Task | None = None

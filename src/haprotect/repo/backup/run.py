@@ -126,8 +126,7 @@ def run_backup(
         xattrs=opts.xattrs,
         one_file_system=opts.one_file_system,
         sources=renamed,
-        listdir=parts.listdir,
-        lstat=parts.lstat,
+        files=parts.files,
     )
     meter = ProgressMeter(Phase.BACKUP, on_progress)
     counter = InputCounter(sources, meter) if meter.active else None
