@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from haprotect.cli.main import app
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.backup import dispatch
+from haprotect.repo.backup.dispatch import SMALL_BATCH_FILES
+from haprotect.repo.backup.options import READERS_AFTER_BATCHES
 from haprotect.repo.lock import Locker
 from haprotect.repo.process.forkpool import PooledProcess
 from haprotect.storage.local import LocalStore
@@ -73,9 +74,10 @@ def test_backup_readers_is_how_many_processes_read_small_files(
 ) -> None:
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(600):
-        (many / f"f{i}").write_bytes(os.urandom(i))
-    monkeypatch.setattr(dispatch, "READERS_AFTER_BATCHES", 1)
+    # enough batches of small files for the readers to be forked and used
+    count = (READERS_AFTER_BATCHES + 2) * SMALL_BATCH_FILES
+    for i in range(count):
+        (many / f"f{i}").write_bytes(os.urandom(i % 1000))
     readers_seen: set[int] = set()
     original = PooledProcess.call
 
@@ -86,7 +88,7 @@ def test_backup_readers_is_how_many_processes_read_small_files(
     monkeypatch.setattr(PooledProcess, "call", noting)
     result = invoke("backup", str(repo_dir), str(many), "--readers", str(readers))
     assert result.exit_code == 0, result.output
-    assert "600 files (600 new" in result.output
+    assert f"{count} files ({count} new" in result.output
     assert len(readers_seen) == readers
 
 

@@ -7,34 +7,30 @@ from typing import Any
 import pytest
 import zstandard
 
-from haprotect.repo.blobs import blobsink
 from haprotect.repo.blobs.blobsink import LOWER_LEVEL_MAX, LOWEST_LEVEL_MAX, Compressors
 
 KiB = 1024
 
 
-@pytest.fixture
-def levels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The level of each compressor made."""
-    made: list[int] = []
-    real = zstandard.ZstdCompressor
+class NotingMaker:
+    """Makes zstandard's compressors, noting the level of each."""
 
-    def noting(*, level: int) -> Any:
-        made.append(level)
-        return real(level=level)
+    def __init__(self) -> None:
+        self.levels: list[int] = []
 
-    monkeypatch.setattr(blobsink.zstandard, "ZstdCompressor", noting)
-    return made
+    def __call__(self, *, level: int) -> Any:
+        self.levels.append(level)
+        return zstandard.ZstdCompressor(level=level)
 
 
 @pytest.mark.parametrize(
     ("level", "expected"),
     [(3, [1, 1, 2, 2, 3]), (9, [7, 7, 8, 8, 9]), (2, [1, 1, 1, 1, 2]), (1, [1, 1, 1, 1, 1])],
 )
-def test_small_chunks_are_compressed_lower(
-    levels: list[int], level: int, expected: list[int]
-) -> None:
-    compressors = Compressors(level)
+def test_small_chunks_are_compressed_lower(level: int, expected: list[int]) -> None:
+    maker = NotingMaker()
+    levels = maker.levels
+    compressors = Compressors(level, maker)
     sizes = [1, LOWEST_LEVEL_MAX, LOWEST_LEVEL_MAX + 1, LOWER_LEVEL_MAX, LOWER_LEVEL_MAX + 1]
     chosen = [compressors(size) for size in sizes]
     by_compressor = {id(c): lvl for c, lvl in zip(dict.fromkeys(chosen), levels, strict=True)}
@@ -43,11 +39,12 @@ def test_small_chunks_are_compressed_lower(
 
 
 @pytest.mark.parametrize("level", [0, -5])
-def test_the_default_and_fast_levels_are_kept_for_every_size(levels: list[int], level: int) -> None:
-    compressors = Compressors(level)
+def test_the_default_and_fast_levels_are_kept_for_every_size(level: int) -> None:
+    maker = NotingMaker()
+    compressors = Compressors(level, maker)
     for size in (100, 100 * KiB, 1000 * KiB):
         compressors(size)
-    assert levels == [level, level, level]
+    assert maker.levels == [level, level, level]
 
 
 def test_a_chunk_compressed_lower_reads_back_the_same() -> None:

@@ -13,9 +13,11 @@ import pytest
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import BackupOptions, KdfParams, Repository
 from haprotect.repo.backup import dispatch
-from haprotect.repo.backup import fileworker as fileworker_module
-from haprotect.repo.backup import walker as walker_module
+from haprotect.repo.backup.filereader import open_for_reading
 from haprotect.repo.backup.files_cache import FilesCache
+from haprotect.repo.backup.parts import BackupParts
+from haprotect.repo.backup.run import run_backup
+from haprotect.repo.backup.walker import SourceFiles, read_xattrs
 from haprotect.repo.blobs.chunker import looks_paged, sample_offsets
 from haprotect.repo.format.index import Index
 from haprotect.repo.format.pack import BlobType, PackEntry, PackInfo
@@ -45,22 +47,19 @@ def make_tree(root: Path) -> None:
 class CountingOpener:
     def __init__(self) -> None:
         self.opened: list[bytes] = []
-        self._real = fileworker_module.open_for_reading
+        self._real = open_for_reading
 
     def __call__(self, path: bytes) -> int:
         self.opened.append(path)
         return self._real(path)
 
 
-def test_second_backup_reads_nothing_and_adds_nothing(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_second_backup_reads_nothing_and_adds_nothing(repo: Repository, tmp_path: Path) -> None:
     make_tree(tmp_path / "src")
     first = repo.backup([tmp_path / "src"])
     assert first.stats.files_new == 202 and first.stats.bytes_read == first.stats.bytes_total
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    second = repo.backup([tmp_path / "src"])
+    second = run_backup(repo, [tmp_path / "src"], parts=BackupParts(files=SourceFiles(open=opener)))
     assert opener.opened == [], "unchanged files are not even opened"
     assert second.parent == first.id
     assert second.stats.files_unchanged == 202
@@ -69,17 +68,14 @@ def test_second_backup_reads_nothing_and_adds_nothing(
     assert second.tree == first.tree
 
 
-def test_changed_file_is_read_again_and_only_it(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_changed_file_is_read_again_and_only_it(repo: Repository, tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_tree(src)
     repo.backup([src])
     with open(src / "dir3" / "small5", "ab") as f:
         f.write(b"more")
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    snapshot = repo.backup([src])
+    snapshot = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=opener)))
     assert opener.opened == [os.fsencode(src / "dir3" / "small5")]
     assert (snapshot.stats.files_changed, snapshot.stats.files_unchanged) == (1, 201)
 
@@ -151,7 +147,7 @@ def test_appended_file_gives_a_small_delta(repo: Repository, tmp_path: Path) -> 
 
 
 def test_metadata_changes_are_recorded_and_only_those_files_read(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Unchanged files reuse the parent's records as they are; the others are re-encoded."""
     src = tmp_path / "src"
@@ -160,8 +156,7 @@ def test_metadata_changes_are_recorded_and_only_those_files_read(
     os.chmod(src / "dir1" / "small3", 0o600)
     os.setxattr(src / "dir2" / "small4", "user.note", b"x")
     opener = CountingOpener()
-    monkeypatch.setattr(fileworker_module, "open_for_reading", opener)
-    second = repo.backup([src])
+    second = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=opener)))
     assert sorted(opener.opened) == [
         os.fsencode(src / "dir1" / "small3"),
         os.fsencode(src / "dir2" / "small4"),
@@ -214,7 +209,7 @@ def test_looks_paged_by_name_magic_and_headers() -> None:
 
 
 def test_unchanged_files_keep_their_xattrs_without_reading_them(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Setting an xattr changes the ctime, so a file unchanged up to its ctime has its parent's."""
     src = tmp_path / "src"
@@ -222,7 +217,6 @@ def test_unchanged_files_keep_their_xattrs_without_reading_them(
     os.setxattr(src / "dir1" / "small3", "user.kept", b"v")
     first = repo.backup([src])
     read: list[bytes] = []
-    original = walker_module.read_xattrs
 
     def counting(source: bytes | int) -> tuple[tuple[str, bytes], ...]:
         # the reader of a changed file reads them through its open descriptor
@@ -231,12 +225,10 @@ def test_unchanged_files_keep_their_xattrs_without_reading_them(
             if isinstance(source, int)
             else source
         )
-        return original(source)
+        return read_xattrs(source)
 
-    monkeypatch.setattr(walker_module, "read_xattrs", counting)
-    monkeypatch.setattr(fileworker_module, "read_xattrs", counting)
     os.setxattr(src / "dir2" / "small4", "user.new", b"w")
-    second = repo.backup([src])
+    second = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(read_xattrs=counting)))
     files = [p for p in read if os.path.isfile(p)]
     assert files == [os.fsencode(src / "dir2" / "small4")]
     old = {n.path: n for n in repo.nodes(first)}
@@ -355,15 +347,15 @@ def test_runs_of_unchanged_files_are_taken_as_one_by_one_reuse_would() -> None:
 
 
 def test_a_file_whose_owner_was_renamed_keeps_its_content_with_progress_shown(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Its record differs before the ctime (the user's name), its content is the parent's."""
     src = tmp_path / "src"
     make_tree(src)
     first = repo.backup([src])
-    monkeypatch.setattr(walker_module, "user_name", lambda uid: "renamed")
+    renamed = BackupParts(files=SourceFiles(user_name=lambda uid: "renamed"))
     events: list[object] = []
-    second = repo.backup([src], on_progress=events.append)
+    second = run_backup(repo, [src], on_progress=events.append, parts=renamed)
     assert events, "progress was shown"
     assert second.stats.files_unchanged == 202 and second.stats.bytes_read == 0
     old = {n.path: n for n in repo.nodes(first)}

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,37 +175,34 @@ def test_a_process_keeps_nothing_of_its_parent_but_its_own_pipe_ends(
     assert first is not None and first.call(b"still") == (first.pid, 1, 5)
 
 
-def test_no_room_for_a_process_leaves_the_work_to_the_callers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_no_room_for_a_process_leaves_the_work_to_the_callers() -> None:
     def refuse() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(forkpool.os, "fork", refuse)
-    pool = ForkPool(echo_handler, 4096, 2)
+    pool = ForkPool(echo_handler, 4096, 2, fork=partial(forking.fork_helper, fork=refuse))
     pool.start()
     assert pool.take() is None
     assert pool.lost == ["not forked: Resource temporarily unavailable"]
     pool.close()
 
 
-def test_a_lost_process_is_not_killed_again_after_it_was_reaped(
-    pool: ForkPool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_lost_process_is_not_killed_again_after_it_was_reaped() -> None:
     """Its pid may belong to another process by then."""
-    process = pool.take()
-    assert isinstance(process, PooledProcess)
-    with pytest.raises(ProcessLost):
-        process.call("exit")
     kills: list[int] = []
-    monkeypatch.setattr(forkpool.os, "kill", lambda pid, sig: kills.append(pid))
-    pool.lose(process, "test")
-    assert kills == []
+    pool = ForkPool(echo_handler, 4096, 2, kill=lambda pid, sig: kills.append(pid))
+    pool.start()
+    try:
+        process = pool.take()
+        assert isinstance(process, PooledProcess)
+        with pytest.raises(ProcessLost):
+            process.call("exit")
+        pool.lose(process, "test")
+        assert kills == []
+    finally:
+        pool.close()
 
 
-def test_with_sigchld_ignored_processes_end_and_fail_as_usual(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_with_sigchld_ignored_processes_end_and_fail_as_usual() -> None:
     """A daemon may ignore SIGCHLD: then the system reaps the processes, not the pool."""
     previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     try:
@@ -223,9 +221,7 @@ def test_with_sigchld_ignored_processes_end_and_fail_as_usual(
         signal.signal(signal.SIGCHLD, previous)
 
 
-def test_an_interrupt_as_a_process_is_forked_leaves_none_behind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_an_interrupt_as_a_process_is_forked_leaves_none_behind() -> None:
     """A KeyboardInterrupt once the child exists (raised as the signal mask is restored)."""
     forked: list[int] = []
     real_fork = forking._fork
@@ -244,12 +240,10 @@ def test_an_interrupt_as_a_process_is_forked_leaves_none_behind(
             raise KeyboardInterrupt
         return old
 
-    monkeypatch.setattr(forking, "_fork", noting)
-    monkeypatch.setattr(forking.signal, "pthread_sigmask", interrupted)
-    pool = ForkPool(echo_handler, 4096, 1)
+    fork = partial(forking.fork_helper, fork=noting, set_mask=interrupted)
+    pool = ForkPool(echo_handler, 4096, 1, fork=fork)
     with pytest.raises(KeyboardInterrupt):
         pool.start()
-    monkeypatch.undo()
     assert len(forked) == 1 and reaped(forked[0])
     assert pool.take() is None
     pool.close()

@@ -6,7 +6,7 @@ import errno
 import os
 import random
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,23 @@ import pytest
 import zstandard
 from tests.conftest import require_component
 
+from haprotect.model.snapshot import Snapshot
 from haprotect.repo import BackupOptions, KdfParams, Repository
-from haprotect.repo.backup import dispatch
 from haprotect.repo.backup.fileworker import SmallFileReader
-from haprotect.repo.backup.walker import Walker
+from haprotect.repo.backup.parts import BackupParts, ReaderMaker
+from haprotect.repo.backup.run import run_backup
+from haprotect.repo.backup.walker import SourceFiles, Walker
 from haprotect.repo.blobs.blobsink import BlobSink
-from haprotect.repo.process.forkpool import ForkPool, PooledProcess
+from haprotect.repo.format.config import RepoConfig
+from haprotect.repo.format.crypto import MasterKey
+from haprotect.repo.format.index import Index
+from haprotect.repo.process.forkpool import ForkPool, Handler, PooledProcess
 from haprotect.storage.local import LocalStore
 from haprotect.testing.repo import MiB, describe
 
 THREADS = BackupOptions(readers=0)
-READERS = BackupOptions(readers=2)
+READERS = BackupOptions(readers=2, readers_after_batches=1)
+"""Readers fork at the first batch, so that a small tree goes through them."""
 
 
 def xattrs_supported(path: Path) -> bool:
@@ -69,49 +75,76 @@ def make_small_files(root: Path, seed: int = 7) -> None:
         os.setxattr(root / "dir5" / "f004", "user.empty", b"")
 
 
-@pytest.fixture
-def early_readers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Readers fork at the first batch, so that a small tree goes through them."""
-    monkeypatch.setattr(dispatch, "READERS_AFTER_BATCHES", 1)
+class Watch:
+    """Parts for backups that note what their readers do.
+
+    ``calls``: the pid of the reader each batch was sent to; ``lost``: how the
+    readers of each backup were lost, noted as the backup ends; ``placed``:
+    how many chunks each batch a reader read sent. ``on_send`` is told of each
+    reader a batch goes to, ``reader`` makes the readers' handlers, and the
+    ``fail_packing``-th batch of chunks from the readers fails to be packed.
+    """
+
+    def __init__(
+        self,
+        on_send: Callable[[PooledProcess], None] | None = None,
+        reader: ReaderMaker = SmallFileReader,
+        fail_packing: int = 0,
+    ) -> None:
+        self.calls: list[int] = []
+        self.sent: list[PooledProcess] = []
+        self.lost: list[list[str]] = []
+        self.placed: list[int] = []
+        watch = self
+
+        class WatchedPool(ForkPool):
+            def take(self) -> PooledProcess | None:
+                process = super().take()
+                if process is not None:
+                    watch.calls.append(process.pid)
+                    watch.sent.append(process)
+                    if on_send is not None:
+                        on_send(process)
+                return process
+
+            def close(self, *, kill: bool = False) -> None:
+                watch.lost.append(list(self.lost))
+                super().close(kill=kill)
+
+        class WatchedSink(BlobSink):
+            def store_prepared(self, prepared: Any) -> None:
+                watch.placed.append(len(prepared))
+                if len(watch.placed) == fail_packing:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                super().store_prepared(prepared)
+
+        self.parts = BackupParts(readers=WatchedPool, reader=reader, sink=WatchedSink)
+
+    def backup(self, repo: Repository, src: Path, options: BackupOptions, **kw: Any) -> Snapshot:
+        return run_backup(repo, [src], options=options, parts=self.parts, **kw)
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The pid of the reader each batch was sent to."""
-    seen: list[int] = []
-    original = PooledProcess.call
-
-    def counting(self: PooledProcess, request: object) -> Any:
-        seen.append(self.pid)
-        return original(self, request)
-
-    monkeypatch.setattr(PooledProcess, "call", counting)
-    return seen
+def watch() -> Watch:
+    return Watch()
 
 
-def losses(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """How the readers of each backup were lost, noted as the backup ends."""
-    lost: list[list[str]] = []
-    original_close = ForkPool.close
+def acting_before(path: Path, action: Callable[[], object]) -> ReaderMaker:
+    """Readers that run ``action`` before reading a batch with ``path`` in it."""
 
-    def noting(self: ForkPool, *, kill: bool = False) -> None:
-        lost.append(list(self.lost))
-        original_close(self, kill=kill)
+    def make(
+        config: RepoConfig, key: MasterKey, index: Index, size: int, files: SourceFiles
+    ) -> Handler:
+        reader = SmallFileReader(config, key, index, size, files)
 
-    monkeypatch.setattr(ForkPool, "close", noting)
-    return lost
+        def acting_first(request: Any, shared: memoryview) -> Any:
+            if any(source == os.fsencode(path) for source, *_ in request):
+                action()
+            return reader(request, shared)
 
+        return acting_first
 
-def before_reading(monkeypatch: pytest.MonkeyPatch, path: Path, action: Any) -> None:
-    """Have the reader that gets ``path`` run ``action`` first (patched before the fork)."""
-    original = SmallFileReader.__call__
-
-    def acting_first(self: SmallFileReader, request: Any, shared: memoryview) -> Any:
-        if any(source == os.fsencode(path) for source, *_ in request):
-            action()
-        return original(self, request, shared)
-
-    monkeypatch.setattr(SmallFileReader, "__call__", acting_first)
+    return make
 
 
 def new_repo(path: Path) -> Repository:
@@ -125,14 +158,12 @@ def records(repo: Repository, snapshot_id: str, src: Path) -> list[Any]:
     return [n for n in nodes if n.path == inside or n.path.startswith(inside + "/")]
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_readers_store_what_threads_store(
-    tmp_path: Path, calls: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_readers_store_what_threads_store(tmp_path: Path, watch: Watch) -> None:
     src = tmp_path / "src"
     make_small_files(src)
     repo = new_repo(tmp_path / "repo")
-    first = repo.backup([src], options=READERS)
+    first = watch.backup(repo, src, READERS)
+    calls = watch.calls
     assert len(set(calls)) == 2, "both readers took batches"
     assert first.errors == () and first.stats.files_new == 2002
     ids = [e.id for p in repo.list_packs() for e in repo.read_pack(p.key.rsplit("/", 1)[1])[1]]
@@ -145,18 +176,11 @@ def test_readers_store_what_threads_store(
     # the threads, reading every file again, make the same records and find
     # every chunk stored; so do the readers, which know the index
     trees = set(first.tree)
-    placed: list[int] = []
-    original = PooledProcess.call
-
-    def counting_placed(self: PooledProcess, request: object) -> Any:
-        reply = original(self, request)
-        placed.append(len(reply[1]))
-        return reply
-
-    monkeypatch.setattr(PooledProcess, "call", counting_placed)
+    placed = watch.placed
+    del placed[:]
     for options in (THREADS, READERS):
         before = len(calls)
-        again = repo.backup([src], options=options, use_parent=False)
+        again = watch.backup(repo, src, options, use_parent=False)
         assert (len(calls) > before) is (options is READERS)
         assert records(repo, again.id, src) == records(repo, first.id, src)
         # only tree chunks are new (the restore changed the tree above src)
@@ -166,25 +190,18 @@ def test_readers_store_what_threads_store(
     assert placed and set(placed) == {0}, "the readers sent no chunk the index has"
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_a_reader_killed_mid_backup_leaves_its_batch_to_the_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_reader_killed_mid_backup_leaves_its_batch_to_the_threads(tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_small_files(src)
-    sent: list[PooledProcess] = []
-    original = PooledProcess.call
 
-    def killing_the_second(self: PooledProcess, request: object) -> Any:
-        sent.append(self)
-        if len(sent) == 2:
-            os.kill(self.pid, signal.SIGKILL)
-        return original(self, request)
+    def killing_the_second(process: PooledProcess) -> None:
+        if len(watch.sent) == 2:
+            os.kill(process.pid, signal.SIGKILL)
 
-    monkeypatch.setattr(PooledProcess, "call", killing_the_second)
-    lost = losses(monkeypatch)
+    watch = Watch(on_send=killing_the_second)
+    sent, lost = watch.sent, watch.lost
     repo = new_repo(tmp_path / "repo")
-    snapshot = repo.backup([src], options=READERS)
+    snapshot = watch.backup(repo, src, READERS)
     killed = sent[1]
     assert all(p is not killed for p in sent[2:]), "a lost reader gets no more batches"
     assert lost == [[f"process {killed.pid} ended: killed by signal 9"]]
@@ -197,21 +214,17 @@ def test_a_reader_killed_mid_backup_leaves_its_batch_to_the_threads(
     assert repo.check(read_data=True).ok
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_a_reader_that_fails_leaves_every_batch_to_the_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
-) -> None:
+def test_a_reader_that_fails_leaves_every_batch_to_the_threads(tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_small_files(src)
 
-    def failing(self: SmallFileReader, request: object, shared: memoryview) -> Any:
+    def failing(request: object, shared: memoryview) -> Any:
         raise MemoryError("no room in the reader")
 
-    # patched before the fork: the readers run it
-    monkeypatch.setattr(SmallFileReader, "__call__", failing)
-    lost = losses(monkeypatch)
+    watch = Watch(reader=lambda *made: failing)
+    calls, lost = watch.calls, watch.lost
     repo = new_repo(tmp_path / "repo")
-    snapshot = repo.backup([src], options=READERS)
+    snapshot = watch.backup(repo, src, READERS)
     assert len(calls) == 2
     assert [sorted(reasons) for reasons in lost] == [
         sorted(f"process {pid} failed: MemoryError: no room in the reader" for pid in calls)
@@ -222,17 +235,14 @@ def test_a_reader_that_fails_leaves_every_batch_to_the_threads(
     assert describe(out / str(src).lstrip("/")) == describe(src)
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_a_file_a_reader_cannot_open_is_an_error_of_that_file_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
-) -> None:
+def test_a_file_a_reader_cannot_open_is_an_error_of_that_file_only(tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_small_files(src)
     gone = src / "dir4" / "f100"
-    before_reading(monkeypatch, gone, lambda: gone.unlink(missing_ok=True))
+    watch = Watch(reader=acting_before(gone, lambda: gone.unlink(missing_ok=True)))
     repo = new_repo(tmp_path / "repo")
-    snapshot = repo.backup([src], options=READERS)
-    assert calls, "the readers took the batches"
+    snapshot = watch.backup(repo, src, READERS)
+    assert watch.calls, "the readers took the batches"
     assert [(e.path, e.message) for e in snapshot.errors] == [
         (str(gone).lstrip("/"), "No such file or directory")
     ]
@@ -288,17 +298,14 @@ def test_reader_replies_match_what_the_threads_make(tmp_path: Path, repo: Reposi
     assert placed_again == [] and [r[0] for r in again] == [r[0] for r in replies[:3]]
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_a_file_that_shrinks_while_a_reader_has_it_is_recorded_as_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
-) -> None:
+def test_a_file_that_shrinks_while_a_reader_has_it_is_recorded_as_read(tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_small_files(src)
     shrinking = src / "dir6" / "f000"
-    before_reading(monkeypatch, shrinking, lambda: os.truncate(shrinking, 100))
+    watch = Watch(reader=acting_before(shrinking, lambda: os.truncate(shrinking, 100)))
     repo = new_repo(tmp_path / "repo")
-    snapshot = repo.backup([src], options=READERS)
-    assert calls and snapshot.errors == ()
+    snapshot = watch.backup(repo, src, READERS)
+    assert watch.calls and snapshot.errors == ()
     nodes = {n.path: n for n in records(repo, snapshot.id, src)}
     node = nodes[str(shrinking).lstrip("/")]
     assert node.size == 100
@@ -307,26 +314,17 @@ def test_a_file_that_shrinks_while_a_reader_has_it_is_recorded_as_read(
     assert (out / str(shrinking).lstrip("/")).read_bytes() == shrinking.read_bytes()
 
 
-@pytest.mark.usefixtures("early_readers")
 def test_a_failure_while_packing_a_readers_batch_fails_the_backup_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
+    tmp_path: Path,
 ) -> None:
     """The error as it is, no reader left running, no pack left half written."""
     src = tmp_path / "src"
     make_small_files(src)
-    packed = [0]
-    original = BlobSink._pack
-
-    def full_disk(self: BlobSink, new: Any, small: bool) -> None:
-        packed[0] += 1
-        if packed[0] == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        original(self, new, small)
-
-    monkeypatch.setattr(BlobSink, "_pack", full_disk)
+    watch = Watch(fail_packing=3)
+    calls = watch.calls
     repo = new_repo(tmp_path / "repo")
     with pytest.raises(OSError, match="No space left on device"):
-        repo.backup([src], options=READERS)
+        watch.backup(repo, src, READERS)
     assert calls, "the readers took batches"
     with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
         assert [int(pid) for pid in f.read().split() if int(pid) in calls] == []
@@ -335,17 +333,16 @@ def test_a_failure_while_packing_a_readers_batch_fails_the_backup_cleanly(
     assert repo.snapshots() == []
 
 
-@pytest.mark.usefixtures("early_readers")
-def test_readers_leave_xattrs_out_when_the_backup_does(tmp_path: Path, calls: list[int]) -> None:
+def test_readers_leave_xattrs_out_when_the_backup_does(tmp_path: Path, watch: Watch) -> None:
     src = tmp_path / "src"
     make_small_files(src)
     require_component(
         "user xattrs on the test file system", xattrs_supported(src), "run on ext4, xfs or tmpfs"
     )
     repo = new_repo(tmp_path / "repo")
-    plain = BackupOptions(readers=2, xattrs=False)
-    snapshot = repo.backup([src], options=plain)
-    assert calls
+    plain = BackupOptions(readers=2, readers_after_batches=1, xattrs=False)
+    snapshot = watch.backup(repo, src, plain)
+    assert watch.calls
     nodes = records(repo, snapshot.id, src)
     assert all(n.xattrs == () for n in nodes)
     reference = repo.backup([src], options=BackupOptions(readers=0, xattrs=False), use_parent=False)

@@ -22,7 +22,7 @@ from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo.errors import IntegrityError, RestoreError
 from haprotect.repo.restore import processes
 from haprotect.repo.restore.options import Share
-from haprotect.repo.restore.packruns import RunWriter
+from haprotect.repo.restore.processes import RestoreParts
 from haprotect.repo.restore.target import Target
 from haprotect.storage.local import LocalStore
 from haprotect.storage.memory import MemoryStore
@@ -94,23 +94,22 @@ def test_an_awkward_tree_comes_out_the_same(repo: Repository, tmp_path: Path) ->
     assert events[-1].finished and events[-1].files_done == stats.files
 
 
-def test_the_work_is_shared_by_segments(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each process writes the files of its own segments (checked on who created them)."""
+def test_the_work_is_shared_by_segments(repo: Repository, tmp_path: Path) -> None:
+    """Each process writes the files of its own segments (checked on who put them in place)."""
     tree = tmp_path / "src"
     make_many_files(tree)
     snapshot = repo.backup([tree])
     log = os.open(tmp_path / "created.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    real = RunWriter._create
+    out = tmp_path / "out"
 
-    def recording_create(self: RunWriter, opened: Any) -> int:
-        os.write(log, f"{os.getpid()} {opened.node.path}\n".encode())
-        return real(self, opened)
+    class RecordingTarget(Target):
+        def place(self, parent: int, temp: bytes, name: bytes) -> None:
+            path = Path(os.readlink(f"/proc/self/fd/{parent}"), os.fsdecode(name))
+            os.write(log, f"{os.getpid()} {path.relative_to(out)}\n".encode())
+            super().place(parent, temp, name)
 
-    monkeypatch.setattr(RunWriter, "_create", recording_create)
-    stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
-    monkeypatch.undo()
+    parts = RestoreParts(target=RecordingTarget)
+    stats = repo.restore(snapshot.id, out, options=SHARED, parts=parts)
     os.close(log)
     assert stats.errors == ()
     creators = {}
@@ -178,7 +177,6 @@ def _die(*args: object) -> RestoreStats:
 def test_a_process_that_fails_or_dies_fails_the_restore(
     repo: Repository,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     part: Any,
     error: type[Exception],
     message: str,
@@ -186,9 +184,8 @@ def test_a_process_that_fails_or_dies_fails_the_restore(
     tree = tmp_path / "src"
     make_many_files(tree)
     snapshot = repo.backup([tree])
-    monkeypatch.setattr(processes, "_restore_share", part)
     with pytest.raises(error, match=message):
-        repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
+        repo.restore(snapshot.id, tmp_path / "out", options=SHARED, parts=RestoreParts(share=part))
 
 
 def test_a_subset_is_restored_alone(repo: Repository, tmp_path: Path) -> None:
@@ -204,7 +201,7 @@ def test_a_subset_is_restored_alone(repo: Repository, tmp_path: Path) -> None:
 
 
 def test_a_hard_link_whose_first_name_fails_loses_nothing_silently(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Every process keeps the same shares when a file of one of them cannot be made."""
     tree = tmp_path / "src"
@@ -217,15 +214,15 @@ def test_a_hard_link_whose_first_name_fails_loses_nothing_silently(
             (tree / d / f"{prefix}{i:02d}").write_bytes(rng.randbytes(3000))
     os.link(tree / "d0" / "a", tree / "d1" / "b-link")
     snapshot = repo.backup([tree])
-    real = Target.place
 
-    def no_space_for_a(self: Target, parent: int, temp: bytes, name: bytes) -> None:
-        if name == b"a":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(self, parent, temp, name)
+    class NoSpaceForA(Target):
+        def place(self, parent: int, temp: bytes, name: bytes) -> None:
+            if name == b"a":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().place(parent, temp, name)
 
-    monkeypatch.setattr(Target, "place", no_space_for_a)
-    stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED)
+    parts = RestoreParts(target=NoSpaceForA)
+    stats = repo.restore(snapshot.id, tmp_path / "out", options=SHARED, parts=parts)
     out = restored(tmp_path / "out", tree)
     failed = {e.path.rsplit("/", 2)[-2] + "/" + e.path.rsplit("/", 1)[-1] for e in stats.errors}
     assert {"d0/a", "d1/b-link"} <= failed
@@ -258,14 +255,13 @@ def test_the_other_processes_end_with_the_primary(tmp_path: Path) -> None:
                 (src / f"f{{i:02d}}").write_bytes(random.randbytes(3000))
             repo = Repository.init(LocalStore(base / "repo"), "s", kdf=KdfParams(n=1 << 10))
             snapshot = repo.backup([src])
-            real = processes._restore_share
             def slow(*args):
                 (base / f"helper-{{os.getpid()}}").touch()
                 time.sleep(60)
-                return real(*args)
-            processes._restore_share = slow
+                return processes.restore_share(*args)
             options = RestoreOptions(processes=3, segment=4096)
-            repo.restore(snapshot.id, base / "out", options=options)
+            parts = processes.RestoreParts(share=slow)
+            repo.restore(snapshot.id, base / "out", options=options, parts=parts)
             """
         )
     )

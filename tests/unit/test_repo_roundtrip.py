@@ -17,8 +17,10 @@ from haprotect.model.progress import Phase, ProgressEvent
 from haprotect.model.snapshot import Node, NodeType
 from haprotect.repo import KdfParams, Repository, RestoreOptions
 from haprotect.repo.backup import fileworker as fileworker_module
-from haprotect.repo.backup import walker as walker_module
-from haprotect.repo.backup.walker import Entry, Walker
+from haprotect.repo.backup.filereader import open_for_reading
+from haprotect.repo.backup.parts import BackupParts
+from haprotect.repo.backup.run import run_backup
+from haprotect.repo.backup.walker import Entry, SourceFiles, Walker
 from haprotect.repo.format.tree import decode_node, encode_node, record_key, sort_key
 from haprotect.repo.restore import restorer as restorer_module
 from haprotect.storage.memory import MemoryStore
@@ -142,21 +144,19 @@ def test_progress_events_are_reported(repo: Repository, tree: Path, tmp_path: Pa
 
 
 def test_unreadable_file_is_recorded_and_the_backup_goes_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "ok").write_text("fine")
     (src / "secret").write_text("x")
-    real = fileworker_module.open_for_reading
 
     def refuse_secret(path: bytes) -> int:
         if path.endswith(b"/secret"):
             raise PermissionError(13, "Permission denied")
-        return real(path)
+        return open_for_reading(path)
 
-    monkeypatch.setattr(fileworker_module, "open_for_reading", refuse_secret)
-    snapshot = repo.backup([src])
+    snapshot = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=refuse_secret)))
     assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
         ("secret", "Permission denied")
     ]
@@ -165,27 +165,23 @@ def test_unreadable_file_is_recorded_and_the_backup_goes_on(
     assert "ok" in names and "secret" not in names
 
 
-def test_names_that_vanish_or_fail_during_the_walk(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_names_that_vanish_or_fail_during_the_walk(repo: Repository, tmp_path: Path) -> None:
     """A name gone before its lstat is skipped; one whose lstat fails is reported; the rest stay."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("a", "b", "c"):
         (src / name).write_text(name)
-    real_listdir, real_lstat = walker_module.os.listdir, walker_module.os.lstat
 
     def listdir_with_a_ghost(path: bytes) -> list[bytes]:
-        return [*real_listdir(path), b"ghost"]
+        return [*os.listdir(path), b"ghost"]
 
     def lstat_refusing_b(path: bytes, *, dir_fd: int | None = None) -> os.stat_result:
         if path == b"b":
             raise PermissionError(13, "Permission denied")
-        return real_lstat(path, dir_fd=dir_fd)
+        return os.lstat(path, dir_fd=dir_fd)
 
-    monkeypatch.setattr(walker_module.os, "listdir", listdir_with_a_ghost)
-    monkeypatch.setattr(walker_module.os, "lstat", lstat_refusing_b)
-    snapshot = repo.backup([src])
+    parts = BackupParts(files=SourceFiles(listdir=listdir_with_a_ghost, lstat=lstat_refusing_b))
+    snapshot = run_backup(repo, [src], parts=parts)
     assert [(e.path.rsplit("/", 1)[1], e.message) for e in snapshot.errors] == [
         ("b", "Permission denied")
     ]
@@ -407,20 +403,18 @@ def make_mixed_directory(root: Path) -> None:
 
 
 def test_new_small_files_in_a_row_keep_their_order_and_their_errors(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Recorded together, new small files stay in the tree's order, each with its own error."""
     src = tmp_path / "src"
     make_mixed_directory(src)
-    real = fileworker_module.open_for_reading
 
     def refuse(path: bytes) -> int:
         if path.endswith((b"/n0100", b"/n0333")):
             raise PermissionError(13, "Permission denied")
-        return real(path)
+        return open_for_reading(path)
 
-    monkeypatch.setattr(fileworker_module, "open_for_reading", refuse)
-    snapshot = repo.backup([src])
+    snapshot = run_backup(repo, [src], parts=BackupParts(files=SourceFiles(open=refuse)))
     refused = {f"{src}/n0100".lstrip("/"), f"{src}/n0333".lstrip("/")}
     assert sorted(e.path for e in snapshot.errors) == sorted(refused)
     walked = [e.path for e in Walker([os.fsencode(src)], lambda *_: None)]
@@ -429,7 +423,6 @@ def test_new_small_files_in_a_row_keep_their_order_and_their_errors(
     files = [n for n in nodes if n.type is NodeType.FILE]
     # all but the directories and symlinks, their files in, less the two refused
     assert snapshot.stats.files_new == len(files) == 700 - 14 - 14 + 14 - 2
-    monkeypatch.undo()
     out = tmp_path / "out"
     repo.restore(snapshot.id, out)
     restored = describe(out / str(src).lstrip("/"))

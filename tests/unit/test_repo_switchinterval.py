@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from haprotect.repo import KdfParams, Repository
-from haprotect.repo.backup.archiver import Archiver
+from haprotect.repo.backup.filereader import open_for_reading
+from haprotect.repo.backup.parts import BackupParts
+from haprotect.repo.backup.run import run_backup
+from haprotect.repo.backup.walker import SourceFiles
 from haprotect.repo.process.switchinterval import PIPELINE_SWITCH_INTERVAL, short_switch_interval
 from haprotect.storage.memory import MemoryStore
 
@@ -46,19 +49,15 @@ def test_a_shorter_interval_is_kept_and_restored_after_an_error() -> None:
     assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
 
 
-def test_a_backup_runs_its_pipeline_with_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_backup_runs_its_pipeline_with_it(tmp_path: Path) -> None:
     seen: list[float] = []
-    original = Archiver._batch_of_entries
 
-    def noting(self: Archiver, *args: object) -> None:
+    def noting(path: bytes) -> int:
         seen.append(sys.getswitchinterval())
-        original(self, *args)  # type: ignore[arg-type]
+        return open_for_reading(path)
 
-    monkeypatch.setattr(Archiver, "_batch_of_entries", noting)
     (tmp_path / "f").write_text("data")
     repo = Repository.init(MemoryStore("memory://switch/"), "pw", kdf=KdfParams(n=1 << 10))
-    repo.backup([tmp_path])
+    run_backup(repo, [tmp_path], parts=BackupParts(files=SourceFiles(open=noting)))
     assert seen and all(s == pytest.approx(PIPELINE_SWITCH_INTERVAL, abs=2e-6) for s in seen)
     assert sys.getswitchinterval() == pytest.approx(0.005, abs=2e-6)

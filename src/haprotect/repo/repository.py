@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from haprotect.repo.maintenance.repairsnapshots import SnapshotRepair
     from haprotect.repo.maintenance.stats import RepoStats
     from haprotect.repo.restore.options import RestoreOptions
+    from haprotect.repo.restore.processes import RestoreParts
 
 
 class Repository:
@@ -304,6 +305,7 @@ class Repository:
         options: RestoreOptions | None = None,
         *,
         lock: bool = True,
+        parts: RestoreParts | None = None,
     ) -> RestoreStats:
         """Restore a snapshot, or the paths in ``include`` and below, into ``target``.
 
@@ -312,7 +314,8 @@ class Repository:
         one of the returned errors). An ``include`` the snapshot does not
         hold is a :class:`UsageError`, raised before anything is written.
         ``lock=False`` takes no lock (for
-        read-only access to the store).
+        read-only access to the store). ``parts``: the calls and classes the
+        restore uses (the production's by default).
         """
         with self._maybe_lock(lock, "restore"):
             snapshot = self.snapshot(snapshot_id)
@@ -348,6 +351,7 @@ class Repository:
                 include,
                 options or RestoreOptions(),
                 meter,
+                parts,
             )
 
     def lock(self, *, exclusive: bool = False, operation: str = "") -> HeldLock:

@@ -32,8 +32,8 @@ from haprotect.repo.backup.dispatch import Dispatcher, Kind, Queued, group_start
 from haprotect.repo.backup.files_cache import FilesCache
 from haprotect.repo.backup.fileworker import merged
 from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.parts import BackupParts
 from haprotect.repo.backup.walker import Entry
-from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.blobs.chunker import StreamChunker
 from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.format.config import RepoConfig
@@ -77,13 +77,16 @@ class Archiver:
         options: BackupOptions,
         meter: ProgressMeter,
         errors: list[FileError] | None = None,
+        parts: BackupParts | None = None,
     ) -> None:
-        """``errors`` collects the files that could not be backed up (the walk's too)."""
+        """``errors`` collects the files that could not be backed up (the walk's too);
+        ``parts``: what the pipeline is made of (the production's by default)."""
+        parts = parts or BackupParts()
         self._config = config
         self._options = options
         self._meter = meter
         self._tree_chunker = StreamChunker(config.chunker, key.chunker_seed)
-        self._sink = BlobSink(
+        self._sink = parts.sink(
             key,
             index,
             uploader,
@@ -94,7 +97,7 @@ class Archiver:
         self._tree_writer = self._sink.new_tree_writer()
         self._uploader = uploader
         self._queue: deque[Queued] = deque()
-        self._dispatcher = Dispatcher(config, key, index, self._sink, options, self._queue)
+        self._dispatcher = Dispatcher(config, key, index, self._sink, options, self._queue, parts)
         self._links: dict[str, Queued] = {}
         self.tree: list[str] = []
         self.errors: list[FileError] = [] if errors is None else errors

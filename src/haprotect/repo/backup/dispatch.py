@@ -3,7 +3,7 @@
 A large file is one task, which a worker reads buffer by buffer. Small
 files are given places, back to back, in the buffer of the current batch,
 which goes to a worker when it holds :data:`SMALL_BATCH_FILES` files or is
-full; once :data:`READERS_AFTER_BATCHES` batches have gone out, the reading
+full; once ``readers_after_batches`` (an option) batches have gone out, the reading
 processes are forked (:class:`~haprotect.repo.backup.fileworker.SmallFileReader`).
 Every node waits in the backup's queue, in walk order, until its chunks are
 stored (:class:`Queued`); new small files in a row wait as one group.
@@ -19,19 +19,16 @@ from itertools import islice
 
 from haprotect.model.snapshot import Node
 from haprotect.repo.backup.filereader import BufferPool
-from haprotect.repo.backup.fileworker import FileWorker, SmallFileReader, Task
+from haprotect.repo.backup.fileworker import FileWorker, Task
 from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.parts import BackupParts
 from haprotect.repo.backup.walker import Entry
 from haprotect.repo.blobs.blobsink import BlobSink
 from haprotect.repo.format.config import RepoConfig
 from haprotect.repo.format.crypto import MasterKey
 from haprotect.repo.format.index import Index
-from haprotect.repo.process.forkpool import ForkPool
 
 SMALL_BATCH_FILES = 256
-READERS_AFTER_BATCHES = 4
-"""Batches of small files a backup hands out before it forks its reading processes:
-one that reads only a few (most incremental backups) does not fork."""
 
 
 class Kind(Enum):
@@ -85,6 +82,7 @@ class Dispatcher:
         sink: BlobSink,
         options: BackupOptions,
         queue: deque[Queued],
+        parts: BackupParts,
     ) -> None:
         self._options = options
         self._queue = queue
@@ -92,13 +90,20 @@ class Dispatcher:
         size = max(options.buffer_size, config.chunker.max_size + config.chunker.min_size)
         self._pool = BufferPool(options.buffers or options.workers + 1, size)
         count = options.reader_count()
+        files, make_reader = parts.files, parts.reader
         self._readers = (
-            ForkPool(lambda: SmallFileReader(config, key, index, size), size, count)
+            parts.readers(lambda: make_reader(config, key, index, size, files), size, count)
             if count
             else None
         )
         self._worker = FileWorker(
-            config, key.chunker_seed, sink, self._pool, xattrs=options.xattrs, readers=self._readers
+            config,
+            key.chunker_seed,
+            sink,
+            self._pool,
+            xattrs=options.xattrs,
+            readers=self._readers,
+            files=files,
         )
         self._workers = ThreadPoolExecutor(options.workers, thread_name_prefix="haprotect-chunk")
         self._batch: Task | None = None
@@ -145,7 +150,8 @@ class Dispatcher:
         """Send the current batch of small files to a worker, however full."""
         if self._batch is not None:
             self._small_batches += 1
-            if self._small_batches == READERS_AFTER_BATCHES and self._readers is not None:
+            after = self._options.readers_after_batches
+            if self._small_batches == after and self._readers is not None:
                 self._readers.start()
             self._submit(self._batch)
             self._batch = None

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 
 from haprotect.model.snapshot import ContentEntry
-from haprotect.repo.backup.filereader import BufferPool, fill, open_for_reading, plan_extents
-from haprotect.repo.backup.walker import Entry, Xattrs, read_xattrs
+from haprotect.repo.backup.filereader import BufferPool, fill, plan_extents
+from haprotect.repo.backup.walker import SYSTEM_FILES, Entry, SourceFiles, Xattrs
 from haprotect.repo.blobs.blobsink import BlobSink, Compressors, ZeroChunks, prepare_chunks
 from haprotect.repo.blobs.chunker import (
     SAMPLE_BYTES,
@@ -88,6 +88,7 @@ class FileWorker:
         *,
         xattrs: bool,
         readers: ForkPool | None = None,
+        files: SourceFiles = SYSTEM_FILES,
     ) -> None:
         """``xattrs``: read each file's extended attributes through its open descriptor.
 
@@ -95,7 +96,7 @@ class FileWorker:
         unchanged file keeps its parent's, and the reader's threads run in
         parallel where the walk's caller does not. ``readers``: processes
         that read batches of small files (:class:`SmallFileReader`) when one
-        is free.
+        is free. ``files``: how files are opened and their xattrs read.
         """
         self._config = config
         self._xattrs = xattrs
@@ -103,6 +104,7 @@ class FileWorker:
         self._sink = sink
         self._pool = pool
         self._readers = readers
+        self._files = files
         self._local = threading.local()
 
     def store(self, task: Task) -> list[Stored]:
@@ -133,11 +135,11 @@ class FileWorker:
         """
         size, blocks = entry.st.st_size, entry.blocks
         try:
-            fd = open_for_reading(entry.source)
+            fd = self._files.open(entry.source)
         except OSError as exc:
             return [], 0, 0, exc.strerror or str(exc), None
         try:
-            xattrs = read_xattrs(fd) if self._xattrs else None
+            xattrs = self._files.read_xattrs(fd) if self._xattrs else None
             params = self._config.chunker
             block = fixed_block_size(params, size)
             if block is not None:
@@ -209,6 +211,7 @@ class FileWorker:
             view,
             self._chunker(),
             self._config.chunker.min_size,
+            self._files,
         )
         entries = self._sink.store(chunks, small=True)
         stored: list[Stored] = []
@@ -271,19 +274,24 @@ error message, xattrs (if asked for)."""
 
 
 def read_small_files(
-    files: Iterable[SmallFile], view: memoryview, chunker: Chunker, min_size: int
+    files: Iterable[SmallFile],
+    view: memoryview,
+    chunker: Chunker,
+    min_size: int,
+    source_files: SourceFiles = SYSTEM_FILES,
 ) -> tuple[list[memoryview], list[FileRead]]:
     """Read small files into their places in ``view`` and cut them into chunks.
 
     Each is read up to the size the walk saw, its xattrs through the open
-    descriptor. A file that cannot be read has its error in its
-    :data:`FileRead`; the others go on.
+    descriptor (``source_files``: how). A file that cannot be read has its
+    error in its :data:`FileRead`; the others go on.
     """
+    open_file, read_xattrs = source_files.open, source_files.read_xattrs
     chunks: list[memoryview] = []
     read: list[FileRead] = []
     for source, start, size, with_xattrs in files:
         try:
-            fd = open_for_reading(source)
+            fd = open_file(source)
             try:
                 got = fill(fd, view[start : start + size], 0, size)
                 xattrs = read_xattrs(fd) if with_xattrs else None
@@ -333,8 +341,16 @@ class SmallFileReader:
     which encrypts in the backup's process), as it is forked while they run.
     """
 
-    def __init__(self, config: RepoConfig, key: MasterKey, index: Index, buffer_size: int) -> None:
+    def __init__(
+        self,
+        config: RepoConfig,
+        key: MasterKey,
+        index: Index,
+        buffer_size: int,
+        files: SourceFiles = SYSTEM_FILES,
+    ) -> None:
         self._key = key
+        self._files = files
         self._index = index
         self._min_size = config.chunker.min_size
         self._chunker = Chunker(config.chunker, key.chunker_seed)
@@ -357,7 +373,9 @@ class SmallFileReader:
         for source, size, _, xattrs in request:
             files.append((source, pos, size, xattrs is None))
             pos += size
-        chunks, read = read_small_files(files, self._buffer, self._chunker, self._min_size)
+        chunks, read = read_small_files(
+            files, self._buffer, self._chunker, self._min_size, self._files
+        )
         entries, new = prepare_chunks(
             chunks, self._key, self._zeros, self._claim, self._compressors
         )

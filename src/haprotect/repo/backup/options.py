@@ -9,6 +9,9 @@ from haprotect.repo.format.config import MiB
 from haprotect.repo.process.forking import can_fork
 
 MAX_READERS = 4
+READERS_AFTER_BATCHES = 4
+"""Batches of small files a backup hands out before it forks its reading processes:
+one that reads only a few (most incremental backups) does not fork."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class BackupOptions:
     """Processes that read batches of small files beside the threads
     (:class:`~haprotect.repo.backup.fileworker.SmallFileReader`): None for one per
     core (up to 4) where the system can fork and has two cores, 0 for none."""
+    readers_after_batches: int = READERS_AFTER_BATCHES
+    """Batches of small files handed out before the reading processes are forked."""
 
     def reader_count(self) -> int:
         if not can_fork():

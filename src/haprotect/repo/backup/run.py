@@ -25,6 +25,7 @@ from haprotect.model.snapshot import FileError, JSONValue, Snapshot
 from haprotect.repo.backup.archiver import Archiver
 from haprotect.repo.backup.files_cache import FilesCache
 from haprotect.repo.backup.options import BackupOptions
+from haprotect.repo.backup.parts import BackupParts
 from haprotect.repo.backup.walker import Walker, normalize_roots
 from haprotect.repo.blobs.uploader import Uploader
 from haprotect.repo.format.snapshots import SNAPSHOTS_PREFIX, write_snapshot
@@ -95,8 +96,14 @@ def run_backup(
     on_progress: ProgressSink | None = None,
     options: BackupOptions | None = None,
     record_as: str | None = None,
+    parts: BackupParts | None = None,
 ) -> Snapshot:
-    """:meth:`Repository.backup <haprotect.repo.repository.Repository.backup>`."""
+    """:meth:`Repository.backup <haprotect.repo.repository.Repository.backup>`.
+
+    ``parts``: what the pipeline is made of (:class:`BackupParts`, the production's
+    by default).
+    """
+    parts = parts or BackupParts()
     started, clock = datetime.now(UTC), time.monotonic()
     sources = normalize_roots(paths)
     if not sources:
@@ -119,6 +126,7 @@ def run_backup(
         xattrs=opts.xattrs,
         one_file_system=opts.one_file_system,
         sources=renamed,
+        files=parts.files,
     )
     meter = ProgressMeter(Phase.BACKUP, on_progress)
     counter = InputCounter(sources, meter) if meter.active else None
@@ -140,7 +148,7 @@ def run_backup(
         if counter is not None:
             counter.start()
         uploader = Uploader(store, key, threads=opts.upload_threads)
-        archiver = Archiver(key, repo.config, index, uploader, opts, meter, errors)
+        archiver = Archiver(key, repo.config, index, uploader, opts, meter, errors, parts)
         try:
             archiver.run(entries, cache)
             uploader.finish(index)

@@ -25,9 +25,11 @@ import os
 import pwd
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from haprotect.model.snapshot import ContentEntry, Node, NodeType
+from haprotect.repo.backup.filereader import open_for_reading
 from haprotect.repo.format.tree import encode_file_head, file_record
 
 ErrorSink = Callable[[str, str], None]
@@ -58,7 +60,7 @@ class Entry:
     an unchanged file does not ask for them.
     """
 
-    __slots__ = ("_node", "_xattrs", "head", "is_file", "rel", "source", "st")
+    __slots__ = ("_files", "_node", "_xattrs", "head", "is_file", "rel", "source", "st")
 
     def __init__(
         self,
@@ -67,7 +69,10 @@ class Entry:
         st: os.stat_result,
         xattrs: tuple[tuple[str, bytes], ...] | None,
         node: Node | None = None,
+        files: SourceFiles | None = None,
     ) -> None:
+        """``files``: how xattrs and owners' names are read (the system's by default)."""
+        self._files = files or SYSTEM_FILES
         self.rel = rel
         self.source = source
         self.st = st
@@ -80,7 +85,7 @@ class Entry:
     @property
     def xattrs(self) -> tuple[tuple[str, bytes], ...]:
         if self._xattrs is None:
-            self._xattrs = read_xattrs(self.source)
+            self._xattrs = self._files.read_xattrs(self.source)
         return self._xattrs
 
     @property
@@ -91,7 +96,7 @@ class Entry:
     @property
     def node(self) -> Node:
         if self._node is None:
-            self._node = make_node(self.rel, self.source, self.st, self.xattrs)
+            self._node = make_node(self.rel, self.source, self.st, self.xattrs, self._files)
         return self._node
 
     @property
@@ -114,14 +119,14 @@ class Entry:
         return f"{st.st_dev}:{st.st_ino}" if st.st_nlink > 1 else None
 
     def _head(self, size: int) -> str:
-        st = self.st
+        st, files = self.st, self._files
         return encode_file_head(
             os.fsdecode(self.rel),
             stat.S_IMODE(st.st_mode),
             st.st_uid,
             st.st_gid,
-            user_name(st.st_uid),
-            group_name(st.st_gid),
+            files.user_name(st.st_uid),
+            files.group_name(st.st_gid),
             size,
             st.st_ino,
             st.st_dev,
@@ -183,8 +188,31 @@ def read_xattrs(source: bytes | int) -> Xattrs:
     return tuple(found)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceFiles:
+    """How a backup reads the files it backs up: the system's calls unless given
+    (a test watches or fails one with its own)."""
+
+    open: Callable[[bytes], int] = open_for_reading
+    """Opens a file to read its content."""
+    listdir: Callable[[bytes], list[bytes]] = os.listdir
+    lstat: Callable[..., os.stat_result] = os.lstat
+    """``lstat`` of a path, or of a name with ``dir_fd``."""
+    read_xattrs: Callable[[bytes | int], Xattrs] = read_xattrs
+    """A path's (not followed) or an open descriptor's extended attributes."""
+    user_name: Callable[[int], str | None] = user_name
+    group_name: Callable[[int], str | None] = group_name
+
+
+SYSTEM_FILES = SourceFiles()
+
+
 def make_node(
-    rel: bytes, source: bytes, st: os.stat_result, xattrs: tuple[tuple[str, bytes], ...]
+    rel: bytes,
+    source: bytes,
+    st: os.stat_result,
+    xattrs: tuple[tuple[str, bytes], ...],
+    files: SourceFiles = SYSTEM_FILES,
 ) -> Node:
     kind = _TYPES.get(stat.S_IFMT(st.st_mode), NodeType.FILE)
     target = os.fsdecode(os.readlink(source)) if kind is NodeType.SYMLINK else None
@@ -195,8 +223,8 @@ def make_node(
         mode=stat.S_IMODE(st.st_mode),
         uid=st.st_uid,
         gid=st.st_gid,
-        user=user_name(st.st_uid),
-        group=group_name(st.st_gid),
+        user=files.user_name(st.st_uid),
+        group=files.group_name(st.st_gid),
         mtime_ns=st.st_mtime_ns,
         ctime_ns=st.st_ctime_ns,
         size=st.st_size if is_file else 0,
@@ -240,8 +268,13 @@ class Walker:
         xattrs: bool = True,
         one_file_system: bool = False,
         sources: Mapping[bytes, bytes] | None = None,
+        files: SourceFiles = SYSTEM_FILES,
     ) -> None:
+        """``files``: how the walk lists, stats and reads (the system's by default)."""
         self._roots = list(roots)
+        self._files = files
+        self._listdir = files.listdir
+        self._lstat = files.lstat
         self._sources = dict(sources or {})
         self._on_error = on_error
         self._xattrs = xattrs
@@ -262,7 +295,7 @@ class Walker:
         for comps in sorted(items):
             source, is_root = items[comps]
             if not comps:
-                yield from self._walk_dir(source, b"", os.lstat(source).st_dev)
+                yield from self._walk_dir(source, b"", self._lstat(source).st_dev)
                 continue
             entry = self._entry(b"/".join(comps), source, is_root)
             if entry is None:
@@ -276,11 +309,11 @@ class Walker:
     ) -> Entry | None:
         try:
             if st is None:
-                st = os.lstat(source)
+                st = self._lstat(source)
             if stat.S_ISREG(st.st_mode):
-                return Entry(rel, source, st, None if self._xattrs else ())
-            xattrs = read_xattrs(source) if self._xattrs else ()
-            node = make_node(rel, source, st, xattrs)
+                return Entry(rel, source, st, None if self._xattrs else (), files=self._files)
+            xattrs = self._files.read_xattrs(source) if self._xattrs else ()
+            node = make_node(rel, source, st, xattrs, self._files)
         except FileNotFoundError as exc:
             if root:
                 self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
@@ -288,7 +321,7 @@ class Walker:
         except OSError as exc:
             self._on_error(os.fsdecode(rel), exc.strerror or str(exc))
             return None
-        return Entry(rel, source, st, xattrs, node)
+        return Entry(rel, source, st, xattrs, node, self._files)
 
     def _children(self, source: bytes, rel: bytes) -> Iterator[Entry]:
         """The entries of directory ``source``, sorted, ``lstat``-ed a slice at a time.
@@ -300,7 +333,7 @@ class Walker:
         so a deep walk holds none open.
         """
         try:
-            names = sorted(os.listdir(source))
+            names = sorted(self._listdir(source))
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -328,7 +361,7 @@ class Walker:
             self._on_error(os.fsdecode(rel) or "/", exc.strerror or str(exc))
             return [None] * len(names)
         try:
-            lstat = os.lstat
+            lstat = self._lstat
             try:
                 return [lstat(name, dir_fd=fd) for name in names]
             except OSError:
@@ -338,7 +371,7 @@ class Walker:
 
     def _lstat_one(self, fd: int, rel: bytes, name: bytes) -> os.stat_result | None:
         try:
-            return os.lstat(name, dir_fd=fd)
+            return self._lstat(name, dir_fd=fd)
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -67,15 +67,21 @@ class Compressors:
     """One thread's compressors: ``level``, one lower for chunks up to LOWER_LEVEL_MAX,
     two lower (at least 1) for chunks up to LOWEST_LEVEL_MAX."""
 
-    def __init__(self, level: int) -> None:
+    def __init__(
+        self,
+        level: int,
+        make: Callable[..., zstandard.ZstdCompressor] = zstandard.ZstdCompressor,
+    ) -> None:
+        """``make(level=...)`` makes a compressor: zstandard's, or a test's that notes the level."""
         self._levels = (_lower(level, 2), _lower(level, 1), level)
+        self._make = make
         self._made: list[zstandard.ZstdCompressor | None] = [None, None, None]
 
     def __call__(self, size: int) -> zstandard.ZstdCompressor:
         tier = 0 if size <= LOWEST_LEVEL_MAX else 1 if size <= LOWER_LEVEL_MAX else 2
         compressor = self._made[tier]
         if compressor is None:
-            compressor = self._made[tier] = zstandard.ZstdCompressor(level=self._levels[tier])
+            compressor = self._made[tier] = self._make(level=self._levels[tier])
         return compressor
 
 

@@ -51,20 +51,27 @@ class KeyFile:
     sealed: bytes
 
 
-def derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+def derive(
+    passphrase: str,
+    salt: bytes,
+    params: KdfParams,
+    *,
+    hashlib_scrypt: Callable[..., bytes] | None = _HASHLIB_SCRYPT,
+) -> bytes:
     """scrypt of the passphrase: OpenSSL's through hashlib, which lets other threads run.
 
     A backup walks the file system while the key is derived
     (:mod:`haprotect.repo.keyopening`); ``cryptography``'s scrypt holds the GIL
     throughout. hashlib caps its memory at 2 GiB; costs above that (allowed
     in key files), or a Python or OpenSSL without it, use ``cryptography``'s,
-    which gives the same bytes (imported only then).
+    which gives the same bytes (imported only then). ``hashlib_scrypt``:
+    hashlib's, None where there is none.
     """
     secret = passphrase.encode("utf-8")
     memory = 128 * params.r * (params.n + params.p + 2)
-    if memory < _HASHLIB_MAX_MEMORY and _HASHLIB_SCRYPT is not None:
+    if memory < _HASHLIB_MAX_MEMORY and hashlib_scrypt is not None:
         try:
-            return _HASHLIB_SCRYPT(
+            return hashlib_scrypt(
                 secret,
                 salt=salt,
                 n=params.n,

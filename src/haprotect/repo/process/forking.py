@@ -26,13 +26,36 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _PR_SET_PDEATHSIG = 1
 
 
+class Forker(Protocol):
+    """What forks a helper: :func:`fork_helper`, or a test's fake with its signature."""
+
+    def __call__(
+        self,
+        body: Callable[[], int],
+        *,
+        close_in_child: Iterable[int] = (),
+        keep_in_child: Iterable[int] | None = None,
+    ) -> int: ...
+
+
 def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def _fork() -> int:
+    if sys.version_info < (3, 12):
+        return os.fork()
+    with warnings.catch_warnings():
+        # 3.12 warns about forking with threads: only the forking thread goes on
+        # in the child, which uses none of the locks the others may hold
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
 
 
 def fork_helper(
@@ -40,6 +63,8 @@ def fork_helper(
     *,
     close_in_child: Iterable[int] = (),
     keep_in_child: Iterable[int] | None = None,
+    fork: Callable[[], int] = _fork,
+    set_mask: Callable[[int, Iterable[int]], set[int | signal.Signals]] = signal.pthread_sigmask,
 ) -> int:
     """Fork a process that runs ``body`` and exits with its code; return its pid.
 
@@ -47,20 +72,22 @@ def fork_helper(
     (its peers' pipe ends, so that closing them is seen as an end). With
     ``keep_in_child``, the helper keeps only those and the standard streams:
     nothing of an embedding program (sockets, other helpers' pipes, a lease
-    keeper's pipe) stays open because a helper lives.
+    keeper's pipe) stays open because a helper lives. ``fork`` and ``set_mask``
+    (the parent's masking around the fork) are the system's unless a test
+    gives its own.
     """
     parent = os.getpid()
     close = list(close_in_child)
     keep = None if keep_in_child is None else sorted(set(keep_in_child))
     pid = 0
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    mask = set_mask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         try:
-            pid = _fork()
+            pid = fork()
             if pid == 0:
                 _helper_main(body, parent, close, keep, mask)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            set_mask(signal.SIG_SETMASK, mask)
     except BaseException:
         if pid:
             end_helper(pid)
@@ -74,16 +101,6 @@ def end_helper(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-def _fork() -> int:
-    if sys.version_info < (3, 12):
-        return os.fork()
-    with warnings.catch_warnings():
-        # 3.12 warns about forking with threads: only the forking thread goes on
-        # in the child, which uses none of the locks the others may hold
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
 
 
 def _helper_main(

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from haprotect.repo.process.forking import end_helper, fork_helper
+from haprotect.repo.process.forking import Forker, end_helper, fork_helper
 
 Handler = Callable[[Any, memoryview], Any]
 """What a pooled process does with a request: it may fill the shared buffer."""
@@ -49,8 +49,16 @@ class ProcessLost(Exception):
 class PooledProcess:
     """The parent's end of one pooled process."""
 
-    def __init__(self, pid: int, requests: int, replies: int, buffer: mmap.mmap) -> None:
+    def __init__(
+        self,
+        pid: int,
+        requests: int,
+        replies: int,
+        buffer: mmap.mmap,
+        kill: Callable[[int, int], None] = os.kill,
+    ) -> None:
         self.pid = pid
+        self._kill = kill
         self._requests = requests
         self._replies = replies
         self._map = buffer
@@ -83,7 +91,7 @@ class PooledProcess:
         """End the process (it leaves when its requests end) and reap it."""
         if kill and self._ended is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                self._kill(self.pid, signal.SIGKILL)
         for fd in (self._requests, self._replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -113,9 +121,23 @@ class PooledProcess:
 class ForkPool:
     """Up to ``size`` forked processes, each with a shared buffer of ``buffer_size`` bytes."""
 
-    def __init__(self, make_handler: Callable[[], Handler], buffer_size: int, size: int) -> None:
-        """``make_handler`` runs in each process once, to make its handler."""
+    def __init__(
+        self,
+        make_handler: Callable[[], Handler],
+        buffer_size: int,
+        size: int,
+        *,
+        fork: Forker = fork_helper,
+        kill: Callable[[int, int], None] = os.kill,
+    ) -> None:
+        """``make_handler`` runs in each process once, to make its handler.
+
+        ``fork`` forks a process, ``kill`` signals one: the system's, unless a
+        test gives its own.
+        """
         self._make_handler = make_handler
+        self._fork_helper = fork
+        self._kill = kill
         self._buffer_size = buffer_size
         self.size = size
         self._lock = threading.Lock()
@@ -190,11 +212,11 @@ class ForkPool:
             def body() -> int:
                 return _serve(make_handler, request_read, reply_write, memoryview(buffer))
 
-            pid = fork_helper(body, keep_in_child=(request_read, reply_write))
+            pid = self._fork_helper(body, keep_in_child=(request_read, reply_write))
             for fd in (request_read, reply_write):  # the child's ends
                 opened.remove(fd)
                 os.close(fd)
-            process = PooledProcess(pid, request_write, reply_read, buffer)
+            process = PooledProcess(pid, request_write, reply_read, buffer, self._kill)
             with self._lock:
                 self._all.append(process)
                 self._free.append(process)

@@ -70,12 +70,19 @@ class DirectWriter(Generic[F]):
     """Writes chunks and holes of ``O_DIRECT`` files.
 
     ``open_fd`` opens a file not open yet; ``failed`` is told of a file whose
-    gathered extent could not be written.
+    gathered extent could not be written. ``pwrite`` writes: the system's, or
+    a test's that counts the writes.
     """
 
-    def __init__(self, open_fd: Callable[[F], int], failed: Callable[[F, OSError], None]) -> None:
+    def __init__(
+        self,
+        open_fd: Callable[[F], int],
+        failed: Callable[[F, OSError], None],
+        pwrite: Callable[[int, bytes | memoryview, int], int] = os.pwrite,
+    ) -> None:
         self._open_fd = open_fd
         self._failed = failed
+        self._write = pwrite
         self._local = threading.local()
 
     def append(self, file: F, data: bytes | memoryview, at: int) -> None:
@@ -212,24 +219,29 @@ class DirectWriter(Generic[F]):
 
     def _pwrite(self, file: F, view: memoryview, at: int) -> None:
         try:
-            write_all(file.fd, view, at)
+            write_all(file.fd, view, at, self._write)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             # the file system takes O_DIRECT but not these writes: go through the cache
             flags = fcntl.fcntl(file.fd, fcntl.F_GETFL)
             fcntl.fcntl(file.fd, fcntl.F_SETFL, flags & ~_DIRECT)
-            write_all(file.fd, view, at)
+            write_all(file.fd, view, at, self._write)
 
 
-def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+def write_all(
+    fd: int,
+    data: bytes | memoryview,
+    offset: int,
+    pwrite: Callable[[int, bytes | memoryview, int], int] = os.pwrite,
+) -> None:
     """``pwrite`` all of ``data`` at ``offset``."""
-    written = os.pwrite(fd, data, offset)
+    written = pwrite(fd, data, offset)
     if written == len(data):
         return
     view = memoryview(data)[written:]
     offset += written
     while view:
-        written = os.pwrite(fd, view, offset)
+        written = pwrite(fd, view, offset)
         view = view[written:]
         offset += written

@@ -86,6 +86,18 @@ def process_count(options: RestoreOptions, store: BlobStore) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreParts:
+    """The calls and classes a restore uses beside its options: the production's
+    unless given (a test watches or fails a step with its own)."""
+
+    target: Callable[[Path], Target] = Target
+    """Makes the restore's way into its target directory."""
+    share: Callable[..., RestoreStats] | None = None
+    """Runs one forked process's share: ``(job, reader, store root, share, team)``
+    (None: :func:`restore_share`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Job:
     """What every process of one restore does, but through its own reader."""
 
@@ -94,6 +106,7 @@ class _Job:
     target: Path
     includes: Sequence[str] | None
     options: RestoreOptions
+    make_target: Callable[[Path], Target] = Target
 
     def run(
         self,
@@ -104,7 +117,14 @@ class _Job:
         dirs: Dirs | None = None,
     ) -> RestoreStats:
         restorer = Restorer(
-            reader, self.snapshot_id, self.options, meter, share=share, team=team, dirs=dirs
+            reader,
+            self.snapshot_id,
+            self.options,
+            meter,
+            share=share,
+            team=team,
+            dirs=dirs,
+            make_target=self.make_target,
         )
         nodes = self.nodes(reader)
         stats = restorer.run(nodes, self.target, self.includes)
@@ -122,9 +142,13 @@ def restore(
     includes: Sequence[str] | None,
     options: RestoreOptions,
     meter: ProgressMeter,
+    parts: RestoreParts | None = None,
 ) -> RestoreStats:
     """Restore a snapshot (or the paths in ``includes``) into ``target``."""
-    job = _Job(snapshot_id, nodes, target, includes, options)
+    parts = parts or RestoreParts()
+    make_target = parts.target
+    work = parts.share or restore_share
+    job = _Job(snapshot_id, nodes, target, includes, options, make_target)
     count = process_count(options, reader.store)
     if count == 1:
         return job.run(reader, meter)
@@ -133,12 +157,12 @@ def restore(
     dirs: Dirs = []
     team = _Team(count, options.segment)
     try:
-        removed = make_dirs(nodes(reader), target, includes, snapshot_id, dirs)
+        removed = make_dirs(nodes(reader), target, includes, snapshot_id, dirs, make_target)
         for index in range(1, count):
-            team.fork(index, lambda share: _restore_share(job, reader, root, share, team))
+            team.fork(index, lambda share: work(job, reader, root, share, team))
     except BaseException:
         team.stop()
-        finish_dirs(target, dirs, options)
+        finish_dirs(target, dirs, options, make_target)
         raise
     try:
         stats = job.run(reader, meter, Share(0, count, options.segment), team, dirs)
@@ -153,6 +177,7 @@ def make_dirs(
     includes: Sequence[str] | None,
     snapshot_id: str,
     made: Dirs,
+    make_target: Callable[[Path], Target] = Target,
 ) -> int:
     """Make every directory of the tree that the restore will need (mode 0700 until the end).
 
@@ -160,7 +185,7 @@ def make_dirs(
     returns how many partial files of an earlier restore were removed.
     """
     wanted = include_keys(includes)
-    dest = Target(target)
+    dest = make_target(target)
     try:
         dest.tidy(())
         for record in nodes.records():
@@ -179,11 +204,16 @@ def make_dirs(
     return dest.leftovers_removed
 
 
-def finish_dirs(target: Path, dirs: Dirs, options: RestoreOptions) -> None:
+def finish_dirs(
+    target: Path,
+    dirs: Dirs,
+    options: RestoreOptions,
+    make_target: Callable[[Path], Target] = Target,
+) -> None:
     """Set the metadata of ``dirs``, deepest first, as far as it goes: for a restore that
     failed after they were made and before its restorer could (none will, then)."""
     owners = options.owners if options.owners is not None else os.geteuid() == 0
-    dest = Target(target)
+    dest = make_target(target)
     try:
         for parts, node in reversed(dirs):
             with contextlib.suppress(OSError, RestoreError):
@@ -193,7 +223,7 @@ def finish_dirs(target: Path, dirs: Dirs, options: RestoreOptions) -> None:
         dest.close()
 
 
-def _restore_share(
+def restore_share(
     job: _Job, parent: BlobReader, root: Path, share: Share, team: _Team
 ) -> RestoreStats:
     """In a forked process: one share, read through a store of its own."""

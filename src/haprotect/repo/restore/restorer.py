@@ -100,8 +100,11 @@ class Restorer:
         share: Share | None = None,
         team: Team | None = None,
         dirs: Dirs | None = None,
+        make_target: Callable[[Path], Target] = Target,
     ) -> None:
-        """``dirs``: the directories were made already (by the primary, before forking)."""
+        """``dirs``: the directories were made already (by the primary, before forking);
+        ``make_target`` makes the way into the target directory."""
+        self._make_target = make_target
         self._reader = reader
         self._share = share
         self._team = team
@@ -130,7 +133,7 @@ class Restorer:
         self, nodes: Iterable[Node], target: Path, includes: Sequence[str] | None
     ) -> RestoreStats:
         wanted = include_keys(includes)
-        dest = Target(target)
+        dest = self._make_target(target)
         writer = self._writer = RunWriter(self._reader, dest, self._options, owners=self._owners)
         others = RestoreStats()
         done = False
