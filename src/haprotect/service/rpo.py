@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field
 
 from haprotect.service.cron import cron_schedule
@@ -54,8 +56,12 @@ class Rpo:
 def next_fire(schedule: str, after: datetime, tz: tzinfo = UTC) -> datetime:
     """The first fire time of ``schedule`` strictly after ``after`` (the scheduler's own)."""
     _aware(after)
-    fire = cron_schedule(schedule, getattr(tz, "key", "UTC")).next_after(after)
-    return fire.astimezone(tz)
+    zone = "UTC" if tz in (UTC, ZoneInfo("UTC")) else getattr(tz, "key", None)
+    if zone is None:
+        # A fixed offset, not a named zone: croniter reads the schedule in it.
+        fire: datetime = croniter(schedule, after.astimezone(tz)).get_next(datetime)
+        return fire
+    return cron_schedule(schedule, zone).next_after(after).astimezone(tz)
 
 
 def default_grace(schedule: str, fire: datetime, tz: tzinfo = UTC) -> timedelta:
