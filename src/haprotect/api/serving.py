@@ -27,9 +27,7 @@ def serve(config: ServiceConfig, *, listen: str | None = None) -> None:
     """Run the service until SIGTERM or SIGINT."""
     import uvicorn
 
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _log_to_stderr(config.log_level)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     host, _, port = (listen or config.listen).rpartition(":")
     dispatcher = start_dispatcher(config.notifications)
@@ -62,3 +60,18 @@ def serve(config: ServiceConfig, *, listen: str | None = None) -> None:
             stop.set()
             loop.join()
             dispatcher.close()
+
+
+def _log_to_stderr(level: str) -> None:
+    """The service's log: time, level and message, with the traceback of an unexpected error.
+
+    The command line's own handler on ``haprotect`` prints warnings as one
+    line without their cause, right for a command, not for a service read
+    in a journal; the service's logger gets its own and stops there.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    service = logging.getLogger("haprotect.service")
+    service.addHandler(handler)
+    service.setLevel(level.upper())
+    service.propagate = False

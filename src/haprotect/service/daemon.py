@@ -205,14 +205,19 @@ class Service:
         """
         due = []
         for job in jobs:
-            upcoming = self._next.get(job.key)
-            if upcoming is None:
-                upcoming = next_start(job, self._state(job.key), now, self._backoff)
-                self._next[job.key] = upcoming
+            upcoming = self._next_start(job, now)
             if upcoming.due(now):
                 due.append((job, upcoming))
         due.sort(key=lambda pair: (pair[0].rank, pair[1].since, pair[0].key))
         return due
+
+    def _next_start(self, job: Job, now: datetime) -> Next:
+        """A job's next start, kept until its state or its policy changes."""
+        upcoming = self._next.get(job.key)
+        if upcoming is None:
+            upcoming = next_start(job, self._state(job.key), now, self._backoff)
+            self._next[job.key] = upcoming
+        return upcoming
 
     def run_now(self, job_key: str, *, by: str) -> Run:
         """Start a job at once (a manual run), whatever its schedule; not twice at once."""
@@ -333,8 +338,7 @@ class Service:
                 since = policy.version.decided_at or policy.version.created_at
                 for job in policy.jobs:
                     entries.append((job, policy.items[job.key], since))
-                    upcoming = next_start(job, self._state(job.key), now, self._backoff)
-                    next_runs[job.key] = max(upcoming.at, now)
+                    next_runs[job.key] = max(self._next_start(job, now).at, now)
             running = frozenset(self._active)
         return build_overview(
             self.catalog,
