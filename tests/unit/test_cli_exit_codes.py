@@ -15,12 +15,10 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
+from tests.cli_commands import command_paths
 from tests.cli_site import PASSWORD, Site, a_set, invoke, make_site
-from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from haprotect.cli.main import app
@@ -32,21 +30,6 @@ from haprotect.storage.local import LocalStore
 
 STATUS = re.compile(r"Exit status: (.+?)\.(?:\s|$)")
 ENTRY = re.compile(r"(\d+) (\S.*)")
-
-
-def commands() -> list[tuple[str, ...]]:
-    """The path of every command of the application (``("repo", "backup")``...)."""
-    found: list[tuple[str, ...]] = []
-
-    def walk(command: Any, path: tuple[str, ...]) -> None:
-        if isinstance(command, TyperGroup):
-            for name, sub in command.commands.items():
-                walk(sub, (*path, name))
-        else:
-            found.append(path)
-
-    walk(typer.main.get_command(app), ())
-    return sorted(found)
 
 
 def listed(path: tuple[str, ...]) -> dict[int, str]:
@@ -64,7 +47,7 @@ def listed(path: tuple[str, ...]) -> dict[int, str]:
     return codes
 
 
-@pytest.mark.parametrize("path", commands(), ids=" ".join)
+@pytest.mark.parametrize("path", command_paths(), ids=" ".join)
 def test_every_command_lists_its_exit_statuses_in_the_table_s_words(path: tuple[str, ...]) -> None:
     codes = listed(path)
     assert ExitCode.SUCCESS in codes and ExitCode.USAGE in codes
@@ -75,7 +58,7 @@ def test_every_command_lists_its_exit_statuses_in_the_table_s_words(path: tuple[
             assert words == ExitCode(code).words, f"{' '.join(path)}: {code} {words}"
 
 
-@pytest.mark.parametrize("path", commands(), ids=" ".join)
+@pytest.mark.parametrize("path", command_paths(), ids=" ".join)
 def test_an_unknown_option_is_bad_usage(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--no-such-option"])
     assert result.exit_code == ExitCode.USAGE in listed(path)

@@ -189,7 +189,7 @@ class ProgressView:
                 TextColumn("{task.fields[detail]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=stderr,
+                console=stderr.console,
                 transient=True,
             )
             self._bar.start()

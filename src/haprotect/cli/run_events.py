@@ -61,7 +61,7 @@ class RichProgress:
             BarColumn(),
             DownloadColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=stderr.console,
             transient=True,
             disable=not stderr.is_terminal,
         )
