@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.cli.options import NoCliOpt, SourceArg
@@ -47,6 +46,8 @@ def render_topology(topology: Topology) -> None:
 
 
 def _render_cluster(cluster: Cluster) -> None:
+    from rich.table import Table
+
     nodes = ", ".join(f"{n.name}{'' if n.online else ' (offline)'}" for n in cluster.nodes)
     stdout.print(f"[bold]{cluster.name}[/] ({cluster.manager.value}): {nodes or 'no nodes'}")
     stdout.print(

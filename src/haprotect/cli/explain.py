@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
-from rich.tree import Tree
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.text import Text
+    from rich.tree import Tree
+
     from haprotect.policy.explain import Explained, Line
 
 
@@ -35,6 +36,9 @@ def explain_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input.
     """
+    from rich.text import Text
+    from rich.tree import Tree
+
     from haprotect.policy.explain import explain, explanation_to_json
     from haprotect.policy.io import load_policy
 
@@ -55,6 +59,9 @@ def explain_command(
 
 
 def _tree(explained: Explained) -> Tree:
+    from rich.text import Text
+    from rich.tree import Tree
+
     tree = Tree(Text.assemble((explained.key, "bold"), "  ", explained.title))
     branches: dict[str, Tree] = {}
     for line in explained.lines:
@@ -66,6 +73,8 @@ def _tree(explained: Explained) -> Tree:
 
 
 def _because(line: Line) -> Text:
+    from rich.text import Text
+
     text = Text(line.because)
     if line.source:
         text.append(f"  [{line.source}]", style="dim")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from haprotect.cli.app import stdout
 from haprotect.cli.repo_common import local_time
 from haprotect.engine.set_retention import SetGroup
@@ -29,6 +27,8 @@ def set_group_json(group: SetGroup) -> dict[str, Any]:
 
 
 def print_set_group(group: SetGroup) -> None:
+    from rich.table import Table
+
     key = ", ".join(f"{k} {v}" for k, v in group.key.items())
     stdout.print(f"sets of {key}", markup=False)
     table = Table(

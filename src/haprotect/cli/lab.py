@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from haprotect.cli.app import Group, app, reports_errors, stderr, stdout
 
@@ -202,6 +201,8 @@ def down_command(
 
 
 def _render(status: LabStatus, as_json: bool) -> None:
+    from rich.table import Table
+
     if as_json:
         _print_json(status.to_json())
         return

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from haprotect.cli.app import Group, app, reports_errors, stdout
 from haprotect.cli.catalog_common import (
@@ -102,6 +100,9 @@ def versions_command(
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed, 5 plug-in missing.
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     with opened(catalog) as store:
         found = store.versions(name)
     if as_json:

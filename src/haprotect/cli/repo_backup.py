@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from haprotect.cli.app import reports_errors, stderr, stdout
 from haprotect.cli.repo_common import (
@@ -146,6 +145,8 @@ def snapshots_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
+    from rich.table import Table
+
     repo = open_repo(url, password_file)
     found = [
         s

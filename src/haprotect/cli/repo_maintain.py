@@ -6,7 +6,6 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from haprotect.cli.app import reports_errors, stdout
 from haprotect.cli.repo_common import (
@@ -201,6 +200,8 @@ def _group_json(group: Group) -> dict[str, Any]:
 
 
 def _print_group(group: Group) -> None:
+    from rich.table import Table
+
     key = ", ".join(f"{k} {_value(v)}" for k, v in group.key.items()) or "all snapshots"
     stdout.print(f"group: {key}", markup=False)
     table = Table("ID", "Time", "Decision", "Why", box=None, padding=(0, 1))
@@ -357,6 +358,8 @@ def stats_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
+    from rich.table import Table
+
     stats = open_repo(url, password_file).stats()
     if as_json:
         summary(command="stats", **stats.to_json())

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from haprotect.cli.app import app, reports_errors, stderr, stdout
 from haprotect.cli.repo_common import count
@@ -84,6 +83,8 @@ def restore_command(
     Exit status: 0 completed, 1 not confirmed, 2 bad usage, 3 unreadable input,
     6 storage failed, 7 repository refused, 10 partially failed, 11 failed.
     """
+    from rich.markup import escape
+
     from haprotect.cli.run_events import JsonLines, RichProgress
     from haprotect.engine import find_set, list_sets, run_restore
     from haprotect.engine.sets import LATEST
@@ -158,6 +159,8 @@ def _skipped(found: list[SnapshotSet], chosen: SnapshotSet) -> None:
 
 
 def _describe(s: SnapshotSet) -> None:
+    from rich.markup import escape
+
     stderr.print(
         f"set [bold]{s.id}[/] of {escape(s.name)}, taken {s.started:%Y-%m-%d %H:%M:%S} UTC"
         + ("" if s.complete else " [yellow](partial)[/]")
@@ -188,6 +191,8 @@ def _ask_what(s: SnapshotSet, wanted: list[str], to: Path | None) -> tuple[list[
 
 
 def _show(plan: RestorePlan) -> None:
+    from rich.markup import escape
+
     for tier in plan.tiers:
         stderr.print(f"tier [bold]{escape(tier.name)}[/]:")
         if not tier.items:

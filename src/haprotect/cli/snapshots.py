@@ -7,8 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from haprotect.cli.app import app, reports_errors, stdout
 from haprotect.cli.runs import JsonOpt, PasswordFileOpt, RepoOpt, open_or_init_repository
@@ -34,6 +32,9 @@ def snapshots_command(
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 6 storage failed,
     7 repository refused.
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     from haprotect.engine import list_sets
 
     if repo_url is None:
@@ -74,16 +75,22 @@ def set_to_json(s: SnapshotSet) -> dict[str, object]:
 
 
 def _name(s: SnapshotSet) -> str:
+    from rich.markup import escape
+
     return escape(s.name) + ("" if s.application else " (data set)")
 
 
 def _complete(s: SnapshotSet) -> str:
+    from rich.markup import escape
+
     if s.complete:
         return "[green]yes[/]"
     return "[yellow]no[/] (partial): " + escape("; ".join(s.partial_because))
 
 
 def _tiers(s: SnapshotSet) -> str:
+    from rich.markup import escape
+
     lines = []
     for name in s.restore_order:
         items = s.items_of(name)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from haprotect.cli.app import Group, app, reports_errors, stderr, stdout
 from haprotect.cli.catalog_common import CatalogOpt, JsonOpt, dumps, opened, to_json, when
@@ -71,6 +69,9 @@ def list_command(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
 
     Exit status: 0 success, 2 bad usage, 3 unreadable input, 4 component failed, 5 plug-in missing.
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     with opened(catalog) as store:
         found = store.tokens()
     if as_json:
