@@ -529,6 +529,7 @@ TARGETS = [
     ("restore time", "restore_s", 0.5),
 ]
 RESTORE_LABEL = {"warm": "repository in page cache", "cold": "page cache dropped"}
+RESTORE_LABEL_EVICTED = "repository evicted from the page cache"
 
 
 @dataclass
@@ -589,7 +590,7 @@ def render_targets(found: list[Check], rounds: int) -> str:
     kind = {"haprotect": "command", "haprotect-api": "library call"}
     columns = [(t, m) for t in tools for m in modes]
     spread = " (min-max)" if rounds > 1 else ""
-    head = [f"haprotect ÷ restic, median of {rounds} per-round ratio(s){spread}"]
+    head = [f"haprotect ÷ restic, median of the per-round ratios of {rounds} round(s){spread}"]
     head += [f"{kind[t]}, {m}" for t, m in columns] + ["target"]
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for label, key, limit in TARGETS:
@@ -601,12 +602,12 @@ def render_targets(found: list[Check], rounds: int) -> str:
     return "\n".join(lines)
 
 
-def render_mode(summary: Summary, mode: str) -> str:
+def render_mode(summary: Summary, mode: str, restore_label: str) -> str:
     """All figures of one cache mode: each tool's medians, ratios to restic."""
     table = summary.medians[mode]
     names = [n for n in TOOLS if n in table]
     others = [n for n in names if n in summary.ratios[mode]]
-    head = [f"{mode} (restore: {RESTORE_LABEL[mode]})", *names]
+    head = [f"{mode} (restore: {restore_label})", *names]
     head += [f"{n} ÷ restic" for n in others]
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for label, key, fmt in ROWS:
@@ -665,8 +666,9 @@ def main() -> None:
     shutil.rmtree(src, ignore_errors=True)
     summary = summarise(results, size)
     found = checks(summary)
+    labels = {**RESTORE_LABEL, **({} if can_drop else {"cold": RESTORE_LABEL_EVICTED})}
     rendered = "\n\n".join(
-        [render_targets(found, args.rounds), *(render_mode(summary, m) for m in modes)]
+        [render_targets(found, args.rounds), *(render_mode(summary, m, labels[m]) for m in modes)]
     )
     versions = {
         "restic": _version(["restic", "version"]),
