@@ -1,4 +1,4 @@
-"""CLI startup: ``haprotect --help`` against ``restic version``, in one run.
+"""CLI startup: ``haprotect --help`` and a group's help against ``restic version``, in one run.
 
 Times, each the median of ``--repeat`` runs taken in turns (one of each
 command, then the next round, so a busy minute slows them alike), the
@@ -6,7 +6,10 @@ installed console scripts as a user starts them:
 
 - ``restic version`` (the peer: a Go binary; left out, and said so, when
   restic is not installed: ``scripts/bootstrap --bench`` installs it),
-- ``haprotect --help`` and ``haprotect repo backup --help``,
+- ``haprotect --help`` (the verbs' index, no verb loaded),
+  ``haprotect repo --help`` (one verb's help: its module and its commands'
+  load, as before a repository command runs) and
+  ``haprotect repo backup --help``,
 - and, as floors, this interpreter doing nothing (``python -c pass``),
   importing typer, the command-line framework (``python -c 'import typer'``),
   and the help of a typer application of one command with one option
@@ -55,6 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     commands = {
         "haprotect --help": [HAPROTECT, "--help"],
+        "haprotect repo --help": [HAPROTECT, "repo", "--help"],
         "haprotect repo backup --help": [HAPROTECT, "repo", "backup", "--help"],
         FLOOR: [sys.executable, "-c", "pass"],
         "python -c 'import typer'": [sys.executable, "-c", "import typer"],
