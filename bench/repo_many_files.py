@@ -26,7 +26,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repo_vs_peers import OUT, PASSWORD, Run, measure, warm
+from repo_vs_peers import OUT, PASSWORD, Run, measure, read_all
 
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
 TOOLS = ("haprotect", "restic")
@@ -93,7 +93,7 @@ def main() -> None:
             lines = commands(tool, work / f"repo-{tool}")
             measure(lines["init"], env)
             for step in ("initial", "unchanged"):
-                warm(tree)
+                read_all(tree)
                 os.sync()
                 run = measure([*lines["backup"], str(tree)], env)
                 runs[tool][step].append(run)

@@ -31,7 +31,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repo_vs_peers import MB, OUT, PASSWORD, measure, prepare, same_tree, tree_bytes, warm
+from repo_vs_peers import MB, OUT, PASSWORD, measure, prepare, read_all, same_tree, tree_bytes
 
 from haprotect.testing.seaweedfs import SeaweedFS, running_seaweedfs
 
@@ -94,7 +94,7 @@ def main() -> None:
                 shutil.rmtree(target, ignore_errors=True)
                 measure(lines["init"], env)
                 for step, argv in (("backup", lines["backup"]), ("restore", lines["restore"])):
-                    warm(src)
+                    read_all(src)
                     os.sync()
                     run = measure(fill(argv, src=str(src), target=str(target)), env)
                     mb_s[tool][step].append(size / run.seconds / MB)

@@ -1,4 +1,8 @@
-"""Run every benchmark in bench/ (``make bench``); each prints its own table."""
+"""Run every benchmark in bench/ (``make bench``); each prints its own table.
+
+``--skip-scale`` leaves out the runs at scale (a million files), which take
+the longest; any other argument is passed to every benchmark.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,21 @@ BENCHMARKS = [
     "cli_startup.py",
     "cib_scale.py",
     "repo_vs_peers.py",
+    "repo_s3.py",
     "lab_backup.py",
     "quiesce_window.py",
     "service_planning.py",
 ]
+AT_SCALE = ["repo_many_files.py"]
 
 
 def main() -> None:
-    for name in BENCHMARKS:
+    args = sys.argv[1:]
+    benchmarks = BENCHMARKS + ([] if "--skip-scale" in args else AT_SCALE)
+    passed = [arg for arg in args if arg != "--skip-scale"]
+    for name in benchmarks:
         print(f"== {name}", flush=True)
-        subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]], check=True)
+        subprocess.run([sys.executable, str(HERE / name), *passed], check=True)
 
 
 if __name__ == "__main__":
