@@ -35,6 +35,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from haprotect import pgsession
+from haprotect.pgsession import one_line
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
 
@@ -43,11 +44,6 @@ log = logging.getLogger(__name__)
 APPLICATION = "haprotect-quiesce"
 OPTIONS = ("dsn", "mode", "label", "fast", "wait_for_archive")
 _NEW_NAMES = 150000  #: pg_backup_start/pg_backup_stop from PostgreSQL 15
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 class PostgresQuiescer:
@@ -98,7 +94,7 @@ class PostgresQuiescer:
             with self._lock:
                 self._sessions.pop(spec.key, None)
             conn.close()  # a backup that did not start needs no stop; one that did is aborted
-            raise opt.fail(spec, _first_line(exc)) from None
+            raise opt.fail(spec, one_line(exc)) from None
         log.info("%s: backup started at %s", spec.label, details["start_lsn"])
         return HoldReport(time.time(), details)
 
@@ -134,7 +130,7 @@ class PostgresQuiescer:
         except pgsession.ConnectError as exc:
             raise opt.fail(spec, f"cannot connect: {exc.reason}") from None
         except psycopg.Error as exc:
-            raise opt.fail(spec, _first_line(exc)) from None
+            raise opt.fail(spec, one_line(exc)) from None
         return details
 
     def resume(self, spec: QuiesceSpec) -> ResumeReport:
@@ -154,7 +150,7 @@ class PostgresQuiescer:
                 sql = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, %s)"
             row = conn.execute(sql, (wait,)).fetchone()
         except psycopg.Error as exc:
-            raise opt.fail(spec, f"cannot stop the backup: {_first_line(exc)}") from None
+            raise opt.fail(spec, f"cannot stop the backup: {one_line(exc)}") from None
         finally:
             conn.close()
         if row is None:
@@ -177,7 +173,7 @@ class PostgresQuiescer:
                 application_name=APPLICATION,
             )
         except psycopg.Error as exc:
-            raise opt.fail(spec, f"cannot connect: {_first_line(exc)}") from None
+            raise opt.fail(spec, f"cannot connect: {one_line(exc)}") from None
 
     @staticmethod
     def _checkpoint_lsns(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -187,7 +183,7 @@ class PostgresQuiescer:
                 "FROM pg_control_checkpoint()"
             ).fetchone()
         except psycopg.Error as exc:  # not allowed for this role: the checkpoint still happened
-            log.debug("pg_control_checkpoint: %s", _first_line(exc))
+            log.debug("pg_control_checkpoint: %s", one_line(exc))
             return {}
         if row is None:
             return {}
