@@ -28,6 +28,7 @@ from haprotect.engine.planning import plan_backup
 from haprotect.lab import Lab, verify_acknowledged
 from haprotect.lab.client import post_json, request
 from haprotect.lab.pgnode import PgNode
+from haprotect.model.inventory import Inventory
 from haprotect.model.plan import SnapshotSet
 from haprotect.model.policy import Fallback, Policy
 from haprotect.model.result import ItemStatus, Result, Status
@@ -202,6 +203,85 @@ def test_a_backup_from_the_standby_leaves_the_primary_serving_and_untouched(env:
     assert any(f"read standby {standby}: streaming" in why for why in meta["why"])
     notes = [e.message for e in reporter.events if getattr(e, "scope", "").endswith(PG)]
     assert any("pg_basebackup from " + standby in n for n in notes)
+
+
+class SessionCount:
+    """Client connections opened on one server (``pg_stat_database.sessions``, PostgreSQL 14+).
+
+    A session is counted once its statistics are flushed, at the latest when it
+    ends; :meth:`count` waits until no haprotect session is left on the server.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        if self.conn.info.server_version < 140000:
+            pytest.skip("pg_stat_database.sessions needs PostgreSQL 14")
+        time.sleep(1.2)  # our own session's statistics are flushed at most once a second
+        self.conn.execute("SELECT 1")
+        time.sleep(1.2)
+        self.before = self._sessions()
+
+    def restart(self) -> None:
+        """Count from now on."""
+        self.before += self.count()
+
+    def _sessions(self) -> int:
+        row = self.conn.execute("SELECT sum(sessions)::int FROM pg_stat_database").fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self) -> int:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = self.conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'haprotect%'"
+            ).fetchone()
+            if row is not None and row[0] == 0:
+                break
+            time.sleep(0.05)
+        return self._sessions() - self.before
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def without_quiescers(env: LabEnv) -> tuple[Policy, Inventory]:
+    """The lab's policy and inventory with no tier held: a backup without a cut."""
+    policy = env.policy
+    groups = tuple(
+        replace(g, tiers=tuple(replace(t, quiesce=()) for t in g.tiers)) for g in policy.groups
+    )
+    inventory = load_inventory(env.lab.inventory_path)
+    return replace(policy, groups=groups), replace(inventory, quiesce={})
+
+
+def test_a_backup_connects_to_the_primary_once_and_without_a_cut_never(env: LabEnv) -> None:
+    """The checkpoint and the cut share one connection; the standby is judged by itself."""
+    lab = env.lab
+    primary, standby = SessionCount(lab.primary_dsn), SessionCount(lab.standby_dsn)
+    try:
+        result, reporter = backup(env)
+        assert result.status is Status.COMPLETED, result.issues
+        notes = [getattr(e, "message", "") for e in reporter.events]
+        assert any("database held by postgresql" in n for n in notes)  # a CHECKPOINT
+        cut = next(i for i in result.items if i.dataset == PG).details["cut"]
+        assert isinstance(cut, dict) and "cut_lsn" in cut and "paused" in cut
+        assert primary.count() == 1
+        assert standby.count() >= 3  # the count sees haprotect's sessions
+
+        policy, inventory = without_quiescers(env)
+        primary.restart()
+        standby.restart()
+        plan = plan_backup(policy, inventory, use_cli=False)
+        options = RunOptions(staging=env.root / "staging", wait_seconds=2)
+        result = run_backup(plan, env.repo, ListReporter(), options)
+        assert result.status is Status.COMPLETED, result.issues
+        item = next(i for i in result.items if i.dataset == PG)
+        assert item.node == lab.standby and "cut" not in item.details
+        assert primary.count() == 0
+        assert standby.count() >= 2
+    finally:
+        primary.close()
+        standby.close()
 
 
 def test_a_stopped_standby_falls_back_to_the_primary_or_fails(env: LabEnv) -> None:

@@ -3,7 +3,9 @@
 The sources the cuts need (their movers' ``cut_needs_source``: a standby to
 pause at the cut) are chosen first, before anything is held, so the hold does not wait on health
 checks; then the tiers are held top-down, every item's cut is taken, and the
-tiers resume bottom-up (:mod:`haprotect.engine.quiescing`). What happened is
+tiers resume bottom-up (:mod:`haprotect.engine.quiescing`). Meanwhile the
+quiescers and cuts share their connections, one per server
+(:mod:`haprotect.sessions`), closed once the tiers have resumed. What happened is
 written into the set's metadata and the run's issues.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from haprotect import sessions
 from haprotect.engine import quiescing
 from haprotect.engine.backup_context import BackupContext
 from haprotect.engine.events import Note
@@ -49,7 +52,8 @@ def hold_and_cut(
     aborted: str | None = None
     holding: HeldTiers
     try:
-        with held(specs, ctx.quiescers) as holding:
+        # The quiescers and cuts share one connection per server (a database's primary).
+        with sessions.shared(), held(specs, ctx.quiescers) as holding:
             cuts, problems = quiescing.take_cuts(
                 ctx.plan,
                 pset,

@@ -45,7 +45,8 @@ import psycopg
 
 from haprotect.errors import ComponentError, HaprotectError
 from haprotect.lease import Lease
-from haprotect.movers.pgcheck import Endpoint, lsn_int, one_line
+from haprotect.movers.pgcheck import Endpoint, lsn_int
+from haprotect.pgsession import one_line
 from haprotect.pgtools import find_postgres
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class ReplayPause:
             return self.problem
         self.resumed = True
         try:
-            with self.endpoint.connect() as conn:
+            with self.endpoint.session() as conn:
                 if _scalar(conn, "SELECT pg_catalog.pg_is_in_recovery()"):
                     conn.execute(_RESUME_SQL)
         except (psycopg.Error, ComponentError) as exc:
@@ -126,7 +127,7 @@ def pause_at(
     try:
         if primary is not None:
             _check_primary_waits_not_for_apply(primary)
-        with standby.connect() as conn:
+        with standby.session() as conn:
             _check_version(conn, standby)
             replayed = _wait_for(conn, cut_lsn, deadline)
             if replayed is None:
@@ -160,7 +161,7 @@ def _check_version(conn: psycopg.Connection[Any], standby: Endpoint) -> None:
 
 
 def _check_primary_waits_not_for_apply(primary: Endpoint) -> None:
-    with primary.connect() as conn:
+    with primary.session() as conn:
         row = conn.execute(
             "SELECT current_setting('synchronous_commit'), "
             "current_setting('synchronous_standby_names')"

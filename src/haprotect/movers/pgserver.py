@@ -22,7 +22,8 @@ from pathlib import Path
 import psycopg
 
 from haprotect.errors import ComponentError
-from haprotect.movers.pgcheck import CHECK_APPLICATION, DEFAULT_USER, one_line
+from haprotect.movers.pgcheck import CHECK_APPLICATION, DEFAULT_USER
+from haprotect.pgsession import one_line
 from haprotect.pgtools import PgRunner, binaries_for, running_postmaster, server_user
 from haprotect.ports import free_ports
 

@@ -3,11 +3,13 @@
 Backup: ``pg_basebackup -X stream -c fast --no-sync -Fp`` against the node
 the plan chose, a standby whenever one is healthy, so the primary keeps
 serving and does no backup work: no backup session, no WAL sender on it.
-Before it starts, the standby is checked again and given a few seconds to
-replay up to the primary's current position, so that what the primary had
+Before it starts, the standby is checked again (asking the standby alone,
+:mod:`haprotect.movers.pgcheck`) and given a few seconds to replay up to the
+primary's position as it last heard it, so that what the primary had
 committed when the backup started is in it; unless its replay was paused
 at a cut (:mod:`haprotect.movers.pgcut`), which it resumes as soon as
-``pg_basebackup`` is done. The plain-format copy goes to a staging
+``pg_basebackup`` is done. Only the cut connects to the primary; a backup
+without a cut connects only to the node it reads. The plain-format copy goes to a staging
 directory; its WAL is made to end at the backup's end position
 (:mod:`haprotect.movers.pgwal`), so that a restore holds exactly what the
 backup recorded and nothing its source wrote while it finished; then it
@@ -32,8 +34,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 from haprotect.errors import ComponentError
 from haprotect.model.inventory import Inventory
 from haprotect.model.plan import PlanItem, SourceHealth
@@ -48,7 +48,7 @@ from haprotect.movers.base import (
     size_text,
 )
 from haprotect.movers.cut import CutRequest
-from haprotect.movers.pgcheck import Endpoint, one_line
+from haprotect.movers.pgcheck import Endpoint
 from haprotect.movers.placement import install_tree, refuse_occupied, staged_restore
 from haprotect.pgtools import find_postgres, server_running
 from haprotect.repo.errors import RestoreError
@@ -81,12 +81,12 @@ class PostgresMover(Mover):
         return {} if dsn is None else {"dsn": dsn}
 
     def probe(self, item: PlanItem, node: str, inventory: Inventory) -> SourceHealth:
+        """The node's health from the node alone: a standby is not compared with its primary."""
         endpoint = Endpoint.of_item(inventory, item, node)
         primary = item.source.primary
         if node == primary:
             return pgcheck.check_primary(endpoint)
-        upstream = Endpoint.of_item(inventory, item, primary) if primary else None
-        return pgcheck.check_standby(endpoint, upstream)
+        return pgcheck.check_standby(endpoint, primary)
 
     def backup(self, job: BackupJob) -> BackupOutcome:
         item = job.item
@@ -133,25 +133,22 @@ class PostgresMover(Mover):
     def _before(
         self, job: BackupJob, endpoint: Endpoint, from_standby: bool
     ) -> dict[str, JSONValue]:
-        """Check the source once more; from a standby, let it catch up with the primary."""
+        """Check the source once more, asking it alone; a standby then catches up with
+        the primary's position as it last heard it."""
+        state = pgcheck.node_state(endpoint)
         facts: dict[str, JSONValue] = {}
-        try:
-            with endpoint.connect() as conn:
-                row = conn.execute(
-                    "SELECT current_setting('server_version'), "
-                    "(SELECT system_identifier FROM pg_control_system())::text"
-                ).fetchone()
-        except psycopg.Error as exc:
-            raise ComponentError(f"cannot query {endpoint}: {one_line(exc)}") from None
-        if row is not None:
-            facts["server_version"], facts["system_identifier"] = row[0], row[1]
+        if state.server_version is not None:
+            facts["server_version"] = state.server_version
+        if state.system_identifier is not None:
+            facts["system_identifier"] = state.system_identifier
         if not from_standby:
-            facts["primary_lsn"] = pgcheck.primary_lsn(endpoint)
+            health = pgcheck.judge_primary(job.node, state)
+            if not health.healthy:
+                raise ComponentError(f"primary {job.node} is no longer usable: {health.detail}")
+            facts["primary_lsn"] = state.wal_lsn
             facts["lag_bytes"], facts["lag_seconds"] = 0, 0.0
             return facts
-        primary = job.item.source.primary
-        upstream = Endpoint.of_item(job.inventory, job.item, primary) if primary else None
-        health = pgcheck.check_standby(endpoint, upstream)
+        health = pgcheck.judge_standby(job.node, state, job.item.source.primary)
         if not health.healthy:
             raise ComponentError(f"standby {job.node} is no longer usable: {health.detail}")
         facts.update({k: v for k, v in health.positions.items() if v is not None})

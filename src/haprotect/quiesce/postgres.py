@@ -2,7 +2,10 @@
 
 - ``mode: checkpoint`` (default): ``CHECKPOINT`` at hold, so the data files
   a block-level or snapshot copy takes are as recent as they can be and
-  crash recovery from them replays little WAL. Nothing stays held.
+  crash recovery from them replays little WAL. Nothing stays held. The
+  connection is the run's shared session to that server when the engine
+  has one open (:mod:`haprotect.pgsession`): the cut that follows (the
+  primary's WAL position) asks on the same connection.
 - ``mode: backup``: for a file-level copy of a running server. At hold,
   ``pg_backup_start(label, fast)`` (PostgreSQL 15 and later;
   ``pg_start_backup(label, fast, false)`` before) in a session that stays
@@ -29,19 +32,18 @@ import time
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
+from haprotect import pgsession
+from haprotect.pgsession import one_line
 from haprotect.quiesce import options as opt
 from haprotect.quiesce.base import HoldReport, QuiesceSpec, ResumeReport
 
 log = logging.getLogger(__name__)
 
+APPLICATION = "haprotect-quiesce"
 OPTIONS = ("dsn", "mode", "label", "fast", "wait_for_archive")
 _NEW_NAMES = 150000  #: pg_backup_start/pg_backup_stop from PostgreSQL 15
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 class PostgresQuiescer:
@@ -67,6 +69,8 @@ class PostgresQuiescer:
     def hold(self, spec: QuiesceSpec) -> HoldReport:
         self.validate(spec)
         mode = opt.choice(spec, "mode", ("checkpoint", "backup"), "checkpoint")
+        if mode == "checkpoint":
+            return HoldReport(time.time(), self._checkpoint(spec))
         with self._lock:
             if spec.key in self._sessions:
                 raise opt.fail(spec, "a backup is already running in this session")
@@ -74,11 +78,6 @@ class PostgresQuiescer:
         try:
             version = conn.info.server_version
             details = {"mode": mode, "server_version": str(version)}
-            if mode == "checkpoint":
-                conn.execute("CHECKPOINT")
-                details.update(self._checkpoint_lsns(conn))
-                conn.close()
-                return HoldReport(time.time(), details)
             with self._lock:
                 self._sessions[spec.key] = conn
             label = opt.string(spec, "label", "haprotect")
@@ -95,9 +94,44 @@ class PostgresQuiescer:
             with self._lock:
                 self._sessions.pop(spec.key, None)
             conn.close()  # a backup that did not start needs no stop; one that did is aborted
-            raise opt.fail(spec, _first_line(exc)) from None
+            raise opt.fail(spec, one_line(exc)) from None
         log.info("%s: backup started at %s", spec.label, details["start_lsn"])
         return HoldReport(time.time(), details)
+
+    def _checkpoint(self, spec: QuiesceSpec) -> dict[str, str]:
+        """``CHECKPOINT`` on the shared session to the server, if the run has one open.
+
+        The statement timeout is set for the checkpoint and reset after, so
+        the session is left as it was found for the cut that follows.
+        """
+        found = conninfo_to_dict(opt.string(spec, "dsn"))
+        params = {k: str(v) for k, v in found.items() if v is not None}
+        timeout_ms = max(1, int(spec.timeout_seconds * 1000))
+
+        def open_() -> psycopg.Connection[Any]:
+            return pgsession.connect(
+                params,
+                application=APPLICATION,
+                where=spec.label,
+                timeout=max(1, int(spec.timeout_seconds)),
+            )
+
+        try:
+            with pgsession.session(params, open_) as conn:
+                details = {"mode": "checkpoint", "server_version": str(conn.info.server_version)}
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, false)", (str(timeout_ms),)
+                )
+                try:
+                    conn.execute("CHECKPOINT")
+                finally:
+                    conn.execute("RESET statement_timeout")
+                details.update(self._checkpoint_lsns(conn))
+        except pgsession.ConnectError as exc:
+            raise opt.fail(spec, f"cannot connect: {exc.reason}") from None
+        except psycopg.Error as exc:
+            raise opt.fail(spec, one_line(exc)) from None
+        return details
 
     def resume(self, spec: QuiesceSpec) -> ResumeReport:
         with self._lock:
@@ -116,7 +150,7 @@ class PostgresQuiescer:
                 sql = "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, %s)"
             row = conn.execute(sql, (wait,)).fetchone()
         except psycopg.Error as exc:
-            raise opt.fail(spec, f"cannot stop the backup: {_first_line(exc)}") from None
+            raise opt.fail(spec, f"cannot stop the backup: {one_line(exc)}") from None
         finally:
             conn.close()
         if row is None:
@@ -136,10 +170,10 @@ class PostgresQuiescer:
                 autocommit=True,
                 connect_timeout=max(1, int(spec.timeout_seconds)),
                 options=f"-c statement_timeout={timeout_ms}",
-                application_name="haprotect-quiesce",
+                application_name=APPLICATION,
             )
         except psycopg.Error as exc:
-            raise opt.fail(spec, f"cannot connect: {_first_line(exc)}") from None
+            raise opt.fail(spec, f"cannot connect: {one_line(exc)}") from None
 
     @staticmethod
     def _checkpoint_lsns(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -149,7 +183,7 @@ class PostgresQuiescer:
                 "FROM pg_control_checkpoint()"
             ).fetchone()
         except psycopg.Error as exc:  # not allowed for this role: the checkpoint still happened
-            log.debug("pg_control_checkpoint: %s", _first_line(exc))
+            log.debug("pg_control_checkpoint: %s", one_line(exc))
             return {}
         if row is None:
             return {}
