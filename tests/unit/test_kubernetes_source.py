@@ -15,14 +15,19 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
+from tests.golden_files import check_golden, check_golden_text
 
 from haprotect.errors import ExitCode
 from haprotect.model.topology import Cluster, Manager, Node, Replication, Role
 from haprotect.model.topology_json import topology_to_json
+from haprotect.policy.generate import generate
+from haprotect.policy.io import dump_policy, parse_policy
+from haprotect.policy.rules_file import load_rules
 from haprotect.sources import discover, source_for
 from haprotect.sources.kubernetes.objects import read_objects
 from haprotect.sources.kubernetes.source import KubernetesSource, build_cluster
@@ -30,6 +35,7 @@ from haprotect.sources.kubernetes.source import KubernetesSource, build_cluster
 DUMP = FIXTURES / "kubernetes" / "shop.json"
 URL = f"kubernetes+file://{DUMP}"
 HAPROTECT = str(Path(sys.executable).with_name("haprotect"))
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 #: values inside the Secret and inside the pods' environment that must never come out
 SECRETS = (
@@ -243,3 +249,13 @@ def test_the_cli_discovers_and_plans_the_dump(tmp_path: Path) -> None:
     assert "nodes: [node-a, node-c]" in text
     for secret in SECRETS:
         assert secret not in text + done.stdout + done.stderr
+
+
+def test_topology_and_policy_match_their_golden_files() -> None:
+    topology = discover(URL)
+    check_golden("kubernetes-shop.topology.json", topology_to_json(topology))
+    source = f"kubernetes+file://{DUMP.relative_to(ROOT)}"
+    policy = generate(topology, load_rules(None), source=source, now=NOW)
+    text = dump_policy(policy)
+    check_golden_text("kubernetes-shop.policy.yaml", text)
+    assert parse_policy(text, "kubernetes-shop.policy.yaml") == policy

@@ -14,6 +14,7 @@ resource and the server. Secrets are never asked for.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -74,20 +75,27 @@ def list_objects(target: Target, timeout: float) -> tuple[list[object], str, str
     """Every object read, the context's name (the cluster's) and the server, for messages."""
     client, config = _client_modules()
     configuration = client.Configuration()
-    where = target.kubeconfig or "the default kubeconfig"
+    kubeconfig = target.kubeconfig or _default_kubeconfig()
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=target.kubeconfig)
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+    except Exception as exc:
+        raise InputError(f"{kubeconfig}: cannot use the kubeconfig: {_one_line(exc)}") from None
+    names = [c.get("name") for c in contexts or [] if isinstance(c, dict)]
+    if target.context and target.context not in names:
+        known = ", ".join(str(n) for n in names) or "none"
+        raise InputError(f"{kubeconfig}: no context {target.context!r} (known: {known})")
+    context = target.context or (active or {}).get("name") or "kubernetes"
+    try:
         config.load_kube_config(
-            config_file=target.kubeconfig,
+            config_file=kubeconfig,
             context=target.context,
             client_configuration=configuration,
             persist_config=False,
         )
     except Exception as exc:
-        raise InputError(f"{where}: cannot use the kubeconfig: {_one_line(exc)}") from None
-    context = target.context or (active or {}).get("name") or "kubernetes"
-    if target.context and target.context not in [c.get("name") for c in contexts or []]:
-        raise InputError(f"{where}: no context {target.context!r}")
+        raise InputError(
+            f"{kubeconfig}: cannot use context {context!r}: {_one_line(exc)}"
+        ) from None
     configuration.retries = 0
     server = str(configuration.host)
     api = client.ApiClient(configuration)
@@ -143,6 +151,11 @@ def _listed(
         raise ComponentError(
             f"kubernetes API {server}: the answer listing {resource} is not JSON"
         ) from None
+
+
+def _default_kubeconfig() -> str:
+    """``$KUBECONFIG`` (files joined by ':' are merged, as kubectl does), else ~/.kube/config."""
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def _status_message(body: object) -> str:

@@ -215,7 +215,24 @@ def read_objects(items: Iterable[object], origin: str) -> Objects:
             continue  # the same object in two documents of one dump
         seen.add(key)
         _READERS[kind](out, Fields(item, origin, meta.ref), meta)
+    _sort(out)
     return out
+
+
+def _sort(out: Objects) -> None:
+    """Objects in name order, whatever order a dump or the API gave them in."""
+    out.nodes.sort(key=lambda n: n.name)
+    out.volumes.sort(key=lambda v: v.name)
+    out.classes.sort(key=lambda c: c.name)
+    for records in (
+        out.claims,
+        out.pods,
+        out.workloads,
+        out.budgets,
+        out.services,
+        out.pg_clusters,
+    ):
+        records.sort(key=lambda r: (r.meta.namespace, r.meta.kind, r.meta.name))
 
 
 def _flatten(items: Iterable[object], origin: str, depth: int = 0) -> Iterable[object]:
@@ -244,13 +261,13 @@ def _group(api_version: str) -> str:
 
 def _meta(top: Fields, group: str, kind: str) -> Meta:
     metadata = top.obj("metadata")
-    name = metadata.text("name")
-    what = f"{kind} {name or '(unnamed)'}"
-    metadata = Fields(metadata.raw, top.origin, what, "metadata")
+    name, namespace = metadata.text("name"), metadata.text("namespace")
+    place = f"{namespace}/{name}" if namespace else name
+    metadata = Fields(metadata.raw, top.origin, f"{kind} {place or '(unnamed)'}", "metadata")
     if not name:
         raise metadata.fail("name", "is missing")
     owners = tuple((o.text("kind"), o.text("name")) for o in metadata.objects("ownerReferences"))
-    return Meta(group, kind, metadata.text("namespace"), name, metadata.text_map("labels"), owners)
+    return Meta(group, kind, namespace, name, metadata.text_map("labels"), owners)
 
 
 def _requirements(items: list[Fields]) -> tuple[Requirement, ...]:
