@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -263,3 +265,34 @@ def test_urls_name_a_context_or_a_kubeconfig() -> None:
         parse_target("kubernetes://prod/etc/kube/config")
     with pytest.raises(UsageError):
         parse_target("kubernetes://prod?namespace=shop")
+
+
+WITHOUT_CLIENT = """
+import sys
+sys.modules["kubernetes"] = None  # as if the k8s extra were not installed
+from haprotect.errors import RegistryError
+from haprotect.sources import discover
+topology = discover(sys.argv[1])
+print(len(topology.clusters[0].datasets))
+try:
+    discover("kubernetes://")
+except RegistryError as error:
+    print(error.message)
+    print(error.hint)
+"""
+
+
+def test_a_dump_needs_no_client_and_the_api_names_the_extra_that_installs_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_CLIENT, f"kubernetes+file://{DUMP}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "6",
+        "kubernetes:// needs the kubernetes client, which is not installed",
+        "pip install 'haprotect[k8s]', or read a dump with kubernetes+file:///path",
+    ]
