@@ -259,3 +259,22 @@ def test_topology_and_policy_match_their_golden_files() -> None:
     text = dump_policy(policy)
     check_golden_text("kubernetes-shop.policy.yaml", text)
     assert parse_policy(text, "kubernetes-shop.policy.yaml") == policy
+
+
+def test_statefulset_claims_without_role_labels_or_pods_are_data_sets_of_their_own() -> None:
+    items = json.loads(DUMP.read_text())["items"]
+    kept = [
+        i for i in items if not (i["kind"] == "Pod" and i["metadata"]["name"] == "prometheus-0")
+    ]
+    for item in kept:
+        if item["kind"] == "Pod" and item["metadata"]["name"].startswith("redis-"):
+            del item["metadata"]["labels"]["role"]
+    cluster = build_cluster(read_objects(kept, "test"), "shop")
+    ids = {d.id for d in cluster.datasets}
+    assert "shop/statefulset/redis/data" not in ids
+    first = cluster.dataset("shop/pvc/data-redis-0")
+    assert (first.replication, first.primary) == (Replication.SHARED, "node-a")
+    assert first.standbys == ("node-b", "node-c")
+    # no pod runs prometheus-0 now: its claim is still found, on its local volume's node
+    tsdb = cluster.dataset("monitoring/pvc/tsdb-prometheus-0")
+    assert (tsdb.replication, tsdb.primary) == (Replication.LOCAL, "node-c")

@@ -63,14 +63,14 @@ def infer_datasets(units: list[Unit], storage: Storage, budgets: list[Budget]) -
         if workload is None or unit.parent is not None:
             continue
         namespace = unit.meta.namespace
-        if workload.meta.kind == "StatefulSet":
-            for template in workload.claim_templates:
-                members = _template_members(unit, template, storage)
-                if len(members) > 1 and any(m.role is Role.PROMOTED for m in members):
-                    dataset = _replicated_template(unit, template, members, storage)
-                    out[dataset.id] = _with_budgets(dataset, unit, budgets)
-                    covered |= {(namespace, m.claim) for m in members}
         claims = [*workload.claims]
+        for template in workload.claim_templates:
+            members = _template_members(unit, template, storage)
+            if len(members) > 1 and any(m.role is Role.PROMOTED for m in members):
+                dataset = _replicated_template(unit, template, members, storage)
+                out[dataset.id] = _with_budgets(dataset, unit, budgets)
+                covered |= {(namespace, m.claim) for m in members}
+            claims += [m.claim for m in members]
         for pod in unit.pods:
             claims += pod.claims
         for name in dict.fromkeys(claims):

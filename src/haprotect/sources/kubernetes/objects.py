@@ -87,11 +87,8 @@ class Meta:
 
     @property
     def ref(self) -> str:
-        return (
-            f"{self.kind} {self.namespace}/{self.name}"
-            if self.namespace
-            else (f"{self.kind} {self.name}")
-        )
+        place = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {place}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,12 +69,10 @@ class Unit:
         return {**template, **self.meta.labels}
 
     def role_of(self, pod: PodInfo) -> Role:
-        if self.cluster is not None and self.cluster.current_primary:
-            return (
-                Role.PROMOTED
-                if pod.meta.name == self.cluster.current_primary
-                else (Role.UNPROMOTED)
-            )
+        """CloudNativePG's status.currentPrimary when it names one, else the pod's labels."""
+        primary = self.cluster.current_primary if self.cluster is not None else ""
+        if primary:
+            return Role.PROMOTED if pod.meta.name == primary else Role.UNPROMOTED
         return pod_role(pod)
 
     def running(self) -> list[PodInfo]:
