@@ -6,7 +6,8 @@ the application, which must load no verb's module, and of every command
 after each, the modules it loaded must
 include none that only running a command needs: the engine, pydantic,
 psycopg, the repository's cryptography, compression and hashing, and the
-service's web framework (FastAPI, Starlette, uvicorn), SQLAlchemy and Alembic.
+service's web framework (FastAPI, Starlette, uvicorn), SQLAlchemy and Alembic, and
+the Kubernetes client.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FORBIDDEN = (
     "uvicorn",
     "sqlalchemy",
     "alembic",
+    "kubernetes",
 )
 
 CHILD = """

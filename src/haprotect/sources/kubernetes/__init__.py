@@ -1,0 +1,1 @@
+"""The Kubernetes source: workloads, claims and PostgreSQL operators' clusters."""
