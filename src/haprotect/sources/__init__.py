@@ -14,6 +14,7 @@ sources: Registry[Source, str] = Registry(
     (
         Builtin("pacemaker", "haprotect.sources.pacemaker.source:PacemakerSource"),
         Builtin("topology_file", "haprotect.sources.topology_file:TopologyFileSource"),
+        Builtin("vcs", "haprotect.sources.vcs.source:VcsSource"),
     ),
 )
 
@@ -25,7 +26,8 @@ def source_for(url: str) -> Source:
         return source
     raise UsageError(
         f"no source reads {url!r}",
-        hint="use pacemaker://, pacemaker+file:///path/cib.xml or file:///path/topology.yaml",
+        hint="use pacemaker://, pacemaker+file:///path/cib.xml, vcs://, "
+        "vcs+file:///path/main.cf or file:///path/topology.yaml",
     )
 
 
