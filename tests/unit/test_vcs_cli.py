@@ -77,3 +77,37 @@ def test_erp_topology_and_policy_match_golden() -> None:
     text = dump_policy(policy)
     check_golden_text("vcs-erp.policy.yaml", text)
     assert parse_policy(text, "vcs-erp.policy.yaml") == policy
+
+
+def test_explain_and_drift_on_a_vcs_policy(runner: CliRunner, tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for name in ("main.cf", "types.cf", "vvrtypes.cf", "main.cf.hastatus"):
+        (conf / name).write_text((ERP.parent / name).read_text())
+    source = f"vcs+file://{conf / 'main.cf'}"
+    policy = tmp_path / "erp.policy.yaml"
+    assert runner.invoke(app, ["plan", source, "-o", str(policy)]).exit_code == 0
+    explained = runner.invoke(app, ["explain", str(policy), "-d", "oradata_mnt"])
+    assert explained.exit_code == 0, explained.output
+    assert "RVGPrimary ora_rvg_pri is online (erp1)" in explained.stdout
+    # a failover (erp_db online on erp2 now) is not drift
+    hastatus = (conf / "main.cf.hastatus").read_text()
+    moved = (
+        hastatus.replace("erp_db          erp1                 Y          N               ONLINE",
+                         "erp_db          erp1                 Y          N               OFFLINE")
+        .replace("erp_db          erp2                 Y          N               OFFLINE",
+                 "erp_db          erp2                 Y          N               ONLINE")
+    )  # fmt: skip
+    assert moved.count("ONLINE") == hastatus.count("ONLINE") and moved != hastatus
+    (conf / "main.cf.hastatus").write_text(moved)
+    assert runner.invoke(app, ["drift", str(policy)]).exit_code == 0
+    # a new Mount in a group is HA data the policy does not cover
+    main = conf / "main.cf"
+    main.write_text(
+        main.read_text()
+        + '\n        Mount logs_mnt (\n MountPoint = "/logs"\n BlockDevice = "/dev/sdd1"\n'
+        " FSType = xfs\n )\n"
+    )
+    drifted = runner.invoke(app, ["drift", str(policy), "--json"])
+    assert drifted.exit_code == 1, drifted.output
+    assert "logs_mnt" in drifted.stdout
