@@ -11,9 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.golden_files import check_golden
 
 from haprotect.errors import HaprotectError
-from haprotect.model.topology import Cluster, Layer, Replication, Role
+from haprotect.model.topology import Cluster, Layer, Replication, Role, Topology
+from haprotect.model.topology_json import topology_to_json
 from haprotect.sources.base import DiscoverOptions
 from haprotect.sources.vcs.agents import layer_of
 from haprotect.sources.vcs.source import VcsSource
@@ -104,3 +106,8 @@ def test_a_corpus_main_cf_cut_short_is_refused_in_one_line(
     with pytest.raises(HaprotectError) as caught:
         discover(main)
     assert caught.value.message.startswith(f"{main}:") and "\n" not in caught.value.message
+
+
+def test_the_complete_main_cf_matches_golden(corpus: Path) -> None:
+    cluster = discover(corpus / "vcs" / "ksp-auxlab_poc.main.cf")
+    check_golden("vcs-auxlab_poc.topology.json", topology_to_json(Topology((cluster,))))

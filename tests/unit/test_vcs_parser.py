@@ -172,3 +172,14 @@ def test_secrets_are_redacted_as_read_and_never_quoted_in_errors() -> None:
 def test_control_characters_in_messages_are_escaped() -> None:
     message = error_of("group g ( )\nIP a ( )\nIP\tb\x07 ( )\nb\x07 requires zz\n")
     assert "\x07" not in message and "\\x07" in message
+
+
+def test_a_cycle_of_group_dependencies_is_refused_at_the_dependency_closing_it() -> None:
+    text = (
+        "group a ( )\nrequires group b online local firm\n"
+        "group b ( )\nrequires group c offline local\n"
+        "group c ( )\nrequires group a online global soft\n"
+    )
+    assert error_of(text) == "main.cf:6: group dependency cycle: a -> b -> c -> a"
+    self_loop = "group a ( )\nrequires group a online local firm\n"
+    assert error_of(self_loop) == "main.cf:2: group dependency cycle: a -> a"

@@ -87,6 +87,7 @@ def _storage(
             f"{_describe(resource)} lies on {_describe(below)}, replicated: "
             f"the copy is read on the replication primary ({primary or 'none now'})",
             *holder.why,
+            *dataset.why[1:],
         ]
         return replace(
             dataset,
@@ -165,6 +166,9 @@ def _own(facts: _Facts, resource: VcsResource, agent: DataAgent) -> DataSet:
             f"{_describe(resource)} is in failover group {group.name}, which moves its storage "
             f"between its systems by priority ({ranked}); online on {primary or 'none now'}"
         ]
+        if group.autostart():
+            why.append(f"group {group.name} starts on {', '.join(group.autostart())} at boot "
+                       "(AutoStartList)")  # fmt: skip
         standbys = tuple(s for s in candidates if s != primary)
     why += _notes(facts, resource, agent)
     return DataSet(

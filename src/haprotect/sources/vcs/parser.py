@@ -319,6 +319,36 @@ def _check_references(config: MainCf) -> None:
             where = dependency.where
             message = f"group {dependency.parent} requires undefined group {dependency.child}"
             raise config_error(where.file, where.line, message)
+    _check_cycles(config)
+
+
+def _check_cycles(config: MainCf) -> None:
+    """Group dependencies form no cycle (VCS refuses one): the error names the closing one."""
+    needs: dict[str, list[GroupDependency]] = {}
+    for dependency in config.group_dependencies:
+        needs.setdefault(dependency.parent, []).append(dependency)
+    done: set[str] = set()
+    for start in config.groups:
+        if start in done:
+            continue
+        path = [start]
+        stack = [(start, iter(needs.get(start, ())))]
+        while stack:
+            group, pending = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                stack.pop()
+                path.pop()
+                done.add(group)
+                continue
+            child = step.child
+            if child in path:
+                cycle = " -> ".join([*path[path.index(child) :], child])
+                where = step.where
+                raise config_error(where.file, where.line, f"group dependency cycle: {cycle}")
+            if child not in done:
+                path.append(child)
+                stack.append((child, iter(needs.get(child, ()))))
 
 
 def _show(token: Token) -> str:
