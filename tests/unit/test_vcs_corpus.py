@@ -56,6 +56,10 @@ def test_the_complete_main_cf_gives_the_shared_mount_and_the_cvm_storage_tier(
         Replication.SHARED,
     )
     assert mount.location["MountPoint"] == "/infa_shared"
+    assert (
+        "disk group sharedg is a shared (CVM) disk group that group cvm activates"
+        in (mount.why[-1])
+    )
     assert (mount.primary, mount.standbys) == (None, ("node01", "node02"))
     (app,) = cluster.applications
     cvm, infa = app.tiers

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tests.conftest import FIXTURES, corpus_dir
 
 from haprotect.errors import HaprotectError
-from haprotect.model.topology import Topology
+from haprotect.model.topology import Cluster, Topology
 from haprotect.model.topology_json import topology_to_json
 from haprotect.sources.vcs.parser import parse_main_cf
 from haprotect.sources.vcs.source import build_cluster
@@ -87,12 +87,33 @@ def test_mutated_main_cf_is_read_or_refused_in_one_line(
         config = parse_main_cf(text, "fuzz/main.cf")
         cluster = build_cluster(config, read_state(mutate(STATE, state_edits)), "fuzz")
         json.dumps(topology_to_json(Topology((cluster,))))
+        check_invariants(cluster)
     except HaprotectError as exc:
         assert exc.message and "\n" not in exc.message and "\r" not in exc.message
         assert exc.message.startswith("fuzz/main.cf:")
 
 
+def check_invariants(cluster: Cluster) -> None:
+    """What every topology holds: references resolve, tiers come after what they need."""
+    resources = {r.id for r in cluster.resources}
+    datasets = {d.id for d in cluster.datasets}
+    nodes = {n.name for n in cluster.nodes}
+    for dataset in cluster.datasets:
+        assert dataset.resource in resources
+        assert dataset.backing is None or dataset.backing in datasets - {dataset.id}
+        assert {dataset.primary, *dataset.standbys} - {None} <= nodes
+        assert dataset.primary not in dataset.standbys
+    for app in cluster.applications:
+        placed: set[str] = set()
+        for tier in app.tiers:
+            assert set(tier.resources) <= resources and set(tier.datasets) <= datasets
+            assert set(tier.depends_on) <= placed
+            placed.add(tier.name)
+    for dep in cluster.dependencies:
+        assert {dep.source, dep.target} <= resources
+
+
 def test_the_seeds_themselves_are_read() -> None:
     for text in SEEDS:
-        parse_main_cf(text, "seed.cf")
+        check_invariants(build_cluster(parse_main_cf(text, "seed.cf"), read_state(STATE), "s"))
     assert Path(ERP / "main.cf").is_file()

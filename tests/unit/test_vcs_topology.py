@@ -129,3 +129,14 @@ def test_without_saved_state_nothing_is_online_and_every_system_is_a_standby(
     assert all(not r.placement for r in cluster.resources)
     assert cluster.dataset("report_mnt").standbys == ("erp3",)  # erp2 is still disabled
     assert cluster.dataset("ora_rvg").primary is None
+
+
+def test_a_system_only_the_state_names_is_a_node_so_a_primary_is_always_one(
+    tmp_path: Path,
+) -> None:
+    main = tmp_path / "main.cf"
+    main.write_text("group g ( SystemList = { a = 0 } )\nMount m ( MountPoint = /m )\n")
+    (tmp_path / "main.cf.hagrp").write_text("g State b |ONLINE|\nother State c |ONLINE|\n")
+    cluster = discover(f"vcs+file://{main}")
+    assert [n.name for n in cluster.nodes] == ["a", "b"]
+    assert cluster.dataset("m").primary == "b"

@@ -78,7 +78,8 @@ def _storage(
     below = _below(facts, resource, agent)
     dataset = _own(facts, resource, agent)
     if below is None or below.name not in known:
-        return dataset
+        shared = _shared_disk_group(facts, resource, agent)
+        return replace(dataset, why=(*dataset.why, shared)) if shared else dataset
     holder = known[below.name]
     why = [f"{_describe(resource)} lies on {_describe(below)}", *dataset.why]
     if holder.replication is Replication.REPLICATED:
@@ -113,6 +114,26 @@ def _below(facts: _Facts, resource: VcsResource, agent: DataAgent) -> VcsResourc
         return None
     device = parse_device(attrs.text(agent.device_param) or "", attrs.text("FSType"), facts.index)
     return provider(device, facts.index) if device is not None else None
+
+
+def _shared_disk_group(facts: _Facts, resource: VcsResource, agent: DataAgent) -> str | None:
+    """Why a device on a disk group no resource imports is CVM's, if it is."""
+    attrs = resource.attrs
+    device = parse_device(attrs.text(agent.device_param or "") or "", None, facts.index)
+    if device is None or device.manager != "vxvm":
+        return None
+    activating = facts.index.activated_by.get(device.container)
+    if activating:
+        return (
+            f"its disk group {device.container} is a shared (CVM) disk group that group "
+            f"{', '.join(activating)} activates"
+        )
+    if facts.index.cvm_groups:
+        return (
+            f"its disk group {device.container} is imported by no resource: taken to be a "
+            f"shared (CVM) disk group of group {', '.join(facts.index.cvm_groups)}"
+        )
+    return None
 
 
 def _rvg(facts: _Facts, resource: VcsResource, agent: DataAgent) -> DataSet:

@@ -55,6 +55,8 @@ class Placement:
         for group in self.config.groups.values():
             names += group.systems()
         names += list(self.state.systems)
+        names += [s for g, s in self.state.groups if g in self.config.groups]
+        names += [s for r, s in self.state.resources if r in self.config.resources]
         return tuple(
             Node(name, self.state.systems.get(name, "").upper() == "RUNNING")
             for name in dict.fromkeys(names)
