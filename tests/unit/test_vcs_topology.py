@@ -140,3 +140,22 @@ def test_a_system_only_the_state_names_is_a_node_so_a_primary_is_always_one(
     cluster = discover(f"vcs+file://{main}")
     assert [n.name for n in cluster.nodes] == ["a", "b"]
     assert cluster.dataset("m").primary == "b"
+
+
+def test_a_mount_on_a_logical_volume_lies_on_it_and_the_volume_on_its_group(
+    tmp_path: Path,
+) -> None:
+    main = tmp_path / "main.cf"
+    main.write_text(
+        "group g ( SystemList = { a = 0, b = 1 } )\n"
+        "Mount m ( MountPoint = /srv BlockDevice = /dev/mapper/datavg-lv01 FSType = xfs )\n"
+        "LVMLogicalVolume lv ( LogicalVolume = lv01 VolumeGroup = datavg )\n"
+        "LVMVolumeGroup vg ( VolumeGroup = datavg )\n"
+        "Zpool pool ( PoolName = tank )\n"
+        "Mount z ( MountPoint = /tank/x BlockDevice = tank/x FSType = zfs )\n"
+    )
+    cluster = discover(f"vcs+file://{main}")
+    assert cluster.dataset("m").backing == "lv"
+    assert cluster.dataset("lv").backing == "vg"
+    assert cluster.dataset("z").backing == "pool"
+    assert cluster.dataset("m").standbys == ("a", "b")

@@ -41,6 +41,13 @@ from haprotect.sources.vcs.config import MainCf, VcsResource
 from haprotect.sources.vcs.placement import Placement
 from haprotect.sources.vcs.storage import StorageIndex, parse_device, provider
 
+#: the order data sets are resolved in, so that what one lies on is known before it
+_BOTTOM_UP = {
+    "RVG": 0, "RVGShared": 0,
+    "DiskGroup": 1, "CVMVolDg": 1, "LVMVolumeGroup": 1, "Zpool": 1,
+    "Volume": 2, "LVMLogicalVolume": 2,
+}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
@@ -54,9 +61,8 @@ def infer_datasets(config: MainCf, placement: Placement, index: StorageIndex) ->
     resolved: dict[str, DataSet] = {}
     later: list[tuple[VcsResource, DataAgent]] = []
     # storage first, from the bottom (RVGs, disk groups) up, so rule 2 finds what it lies on
-    order = {"vvr-rvg": 0, "vxvm-diskgroup": 1, "lvm": 1, "zfs": 1, "vxvm-volume": 2}
     typed = [(r, a) for r in config.resources.values() if (a := data_type(r.type)) is not None]
-    for resource, agent in sorted(typed, key=lambda ra: order.get(ra[1].kind, 3)):
+    for resource, agent in sorted(typed, key=lambda ra: _BOTTOM_UP.get(ra[0].type, 3)):
         if agent.layer is Layer.DATABASE or (
             agent.path_param is not None and agent.kind != "filesystem"
         ):
