@@ -87,9 +87,10 @@ def test_explain_and_drift_on_a_vcs_policy(runner: CliRunner, tmp_path: Path) ->
     source = f"vcs+file://{conf / 'main.cf'}"
     policy = tmp_path / "erp.policy.yaml"
     assert runner.invoke(app, ["plan", source, "-o", str(policy)]).exit_code == 0
-    explained = runner.invoke(app, ["explain", str(policy), "-d", "oradata_mnt"])
+    explained = runner.invoke(app, ["explain", str(policy), "--json", "-d", "oradata_mnt"])
     assert explained.exit_code == 0, explained.output
-    assert "RVGPrimary ora_rvg_pri is online (erp1)" in explained.stdout
+    (item,) = json.loads(explained.stdout)["items"]
+    assert "RVGPrimary ora_rvg_pri is online (erp1)" in item["lines"][0]["because"]
     # a failover (erp_db online on erp2 now) is not drift
     hastatus = (conf / "main.cf.hastatus").read_text()
     moved = (
