@@ -335,6 +335,6 @@ def test_a_storage_backend_plugin_opens_its_scheme(installed: Site) -> None:
 
 
 def test_an_unknown_source_url_is_bad_usage() -> None:
-    with pytest.raises(UsageError, match=r"no source reads 'vcs:///etc/main\.cf'"):
-        source_for("vcs:///etc/main.cf")
+    with pytest.raises(UsageError, match=r"no source reads 'heartbeat:///etc/ha\.cf'"):
+        source_for("heartbeat:///etc/ha.cf")
     assert source_for("file:///tmp/topology.yaml").name == "topology_file"

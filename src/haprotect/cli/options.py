@@ -8,7 +8,9 @@ import typer
 
 SOURCE_HELP = (
     "Cluster to query: pacemaker:// (the running cluster, or CIB_file=cib.xml), "
-    "pacemaker+file:///path/cib.xml, or file:///path/topology.yaml."
+    "pacemaker+file:///path/cib.xml, vcs:// (the running Veritas cluster), "
+    "vcs+file:///path/main.cf, kubernetes://[CONTEXT] (the API through a kubeconfig), "
+    "kubernetes+file:///path/dump.json (kubectl get -o json), or file:///path/topology.yaml."
 )
 
 SourceArg = Annotated[str, typer.Argument(help=SOURCE_HELP)]

@@ -41,8 +41,12 @@ from haprotect.movers.placement import install_tree, refuse_occupied, staged_res
 from haprotect.repo.errors import RestoreError
 
 KINDS = frozenset({"filesystem", "bundle-storage", "nfs-state", "nfs-export", "directory"})
-#: location parameters naming the directory, in the order they are looked for
-DIRECTORY_KEYS = ("directory", "source-dir", "nfs_shared_infodir", "path")
+#: location parameters naming the directory, in the order they are looked for (Pacemaker's
+#: agents, bundles, topology files, then VCS's Mount/CFSMount, Share and NFSRestart)
+DIRECTORY_KEYS = (
+    "directory", "source-dir", "nfs_shared_infodir", "path",
+    "MountPoint", "PathName", "LocksPathName",
+)  # fmt: skip
 
 
 def directory_of(location: Mapping[str, str]) -> tuple[str, str] | None:

@@ -15,6 +15,7 @@ sources: Registry[Source, str] = Registry(
         Builtin("pacemaker", "haprotect.sources.pacemaker.source:PacemakerSource"),
         Builtin("topology_file", "haprotect.sources.topology_file:TopologyFileSource"),
         Builtin("kubernetes", "haprotect.sources.kubernetes.source:KubernetesSource", extra="k8s"),
+        Builtin("vcs", "haprotect.sources.vcs.source:VcsSource"),
     ),
 )
 
@@ -26,8 +27,9 @@ def source_for(url: str) -> Source:
         return source
     raise UsageError(
         f"no source reads {url!r}",
-        hint="use pacemaker://, pacemaker+file:///path/cib.xml, kubernetes://, "
-        "kubernetes+file:///path/dump.json or file:///path/topology.yaml",
+        hint="use pacemaker://, pacemaker+file:///path/cib.xml, vcs://, "
+        "vcs+file:///path/main.cf, kubernetes://, kubernetes+file:///path/dump.json "
+        "or file:///path/topology.yaml",
     )
 
 

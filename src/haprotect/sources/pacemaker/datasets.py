@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from haprotect.model.topology import DataSet, Replication, Role
+from haprotect.sources.mounts import holding
 from haprotect.sources.pacemaker.agents import DataAgent, data_agent
 from haprotect.sources.pacemaker.cib import CibConfig, Primitive
 from haprotect.sources.pacemaker.graph import DependencyGraph
@@ -259,15 +260,7 @@ class _Mounts:
 
     def holding(self, path: str) -> DataSet | None:
         """The filesystem mounted deepest above ``path`` (or at it), if any."""
-        current = posixpath.normpath(path)
-        while True:
-            found = self._by_directory.get(current)
-            if found is not None:
-                return found
-            parent = posixpath.dirname(current)
-            if parent == current:
-                return None
-            current = parent
+        return holding(self._by_directory, path)
 
 
 def _drbd_backing(facts: _Facts, primitive: Primitive, agent: DataAgent) -> Primitive | None:
