@@ -11,6 +11,7 @@ BENCHMARKS = [
     "cli_startup.py",
     "cib_scale.py",
     "repo_vs_peers.py",
+    "repo_many_snapshots.py",
     "lab_backup.py",
     "quiesce_window.py",
     "service_planning.py",
