@@ -16,9 +16,11 @@ it:
   upgrade, or after the summaries were lost, pays), timed once;
 - ``--repeat`` rounds of a no-change ``haprotect repo backup`` of each, in
   turns (one of each, then the next round, so a busy minute slows both),
-  the median of each and their ratio;
-- as a reference, the library loading every snapshot (``Repository.snapshots()``
-  in this process: what each backup paid to find its parent before).
+  the median of each (wall and CPU seconds, peak RSS, from ``wait4``) and
+  their ratios (CPU seconds are the steadier on a shared host);
+- in this process, the library loading every snapshot (``Repository.snapshots()``:
+  what each backup paid to find its parent before) and finding the parent
+  (``Repository.parent_for``, through the summaries).
 
 Prints the figures and writes them to bench/out/repo_many_snapshots.json.
 """
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,12 +54,26 @@ def make_tree(root: Path, files: int) -> None:
         (folder / f"f{i:05d}").write_bytes(os.urandom(4096))
 
 
-def cli(*args: str) -> float:
-    """Seconds one ``haprotect`` command takes, run as a user runs it."""
+@dataclass(frozen=True)
+class Run:
+    """One command: wall seconds, CPU seconds (user and system) and peak RSS in MiB."""
+
+    wall: float
+    cpu: float
+    rss_mib: float
+
+
+def cli(*args: str) -> Run:
+    """One ``haprotect`` command, run as a user runs it, measured by ``wait4``."""
     env = {**os.environ, "HAPROTECT_PASSWORD": PASSPHRASE}
     start = time.perf_counter()
-    subprocess.run([HAPROTECT, *args], check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
+    child = subprocess.Popen([HAPROTECT, *args], stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"haprotect {' '.join(args)} failed with exit {child.returncode}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def add_records(repo_dir: Path, count: int) -> float:
@@ -83,6 +99,21 @@ def add_records(repo_dir: Path, count: int) -> float:
     return seconds
 
 
+def parent_lookup(repo_dir: Path) -> float:
+    """Seconds this process takes to find a backup's parent through the summaries."""
+    from haprotect.repo import open_repository
+    from haprotect.storage import open_store
+
+    repo = open_repository(open_store(str(repo_dir)), PASSPHRASE)
+    repo.key  # noqa: B018 (the key derived before the clock starts)
+    latest = max(repo.snapshots(), key=lambda s: (s.time, s.id))
+    start = time.perf_counter()
+    found = repo.parent_for(latest.host, latest.paths)
+    seconds = time.perf_counter() - start
+    assert found == latest
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=int, default=1000)
@@ -100,31 +131,47 @@ def main() -> None:
         many = repos[str(args.snapshots)]
         load_all = add_records(many, args.snapshots - 1)
         summarise = cli("repo", "backup", str(many), str(tree))
-        times: dict[str, list[float]] = {name: [] for name in repos}
+        runs: dict[str, list[Run]] = {name: [] for name in repos}
         for _ in range(args.repeat):
             for name, repo_dir in repos.items():
-                times[name].append(cli("repo", "backup", str(repo_dir), str(tree)))
-    medians = {name: statistics.median(runs) for name, runs in times.items()}
-    ratio = medians[str(args.snapshots)] / medians["1"]
+                runs[name].append(cli("repo", "backup", str(repo_dir), str(tree)))
+        lookup = parent_lookup(many)
+    medians = {
+        name: {
+            field: statistics.median(getattr(r, field) for r in done)
+            for field in Run.__dataclass_fields__
+        }
+        for name, done in runs.items()
+    }
+    many_name = str(args.snapshots)
+    ratio = {field: medians[many_name][field] / medians["1"][field] for field in ("wall", "cpu")}
     result = {
         "snapshots": args.snapshots,
         "files": args.files,
         "repeat": args.repeat,
-        "median_seconds": medians,
-        "range_seconds": {name: [min(runs), max(runs)] for name, runs in times.items()},
-        "ratio": ratio,
+        "medians": medians,
+        "runs": {name: [asdict(r) for r in done] for name, done in runs.items()},
+        "ratio_wall": ratio["wall"],
+        "ratio_cpu": ratio["cpu"],
         "target": TARGET,
-        "first_backup_summarising_seconds": summarise,
+        "first_backup_summarising": asdict(summarise),
         "library_load_every_snapshot_seconds": load_all,
+        "library_parent_lookup_seconds": lookup,
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "repo_many_snapshots.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"no-change backup of {args.files} files, median of {args.repeat} runs each")
-    for name, value in medians.items():
-        print(f"{name:>6} snapshots {value:7.3f} s")
-    print(f"ratio {ratio:.2f} (target <= {TARGET})")
-    print(f"first backup after {args.snapshots - 1} records without summaries: {summarise:.3f} s")
-    print(f"loading every snapshot in the library: {load_all:.3f} s")
+    print(f"{'snapshots':>9} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9}")
+    for name, m in medians.items():
+        print(f"{name:>9} {m['wall']:8.3f} {m['cpu']:8.3f} {m['rss_mib']:9.1f}")
+    print(f"ratio {ratio['wall']:.2f} wall, {ratio['cpu']:.2f} CPU (target <= {TARGET})")
+    print(
+        f"first backup after {args.snapshots - 1} records without summaries: "
+        f"{summarise.wall:.3f} s wall, {summarise.cpu:.3f} s CPU"
+    )
+    print(
+        f"in the library: loading every snapshot {load_all:.3f} s, the parent lookup {lookup:.3f} s"
+    )
 
 
 if __name__ == "__main__":
