@@ -1,8 +1,9 @@
-"""``haprotect repo backup`` loads what a backup needs, not the policy layer.
+"""``haprotect repo backup`` loads what a backup needs: no policy layer, no pydantic.
 
 Checking the repository URL once loaded the whole policy package (pydantic
-schemas, YAML) before the key derivation could start; a fresh interpreter
-runs the command and lists what it loaded.
+schemas, YAML) before the key derivation could start, and typer coerced the
+command's parameters through pydantic; a fresh interpreter runs the command
+and lists what it loaded.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_a_backup_through_the_command_line_loads_no_policy_module(tmp_path: Path) -> None:
+def test_a_command_line_backup_loads_no_policy_module_nor_pydantic(tmp_path: Path) -> None:
     Repository.init(LocalStore(tmp_path / "repo"), "pw", kdf=KdfParams(n=1 << 10))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_bytes(b"x" * 1000)
@@ -48,4 +49,4 @@ def test_a_backup_through_the_command_line_loads_no_policy_module(tmp_path: Path
     lines = done.stdout.splitlines()
     assert json.loads(lines[-2])["type"] == "summary"
     modules = json.loads(lines[-1])
-    assert [m for m in modules if m.startswith(("haprotect.policy", "yaml"))] == []
+    assert [m for m in modules if m.startswith(("haprotect.policy", "yaml", "pydantic"))] == []

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from haprotect.cli.app import reports_errors, stderr, stdout
+from haprotect.cli.plainparams import PlainCommand
 from haprotect.cli.repo_common import (
     HostFilterOpt,
     JsonOpt,
@@ -58,7 +59,7 @@ def init_command(
         stdout.print(f"created repository {repo.id[:8]} at {display_url(repo.url)}", markup=False)
 
 
-@repo_app.command("backup")
+@repo_app.command("backup", cls=PlainCommand)
 @reports_errors
 def backup_command(
     url: UrlArg,
