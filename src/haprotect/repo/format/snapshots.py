@@ -1,4 +1,5 @@
-"""Snapshot blobs: ``snapshots/<id>``, the last thing a backup writes.
+"""Snapshot blobs: ``snapshots/<id>``, the last thing a backup writes (then its summary,
+:mod:`haprotect.repo.format.summaries`).
 
 A snapshot blob is a sealed blob holding zstd-compressed JSON: time, host,
 user, backed-up paths, tags, free-form metadata, the parent's id, the ids of

@@ -32,7 +32,7 @@ from typing import Any
 from haprotect.model.snapshot import Snapshot
 from haprotect.repo.errors import IntegrityError, SnapshotNotFound, UnsupportedVersion
 from haprotect.repo.format.crypto import MasterKey, SealedKind, seal, unseal
-from haprotect.repo.format.snapshots import load_snapshots, snapshot_ids
+from haprotect.repo.format.snapshots import load_snapshot, load_snapshots, snapshot_ids
 from haprotect.storage.base import BlobNotFound, BlobStore, PermanentStorageError, StorageError
 
 SUMMARIES_KEY = "cache/snapshots"
@@ -118,8 +118,6 @@ class SnapshotSummaries:
         self._loaded: dict[str, Snapshot] = {}
 
     def _load_snapshot(self, snapshot_id: str) -> Snapshot:
-        from haprotect.repo.format.snapshots import load_snapshot
-
         return load_snapshot(self._store, self._key, snapshot_id)
 
     def known(self) -> dict[str, Summary]:
