@@ -16,6 +16,7 @@ BENCHMARKS = [
     "cib_scale.py",
     "repo_vs_peers.py",
     "repo_s3.py",
+    "repo_many_snapshots.py",
     "lab_backup.py",
     "quiesce_window.py",
     "service_planning.py",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from haprotect.cli.app import reports_errors, stderr, stdout
+from haprotect.cli.plainparams import PlainCommand
 from haprotect.cli.repo_common import (
     HostFilterOpt,
     JsonOpt,
@@ -57,7 +58,7 @@ def init_command(
         stdout.print(f"created repository {repo.id[:8]} at {display_url(repo.url)}", markup=False)
 
 
-@repo_app.command("backup")
+@repo_app.command("backup", cls=PlainCommand)
 @reports_errors
 def backup_command(
     url: UrlArg,

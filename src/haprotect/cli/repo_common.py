@@ -120,10 +120,10 @@ def repository_store(url: str) -> BlobStore:
     """The store of a repository URL given as an argument, ``--repo`` or
     ``$HAPROTECT_REPOSITORY``, checked as a policy's ``where`` is: a known
     scheme, and a local repository that is (or will be) a directory, never a
-    device, FIFO, socket or file (:mod:`haprotect.policy.repository_url`).
+    device, FIFO, socket or file (:mod:`haprotect.storage.repository_url`).
     """
-    from haprotect.policy.repository_url import check_repository
     from haprotect.storage import open_store
+    from haprotect.storage.repository_url import check_repository
 
     try:
         check_repository(url)

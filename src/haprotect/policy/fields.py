@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from haprotect.policy.repository_url import check_repository
 from haprotect.policy.schedule import check_fires
+from haprotect.storage.repository_url import check_repository
 
 #: The most copies an item may ask for.
 MAX_COPIES = 100

@@ -6,7 +6,8 @@ A repository lives in any :class:`~haprotect.storage.base.BlobStore`::
     keys/<id>               key files: the master key under a passphrase
     data/<id[:2]>/<id>      packs of encrypted chunks (data or tree)
     index/<id>              which chunk is where, written after its packs
-    snapshots/<id>          one per backup, written last
+    snapshots/<id>          one per backup, written after all it needs
+    cache/snapshots         each snapshot's time, host and paths, to find a parent
     locks/<id>              who is using the repository (plain JSON)
 
 Backup, restore, forget and check take a shared lock, prune an exclusive
@@ -38,11 +39,11 @@ from haprotect.repo.format.keysealing import KdfParams, new_key_file
 from haprotect.repo.format.pack import DATA_PREFIX, PackEntry, PackInfo, pack_key, read_pack
 from haprotect.repo.format.snapshots import (
     SNAPSHOTS_PREFIX,
-    find_parent,
     list_snapshots,
     load_snapshot,
     resolve_id,
 )
+from haprotect.repo.format.summaries import Loader, SnapshotSummaries
 from haprotect.repo.format.tree import LostChunk, NodeStream, decode_stream
 from haprotect.repo.keyopening import KeyOpening, OpenedKey, start_opening
 from haprotect.repo.lock import GuardedStore, HeldLock, Locker, LockStatus
@@ -101,6 +102,9 @@ class Repository:
         self.lock_wait = 0.0
         """Seconds to keep trying while another process holds a conflicting lock."""
         self._lenient = lenient_index
+        self.snapshot_loader: Loader | None = None
+        """Loads a snapshot by its full id when a backup looks for its parent (the
+        store's by default); replace it to count or delay the loads."""
 
     def _take(self, opened: OpenedKey) -> None:
         self._master_key = opened.key
@@ -246,7 +250,12 @@ class Repository:
         else the latest of the same host and paths."""
         if parent is not None:
             return self.snapshot(parent)
-        return find_parent(self.snapshots(), host, paths)
+        return self.summaries().latest(host, paths)
+
+    def summaries(self) -> SnapshotSummaries:
+        """The snapshots' summaries (``cache/snapshots``): a parent found without
+        loading every snapshot, and the new snapshot recorded in them."""
+        return SnapshotSummaries(self.store, self._key, self.snapshot_loader)
 
     @property
     def key(self) -> MasterKey:

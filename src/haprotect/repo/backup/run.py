@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from haprotect.repo.format.config import RepoConfig
     from haprotect.repo.format.crypto import MasterKey
     from haprotect.repo.format.index import Index
+    from haprotect.repo.format.summaries import SnapshotSummaries
     from haprotect.repo.format.tree import NodeStream
     from haprotect.repo.lock import HeldLock
     from haprotect.storage.base import BlobStore
@@ -75,10 +76,11 @@ class BackupTarget(Protocol):
     def sync_index(self) -> None:
         """Bring the index up to date with the index blobs."""
 
-    def parent_for(
-        self, host: str, paths: Sequence[str], parent: str | None = None
-    ) -> Snapshot | None:
-        """The snapshot the backup is a delta of."""
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        """The snapshot whose id is or starts with ``snapshot_id`` (a parent given)."""
+
+    def summaries(self) -> SnapshotSummaries:
+        """The snapshots' summaries: the latest of a host and paths, loading only it."""
 
     def nodes(self, snapshot: Snapshot) -> NodeStream:
         """The nodes of a snapshot in canonical order."""
@@ -143,7 +145,12 @@ def run_backup(
         repo.sync_index()
         store = GuardedStore(repo.store, held)
         key, index = repo.key, repo.index
-        base = repo.parent_for(host, shown, parent) if use_parent else None
+        summaries = repo.summaries() if use_parent and parent is None else None
+        base: Snapshot | None = None
+        if summaries is not None:
+            base = summaries.latest(host, shown)
+        elif use_parent and parent is not None:
+            base = repo.snapshot(parent)
         cache = FilesCache(repo.nodes(base) if base else (), index)
         if counter is not None:
             counter.start()
@@ -173,6 +180,8 @@ def run_backup(
             errors=tuple(archiver.errors),
         )
         snapshot = write_snapshot(store, key, snapshot)
+        if summaries is not None:
+            summaries.record(store, [snapshot])
     meter.finish(stats.files_new + stats.files_changed + stats.files_unchanged, stats.bytes_total)
     return snapshot
 

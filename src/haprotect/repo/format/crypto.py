@@ -54,6 +54,7 @@ class SealedKind(IntEnum):
 
     INDEX = 1
     SNAPSHOT = 2
+    SUMMARIES = 3
 
 
 @dataclass(frozen=True, slots=True)

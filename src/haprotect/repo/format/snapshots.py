@@ -1,4 +1,5 @@
-"""Snapshot blobs: ``snapshots/<id>``, the last thing a backup writes.
+"""Snapshot blobs: ``snapshots/<id>``, the last thing a backup writes (then its summary,
+:mod:`haprotect.repo.format.summaries`).
 
 A snapshot blob is a sealed blob holding zstd-compressed JSON: time, host,
 user, backed-up paths, tags, free-form metadata, the parent's id, the ids of
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -114,10 +115,24 @@ def snapshot_ids(store: BlobStore) -> list[str]:
 def list_snapshots(store: BlobStore, key: MasterKey, *, strict: bool = False) -> list[Snapshot]:
     """Every snapshot, oldest first; one that cannot be read raises if ``strict``, else is
     skipped with a warning. One deleted meanwhile (a concurrent forget) is skipped."""
+    found = load_snapshots(
+        snapshot_ids(store), lambda i: load_snapshot(store, key, i), strict=strict
+    )
+    return sorted(found, key=lambda s: (s.time, s.id))
+
+
+def load_snapshots(
+    ids: Sequence[str], load: Callable[[str], Snapshot], *, strict: bool = False
+) -> list[Snapshot]:
+    """The snapshots ``ids`` loaded by ``load``, several at once, in no set order.
+
+    One deleted meanwhile is skipped; one that cannot be read raises if
+    ``strict``, else is skipped with a warning.
+    """
 
     def one(snapshot_id: str) -> Snapshot | None:
         try:
-            return load_snapshot(store, key, snapshot_id)
+            return load(snapshot_id)
         except SnapshotNotFound:
             return None
         except (IntegrityError, UnsupportedVersion, PermanentStorageError) as exc:
@@ -126,9 +141,12 @@ def list_snapshots(store: BlobStore, key: MasterKey, *, strict: bool = False) ->
             log.warning("%s; skipped it (`haprotect repo check` names it)", exc)
             return None
 
-    with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
-        found = [s for s in pool.map(one, snapshot_ids(store)) if s is not None]
-    return sorted(found, key=lambda s: (s.time, s.id))
+    if len(ids) <= 1:
+        loaded = [one(i) for i in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
+            loaded = list(pool.map(one, ids))
+    return [s for s in loaded if s is not None]
 
 
 def resolve_id(store: BlobStore, prefix: str) -> str:
@@ -142,10 +160,3 @@ def resolve_id(store: BlobStore, prefix: str) -> str:
             hint="give more characters of the id",
         )
     return matches[0]
-
-
-def find_parent(snapshots: Sequence[Snapshot], host: str, paths: Sequence[str]) -> Snapshot | None:
-    """The latest snapshot of the same host and the same set of paths."""
-    wanted = sorted(paths)
-    candidates = [s for s in snapshots if s.host == host and sorted(s.paths) == wanted]
-    return max(candidates, key=lambda s: (s.time, s.id), default=None)

@@ -1,4 +1,7 @@
-"""Repository URLs a policy may name: a store the storage layer opens, not a device.
+"""Repository URLs a policy or a command may name: a store the storage layer opens, not a device.
+
+It lives with the stores, not with the policies, so that a repository command
+checks its URL without loading the policy package (pydantic, YAML).
 
 The scheme must be one a storage backend is registered for (``file``,
 ``s3``, ``memory`` and those of plug-ins). A local repository is a
