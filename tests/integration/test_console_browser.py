@@ -71,6 +71,9 @@ def service(tmp_path: Path) -> Iterator[tuple[str, str]]:
                 "listen": f"127.0.0.1:{port}",
                 "drift": {"schedule": NEVER},
                 "maintenance": {"prune": NEVER, "verify": NEVER},
+                # one look at what is due, at start, before the approval: a job
+                # that never ran is due at once, and this test runs no backup
+                "tick_seconds": 3600,
                 "log_level": "warning",
             }
         )
@@ -156,6 +159,8 @@ def test_log_in_see_the_dashboard_and_approve_the_pending_policy(
         finally:
             browser.close()
 
+    key = tmp_path / "state" / "console.key"
+    assert key.stat().st_mode & 0o777 == 0o600, "the sessions' key is the service's user's alone"
     with Catalog.open(f"sqlite:///{tmp_path / 'state' / 'catalog.db'}") as catalog:
         version = catalog.version("shop", 1)
     assert (version.state, version.decided_by, version.comment) == (
