@@ -2,7 +2,8 @@
 
 Routes under ``/api/v1`` (status, policies, jobs, runs with their events as
 server-sent events, sets, restores, alerts, tokens), ``/metrics`` and
-``/healthz``; the OpenAPI document at ``/api/v1/openapi.json``.
+``/healthz``; the OpenAPI document at ``/api/v1/openapi.json``; the web
+console (:mod:`haprotect.api.console`) under ``/console``.
 
 Terms:
 
@@ -17,7 +18,8 @@ token
 Modules: ``control`` (the protocol), ``app`` (the application), ``auth``,
 ``errors``, ``schemas`` (bodies), ``views`` (status views as bodies),
 ``stream`` (server-sent events), one ``routes_*`` module per area,
-``openapi`` (the document, written to docs/api/openapi.json).
+``policy_review`` (summaries and diffs of policies, for the routes and the
+console), ``openapi`` (the document, written to docs/api/openapi.json).
 
 Importing this package imports FastAPI: only ``haprotect serve`` does.
 """

@@ -1,11 +1,14 @@
-"""The FastAPI application: the routes under ``/api/v1``, ``/metrics`` and ``/healthz``."""
+"""The FastAPI application: the routes under ``/api/v1``, ``/metrics``, ``/healthz``,
+and the web console under ``/console`` (``/`` leads there)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
 
 from haprotect import __version__
 from haprotect.api import errors, routes_holdings, routes_policies, routes_runs, routes_system
+from haprotect.api.console import MOUNT, build_console
 from haprotect.api.control import ServiceControl
 from haprotect.api.state import ApiSettings, AppState
 from haprotect.catalog.catalog import Catalog
@@ -75,5 +78,11 @@ def create_app(
 def attach(
     app: FastAPI, catalog: Catalog, control: ServiceControl, settings: ApiSettings | None = None
 ) -> None:
-    """Give an application from :func:`build_app` what it serves."""
-    app.state.haprotect = AppState(catalog, control, settings or ApiSettings())
+    """Give an application from :func:`build_app` what it serves, and mount the console."""
+    state = AppState(catalog, control, settings or ApiSettings())
+    app.state.haprotect = state
+    app.mount(MOUNT, build_console(state))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse(f"{MOUNT}/", status_code=307)

@@ -7,7 +7,6 @@ administrator applies and reviews; only the approved version of a policy runs.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -15,10 +14,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from haprotect.api import schemas
 from haprotect.api.auth import Admin, Viewer
 from haprotect.api.errors import ApiError, responses
+from haprotect.api.policy_review import changes_between, summaries
 from haprotect.api.state import catalog_of
-from haprotect.catalog.records import PolicyVersion, VersionState
-from haprotect.model.policy import Policy
-from haprotect.policy import diff_policies, parse_policy
+from haprotect.catalog.records import PolicyVersion
+from haprotect.policy import parse_policy
 from haprotect.policy.diff import change_to_json
 
 router = APIRouter(prefix="/policies", tags=["policies"])
@@ -34,18 +33,7 @@ def summary(version: PolicyVersion) -> schemas.VersionSummary:
 
 @router.get("", summary="Every policy and the state of its versions", responses=responses())
 def list_policies(request: Request, _: Viewer) -> list[schemas.PolicySummary]:
-    by_policy: dict[str, list[PolicyVersion]] = defaultdict(list)
-    for version in catalog_of(request).versions():
-        by_policy[version.policy].append(version)
-    return [
-        schemas.PolicySummary(
-            name=name,
-            latest=max(v.number for v in versions),
-            approved=next((v.number for v in versions if v.state is VersionState.APPROVED), None),
-            pending=[v.number for v in versions if v.state is VersionState.PENDING],
-        )
-        for name, versions in sorted(by_policy.items())
-    ]
+    return summaries(catalog_of(request))
 
 
 @router.post(
@@ -120,17 +108,12 @@ def diff_versions(
     after = catalog.version(name, new) if new is not None else catalog.pending(name)
     if after is None:
         raise ApiError(409, f"policy {name!r} has no pending version", "name one with ?new=N")
-    newer = parse_policy(after.text, f"policy {name} version {after.number}")
-    if before is None:
-        older = Policy(newer.metadata, newer.repository)
-    else:
-        older = parse_policy(before.text, f"policy {name} version {before.number}")
     return schemas.Diff(
         policy=name,
         old=None if before is None else before.number,
         new=after.number,
         changes=[
-            schemas.Change.model_validate(change_to_json(c)) for c in diff_policies(older, newer)
+            schemas.Change.model_validate(change_to_json(c)) for c in changes_between(before, after)
         ],
     )
 

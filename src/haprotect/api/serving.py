@@ -1,4 +1,4 @@
-"""``haprotect serve``: the service's loop and its API in one process.
+"""``haprotect serve``: the service's loop and its API (and web console) in one process.
 
 The loop (:class:`~haprotect.service.daemon.Service`) runs in a thread of
 its own; uvicorn serves the API in the main thread and turns SIGTERM and
@@ -13,8 +13,9 @@ import logging
 import threading
 
 from haprotect.api.app import create_app
+from haprotect.api.console.session import KEY_FILE, load_key
 from haprotect.api.daemon_control import DaemonControl
-from haprotect.api.state import ApiSettings
+from haprotect.api.state import ApiSettings, ConsoleSettings
 from haprotect.catalog import Catalog
 from haprotect.service.config import ServiceConfig
 from haprotect.service.daemon import Service
@@ -33,9 +34,9 @@ def serve(config: ServiceConfig, *, listen: str | None = None) -> None:
     dispatcher = start_dispatcher(config.notifications)
     with Catalog.open(config.catalog_url) as catalog:
         service = Service(config, catalog, notify=dispatcher.notify)
-        app = create_app(
-            catalog, DaemonControl(service), ApiSettings(metrics_open=config.metrics_open)
-        )
+        console = ConsoleSettings(key=load_key(config.state_dir / KEY_FILE))
+        settings = ApiSettings(metrics_open=config.metrics_open, console=console)
+        app = create_app(catalog, DaemonControl(service), settings)
         stop = threading.Event()
         loop = threading.Thread(target=service.serve, args=(stop,), name="scheduler")
         loop.start()
